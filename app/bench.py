@@ -1,0 +1,63 @@
+"""`vigil bench`: the raw interpreter invoke rate (the physical limit here) against the end-to-end
+pipeline rate doing the same number of invokes per frame, per-stage times and peak RSS."""
+from __future__ import annotations
+
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
+    """Invokes per second of model.run on one prepared input, after a short warm-up."""
+    for _ in range(min(10, invokes)):
+        model.run([tensor])
+    t0 = time.perf_counter()
+    for _ in range(invokes):
+        model.run([tensor])
+    return invokes / (time.perf_counter() - t0)
+
+
+def main(args) -> int:
+    from app import pipeline
+    from app.capture import open_source
+    from app.cli import load
+
+    cfg = load(args)
+    cfg.output.progress = False
+    cfg.output.video = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if not cfg.output.jsonl or cfg.output.jsonl == "-":
+            cfg.output.jsonl = str(Path(tmp) / "bench.jsonl")
+        detector = pipeline.Detector(cfg)
+        src = open_source(cfg.source)
+        first = next(iter(src))
+        src.close()
+        views = detector.views(first.size)
+        tensor = detector.converter(views[-1].render(first.image, detector.rgb))
+        print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
+              f"runtime {getattr(detector.model, 'runtime', cfg.model.backend)}, threads {cfg.model.threads}")
+        print(f"model: {cfg.model.path}  source: {cfg.source.uri}  model runs per frame: {len(views)}")
+        raw_before = raw_invoke_rate(detector.model, tensor, args.invokes)
+        summary = pipeline.run(cfg, max_frames=args.max_frames)
+        raw_after = raw_invoke_rate(detector.model, tensor, args.invokes)
+    raw = (raw_before + raw_after) / 2
+    limit_fps = raw / len(views)
+    print(f"raw invoke rate:       {raw:8.1f} invokes/s  (before {raw_before:.1f}, after {raw_after:.1f})")
+    print(f"  = same-work limit:   {limit_fps:8.2f} frames/s at {len(views)} invokes/frame")
+    print(f"end-to-end pipeline:   {summary.fps:8.2f} frames/s  ({summary.frames} frames in {summary.seconds:.1f} s)")
+    print(f"ratio end-to-end/raw:  {summary.fps / limit_fps:8.3f}  (target >= 0.9)")
+    print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call; preprocess/invoke/decode run once per view)")
+    order = ["capture", "preprocess", "invoke", "decode", "merge", "track", "sink"]
+    for stage in order + sorted(set(summary.stages) - set(order)):
+        s = summary.stages.get(stage)
+        if s:
+            print(f"{stage:<12}{s['p50']:>10.3f}{s['p95']:>10.3f}{s['count']:>8}")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS: {rss_mb:.0f} MiB")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,32 @@
+"""Capture sources: iterate Frames from a file, stream or camera, decoded in a thread of their own.
+
+A source module exposes `open(cfg) -> Source`; SOURCES maps the config name to it.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Iterator, Protocol
+
+from app.timing import StageTimer
+from app.types import Frame
+
+SOURCES = {"opencv": "app.capture.opencv"}
+
+
+class Source(Protocol):
+    """Frames in order until the source ends (files) or close() is called."""
+
+    size: tuple[int, int]  # (width, height)
+    fps: float | None  # nominal rate, when the source states one
+    total: int | None  # frames in a file, None for live sources
+    live: bool
+    dropped: int  # frames thrown away because processing fell behind (live only)
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
+
+
+def open_source(cfg, timer: StageTimer | None = None) -> Source:
+    """Open the configured source; raises SourceError with a clear message when it cannot."""
+    return importlib.import_module(SOURCES[cfg.type]).open(cfg, timer)

@@ -1,0 +1,182 @@
+"""OpenCV capture: video files, RTSP/HTTP URLs and camera indices."""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+
+from app.errors import SourceError
+from app.timing import StageTimer
+from app.types import Frame
+
+log = logging.getLogger(__name__)
+_END = object()
+
+
+def _target(uri: str) -> tuple[str | int, bool]:
+    """(what cv2.VideoCapture opens, whether it is live)."""
+    if uri.strip().isdigit():
+        return int(uri), True
+    if "://" in uri:
+        return uri, True
+    return uri, False
+
+
+class FramePacer:
+    """Decides which frames to keep so at most `fps` frames per second of video time pass."""
+
+    def __init__(self, fps: float | None) -> None:
+        self.period = 1.0 / fps if fps else 0.0
+        self.next_due = float("-inf")
+
+    def keep(self, t: float) -> bool:
+        if not self.period:
+            return True
+        if t + 1e-6 < self.next_due:
+            return False
+        # stay on the grid unless we fell more than a period behind (then restart from now)
+        self.next_due = self.next_due + self.period if t - self.next_due < self.period else t + self.period
+        return True
+
+
+class OpenCVSource:
+    def __init__(self, cfg, timer: StageTimer | None = None) -> None:
+        self.cfg = cfg
+        self.target, live = _target(cfg.uri)
+        self.live = live if cfg.live is None else cfg.live
+        if isinstance(self.target, str) and not live and not Path(self.target).is_file():
+            raise SourceError(f"video file not found: {self.target}")
+        self.timer = timer or StageTimer()
+        self._cap = self._open()
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise SourceError(f"cannot read frames from {cfg.uri} (unsupported, corrupt or empty video?)")
+        self.size = (int(first.shape[1]), int(first.shape[0]))
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self.total = count if (not self.live and count > 0) else None
+        self.dropped = 0  # live frames discarded because inference was busy
+        self.skipped = 0  # frames left out by the fps cap
+        self.read = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
+        self._stop = threading.Event()
+        self._pacer = FramePacer(cfg.fps)
+        self._first = first
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(self.target)
+        if not cap.isOpened():
+            raise SourceError(f"cannot open video source {self.cfg.uri}")
+        return cap
+
+    # -- capture thread ------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception:  # a bug here must not hang the consumer
+            log.exception("capture thread failed")
+        finally:
+            self._put(_END, force=True)
+
+    def _loop(self) -> None:
+        seq = 0
+        offset = 0.0  # added to file timestamps after each loop, so time never goes backwards
+        fps = self.fps or 25.0
+        image = self._first
+        self._first = None
+        index = 0  # frame index within the current pass of a file
+        while not self._stop.is_set():
+            if image is None:
+                with self.timer.measure("capture"):
+                    ok, image = self._cap.read()
+                if not ok or image is None:
+                    image = None
+                    if self.live:
+                        self._reconnect()
+                        continue
+                    if self.cfg.loop and index > 0:
+                        offset += index / fps
+                        index = 0
+                        self._cap.release()
+                        self._cap = self._open()
+                        continue
+                    return
+            t = time.time() if self.live else offset + index / fps
+            self.read += 1
+            if self._pacer.keep(t):
+                self._put(Frame(image, t, seq))
+            else:
+                self.skipped += 1
+            seq += 1
+            index += 1
+            image = None
+
+    def _reconnect(self) -> None:
+        log.warning("source %s stopped delivering frames; reopening in %.1f s", self.cfg.uri, self.cfg.reconnect_delay)
+        self._cap.release()
+        while not self._stop.wait(self.cfg.reconnect_delay):
+            cap = cv2.VideoCapture(self.target)
+            if cap.isOpened():
+                self._cap = cap
+                log.info("source %s reopened", self.cfg.uri)
+                return
+            log.warning("source %s still unavailable", self.cfg.uri)
+
+    def _put(self, item, force: bool = False) -> None:
+        if self.live and not force:
+            # newest frame wins: make room by discarding the oldest waiting frame
+            while True:
+                try:
+                    self._queue.put_nowait(item)
+                    return
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        pass
+        while True:
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if self._stop.is_set() and not force:
+                    return
+                if force:
+                    try:  # the consumer may be gone: make room for the end marker
+                        self._queue.get_nowait()
+                    except queue.Empty:
+                        pass
+
+    # -- consumer side -------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop the capture thread and release the device or file."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._thread.join(timeout=5)
+        self._cap.release()
+
+
+def open(cfg, timer: StageTimer | None = None) -> OpenCVSource:  # noqa: A001 - the module's entry point
+    """Open a file, URL or camera index."""
+    return OpenCVSource(cfg, timer)

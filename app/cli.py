@@ -1,0 +1,148 @@
+"""The `vigil` command: run the pipeline, benchmark it. User errors become one line and an exit code."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from app import __version__
+from app.errors import VigilError
+
+log = logging.getLogger("vigil")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_file(value: str) -> str:
+    """A relative path as given when it exists here, else relative to the project root (bundled files)."""
+    p = Path(value)
+    if p.is_absolute() or p.exists() or "://" in value or value.strip().isdigit():
+        return value
+    bundled = PROJECT_ROOT / p
+    return str(bundled) if bundled.exists() else value
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML config (default: built-in defaults, see config/default.yaml)")
+    p.add_argument("--source", "-s", help="video file, rtsp://… URL or camera index")
+    p.add_argument("--model", "-m", help=".tflite model")
+    p.add_argument("--fps", type=float, help="process at most this many frames per second of video time")
+    p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
+    p.add_argument("--threads", type=int, help="interpreter threads")
+    p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout)")
+    p.add_argument("--save-video", help="write annotated video (.mp4/.avi) or latest image (.jpg/.png)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set decoder.score_threshold=0.6 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _overrides(args) -> dict:
+    from app.config import _parse_scalar
+    from app.errors import ConfigError
+
+    out = {}
+    flag_keys = {
+        "source": "source.uri", "model": "model.path", "fps": "source.fps", "loop": "source.loop",
+        "threads": "model.threads", "jsonl": "output.jsonl", "save_video": "output.video",
+    }
+    for attr, key in flag_keys.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            out[key] = value
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = _parse_scalar(value)
+    if getattr(args, "no_progress", False):
+        out["output.progress"] = False
+    return out
+
+
+def load(args):
+    """The validated Config for these arguments, with bundled-file lookup for relative paths."""
+    import os
+
+    from app.config import load_config
+
+    cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), _overrides(args))
+    cfg.model.path = find_file(cfg.model.path)
+    cfg.source.uri = find_file(cfg.source.uri)
+    if isinstance(cfg.model.labels, str):
+        cfg.model.labels = find_file(cfg.model.labels)
+    return cfg
+
+
+def cmd_run(args) -> int:
+    from app import pipeline
+
+    cfg = load(args)
+    logging.getLogger().setLevel(cfg.log_level.upper() if not args.debug else "DEBUG")
+    bar = None
+    progress = None
+    if cfg.output.progress:
+        from tqdm import tqdm
+
+        def progress(done: int, total: int | None) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=total, unit="frame", desc="vigil", file=sys.stderr, dynamic_ncols=True)
+            bar.update(1)
+
+    try:
+        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    tracks = len(summary.track_ids - {-1})
+    err = sys.stderr
+    print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
+          f"{summary.model_runs_per_frame} model run(s) per frame", file=err)
+    print(f"vigil: {summary.detections} detections, {tracks} tracks seen, "
+          f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
+    print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",
+          file=err)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from app.bench import main as bench_main
+
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Video analytics for Axis cameras and laptops.")
+    parser.add_argument("--version", action="version", version=f"vigil {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the pipeline on a video file, stream or camera")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_run)
+    b = sub.add_parser("bench", help="measure raw invoke rate vs end-to-end pipeline rate, per-stage times")
+    _add_run_options(b)
+    b.add_argument("--invokes", type=int, default=300, help="raw interpreter invokes to time")
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except VigilError as e:
+        if args.debug:
+            raise
+        kind = {2: "config error", 3: "model error", 4: "source error"}.get(e.exit_code, "error")
+        print(f"vigil: {kind}: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("vigil: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

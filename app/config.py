@@ -1,0 +1,203 @@
+"""One validated configuration tree: YAML file, then VIGIL_… environment variables, then CLI flags."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.decoders import DecoderConfig
+from app.errors import ConfigError
+from app.tracking import SortConfig, TrackerConfig
+
+ENV_PREFIX = "VIGIL_"
+ENV_NESTING = "__"
+ENV_NOT_KEYS = {"VIGIL_CONFIG"}  # environment variables that are not config keys
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SourceConfig(_Section):
+    uri: str = Field("samples/vtest.mp4", description="video file, rtsp:// or http:// URL, or camera index (0, 1, …)")
+    type: Literal["opencv"] = Field("opencv", description="capture backend")
+    fps: float | None = Field(None, gt=0, description="process at most this many frames per second of video time")
+    loop: bool = Field(False, description="restart a video file at its end (timestamps keep increasing)")
+    queue_size: int = Field(4, ge=1, le=256, description="frames buffered between capture and inference")
+    live: bool | None = Field(None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files")
+    reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
+
+
+class ModelConfig(_Section):
+    path: str = Field("models/person_detect_int8_pertensor.tflite", description="the .tflite model")
+    backend: Literal["tflite"] = Field("tflite", description="inference backend")
+    device: str = Field("cpu", description="inference device (the tflite backend has only 'cpu')")
+    threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
+    labels: list[str] | str = Field(["person"], description="label list, or a labels file (one per line, or '<id> <label>')")
+    input_range: tuple[float, float] | None = Field(
+        None, description="real-valued range the model expects for pixels 0..255, e.g. [-1, 1]; default: inferred"
+    )
+    color: Literal["rgb", "bgr"] = Field("rgb", description="channel order of the model input")
+
+
+class TilingConfig(_Section):
+    enabled: bool = Field(False, description="run the model on overlapping tiles and merge (finds small objects)")
+    tile_size: int = Field(192, ge=16, description="tile side in source pixels")
+    overlap: float = Field(0.25, ge=0.0, le=0.9, description="fraction of a tile shared with its neighbour")
+    full_frame: bool = Field(True, description="also run the model on the whole frame (for large objects)")
+    merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which tile detections are merged")
+    merge_metric: Literal["iou", "ios"] = Field("ios", description="'ios' (intersection over smaller) also merges partial boxes cut by tile edges")
+
+
+class PreprocessConfig(_Section):
+    resize: Literal["letterbox", "stretch"] = Field("letterbox", description="keep aspect with padding, or stretch")
+    tiling: TilingConfig = Field(default_factory=TilingConfig)
+
+
+class OutputConfig(_Section):
+    jsonl: str | None = Field(None, description="JSON Lines file of per-frame tracked objects; '-' for stdout")
+    video: str | None = Field(None, description="annotated video (.mp4/.avi) or latest annotated image (.jpg/.png)")
+    progress: bool = Field(True, description="show a progress bar on stderr")
+
+
+class Config(_Section):
+    """Everything Vigil reads at start-up."""
+
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+    tracker: TrackerConfig = Field(default_factory=SortConfig, description="multi-object tracker (sort or bytetrack)")
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for p in parts[:-1]:
+        nxt = node.get(p)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[p] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """VIGIL_MODEL__PATH=x -> {"model.path": x}; values parsed as YAML scalars/lists ("true", "5", "[1,2]")."""
+    out = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
+        out[key] = _parse_scalar(raw)
+    return out
+
+
+def _parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def format_validation_error(e: ValidationError) -> str:
+    """One line naming the first bad key and the problem."""
+    errs = e.errors()
+    first = errs[0]
+    parts = list(first["loc"])
+    if len(parts) > 2 and parts[0] == "tracker":
+        del parts[1]  # pydantic puts the union's tag (sort/bytetrack) in the path; users never write it
+    loc = ".".join(str(p) for p in parts)
+    msg = first["msg"]
+    got = first.get("input")
+    line = f"{loc}: {msg}"
+    if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list)):
+        line += f" (got {got!r})"
+    elif first["type"] == "extra_forbidden":
+        line = f"{loc}: unknown key"
+    if len(errs) > 1:
+        line += f" (and {len(errs) - 1} more)"
+    return line
+
+
+def read_yaml(path: str | Path) -> dict:
+    """The YAML mapping in `path`, or a ConfigError saying what is wrong with the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Defaults < YAML file < VIGIL_… environment < CLI overrides (dotted keys), validated once."""
+    tree = read_yaml(path) if path else {}
+    env = os.environ if env is None else env
+    for key, value in {**_env_overrides(env), **(overrides or {})}.items():
+        _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e)) from None
+
+
+def resolve_labels(labels: list[str] | str) -> list[str]:
+    """The label list from the config value: a list as-is, or a labels file."""
+    if isinstance(labels, list):
+        return labels
+    p = Path(labels)
+    if not p.is_file():
+        raise ConfigError(f"model.labels: labels file not found: {p}")
+    out: dict[int, str] = {}
+    lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    for i, ln in enumerate(lines):
+        head, _, rest = ln.partition(" ")
+        if head.isdigit() and rest.strip():
+            out[int(head)] = rest.strip()  # Axis/Coral "<id> <label>" form
+        else:
+            out[i] = ln
+    return [out.get(i, str(i)) for i in range(max(out) + 1)] if out else []
+
+
+def _yaml_value(v: Any) -> str:
+    if isinstance(v, tuple):
+        v = list(v)
+    return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def _render(model: BaseModel, indent: int, lines: list[str]) -> None:
+    pad = "  " * indent
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        if field.description:
+            lines.append(f"{pad}# {field.description}")
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:")
+            _render(value, indent + 1, lines)
+        else:
+            lines.append(f"{pad}{name}: {_yaml_value(value)}")
+
+
+def render_defaults(header: str = "") -> str:
+    """The whole configuration with every key, its default and its description, as YAML."""
+    lines = [header.rstrip()] if header else []
+    _render(Config(), 0, lines)
+    return "\n".join(lines) + "\n"

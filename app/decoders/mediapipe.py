@@ -1,0 +1,146 @@
+"""MediaPipe anchor SSD (BlazePose / BlazeFace detectors): regressors [1,A,4+2K] and scores [1,A,1],
+decoded against anchors generated from the model's SSD anchor options."""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from app.backends import TensorSpec
+from app.decoders import AnchorOptions, DecoderConfig, ScoreFilter, finish
+from app.errors import ModelError
+from app.types import Detections
+
+SCORE_CLIP = 100.0  # MediaPipe's score_clipping_thresh before the sigmoid
+
+
+def _layout(specs: Sequence[TensorSpec]) -> tuple[int, int] | None:
+    """Indices of (regressors, scores) or None."""
+    if len(specs) != 2 or any(len(s.shape) != 3 or s.shape[0] != 1 for s in specs):
+        return None
+    if specs[0].shape[1] != specs[1].shape[1]:
+        return None
+    widths = [s.shape[2] for s in specs]
+    if sorted(widths)[0] != 1 or sorted(widths)[1] < 4 or sorted(widths)[1] % 2:
+        return None
+    reg = 0 if widths[0] >= 4 else 1
+    return reg, 1 - reg
+
+
+def matches(_name: str, specs: Sequence[TensorSpec]) -> bool:
+    return _layout(specs) is not None
+
+
+def _scale(min_scale: float, max_scale: float, index: int, count: int) -> float:
+    if count == 1:
+        return (min_scale + max_scale) / 2
+    return min_scale + (max_scale - min_scale) * index / (count - 1)
+
+
+def generate_anchors(opts: AnchorOptions, input_w: int, input_h: int) -> np.ndarray:
+    """Anchors (A,4) as (x_center, y_center, w, h), normalised, in MediaPipe's SsdAnchorsCalculator order."""
+    return _anchors_cached(opts.model_dump_json(), input_w, input_h)
+
+
+@lru_cache(maxsize=8)
+def _anchors_cached(opts_json: str, input_w: int, input_h: int) -> np.ndarray:
+    o = AnchorOptions.model_validate_json(opts_json)
+    if len(o.strides) != o.num_layers:
+        raise ModelError(f"decoder.anchors: {len(o.strides)} strides given for num_layers {o.num_layers}")
+    out = []
+    layer = 0
+    while layer < o.num_layers:
+        ratios, scales = [], []
+        last = layer
+        # consecutive layers with the same stride share one feature map
+        while last < o.num_layers and o.strides[last] == o.strides[layer]:
+            scale = _scale(o.min_scale, o.max_scale, last, o.num_layers)
+            if last == 0 and o.reduce_boxes_in_lowest_layer:
+                ratios += [1.0, 2.0, 0.5]
+                scales += [0.1, scale, scale]
+            else:
+                ratios += list(o.aspect_ratios)
+                scales += [scale] * len(o.aspect_ratios)
+                if o.interpolated_scale_aspect_ratio > 0:
+                    nxt = 1.0 if last == o.num_layers - 1 else _scale(o.min_scale, o.max_scale, last + 1, o.num_layers)
+                    scales.append(math.sqrt(scale * nxt))
+                    ratios.append(o.interpolated_scale_aspect_ratio)
+            last += 1
+        sizes = [(s * math.sqrt(r), s / math.sqrt(r)) for s, r in zip(scales, ratios)]  # (w, h)
+        stride = o.strides[layer]
+        fh, fw = math.ceil(input_h / stride), math.ceil(input_w / stride)
+        ys, xs = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        cx = ((xs + o.anchor_offset_x) / fw).reshape(-1, 1).repeat(len(sizes), axis=1)
+        cy = ((ys + o.anchor_offset_y) / fh).reshape(-1, 1).repeat(len(sizes), axis=1)
+        if o.fixed_anchor_size:
+            w = np.ones_like(cx)
+            h = np.ones_like(cy)
+        else:
+            w = np.broadcast_to(np.array([s[0] for s in sizes]), cx.shape)
+            h = np.broadcast_to(np.array([s[1] for s in sizes]), cy.shape)
+        out.append(np.stack([cx, cy, w, h], axis=-1).reshape(-1, 4))
+        layer = last
+    anchors = np.concatenate(out).astype(np.float32)
+    anchors.flags.writeable = False
+    return anchors
+
+
+class MediapipeDecoder:
+    def __init__(self, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str], input_size) -> None:
+        self.cfg = cfg
+        self.reg_i, self.score_i = _layout(specs)
+        self.reg_spec, self.score_spec = specs[self.reg_i], specs[self.score_i]
+        w, h = input_size
+        self.anchors = generate_anchors(cfg.anchors, w, h)
+        if len(self.anchors) != self.reg_spec.shape[1]:
+            raise ModelError(
+                f"decoder.anchors generate {len(self.anchors)} anchors but the model has "
+                f"{self.reg_spec.shape[1]}; set the model's SSD anchor options"
+            )
+        self.box_scale = np.float32(cfg.box_scale or w), np.float32(cfg.box_scale or h)
+        self.num_keypoints = (self.reg_spec.shape[2] - 4) // 2
+        self.filter = ScoreFilter(cfg, labels, 1)
+        # a quantised score in [0,1] already went through an in-graph sigmoid; float scores are logits
+        lo = (np.iinfo(self.score_spec.dtype).min - self.score_spec.zero_point) * self.score_spec.scale if self.score_spec.quantized else None
+        self.probabilities = self.score_spec.quantized and lo is not None and lo >= -1e-6
+        logit = math.log(self.filter.minimum / (1 - self.filter.minimum)) if 0 < self.filter.minimum < 1 else -SCORE_CLIP
+        floor = self.filter.minimum if self.probabilities else logit
+        self.raw_floor = self.score_spec.quantize(np.float32(floor)) if self.score_spec.quantized else np.float32(floor)
+        if cfg.person_box == "body" and self.num_keypoints < 2:
+            raise ModelError("decoder.person_box 'body' needs a model with at least 2 keypoints")
+
+    def decode(self, outputs: Sequence[np.ndarray]) -> Detections:
+        raw_scores = outputs[self.score_i][0, :, 0]
+        idx = np.flatnonzero(raw_scores >= self.raw_floor)
+        if len(idx) == 0:
+            return Detections()
+        s = self.score_spec.dequantize(raw_scores[idx])
+        if not self.probabilities:
+            s = 1.0 / (1.0 + np.exp(-np.clip(s, -SCORE_CLIP, SCORE_CLIP)))
+        reg = self.reg_spec.dequantize(outputs[self.reg_i][0, idx])
+        a = self.anchors[idx]
+        sx, sy = self.box_scale
+        if self.cfg.person_box == "body":
+            # keypoint 0: hip centre; keypoint 1: a point on the circle around the whole body
+            hx = reg[:, 4] / sx * a[:, 2] + a[:, 0]
+            hy = reg[:, 5] / sy * a[:, 3] + a[:, 1]
+            px = reg[:, 6] / sx * a[:, 2] + a[:, 0]
+            py = reg[:, 7] / sy * a[:, 3] + a[:, 1]
+            r = np.hypot(px - hx, py - hy)  # normalised; square inputs keep x and y units equal
+            half_w = r * self.cfg.body_aspect
+            xyxy = np.stack([hx - half_w, hy - r, hx + half_w, hy + r], axis=1)
+        else:
+            cx = reg[:, 0] / sx * a[:, 2] + a[:, 0]
+            cy = reg[:, 1] / sy * a[:, 3] + a[:, 1]
+            w = reg[:, 2] / sx * a[:, 2]
+            h = reg[:, 3] / sy * a[:, 3]
+            xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        class_ids = np.zeros(len(idx), np.int32)
+        keep = self.filter.keep(s, class_ids)
+        return finish(self.cfg, xyxy[keep].astype(np.float32), s[keep].astype(np.float32), class_ids[keep])
+
+
+def create(_name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str], input_size) -> MediapipeDecoder:
+    return MediapipeDecoder(cfg, specs, labels, input_size)

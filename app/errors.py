@@ -1,0 +1,25 @@
+"""Errors a user can cause; the CLI turns each into one line and an exit code."""
+
+
+class VigilError(Exception):
+    """Base of every error that is the user's input, not a bug."""
+
+    exit_code = 1
+
+
+class ConfigError(VigilError):
+    """A configuration value is wrong; message names the key."""
+
+    exit_code = 2
+
+
+class ModelError(VigilError):
+    """The model file is missing, not TFLite, or matches no decoder."""
+
+    exit_code = 3
+
+
+class SourceError(VigilError):
+    """The video source cannot be opened or read."""
+
+    exit_code = 4

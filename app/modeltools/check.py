@@ -1,0 +1,264 @@
+"""Check a quantised SSD-style detector against its float original: run, decode, compare, time."""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+
+@dataclass(frozen=True)
+class AnchorOptions:
+    """MediaPipe SsdAnchorsCalculator options (defaults: BlazePose person detector, 2254 anchors)."""
+
+    num_layers: int = 5
+    min_scale: float = 0.1484375
+    max_scale: float = 0.75
+    input_size_height: int = 224
+    input_size_width: int = 224
+    anchor_offset_x: float = 0.5
+    anchor_offset_y: float = 0.5
+    strides: tuple[int, ...] = (8, 16, 32, 32, 32)
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+    reduce_boxes_in_lowest_layer: bool = False
+    fixed_anchor_size: bool = True
+
+
+def _scale(options: AnchorOptions, layer: int) -> float:
+    if options.num_layers == 1:
+        return (options.min_scale + options.max_scale) / 2
+    return options.min_scale + (options.max_scale - options.min_scale) * layer / (options.num_layers - 1)
+
+
+def ssd_anchors(options: AnchorOptions = AnchorOptions()) -> np.ndarray:
+    """Anchors (n, 4) as normalised [x_centre, y_centre, w, h], in MediaPipe's order."""
+    anchors: list[tuple[float, float, float, float]] = []
+    layer = 0
+    while layer < options.num_layers:
+        heights: list[float] = []
+        widths: list[float] = []
+        last = layer
+        # Consecutive layers with the same stride share one feature map.
+        while last < options.num_layers and options.strides[last] == options.strides[layer]:
+            scale = _scale(options, last)
+            if last == 0 and options.reduce_boxes_in_lowest_layer:
+                ratios, scales = [1.0, 2.0, 0.5], [0.1, scale, scale]
+            else:
+                ratios, scales = list(options.aspect_ratios), [scale] * len(options.aspect_ratios)
+                if options.interpolated_scale_aspect_ratio > 0:
+                    following = 1.0 if last == options.num_layers - 1 else _scale(options, last + 1)
+                    ratios.append(options.interpolated_scale_aspect_ratio)
+                    scales.append(float(np.sqrt(scale * following)))
+            for ratio, s in zip(ratios, scales):
+                heights.append(s / np.sqrt(ratio))
+                widths.append(s * np.sqrt(ratio))
+            last += 1
+        stride = options.strides[layer]
+        rows = int(np.ceil(options.input_size_height / stride))
+        cols = int(np.ceil(options.input_size_width / stride))
+        for y in range(rows):
+            for x in range(cols):
+                for h, w in zip(heights, widths):
+                    cx = (x + options.anchor_offset_x) / cols
+                    cy = (y + options.anchor_offset_y) / rows
+                    anchors.append((cx, cy, 1.0, 1.0) if options.fixed_anchor_size else (cx, cy, w, h))
+        layer = last
+    return np.asarray(anchors, np.float32)
+
+
+def decode_boxes(raw: np.ndarray, anchors: np.ndarray, input_size: float = 224.0) -> tuple[np.ndarray, np.ndarray]:
+    """Raw regressors (n, 4+2k) to normalised boxes xyxy (n, 4) and keypoints (n, k, 2), x first."""
+    raw = raw.reshape(len(anchors), -1) / input_size
+    centre = raw[:, 0:2] * anchors[:, 2:4] + anchors[:, 0:2]
+    size = raw[:, 2:4] * anchors[:, 2:4]
+    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+    keypoints = raw[:, 4:].reshape(len(anchors), -1, 2) * anchors[:, None, 2:4] + anchors[:, None, 0:2]
+    return boxes, keypoints
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, iou_threshold: float = 0.3) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression over scores >= threshold, best first."""
+    order = [i for i in np.argsort(-scores) if scores[i] >= threshold]
+    keep: list[int] = []
+    while order:
+        best, order = order[0], order[1:]
+        keep.append(best)
+        if order:
+            overlaps = iou(boxes[[best]], boxes[order])[0]
+            order = [i for i, o in zip(order, overlaps) if o < iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+class Runner:
+    """A TFLite model that takes and returns float arrays, whatever its I/O types."""
+
+    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+        self.path = Path(path)
+        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.outputs = self.interpreter.get_output_details()
+
+    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
+        """Outputs (float, dequantised) for one float input, in the model's output order."""
+        self.set_input(image)
+        self.interpreter.invoke()
+        return [self._dequantised(d) for d in self.outputs]
+
+    def set_input(self, image: np.ndarray) -> None:
+        """Quantise (if needed) and set the single input."""
+        dtype, (scale, zero_point) = self.input["dtype"], self.input["quantization"]
+        value = np.asarray(image, np.float32).reshape(self.input["shape"])
+        if dtype != np.float32:
+            info = np.iinfo(dtype)
+            value = np.clip(np.round(value / scale) + zero_point, info.min, info.max)
+        self.interpreter.set_tensor(self.input["index"], value.astype(dtype))
+
+    def _dequantised(self, detail: dict) -> np.ndarray:
+        value = self.interpreter.get_tensor(detail["index"])
+        scale, zero_point = detail["quantization"]
+        if detail["dtype"] == np.float32:
+            return value.astype(np.float32)
+        return (value.astype(np.float32) - zero_point) * scale
+
+
+def time_invoke(path: str | Path, num_threads: int = 1, runs: int = 50, warmup: int = 5) -> float:
+    """Median wall time of one invoke in milliseconds (default delegates, random input)."""
+    runner = Runner(path, num_threads)
+    rng = np.random.default_rng(0)
+    runner.set_input(rng.uniform(-1, 1, runner.input["shape"]).astype(np.float32))
+    times = []
+    for i in range(warmup + runs):
+        start = time.perf_counter()
+        runner.interpreter.invoke()
+        if i >= warmup:
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@dataclass
+class Agreement:
+    """How an INT8 detector's detections compare with the float model's on the same images."""
+
+    images: int
+    float_detections: int
+    matched: int
+    missed: int
+    extra: int
+    score_abs_diff_mean: float
+    score_abs_diff_max: float
+    box_err_px_mean: float
+    box_err_px_p95: float
+    box_err_px_max: float
+    keypoint_err_px_mean: float
+    keypoint_err_px_p95: float
+    iou_mean: float
+    iou_min: float
+
+    def describe(self) -> str:
+        """One-paragraph summary."""
+        return (
+            f"{self.images} images, {self.float_detections} float detections: {self.matched} matched, "
+            f"{self.missed} missed, {self.extra} extra; |score diff| mean {self.score_abs_diff_mean:.3f} "
+            f"max {self.score_abs_diff_max:.3f}; box error (px of input) mean {self.box_err_px_mean:.2f} "
+            f"p95 {self.box_err_px_p95:.2f} max {self.box_err_px_max:.2f}; keypoints mean "
+            f"{self.keypoint_err_px_mean:.2f} p95 {self.keypoint_err_px_p95:.2f}; IoU mean {self.iou_mean:.3f} "
+            f"min {self.iou_min:.3f}"
+        )
+
+
+def compare_detectors(
+    reference: Runner,
+    candidate: Runner,
+    images: Iterable[np.ndarray],
+    anchors: np.ndarray,
+    *,
+    threshold: float = 0.5,
+    input_size: float = 224.0,
+    reference_logits: bool = True,
+    candidate_logits: bool = False,
+) -> Agreement:
+    """Detections after NMS of candidate vs reference, matched by IoU >= 0.5; errors in input pixels.
+
+    The regressor output is the one with the most values per anchor, the score output the one with one.
+    """
+    float_count = matched = missed = extra = 0
+    images_seen = 0
+    score_diffs: list[float] = []
+    box_errs: list[np.ndarray] = []
+    kp_errs: list[np.ndarray] = []
+    ious: list[float] = []
+    for image in images:
+        images_seen += 1
+        decoded = []
+        for runner, logits in ((reference, reference_logits), (candidate, candidate_logits)):
+            outputs = sorted(runner(image), key=lambda a: a.shape[-1])
+            scores = outputs[0].reshape(-1)
+            if logits:
+                scores = 1.0 / (1.0 + np.exp(-np.clip(scores, -80, 80)))
+            boxes, keypoints = decode_boxes(outputs[-1], anchors, input_size)
+            decoded.append((boxes, keypoints, scores, nms(boxes, scores, threshold)))
+        (rb, rk, rs, rkeep), (cb, ck, cs, ckeep) = decoded
+        float_count += len(rkeep)
+        if len(rkeep) and len(ckeep):
+            overlaps = iou(rb[rkeep], cb[ckeep])
+        else:
+            overlaps = np.zeros((len(rkeep), len(ckeep)))
+        used: set[int] = set()
+        for r in range(len(rkeep)):
+            candidates = [c for c in np.argsort(-overlaps[r]) if c not in used and overlaps[r, c] >= 0.5]
+            if not candidates:
+                missed += 1
+                continue
+            c = candidates[0]
+            used.add(c)
+            matched += 1
+            ra, ca = rkeep[r], ckeep[c]
+            score_diffs.append(abs(float(rs[ra] - cs[ca])))
+            box_errs.append(np.abs(rb[ra] - cb[ca]) * input_size)
+            kp_errs.append(np.linalg.norm(rk[ra] - ck[ca], axis=1) * input_size)
+            ious.append(float(overlaps[r, c]))
+        extra += len(ckeep) - len(used)
+    box = np.concatenate(box_errs) if box_errs else np.zeros(1)
+    kps = np.concatenate(kp_errs) if kp_errs else np.zeros(1)
+    return Agreement(
+        images=images_seen,
+        float_detections=float_count,
+        matched=matched,
+        missed=missed,
+        extra=extra,
+        score_abs_diff_mean=float(np.mean(score_diffs)) if score_diffs else 0.0,
+        score_abs_diff_max=float(np.max(score_diffs)) if score_diffs else 0.0,
+        box_err_px_mean=float(box.mean()),
+        box_err_px_p95=float(np.percentile(box, 95)),
+        box_err_px_max=float(box.max()),
+        keypoint_err_px_mean=float(kps.mean()),
+        keypoint_err_px_p95=float(np.percentile(kps, 95)),
+        iou_mean=float(np.mean(ious)) if ious else 0.0,
+        iou_min=float(np.min(ious)) if ious else 0.0,
+    )
+
+
+def weight_scale_counts(counts: dict[str, Sequence[int]]) -> str:
+    """Summary such as 'CONV_2D: 45 ops, scales 1; DEPTHWISE_CONV_2D: 28 ops, scales 1'."""
+    parts = []
+    for op, values in counts.items():
+        distinct = sorted(set(values))
+        shown = ",".join(str(v) for v in distinct[:4]) + ("…" if len(distinct) > 4 else "")
+        parts.append(f"{op}: {len(values)} ops, scales {shown}")
+    return "; ".join(parts)

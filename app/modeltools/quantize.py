@@ -1,0 +1,261 @@
+"""Calibrate float TFLite models and quantise them to full-integer INT8 with ai-edge-quantizer."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from ai_edge_litert import schema_py_generated as schema
+from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
+from ai_edge_quantizer.utils import qsv_utils
+
+from app.modeltools import flatbuffer as fb
+
+log = logging.getLogger(__name__)
+
+Granularity = Literal["per-tensor", "per-channel"]
+GRANULARITIES: dict[str, qtyping.QuantGranularity] = {
+    "per-tensor": qtyping.QuantGranularity.TENSORWISE,
+    "per-channel": qtyping.QuantGranularity.CHANNELWISE,
+}
+SIGNATURE_KEY = "serving_default"
+# None = keep the calibrated range but give every tensor on the path the same one.
+Range = tuple[float, float] | None
+QSVs = dict[str, dict[str, Any]]
+
+_WEIGHTED_OPS = {fb.Op.CONV_2D, fb.Op.DEPTHWISE_CONV_2D, fb.Op.FULLY_CONNECTED, fb.Op.TRANSPOSE_CONV}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape, dtype and quantisation of one model input or output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    scale: tuple[float, ...] = ()
+    zero_point: tuple[int, ...] = ()
+
+    def describe(self) -> str:
+        """One line such as 'input_1 [1,224,224,3] INT8 scale=0.00784 zp=-1'."""
+        shape = ",".join(str(d) for d in self.shape)
+        quant = ""
+        if self.scale:
+            quant = f" scale={self.scale[0]:.9g} zp={self.zero_point[0]}" if len(self.scale) == 1 else f" {len(self.scale)} scales"
+        return f"{self.name} [{shape}] {self.dtype}{quant}"
+
+
+@dataclass
+class QuantizeReport:
+    """What quantize_model produced and how it was configured."""
+
+    path: Path
+    sha256: str
+    size: int
+    granularity: str
+    num_calibration: int
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    calibrated_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    forced_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    op_counts: dict[str, int] = field(default_factory=dict)
+    float_ops: list[str] = field(default_factory=list)
+    weight_scale_counts: dict[str, list[int]] = field(default_factory=dict)
+
+
+def prepare_float_model(
+    source: str | Path | bytes,
+    *,
+    sigmoid_outputs: Mapping[str, str] | None = None,
+    signature_outputs: Mapping[str, str] | None = None,
+    drop_metadata: Iterable[str] = ("TFLITE_METADATA",),
+) -> bytes:
+    """Apply the generic repairs so ai-edge-quantizer accepts a float model; return the repaired bytes.
+
+    sigmoid_outputs maps a float logit output to the name of an appended LOGISTIC output;
+    signature_outputs maps final output tensor names to serving_default signature keys.
+    """
+    model = fb.load_model(source)
+    changed = fb.normalise_opcodes(model)
+    if changed:
+        log.info("copied builtin codes into %d operator codes", changed)
+    fb.materialise_constant_weights(model)
+    # Stale metadata (e.g. MediaPipe's, which describes float I/O) would mislead readers of an INT8 file.
+    dropped = fb.drop_metadata(model, drop_metadata)
+    if dropped:
+        log.info("dropped %d metadata entries", dropped)
+    for output, new_name in (sigmoid_outputs or {}).items():
+        fb.append_logistic(model, output, new_name)
+    fb.set_signature(model, SIGNATURE_KEY, output_keys=signature_outputs)
+    return fb.serialize(model)
+
+
+def _recipe(granularity: str) -> recipe_manager.RecipeManager:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)} (got {granularity!r})")
+    manager = recipe_manager.RecipeManager()
+    manager.add_static_config(".*", "*", activation_num_bits=8, weight_num_bits=8, weight_granularity=GRANULARITIES[granularity])
+    return manager
+
+
+def _samples(model_bytes: bytes, inputs: Iterable[np.ndarray | Mapping[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    model = fb.load_model(model_bytes)
+    signature = next(s for s in model.signatureDefs if fb.as_str(s.signatureKey) == SIGNATURE_KEY)
+    tensors = model.subgraphs[signature.subgraphIndex].tensors
+    keys = [(fb.as_str(m.name), tensors[m.tensorIndex].shape) for m in signature.inputs]
+    samples = []
+    for item in inputs:
+        if not isinstance(item, Mapping):
+            if len(keys) != 1:
+                raise ValueError("model has several inputs: pass a mapping of input name to array")
+            item = {keys[0][0]: item}
+        sample = {}
+        for key, shape in keys:
+            array = np.asarray(item[key], np.float32)
+            sample[key] = array.reshape(shape) if array.ndim == len(shape) - 1 else array
+        samples.append(sample)
+    return samples
+
+
+def calibrate(model_bytes: bytes, inputs: Iterable[np.ndarray | Mapping[str, np.ndarray]]) -> QSVs:
+    """Record the true minimum and maximum of every tensor over the calibration inputs."""
+    samples = _samples(model_bytes, inputs)
+    if not samples:
+        raise ValueError("no calibration inputs")
+    # The default moving average (0.95) forgets rare extremes: on MediaPipe's pose
+    # detector it pinned the score range to <= 0 and nothing was ever detected.
+    calib = calibrator.Calibrator(
+        model_bytes, num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update
+    )
+    calib.calibrate({SIGNATURE_KEY: samples}, _recipe("per-tensor"))
+    log.info("calibrated on %d samples", len(samples))
+    return calib.get_model_qsvs()
+
+
+def recorded_range(qsvs: QSVs, name: str) -> tuple[float, float]:
+    """Calibrated (min, max) of a tensor over all elements."""
+    return float(np.min(qsvs[name]["min"])), float(np.max(qsvs[name]["max"]))
+
+
+def force_ranges(model_bytes: bytes, qsvs: QSVs, ranges: Mapping[str, Range]) -> dict[str, tuple[float, float]]:
+    """Set the range of each named tensor and of every tensor feeding it through shape-only ops; return what was set.
+
+    A range of None keeps the union of the calibrated ranges on that path. Giving the
+    path one range avoids requantize steps before CONCATENATION.
+    """
+    model = fb.load_model(model_bytes)
+    applied: dict[str, tuple[float, float]] = {}
+    for name, forced in ranges.items():
+        path = [n for n in fb.feeding_tensors(model, name) if n in qsvs]
+        if forced is None:
+            lows, highs = zip(*(recorded_range(qsvs, n) for n in path))
+            forced = (min(lows), max(highs))
+        lo, hi = float(forced[0]), float(forced[1])
+        if not lo < hi:
+            raise ValueError(f"range for {name!r} must have min < max (got {forced})")
+        for tensor in path:
+            qsvs[tensor] = {
+                **qsvs[tensor],
+                "min": np.full_like(qsvs[tensor]["min"], lo),
+                "max": np.full_like(qsvs[tensor]["max"], hi),
+            }
+        applied[name] = (lo, hi)
+        log.info("range of %s and %d feeding tensors set to [%g, %g]", name, len(path) - 1, lo, hi)
+    return applied
+
+
+def quantize_calibrated(model_bytes: bytes, qsvs: QSVs, granularity: Granularity) -> bytes:
+    """Quantise a prepared float model with given ranges to full-integer INT8; return the .tflite bytes."""
+    quant = quantizer.Quantizer(bytearray(model_bytes), _recipe(granularity).get_quantization_recipe())
+    result = quant.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    model = fb.load_model(result.quantized_model)
+    islands = fb.integerise_float_islands(model)
+    if islands:
+        log.info("moved %d float data-movement ops to int8", islands)
+    requantize = fb.drop_identity_requantize(model)
+    if requantize:
+        log.info("removed %d requantize ops with equal input and output parameters", requantize)
+    # The quantizer writes new opcodes with builtin_code only; parsers that read the
+    # deprecated field then see its default, 0 = ADD.
+    fb.normalise_opcodes(model)
+    fb.drop_unused_opcodes(model)
+    return fb.serialize(model)
+
+
+def quantize_model(
+    float_path: str | Path,
+    out_path: str | Path,
+    calibration_inputs: Iterable[np.ndarray | Mapping[str, np.ndarray]],
+    granularity: Granularity = "per-tensor",
+    *,
+    output_ranges: Mapping[str, Range] | None = None,
+    sigmoid_outputs: Mapping[str, str] | None = None,
+    signature_outputs: Mapping[str, str] | None = None,
+) -> QuantizeReport:
+    """Repair, calibrate (min/max) and quantise a float .tflite to full-integer INT8 at out_path.
+
+    output_ranges maps float tensor names (typically outputs, or a logit output that a
+    sigmoid is appended to) to a forced (min, max), or None to only unify the path's range.
+    """
+    prepared = prepare_float_model(float_path, sigmoid_outputs=sigmoid_outputs, signature_outputs=signature_outputs)
+    inputs = list(calibration_inputs)
+    qsvs = calibrate(prepared, inputs)
+    calibrated = {name: recorded_range(qsvs, name) for name in output_ranges or {}}
+    forced = force_ranges(prepared, qsvs, output_ranges or {})
+    out = write_model(quantize_calibrated(prepared, qsvs, granularity), out_path)
+    report = describe_model(out, granularity=granularity, num_calibration=len(inputs))
+    report.calibrated_ranges, report.forced_ranges = calibrated, forced
+    return report
+
+
+def write_model(data: bytes, path: str | Path) -> Path:
+    """Write model bytes, creating the directory; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _spec(tensor: schema.TensorT) -> TensorSpec:
+    quant = tensor.quantization
+    scale = tuple(float(s) for s in quant.scale) if quant is not None and quant.scale is not None else ()
+    zero_point = tuple(int(z) for z in quant.zeroPoint) if quant is not None and quant.zeroPoint is not None else ()
+    return TensorSpec(fb.tensor_name(tensor), tuple(int(d) for d in tensor.shape), fb.type_name(tensor.type), scale, zero_point)
+
+
+def describe_model(path: str | Path, *, granularity: str = "", num_calibration: int = 0) -> QuantizeReport:
+    """Read back a quantised model: I/O specs, op counts, float ops left and weight scale counts."""
+    data = Path(path).read_bytes()
+    model = fb.load_model(data)
+    subgraph = model.subgraphs[0]
+    ops: Counter[str] = Counter()
+    float_ops: list[str] = []
+    scale_counts: dict[str, list[int]] = {}
+    for index, op in enumerate(subgraph.operators):
+        code = fb.builtin_code(model, op)
+        ops[fb.op_name(code)] += 1
+        activations = [subgraph.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0]
+        if any(t.type == fb.TensorType.FLOAT32 and not fb.has_constant_data(model, t) for t in activations):
+            float_ops.append(f"{index}:{fb.op_name(code)}")
+        if code in _WEIGHTED_OPS:
+            weights = subgraph.tensors[op.inputs[1]]
+            count = 0 if weights.quantization is None or weights.quantization.scale is None else len(weights.quantization.scale)
+            scale_counts.setdefault(fb.op_name(code), []).append(count)
+    return QuantizeReport(
+        path=Path(path),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        granularity=granularity,
+        num_calibration=num_calibration,
+        inputs=[_spec(subgraph.tensors[i]) for i in subgraph.inputs],
+        outputs=[_spec(subgraph.tensors[i]) for i in subgraph.outputs],
+        op_counts=dict(sorted(ops.items())),
+        float_ops=float_ops,
+        weight_scale_counts=scale_counts,
+    )

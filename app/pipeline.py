@@ -1,0 +1,196 @@
+"""Orchestration only: capture → preprocess → inference → decode → track → sinks.
+
+Capture decodes in its own thread, sinks write in their own thread; the inference thread
+does preprocess, invoke, decode, merge and track. Every stage exchanges Frame and Detections.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from app import backends
+from app.capture import open_source
+from app.config import Config, resolve_labels
+from app.decoders import create_decoder
+from app.errors import ModelError
+from app.ops import nms
+from app.preprocess import InputConverter, plan_views
+from app.sinks import Sink
+from app.timing import StageTimer
+from app.tracking import create_tracker
+from app.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+
+
+class Detector:
+    """One frame in, Detections in source pixels out: views → tensors → model → decoder → merge."""
+
+    def __init__(self, cfg: Config, timer: StageTimer | None = None, model=None) -> None:
+        self.cfg = cfg
+        self.timer = timer or StageTimer()
+        self.labels = resolve_labels(cfg.model.labels)
+        self.model = model or backends.load(
+            cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads
+        )
+        if len(self.model.inputs) != 1:
+            raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
+        self.converter = InputConverter(self.model.inputs[0], cfg.model.input_range)
+        self.decoder = create_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
+        self.rgb = cfg.model.color == "rgb"
+        self._views: dict[tuple[int, int], list] = {}
+
+    def views(self, size: tuple[int, int]):
+        """The views for a frame size, planned once per size."""
+        v = self._views.get(size)
+        if v is None:
+            t = self.cfg.preprocess.tiling
+            mw, mh = self.converter.size
+            v = self._views[size] = plan_views(
+                size[0], size[1], mw, mh, self.cfg.preprocess.resize,
+                t.tile_size if t.enabled else None, t.overlap, t.full_frame,
+            )
+            log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
+        return v
+
+    def __call__(self, frame: Frame) -> Detections:
+        views = self.views(frame.size)
+        parts = []
+        measure = self.timer.measure
+        for view in views:
+            with measure("preprocess"):
+                tensor = self.converter(view.render(frame.image, self.rgb))
+            with measure("invoke"):
+                outputs = self.model.run([tensor])
+            with measure("decode"):
+                d = self.decoder.decode(outputs)
+                if len(d):
+                    d.xyxy = view.to_source(d.xyxy).astype(np.float32)
+                    parts.append(d)
+        with measure("merge"):
+            dets = Detections.merge(parts)
+            if len(views) > 1 and len(dets) > 1:
+                t = self.cfg.preprocess.tiling
+                keep = nms(dets.xyxy, dets.scores, t.merge_threshold, dets.class_ids, metric=t.merge_metric)
+                dets = dets[keep]
+            w, h = frame.size
+            np.clip(dets.xyxy, 0, [w, h, w, h], out=dets.xyxy)
+        return dets
+
+
+class SinkWorker:
+    """Runs sinks in a thread behind a bounded queue so writing never stalls inference for long."""
+
+    def __init__(self, sinks: list[Sink], timer: StageTimer, size: int = 8) -> None:
+        self.sinks = sinks
+        self.timer = timer
+        self.error: BaseException | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
+        self._thread.start()
+
+    def put(self, frame: Frame, dets: Detections) -> None:
+        if self.error:
+            raise self.error
+        self._q.put((frame, dets))
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self.error:
+                continue
+            try:
+                with self.timer.measure("sink"):
+                    for s in self.sinks:
+                        s.write(*item)
+            except BaseException as e:  # surfaced to the inference thread on its next put
+                self.error = e
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        for s in self.sinks:
+            s.close()
+        if self.error:
+            raise self.error
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    seconds: float = 0.0
+    detections: int = 0
+    track_ids: set = field(default_factory=set)
+    dropped: int = 0
+    skipped: int = 0
+    outputs: list[str] = field(default_factory=list)
+    stages: dict = field(default_factory=dict)
+    model_runs_per_frame: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_sinks(cfg: Config, labels: list[str], fps: float | None) -> tuple[list[Sink], list[str]]:
+    """The configured sinks and a description of where each writes."""
+    from app.sinks.jsonl import JsonlSink
+    from app.sinks.video import VideoSink
+
+    sinks, where = [], []
+    if cfg.output.jsonl:
+        sinks.append(JsonlSink(cfg.output.jsonl, labels))
+        where.append("stdout (JSON Lines)" if cfg.output.jsonl == "-" else f"{cfg.output.jsonl} (JSON Lines)")
+    if cfg.output.video:
+        sinks.append(VideoSink(cfg.output.video, labels, fps))
+        where.append(f"{cfg.output.video} (annotated)")
+    return sinks, where
+
+
+def run(
+    cfg: Config,
+    max_frames: int | None = None,
+    on_frame: Callable[[Frame, Detections], None] | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Summary:
+    """Process the configured source until it ends, `max_frames`, or `stop` is set."""
+    timer = StageTimer()
+    detector = Detector(cfg, timer)  # model first: a bad model fails before the source is opened
+    tracker = create_tracker(cfg.tracker)
+    source = open_source(cfg.source, timer)
+    sinks, where = build_sinks(cfg, detector.labels, cfg.source.fps or source.fps)
+    worker = SinkWorker(sinks, timer)
+    summary = Summary(outputs=where, model_runs_per_frame=len(detector.views(source.size)))
+    t0 = time.perf_counter()
+    try:
+        for frame in source:
+            dets = detector(frame)
+            with timer.measure("track"):
+                tracked = tracker.update(dets, frame.timestamp)
+            worker.put(frame, tracked)
+            if on_frame:
+                on_frame(frame, tracked)
+            summary.frames += 1
+            summary.detections += len(dets)
+            summary.track_ids.update(tracked.track_ids.tolist())
+            if progress:
+                progress(summary.frames, source.total)
+            if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()):
+                break
+    finally:
+        source.close()
+        worker.close()
+        summary.seconds = time.perf_counter() - t0
+        summary.dropped = source.dropped
+        summary.skipped = getattr(source, "skipped", 0)
+        summary.stages = timer.summary()
+    return summary

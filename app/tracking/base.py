@@ -1,0 +1,297 @@
+"""What SORT and ByteTrack share: a track table held as arrays, the clock, lifecycle events.
+
+Tracks live in two arrays, one float64 and one int64, with one row per track
+(columns below), so prediction, matching and bookkeeping are array operations
+over all tracks. Rows of ended tracks are dropped every frame; nothing is kept
+per ID once a track ends.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.tracking import kalman
+from app.tracking.events import END, LOST, NEW, UPDATE, TrackEvents
+from app.types import Detections
+
+log = logging.getLogger(__name__)
+
+# Float table columns after the Kalman state (0..19, see kalman.py).
+FIRST_SEEN = kalman.STATE_COLUMNS  # timestamp of the first detection
+LAST_SEEN = FIRST_SEEN + 1  # timestamp of the latest matched detection
+BEST_SCORE = FIRST_SEEN + 2
+SCORE = FIRST_SEEN + 3  # latest matched detection's score
+BOX = slice(FIRST_SEEN + 4, FIRST_SEEN + 8)  # latest matched detection, xyxy
+FLOAT_COLUMNS = FIRST_SEEN + 8
+
+# Int table columns.
+ID = 0  # -1 until confirmed
+STATE = 1
+CLASS = 2  # majority class so far (Boyer-Moore vote)
+VOTES = 3  # Boyer-Moore counter for CLASS
+HITS = 4  # detections matched, including the first
+INT_COLUMNS = 5
+
+TENTATIVE, TRACKED, LOST_STATE = 0, 1, 2
+
+MAX_PENDING_EVENTS = 100_000  # undrained events beyond this are dropped, oldest first
+PERIOD_WINDOW = 15  # frame intervals in the running median that estimates the frame period
+DEFAULT_PERIOD = 1.0 / 30
+
+
+@dataclass(slots=True)
+class TrackerStats:
+    """Counters a tracker keeps; all are totals since creation except the live counts."""
+
+    frames: int = 0
+    detections: int = 0  # valid detections received
+    invalid_detections: int = 0  # dropped: NaN/inf coordinates or score, zero or negative area
+    tracks_started: int = 0  # tentative tracks created
+    tracks_confirmed: int = 0  # IDs issued
+    tracks_ended: int = 0  # confirmed tracks removed
+    events_dropped: int = 0  # events discarded because nobody drained them
+    clock_resets: int = 0  # timestamps that went backwards (source restarted)
+    live_tracks: int = 0  # confirmed tracks currently held (tracked + lost)
+    tentative_tracks: int = 0
+    frame_period: float = DEFAULT_PERIOD  # seconds, running median of frame intervals
+
+
+class TableTracker:
+    """Base of the array trackers: table, clock, sanitising, events, output."""
+
+    def __init__(self, per_class: bool) -> None:
+        self.per_class = per_class
+        self._f = np.zeros((0, FLOAT_COLUMNS))
+        self._i = np.zeros((0, INT_COLUMNS), np.int64)
+        self._next_id = 1
+        self._now: float | None = None
+        self._dts: deque[float] = deque(maxlen=PERIOD_WINDOW)
+        self._period = DEFAULT_PERIOD
+        self._fresh = True  # no frame seen since start or end_all(): tracks are confirmed at birth
+        self._pending: deque[tuple[np.ndarray, np.ndarray, np.ndarray, float]] = deque()
+        self._pending_n = 0
+        self._stats = TrackerStats()
+        # Event rows and kinds collected during one update() and gathered once at its end.
+        self._ev_rows: list[np.ndarray] = []
+        self._ev_kinds: list[int] = []
+
+    # ---- public -----------------------------------------------------------------
+
+    @property
+    def stats(self) -> TrackerStats:
+        """Counters plus the current number of live and tentative tracks."""
+        s = self._stats
+        state = self._i[:, STATE]
+        s.tentative_tracks = int(np.count_nonzero(state == TENTATIVE))
+        s.live_tracks = len(state) - s.tentative_tracks
+        s.frame_period = self._period
+        return s
+
+    def pop_events(self) -> TrackEvents:
+        """Return and clear the lifecycle events since the last call, oldest first."""
+        if not self._pending:
+            return TrackEvents()
+        batches = list(self._pending)
+        self._pending.clear()
+        self._pending_n = 0
+        kinds = np.concatenate([np.full(len(f), k, np.uint8) if np.ndim(k) == 0 else k for k, f, _, _ in batches])
+        f = np.concatenate([b[1] for b in batches])
+        i = np.concatenate([b[2] for b in batches])
+        ts = np.concatenate([np.full(len(b[1]), b[3]) for b in batches])
+        return TrackEvents(
+            kind=kinds,
+            track_id=i[:, ID],
+            class_id=i[:, CLASS],
+            timestamp=ts,
+            first_seen=f[:, FIRST_SEEN],
+            last_seen=f[:, LAST_SEEN],
+            frames_seen=i[:, HITS],
+            best_score=f[:, BEST_SCORE],
+            score=f[:, SCORE],
+            xyxy=f[:, BOX],
+            velocity=f[:, kalman.VEL][:, 0:2],
+        )
+
+    def end_all(self, timestamp: float | None = None) -> None:
+        """End every track (emitting `end` for confirmed ones); the next frame starts afresh, IDs keep counting."""
+        ts = self._now if timestamp is None or not math.isfinite(timestamp) else float(timestamp)
+        confirmed = np.flatnonzero(self._i[:, STATE] != TENTATIVE)
+        self._stats.tracks_ended += len(confirmed)
+        self._emit(END, confirmed)
+        self._flush_events(0.0 if ts is None else ts)
+        self._f = self._f[:0]
+        self._i = self._i[:0]
+        self._now = None
+        self._fresh = True
+
+    # ---- steps used by subclasses ---------------------------------------------
+
+    def _sanitize(self, dets: Detections) -> Detections:
+        """Drop boxes a decoder should never emit (non-finite, zero or negative area)."""
+        b = dets.xyxy
+        if len(b) == 0:
+            return dets
+        w = b[:, 2] - b[:, 0]
+        h = b[:, 3] - b[:, 1]
+        # NaN fails every comparison; an infinite side gives an infinite area.
+        ok = (w > 0) & (h > 0) & (w * h < np.inf) & np.isfinite(dets.scores)
+        if ok.all():
+            self._stats.detections += len(b)
+            return dets
+        bad = len(b) - int(np.count_nonzero(ok))
+        if self._stats.invalid_detections == 0:
+            log.warning("dropping %d invalid detection box(es) (NaN/inf or zero area); counted in stats", bad)
+        self._stats.invalid_detections += bad
+        self._stats.detections += len(b) - bad
+        return dets[ok]
+
+    def _advance(self, timestamp: float) -> tuple[float, float]:
+        """Move the clock to timestamp; return (now, dt). A large backward jump ends all tracks."""
+        self._stats.frames += 1
+        ts = float(timestamp)
+        if self._now is None:
+            if not math.isfinite(ts):
+                ts = 0.0
+            self._now = ts
+            return ts, 0.0
+        if not math.isfinite(ts):
+            ts = self._now + self._period
+        dt = ts - self._now
+        if dt < 0:
+            if dt >= -self._period:
+                return self._now, 0.0  # clock jitter: treat as the same instant
+            log.warning("timestamp went back %.3f s: source restarted, ending all tracks", -dt)
+            self._stats.clock_resets += 1
+            self.end_all(self._now)
+            self._now = ts
+            return ts, 0.0
+        if dt > 0:
+            self._dts.append(dt)
+            self._period = sorted(self._dts)[len(self._dts) // 2]
+        self._now = ts
+        return ts, dt
+
+    def _expired(self, now: float, allowed_gap: float) -> np.ndarray:
+        """Mask of tracks unseen for longer than allowed_gap seconds of missing frames."""
+        # A track that misses k frames is next seen (k + 1) periods after its last
+        # detection; half a period of slack absorbs timestamp jitter.
+        return now - self._f[:, LAST_SEEN] > allowed_gap + 1.5 * self._period
+
+    def _class_gate(self, iou: np.ndarray, dets: Detections) -> np.ndarray:
+        """Zero the IoU of pairs whose classes differ, when tracking per class."""
+        if self.per_class and iou.size:
+            iou *= self._i[:, CLASS, None] == dets.class_ids[None, :]
+        return iou
+
+    def _commit(self, t_rows: np.ndarray, d_rows: np.ndarray, dets: Detections, now: float) -> None:
+        """Kalman-update tracks t_rows with detections d_rows and record what was seen."""
+        if len(t_rows) == 0:
+            return
+        boxes = dets.xyxy[d_rows]
+        scores = dets.scores[d_rows]
+        rows = kalman.update(self._f[t_rows], kalman.cxcywh(boxes))
+        rows[:, LAST_SEEN] = now
+        rows[:, SCORE] = scores
+        np.maximum(rows[:, BEST_SCORE], scores, out=rows[:, BEST_SCORE])
+        rows[:, BOX] = boxes
+        self._f[t_rows] = rows
+        ints = self._i[t_rows]
+        cls = dets.class_ids[d_rows]
+        ints[:, HITS] += 1
+        ints[:, CLASS] = np.where(ints[:, VOTES] == 0, cls, ints[:, CLASS])
+        ints[:, VOTES] += np.where(ints[:, CLASS] == cls, 1, -1)
+        self._i[t_rows] = ints
+
+    def _spawn(self, d_rows: np.ndarray, dets: Detections, now: float, confirm: bool) -> np.ndarray:
+        """Start tracks from detections d_rows; return their row indices."""
+        k = len(d_rows)
+        n = len(self._f)
+        if k == 0:
+            return np.arange(n, n)
+        boxes = dets.xyxy[d_rows]
+        scores = dets.scores[d_rows]
+        f = np.empty((k, FLOAT_COLUMNS))
+        kalman.initiate(f, kalman.cxcywh(boxes))
+        f[:, FIRST_SEEN] = now
+        f[:, LAST_SEEN] = now
+        f[:, BEST_SCORE] = scores
+        f[:, SCORE] = scores
+        f[:, BOX] = boxes
+        i = np.zeros((k, INT_COLUMNS), np.int64)
+        i[:, ID] = -1
+        i[:, CLASS] = dets.class_ids[d_rows]
+        i[:, VOTES] = 1
+        i[:, HITS] = 1
+        self._f = np.concatenate((self._f, f))
+        self._i = np.concatenate((self._i, i))
+        self._stats.tracks_started += k
+        rows = np.arange(n, n + k)
+        if confirm:
+            self._confirm(rows)
+        return rows
+
+    def _confirm(self, rows: np.ndarray) -> None:
+        """Issue IDs to tentative tracks rows and mark them tracked (emits `new`)."""
+        k = len(rows)
+        if k == 0:
+            return
+        self._i[rows, ID] = np.arange(self._next_id, self._next_id + k)
+        self._i[rows, STATE] = TRACKED
+        self._next_id += k
+        self._stats.tracks_confirmed += k
+        self._emit(NEW, rows)
+
+    def _emit(self, kind: int, rows: np.ndarray) -> None:
+        if len(rows):
+            self._ev_rows.append(rows)
+            self._ev_kinds.append(kind)
+
+    def _finish(self, now: float, dead: np.ndarray) -> None:
+        """Emit `end` for dead confirmed tracks, gather this frame's events, drop dead rows."""
+        if len(dead) < len(self._f):  # rows spawned this frame are never dead
+            dead = np.concatenate((dead, np.zeros(len(self._f) - len(dead), bool)))
+        if dead.any():
+            ended = np.flatnonzero(dead & (self._i[:, STATE] != TENTATIVE))
+            self._stats.tracks_ended += len(ended)
+            self._emit(END, ended)
+            self._flush_events(now)
+            keep = ~dead
+            self._f = self._f[keep]
+            self._i = self._i[keep]
+        else:
+            self._flush_events(now)
+        self._fresh = False
+
+    def _flush_events(self, now: float) -> None:
+        """Copy the rows of this frame's events out of the table into the pending queue."""
+        if not self._ev_rows:
+            return
+        if len(self._ev_rows) == 1:
+            rows = self._ev_rows[0]
+            kinds: np.ndarray | int = self._ev_kinds[0]
+        else:
+            rows = np.concatenate(self._ev_rows)
+            kinds = np.repeat(np.array(self._ev_kinds, np.uint8), [len(r) for r in self._ev_rows])
+        self._ev_rows = []
+        self._ev_kinds = []
+        self._pending.append((kinds, self._f[rows], self._i[rows], now))
+        self._pending_n += len(rows)
+        while self._pending_n > MAX_PENDING_EVENTS and len(self._pending) > 1:
+            dropped = len(self._pending.popleft()[1])
+            self._pending_n -= dropped
+            if self._stats.events_dropped == 0:
+                log.warning("track events are not being drained (pop_events); dropping the oldest")
+            self._stats.events_dropped += dropped
+
+    def _output(self, t_rows: np.ndarray, d_rows: np.ndarray, dets: Detections) -> Detections:
+        """Detections matched to confirmed tracks this frame, in input order, with track ids."""
+        if len(t_rows) == 0:
+            return Detections()
+        order = np.argsort(d_rows, kind="stable")
+        d = d_rows[order]
+        ints = self._i[t_rows[order]]
+        return Detections(dets.xyxy[d], dets.scores[d], ints[:, CLASS], ints[:, ID])

@@ -1,0 +1,191 @@
+"""ByteTrack (Zhang et al. 2022): associate every detection box, high scores first, then low."""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.tracking import kalman
+from app.tracking.base import FIRST_SEEN, LOST_STATE, STATE, TENTATIVE, TRACKED, TableTracker
+from app.tracking.events import LOST, UPDATE
+from app.tracking.matching import iou_matrix, linear_assignment
+from app.types import Detections
+
+DUPLICATE_IOU = 0.85  # ByteTrack's remove_duplicate_stracks: IoU distance < 0.15
+
+
+class ByteTrackConfig(BaseModel):
+    """ByteTrack parameters, named as in the paper's code (ifzhang/ByteTrack)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bytetrack"] = "bytetrack"
+    track_thresh: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Detections scoring above this are 'high' and matched first against tracked and lost tracks; "
+            "those between low_thresh and this are only used to continue tracked tracks. "
+            "0.5 is the ByteTrack demo default (its MOT17 evaluation uses 0.6)."
+        ),
+    )
+    track_buffer: int = Field(
+        30,
+        ge=0,
+        description=(
+            "How long a lost track is kept for re-identification, in frames at 30 fps: "
+            "ByteTrack keeps int(frame_rate / 30 * track_buffer) frames, i.e. track_buffer / 30 seconds "
+            "whatever the frame rate. Measured with timestamps, so dropped frames do not shorten it."
+        ),
+    )
+    match_thresh: float = Field(
+        0.8,
+        gt=0.0,
+        le=1.0,
+        description="Maximum cost 1 - IoU x score (1 - IoU without fuse_score) for a first-stage match.",
+    )
+    new_track_thresh: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Minimum score for an unmatched detection to start a track; None means track_thresh + 0.1 (the paper's det_thresh).",
+    )
+    low_thresh: float = Field(
+        0.1, ge=0.0, le=1.0, description="Detections at or below this score are ignored (ByteTrack's fixed 0.1)."
+    )
+    low_match_thresh: float = Field(
+        0.5, gt=0.0, le=1.0, description="Maximum cost 1 - IoU for the second (low-score) stage; the paper's fixed 0.5."
+    )
+    unconfirmed_match_thresh: float = Field(
+        0.7,
+        gt=0.0,
+        le=1.0,
+        description="Maximum cost for matching a one-frame-old track to a leftover high detection; the paper's fixed 0.7.",
+    )
+    fuse_score: bool = Field(
+        True, description="Multiply IoU by the detection score in the high-score stages (off with the paper's --mot20)."
+    )
+    per_class: bool = Field(
+        False, description="Match detections only to tracks of the same class, so a person never becomes a car."
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> "ByteTrackConfig":
+        if self.low_thresh >= self.track_thresh:
+            raise ValueError(f"low_thresh ({self.low_thresh}) must be below track_thresh ({self.track_thresh})")
+        return self
+
+    @property
+    def det_thresh(self) -> float:
+        """Score a detection needs to start a new track."""
+        return self.track_thresh + 0.1 if self.new_track_thresh is None else self.new_track_thresh
+
+
+class ByteTrackTracker(TableTracker):
+    """ByteTrack over a table of tracks: three gated assignments on one IoU matrix per frame."""
+
+    def __init__(self, cfg: ByteTrackConfig | None = None) -> None:
+        self.cfg = cfg or ByteTrackConfig()
+        super().__init__(self.cfg.per_class)
+        self._det_thresh = self.cfg.det_thresh
+        self._max_lost = self.cfg.track_buffer / kalman.REFERENCE_FPS
+
+    def update(self, detections: Detections, timestamp: float) -> Detections:
+        """Associate this frame's detections; return those on confirmed tracks, with track_ids."""
+        cfg = self.cfg
+        dets = self._sanitize(detections)
+        now, dt = self._advance(timestamp)
+        n = len(self._f)
+        if n == 0 and len(dets) == 0:
+            self._fresh = False
+            return Detections()
+        kalman.predict(self._f, dt)
+        dead = self._expired(now, self._max_lost)
+        state = self._i[:, STATE]
+        scores = dets.scores
+        high = scores > cfg.track_thresh
+        hi = np.flatnonzero(high)
+        iou = self._class_gate(iou_matrix(kalman.xyxy(self._f), dets.xyxy), dets)
+        fused = iou * scores if cfg.fuse_score else iou
+        used = ~high  # detections no longer available to the high-score stages
+
+        # Stage 1: high detections against tracked and lost tracks.
+        pool = np.flatnonzero(~dead & (state != TENTATIVE))
+        r, c = linear_assignment(1.0 - fused[np.ix_(pool, hi)], cfg.match_thresh)
+        t1, d1 = pool[r], hi[c]
+        matched = np.zeros(n, bool)
+        matched[t1] = True
+        used[d1] = True
+
+        # Stage 2: low detections against tracks still tracked (not lost), on IoU alone.
+        rest = pool[(state[pool] == TRACKED) & ~matched[pool]]
+        lo = np.flatnonzero((scores > cfg.low_thresh) & ~high)
+        if len(rest) and len(lo):
+            r, c = linear_assignment(1.0 - iou[np.ix_(rest, lo)], cfg.low_match_thresh)
+            t2, d2 = rest[r], lo[c]
+            matched[t2] = True
+        else:
+            t2 = d2 = lo[:0]
+
+        # Stage 3: one-frame-old tracks against the high detections left over.
+        unconfirmed = np.flatnonzero(~dead & (state == TENTATIVE))
+        if len(unconfirmed):
+            left = np.flatnonzero(~used)
+            r, c = linear_assignment(1.0 - fused[np.ix_(unconfirmed, left)], cfg.unconfirmed_match_thresh)
+            t3, d3 = unconfirmed[r], left[c]
+            matched[t3] = True
+            used[d3] = True
+        else:
+            t3 = d3 = hi[:0]
+
+        t_conf = np.concatenate((t1, t2))
+        d_conf = np.concatenate((d1, d2))
+        self._commit(np.concatenate((t_conf, t3)), np.concatenate((d_conf, d3)), dets, now)
+        self._emit(UPDATE, t_conf)
+        state[t_conf] = TRACKED  # re-activates lost tracks with their old ID
+        self._confirm(t3)
+        newly_lost = np.flatnonzero((state == TRACKED) & ~matched & ~dead)
+        state[newly_lost] = LOST_STATE
+        self._emit(LOST, newly_lost)
+        dead |= (state == TENTATIVE) & ~matched  # an unconfirmed track gets one chance
+
+        t_out = np.concatenate((t_conf, t3))
+        d_out = np.concatenate((d_conf, d3))
+        if len(t_out):
+            dup = self._duplicates(dead)
+            if dup.any():
+                dead |= dup
+                keep = ~dup[t_out]
+                t_out, d_out = t_out[keep], d_out[keep]
+
+        born = np.flatnonzero(~used & (scores >= self._det_thresh))
+        if self._fresh:  # tracks in the very first frame are confirmed at once, as in the paper
+            t_out = np.concatenate((t_out, self._spawn(born, dets, now, confirm=True)))
+            d_out = np.concatenate((d_out, born))
+        else:
+            self._spawn(born, dets, now, confirm=False)
+        result = self._output(t_out, d_out, dets)
+        self._finish(now, dead)
+        return result
+
+    def _duplicates(self, dead: np.ndarray) -> np.ndarray:
+        """Mask of tracks to drop because a tracked and a lost track cover the same object."""
+        state = self._i[:, STATE]
+        lost = np.flatnonzero((state == LOST_STATE) & ~dead)
+        active = np.flatnonzero((state != LOST_STATE) & ~dead)
+        drop = np.zeros(len(state), bool)
+        if len(lost) == 0 or len(active) == 0:
+            return drop
+        boxes = kalman.xyxy(self._f)
+        a, b = np.nonzero(iou_matrix(boxes[active], boxes[lost]) > DUPLICATE_IOU)
+        if len(a) == 0:
+            return drop
+        a, b = active[a], lost[b]
+        first = self._f[:, FIRST_SEEN]
+        # Keep the track with the longer history, as the paper does.
+        a_older = first[a] <= first[b]
+        drop[b[a_older]] = True
+        drop[a[~a_older]] = True
+        return drop

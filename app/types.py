@@ -1,0 +1,98 @@
+"""The two values that cross every stage boundary: Frame and Detections."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+NO_TRACK = -1
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded image (BGR, HxWx3 uint8) with where and when it came from."""
+
+    image: np.ndarray
+    timestamp: float  # seconds: file position for files, wall clock for live sources
+    seq: int  # sequence number assigned by the source, 0-based, counts dropped frames too
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return self.width, self.height
+
+
+def _as(a, dtype, shape_tail: tuple[int, ...]) -> np.ndarray:
+    arr = np.asarray(a, dtype=dtype)
+    if arr.size == 0:
+        return np.zeros((0, *shape_tail), dtype=dtype)
+    return arr.reshape((-1, *shape_tail))
+
+
+@dataclass(slots=True)
+class Detections:
+    """Struct of arrays: boxes xyxy (n,4) float32, scores (n,), class ids (n,), track ids (n,)."""
+
+    xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
+    track_ids: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.xyxy = _as(self.xyxy, np.float32, (4,))
+        n = len(self.xyxy)
+        self.scores = _as(self.scores, np.float32, ())
+        self.class_ids = _as(self.class_ids, np.int32, ())
+        if self.track_ids is None:
+            self.track_ids = np.full(n, NO_TRACK, np.int64)
+        else:
+            self.track_ids = _as(self.track_ids, np.int64, ())
+        if not (len(self.scores) == len(self.class_ids) == len(self.track_ids) == n):
+            raise ValueError(
+                f"Detections arrays disagree in length: boxes {n}, scores {len(self.scores)}, "
+                f"class ids {len(self.class_ids)}, track ids {len(self.track_ids)}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    def __getitem__(self, index) -> "Detections":
+        """Select by boolean mask, integer array or slice; always returns Detections."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.track_ids[index])
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls()
+
+    @classmethod
+    def merge(cls, parts: Iterable["Detections"]) -> "Detections":
+        """Concatenate several Detections into one."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls()
+        return cls(
+            np.concatenate([p.xyxy for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.class_ids for p in parts]),
+            np.concatenate([p.track_ids for p in parts]),
+        )
+
+    @property
+    def area(self) -> np.ndarray:
+        wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
+        return wh[:, 0] * wh[:, 1]
+
+    @property
+    def centers(self) -> np.ndarray:
+        return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2

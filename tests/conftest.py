@@ -1,0 +1,44 @@
+"""Shared fixtures: paths to the bundled assets, small generated clips, and a CLI runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CLIP = ROOT / "samples" / "vtest.mp4"
+DEFAULT_MODEL = ROOT / "models" / "person_detect_int8_pertensor.tflite"
+PERCHANNEL_MODEL = ROOT / "models" / "person_detect_int8_perchannel.tflite"
+FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models"
+LABELS = ROOT / "tests" / "data" / "vtest_labels.json"
+
+
+def make_clip(path: Path, frames: int = 20, size=(160, 120), fps: float = 10.0) -> Path:
+    """A small MJPG clip whose frame i has a bright square at x = 4*i (so frames are distinguishable)."""
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        img = np.zeros((size[1], size[0], 3), np.uint8)
+        img[40:60, 4 * i : 4 * i + 20] = 255
+        w.write(img)
+    w.release()
+    return path
+
+
+@pytest.fixture
+def small_clip(tmp_path) -> Path:
+    return make_clip(tmp_path / "small.avi")
+
+
+def run_vigil(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    """Run the `vigil` CLI in a subprocess; returns CompletedProcess with text output."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )

@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from app.config import Config, load_config, render_defaults, resolve_labels
+from app.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_built_in_defaults_validate_without_file():
+    cfg = load_config(None, env={})
+    assert cfg.model.path.endswith(".tflite")
+    assert cfg.tracker.type in ("sort", "bytetrack")
+
+
+def test_default_yaml_documents_every_key_with_its_default():
+    text = (ROOT / "config" / "default.yaml").read_text()
+    body = text[text.index("source:"):]
+    assert body == render_defaults()[render_defaults().index("source:"):], (
+        "config/default.yaml is out of date: run `python tools/gen_default_config.py`"
+    )
+    assert load_config(ROOT / "config" / "default.yaml", env={}) == Config()
+
+
+def test_file_then_env_then_cli_precedence(tmp_path):
+    p = write(tmp_path, "model:\n  threads: 2\nsource:\n  fps: 5\n")
+    env = {"VIGIL_MODEL__THREADS": "3", "VIGIL_SOURCE__LOOP": "true", "HOME": "/x"}
+    cfg = load_config(p, env=env)
+    assert (cfg.model.threads, cfg.source.fps, cfg.source.loop) == (3, 5.0, True)
+    cfg = load_config(p, {"model.threads": 4}, env=env)
+    assert cfg.model.threads == 4
+
+
+def test_env_list_values_are_parsed(tmp_path):
+    cfg = load_config(None, env={"VIGIL_MODEL__INPUT_RANGE": "[-1, 1]"})
+    assert cfg.model.input_range == (-1.0, 1.0)
+
+
+def test_bad_value_names_key_and_value(tmp_path):
+    p = write(tmp_path, "model:\n  threads: 0\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env={})
+    msg = str(e.value)
+    assert msg.startswith("model.threads: ") and "greater than or equal to 1" in msg and "(got 0)" in msg
+    assert "\n" not in msg
+
+
+def test_unknown_key_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"^preprocess\.tilling: unknown key$"):
+        load_config(write(tmp_path, "preprocess:\n  tilling: {}\n"), env={})
+
+
+def test_unknown_env_key_is_named():
+    with pytest.raises(ConfigError, match=r"^modle: unknown key"):
+        load_config(None, env={"VIGIL_MODLE__PATH": "x"})
+
+
+def test_tracker_errors_do_not_show_the_union_tag(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "tracker:\n  type: sort\n  iou_threshold: 7\n"), env={})
+    assert str(e.value).startswith("tracker.iou_threshold: ")
+
+
+def test_unknown_tracker_type_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"^tracker"):
+        load_config(write(tmp_path, "tracker:\n  type: deepsort\n"), env={})
+
+
+def test_invalid_yaml_reports_file_and_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"c\.yaml line 2: invalid YAML"):
+        load_config(write(tmp_path, "model:\n  path: a: b\n  threads: 2\n"), env={})
+
+
+def test_non_mapping_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(write(tmp_path, "- a\n- b\n"), env={})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml", env={})
+
+
+def test_labels_file_plain_and_indexed(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("person\nbicycle\n\ncar\n")
+    assert resolve_labels(str(plain)) == ["person", "bicycle", "car"]
+    indexed = tmp_path / "coco.txt"
+    indexed.write_text("0 person\n2 car\n3 motor cycle\n")
+    assert resolve_labels(str(indexed)) == ["person", "1", "car", "motor cycle"]
+    with pytest.raises(ConfigError, match="labels file not found"):
+        resolve_labels(str(tmp_path / "missing.txt"))

@@ -1,0 +1,170 @@
+"""Each decoder against hand-computed tensors (the real-model runs are in test_fixture_models.py)."""
+import numpy as np
+import pytest
+
+from app.backends import TensorSpec
+from app.decoders import AnchorOptions, DecoderConfig, create_decoder
+from app.decoders.mediapipe import generate_anchors
+from app.errors import ConfigError, ModelError
+
+F32 = np.dtype(np.float32)
+U8 = np.dtype(np.uint8)
+
+
+def ssd_specs(n=3):
+    op = "TFLite_Detection_PostProcess"
+    return [TensorSpec(op, (1, n, 4), F32), TensorSpec(op + ":1", (1, n), F32),
+            TensorSpec(op + ":2", (1, n), F32), TensorSpec(op + ":3", (1,), F32)]
+
+
+def ssd_outputs():
+    boxes = np.array([[[0.1, 0.2, 0.5, 0.4], [0.0, 0.5, 1.0, 1.0], [0.3, 0.3, 0.4, 0.4]]], np.float32)
+    classes = np.array([[0, 2, 1]], np.float32)
+    scores = np.array([[0.9, 0.6, 0.55]], np.float32)
+    count = np.array([2], np.float32)  # the third row is beyond the count and must be ignored
+    return [boxes, classes, scores, count]
+
+
+def test_ssd_postprocess_swaps_yx_and_respects_count():
+    dec = create_decoder(DecoderConfig(score_threshold=0.5), ssd_specs(), ["person", "bicycle", "car"], (300, 300))
+    d = dec.decode(ssd_outputs())
+    np.testing.assert_allclose(d.xyxy, [[0.2, 0.1, 0.4, 0.5], [0.5, 0.0, 1.0, 1.0]])
+    assert d.class_ids.tolist() == [0, 2]
+    np.testing.assert_allclose(d.scores, [0.9, 0.6])
+
+
+def test_ssd_per_class_threshold_by_label():
+    cfg = DecoderConfig(score_threshold=0.5, class_thresholds={"car": 0.7})
+    d = create_decoder(cfg, ssd_specs(), ["person", "bicycle", "car"], (300, 300)).decode(ssd_outputs())
+    assert d.class_ids.tolist() == [0]
+
+
+def test_unknown_label_in_class_thresholds_is_a_config_error():
+    with pytest.raises(ConfigError, match="decoder.class_thresholds: unknown label 'persn'"):
+        create_decoder(DecoderConfig(class_thresholds={"persn": 0.7}), ssd_specs(), ["person"], (300, 300))
+
+
+def quantized_yolo_v5(rows_real, scale=1 / 255, zp=0):
+    spec = TensorSpec("out", (1, len(rows_real), len(rows_real[0])), U8, scale, zp)
+    return spec, spec.quantize(np.array([rows_real], np.float32))
+
+
+def test_yolov5_dequantises_scores_obj_times_class_and_suppresses_duplicates():
+    rows = [
+        [0.5, 0.5, 0.2, 0.4, 0.9, 0.1, 0.95],   # class 1, score 0.855
+        [0.51, 0.5, 0.2, 0.4, 0.8, 0.1, 0.95],  # same object, weaker: NMS removes it
+        [0.2, 0.2, 0.1, 0.1, 0.7, 0.9, 0.2],    # class 0, score 0.63
+        [0.8, 0.8, 0.1, 0.1, 0.3, 0.9, 0.9],    # objectness below threshold
+    ] + [[0, 0, 0, 0, 0, 0, 0]] * 20
+    spec, q = quantized_yolo_v5(rows)
+    dec = create_decoder(DecoderConfig(score_threshold=0.5), [spec], ["a", "b"], (640, 640))
+    d = dec.decode([q])
+    assert len(d) == 2
+    assert d.class_ids.tolist() == [1, 0]
+    np.testing.assert_allclose(d.xyxy[0], [0.4, 0.3, 0.6, 0.7], atol=2 / 255)
+    np.testing.assert_allclose(d.scores, [0.9 * 0.95, 0.7 * 0.9], atol=3 / 255)
+
+
+def test_yolov5_zero_point_is_subtracted():
+    rows = [[0.5, 0.5, 0.2, 0.2, 0.9, 0.9]] + [[0, 0, 0, 0, 0, 0]] * 10
+    spec, q = quantized_yolo_v5(rows, scale=0.0042464, zp=1)
+    d = create_decoder(DecoderConfig(), [spec], ["a"], (640, 640)).decode([q])
+    np.testing.assert_allclose(d.xyxy[0], [0.4, 0.4, 0.6, 0.6], atol=0.005)
+
+
+def test_yolov8_channels_first_pixel_coordinates():
+    n = 50
+    out = np.zeros((1, 6, n), np.float32)
+    out[0, :, 7] = [320, 160, 64, 128, 0.1, 0.8]   # class 1 at 0.8
+    out[0, :, 9] = [100, 100, 20, 20, 0.3, 0.2]     # below threshold
+    spec = TensorSpec("output0", (1, 6, n), F32)
+    d = create_decoder(DecoderConfig(), [spec], ["a", "b"], (640, 640)).decode([out])
+    assert d.class_ids.tolist() == [1]
+    np.testing.assert_allclose(d.xyxy[0], [0.45, 0.15, 0.55, 0.35], atol=1e-6)
+
+
+def test_anchor_generation_matches_mediapipe_pose_layout():
+    a = generate_anchors(AnchorOptions(), 224, 224)
+    assert a.shape == (2254, 4)
+    np.testing.assert_allclose(a[0], [0.5 / 28, 0.5 / 28, 1, 1])
+    np.testing.assert_allclose(a[1], a[0])  # two anchors per cell (interpolated scale)
+    np.testing.assert_allclose(a[2], [1.5 / 28, 0.5 / 28, 1, 1])
+    np.testing.assert_allclose(a[1568], [0.5 / 14, 0.5 / 14, 1, 1])  # first stride-16 anchor
+    np.testing.assert_allclose(a[2253], [6.5 / 7, 6.5 / 7, 1, 1])
+    np.testing.assert_allclose(a[1568 + 392:1568 + 392 + 6, :2], [[0.5 / 7, 0.5 / 7]] * 6)  # 3 layers share stride 32
+
+
+def mediapipe_specs(quantized=False):
+    if quantized:
+        return [TensorSpec("Identity", (1, 2254, 12), np.dtype(np.int8), 2.0, 0),
+                TensorSpec("Identity_1_sigmoid", (1, 2254, 1), np.dtype(np.int8), 1 / 256, -128)]
+    return [TensorSpec("Identity", (1, 2254, 12), F32), TensorSpec("Identity_1", (1, 2254, 1), F32)]
+
+
+def mediapipe_outputs(i=2):
+    reg = np.zeros((1, 2254, 12), np.float32)
+    logits = np.full((1, 2254, 1), -20.0, np.float32)
+    reg[0, i, :4] = [0, 0, 44.8, 44.8]      # box 0.2 x 0.2 at the anchor centre
+    reg[0, i, 4:8] = [0, 0, 0, 22.4]        # hip at the centre, circle point 0.1 below
+    logits[0, i, 0] = 3.0
+    return reg, logits
+
+
+def test_mediapipe_regressed_box_and_sigmoid_score():
+    reg, logits = mediapipe_outputs()
+    dec = create_decoder(DecoderConfig(person_box="regressed"), mediapipe_specs(), ["person"], (224, 224))
+    d = dec.decode([reg, logits])
+    cx, cy = 1.5 / 28, 0.5 / 28
+    np.testing.assert_allclose(d.xyxy, [[cx - 0.1, cy - 0.1, cx + 0.1, cy + 0.1]], atol=1e-6)
+    np.testing.assert_allclose(d.scores, [1 / (1 + np.exp(-3.0))], rtol=1e-5)
+
+
+def test_mediapipe_body_box_from_keypoints():
+    reg, logits = mediapipe_outputs()
+    dec = create_decoder(DecoderConfig(person_box="body", body_aspect=0.5), mediapipe_specs(), ["person"], (224, 224))
+    d = dec.decode([reg, logits])
+    cx, cy = 1.5 / 28, 0.5 / 28
+    np.testing.assert_allclose(d.xyxy, [[cx - 0.05, cy - 0.1, cx + 0.05, cy + 0.1]], atol=1e-6)
+
+
+def test_mediapipe_quantised_probability_scores_are_not_squashed_again():
+    specs = mediapipe_specs(quantized=True)
+    reg = np.zeros((1, 2254, 12), np.int8)
+    reg[0, 5, 6:8] = [0, 11]  # 22 px at scale 2
+    scores = np.full((1, 2254, 1), -128, np.int8)
+    scores[0, 5, 0] = specs[1].quantize(np.float32(0.75))
+    d = create_decoder(DecoderConfig(), specs, ["person"], (224, 224)).decode([reg, scores])
+    np.testing.assert_allclose(d.scores, [0.75], atol=1 / 256)
+
+
+def test_mediapipe_wrong_anchor_options_name_the_mismatch():
+    with pytest.raises(ModelError, match="generate .* anchors but the model has 2254"):
+        create_decoder(DecoderConfig(anchors=AnchorOptions(strides=[8, 16, 16, 16], num_layers=4)),
+                       mediapipe_specs(), ["person"], (224, 224))
+
+
+@pytest.mark.parametrize("specs,expected", [
+    (ssd_specs(), "SsdPostprocessDecoder"),
+    ([TensorSpec("o", (1, 25200, 85), U8, 0.004, 0)], "YoloDecoder"),
+    ([TensorSpec("o", (1, 84, 8400), F32)], "YoloDecoder"),
+    (mediapipe_specs(), "MediapipeDecoder"),
+])
+def test_auto_detection_picks_the_one_matching_decoder(specs, expected):
+    labels = [str(i) for i in range(80)]
+    assert type(create_decoder(DecoderConfig(), specs, labels, (640, 640) if expected == "YoloDecoder" else (224, 224))).__name__ == expected
+
+
+def test_yolo_auto_detection_tells_v5_from_v8():
+    v5 = create_decoder(DecoderConfig(), [TensorSpec("o", (1, 25200, 85), U8, 0.004, 0)], ["x"] * 80, (640, 640))
+    v8 = create_decoder(DecoderConfig(), [TensorSpec("o", (1, 84, 8400), F32)], ["x"] * 80, (640, 640))
+    assert not v5.v8 and v8.v8
+
+
+def test_outputs_matching_no_decoder_is_a_model_error_listing_tensors():
+    with pytest.raises(ModelError, match=r"match no decoder .*logits \[1, 1001\]"):
+        create_decoder(DecoderConfig(), [TensorSpec("logits", (1, 1001), F32)], ["x"], (224, 224))
+
+
+def test_forcing_a_decoder_that_does_not_fit_is_a_model_error():
+    with pytest.raises(ModelError, match="do not fit decoder 'yolov5'"):
+        create_decoder(DecoderConfig(type="yolov5"), ssd_specs(), ["x"], (300, 300))

@@ -1,0 +1,60 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from app.errors import ConfigError
+from app.sinks.jsonl import JsonlSink
+from app.sinks.video import VideoSink
+from app.types import Detections, Frame
+
+
+def dets():
+    return Detections([[10, 20, 50, 100], [60, 10, 90, 40]], [0.9, 0.7], [0, 1], [7, 8])
+
+
+def test_jsonl_writes_one_record_per_frame(tmp_path):
+    p = tmp_path / "o.jsonl"
+    s = JsonlSink(str(p), ["person", "car"])
+    img = np.zeros((120, 160, 3), np.uint8)
+    s.write(Frame(img, 0.5, 5), dets())
+    s.write(Frame(img, 0.6, 6), Detections())
+    s.close()
+    recs = [json.loads(line) for line in p.read_text().splitlines()]
+    assert len(recs) == 2
+    assert recs[0]["seq"] == 5 and recs[0]["frame_size"] == [160, 120]
+    assert recs[0]["objects"][1] == {"track_id": 8, "class_id": 1, "label": "car", "score": 0.7, "box": [60, 10, 90, 40]}
+    assert recs[1]["objects"] == []
+
+
+def test_video_sink_writes_annotated_frames(tmp_path):
+    p = tmp_path / "o.mp4"
+    s = VideoSink(str(p), ["person", "car"], 10)
+    img = np.zeros((120, 160, 3), np.uint8)
+    for i in range(5):
+        s.write(Frame(img, i / 10, i), dets())
+    s.close()
+    cap = cv2.VideoCapture(str(p))
+    n, first = 0, None
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        first = f if first is None else first
+        n += 1
+    assert n == 5
+    assert first[20:100, 10].max() > 100  # the box edge was drawn on a black frame
+
+
+def test_image_sink_replaces_latest_image(tmp_path):
+    p = tmp_path / "latest.jpg"
+    s = VideoSink(str(p), ["person"], None)
+    s.write(Frame(np.zeros((50, 60, 3), np.uint8), 0, 0), Detections())
+    assert cv2.imread(str(p)).shape == (50, 60, 3)
+    assert [x.name for x in tmp_path.iterdir()] == ["latest.jpg"]
+
+
+def test_unsupported_video_suffix_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="output.video: unsupported file type '.gif'"):
+        VideoSink(str(tmp_path / "x.gif"), [], None)
