@@ -54,7 +54,7 @@ class TilingConfig(_Section):
 
 class PreprocessConfig(_Section):
     resize: Literal["letterbox", "stretch"] = Field("letterbox", description="keep aspect with padding, or stretch")
-    tiling: TilingConfig = Field(default_factory=TilingConfig)
+    tiling: TilingConfig = Field(default_factory=TilingConfig, description="overlapping tiles for small objects")
 
 
 class OutputConfig(_Section):
@@ -66,12 +66,12 @@ class OutputConfig(_Section):
 class Config(_Section):
     """Everything Vigil reads at start-up."""
 
-    source: SourceConfig = Field(default_factory=SourceConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig)
-    decoder: DecoderConfig = Field(default_factory=DecoderConfig)
+    source: SourceConfig = Field(default_factory=SourceConfig, description="where frames come from")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the detector and how to run it")
+    preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
+    decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
     tracker: TrackerConfig = Field(default_factory=SortConfig, description="multi-object tracker (sort or bytetrack)")
-    output: OutputConfig = Field(default_factory=OutputConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
 

@@ -5,7 +5,7 @@ Runs each model in ai-edge-litert (the runtime Vigil uses; no TensorFlow
 needed), decodes the outputs with a plain numpy reference decoder and compares
 the result with the expected detections stated in the JSON next to the model.
 
-    python tools/check_fixture_models.py            # exit status 0 = all match
+    python tools/check_fixture_models.py [DIR]      # exit status 0 = all match
 """
 
 from __future__ import annotations
@@ -148,10 +148,12 @@ def check_model(json_path):
     return errors
 
 
-def main():
-    files = sorted(MODELS.glob("*.json"))
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    folder = Path(argv[0]) if argv else MODELS
+    files = sorted(folder.glob("*.json"))
     if not files:
-        print(f"no JSON files in {MODELS}")
+        print(f"no JSON files in {folder}")
         return 1
     failed = False
     for f in files:

@@ -126,9 +126,8 @@ def greedy_nms(cands, iou_threshold, class_aware):
     return kept, suppressed
 
 
-def check_margins(objs, what):
+def check_margins(objs, what, thresholds=(SCORE_THRESHOLD,)):
     """Fail if any score or pairwise IoU sits near a threshold."""
-    thresholds = (SCORE_THRESHOLD, SSD_NMS_SCORE_THRESHOLD)
     for o in objs:
         for key in ("score", "objectness"):
             if key in o:
@@ -140,6 +139,36 @@ def check_margins(objs, what):
             v = iou_xyxy(a["box_xyxy"], b["box_xyxy"])
             if v > 0 and abs(v - IOU_THRESHOLD) < MARGIN:
                 sys.exit(f"{what}: IoU({a['id']},{b['id']})={v:.3f} too close to {IOU_THRESHOLD}")
+
+
+def dump_json(obj):
+    """json.dumps with indent 2, but flat lists of scalars kept on one line."""
+    import re
+    text = json.dumps(obj, indent=2)
+    text = re.sub(r"\[\n\s+([^\[\]{}]*?)\n\s*\]",
+                  lambda m: "[" + re.sub(r",\n\s+", ", ", m.group(1)) + "]", text)
+    return text + "\n"
+
+
+def overlaps(objs):
+    """IoU of every overlapping pair of designed objects."""
+    out = []
+    for i, a in enumerate(objs):
+        for b in objs[i + 1:]:
+            v = iou_xyxy(a["box_xyxy"], b["box_xyxy"])
+            if v > 1e-6:
+                out.append({"pair": [a["id"], b["id"]], "iou": round(v, 4)})
+    return out
+
+
+def ordered(o, keys):
+    """Copy of dict o with keys in the given order first, floats rounded."""
+    out = {}
+    for k in keys + [k for k in o if k not in keys]:
+        if k in o:
+            v = o[k]
+            out[k] = r6(v) if isinstance(v, (float, list)) else v
+    return out
 
 
 def r6(v):
@@ -304,7 +333,7 @@ def test_images():
 
 
 def op_names(tf, blob):
-    """Operator names of the flatbuffer (via TF's model analyzer text)."""
+    """Operator names and (op, weight dtype, number of weight scales) of CONV_2D/FC ops."""
     from tensorflow.lite.python import schema_py_generated as schema  # type: ignore
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(blob, 0))
     names = []
@@ -388,20 +417,20 @@ def yolo_objects(kind):
     if kind == "yolov5":
         spec = [
             ("a", BOX_A, 0.90, [0.95, 0.03, 0.02], "kept"),
-            ("b", BOX_B, 0.80, [0.90, 0.06, 0.04], "same class as a, IoU~0.73 -> NMS suppresses"),
+            ("b", BOX_B, 0.80, [0.90, 0.06, 0.04], "same class as a, IoU > 0.7 with a (see overlaps) -> NMS suppresses"),
             ("c", BOX_C, 0.85, [0.05, 0.90, 0.05], "kept"),
             ("d", BOX_D, 0.76, [0.10, 0.08, 0.85], "kept"),
-            ("e", BOX_E, 0.70, [0.05, 0.88, 0.07], "class 1 over d (class 2), IoU~0.61 -> suppressed only by class-agnostic NMS"),
+            ("e", BOX_E, 0.70, [0.05, 0.88, 0.07], "class 1 over d (class 2), IoU ~0.6 (see overlaps) -> suppressed only by class-agnostic NMS"),
             ("f", BOX_F, 0.30, [0.10, 0.80, 0.10], "objectness and score below 0.5"),
             ("g", BOX_G, 0.80, [0.50, 0.30, 0.20], "objectness 0.8 but obj*cls 0.4 -> kept only when score=objectness"),
         ]
     else:
         spec = [
             ("a", BOX_A, None, [0.92, 0.05, 0.03], "kept"),
-            ("b", BOX_B, None, [0.81, 0.06, 0.04], "same class as a, IoU~0.73 -> NMS suppresses"),
+            ("b", BOX_B, None, [0.81, 0.06, 0.04], "same class as a, IoU > 0.7 with a (see overlaps) -> NMS suppresses"),
             ("c", BOX_C, None, [0.04, 0.88, 0.06], "kept"),
             ("d", BOX_D, None, [0.05, 0.10, 0.77], "kept"),
-            ("e", BOX_E, None, [0.03, 0.70, 0.20], "class 1 over d (class 2), IoU~0.61 -> suppressed only by class-agnostic NMS"),
+            ("e", BOX_E, None, [0.03, 0.70, 0.20], "class 1 over d (class 2), IoU ~0.6 (see overlaps) -> suppressed only by class-agnostic NMS"),
             ("f", BOX_F, None, [0.35, 0.10, 0.05], "best class prob below 0.5"),
             ("g", BOX_G, None, [0.10, 0.15, 0.62], "small box, kept"),
         ]
@@ -579,10 +608,10 @@ def design_ssd(rng):
     A = len(anchors)
     spec = [
         ("a", BOX_A, 0, 0.90, "kept"),
-        ("b", BOX_B, 0, 0.75, "same class as a, IoU~0.73 -> suppressed by the in-model NMS"),
+        ("b", BOX_B, 0, 0.75, "same class as a, IoU > 0.7 with a (see overlaps) -> suppressed by the in-model NMS"),
         ("c", BOX_C, 1, 0.85, "kept"),
         ("d", BOX_D, 2, 0.70, "kept"),
-        ("e", BOX_E, 1, 0.65, "class 1 over d (class 2), IoU~0.61 -> suppressed by the in-model (class-agnostic fast) NMS"),
+        ("e", BOX_E, 1, 0.65, "class 1 over d (class 2), IoU ~0.6 (see overlaps) -> suppressed by the in-model (class-agnostic fast) NMS"),
         ("f", BOX_F, 2, 0.30, "emitted by the model (>= its 0.2 score threshold) but below 0.5"),
         ("g", BOX_G, 0, 0.60, "small box, kept"),
     ]
@@ -622,7 +651,7 @@ def design_ssd(rng):
             "box_xyxy": [xmin, ymin, xmax, ymax],
             "note": note,
         })
-    check_margins(objs, "ssd")
+    check_margins(objs, "ssd", (SCORE_THRESHOLD, SSD_NMS_SCORE_THRESHOLD))
     return anchors, enc[None], cls[None], objs
 
 
@@ -652,6 +681,35 @@ def ssd_expected(objs):
             "below_score_threshold": [r["object"] for r in rows if r["score"] < SCORE_THRESHOLD],
         }],
     }
+
+
+def coral_output_order(blob):
+    """Put the subgraph outputs in the post-process op's order and give them
+    the Coral names.
+
+    The converter lists the four outputs in a scrambled order (e.g. classes,
+    count, boxes, scores); the signature map (output_0..3) is right but
+    get_output_details() follows the subgraph order, which Coral/Axis code
+    relies on.  This edits only the output list and the tensor names.
+    """
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema  # type: ignore
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(blob, 0))
+    sg = m.subgraphs[0]
+    custom = [op for op in sg.operators
+              if m.operatorCodes[op.opcodeIndex].customCode == b"TFLite_Detection_PostProcess"]
+    if len(custom) != 1:
+        sys.exit("ssd: expected exactly one TFLite_Detection_PostProcess op")
+    order = [int(i) for i in custom[0].outputs]
+    if sorted(order) != sorted(int(i) for i in sg.outputs) or len(set(order)) != 4:
+        sys.exit(f"ssd: op outputs {order} are not the model outputs {list(sg.outputs)} (merged? trap 1)")
+    sg.outputs = np.array(order, dtype=np.int32)
+    names = ["TFLite_Detection_PostProcess"] + [f"TFLite_Detection_PostProcess:{i}" for i in (1, 2, 3)]
+    for t, n in zip(order, names):
+        sg.tensors[t].name = n.encode()
+    builder = flatbuffers.Builder(len(blob) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def build_ssd(tf, keras, rng):
@@ -686,7 +744,7 @@ def build_ssd(tf, keras, rng):
         def call(self, box_encodings, class_predictions):
             return postprocess_placeholder(box_encodings, class_predictions, tf.constant(anchors))
 
-        def compute_output_shape(self, s1, s2):
+        def compute_output_shape(self, box_encodings_shape, class_predictions_shape):
             return (1, md, 4), (1, md), (1, md), (1,)
 
     inp = keras.Input((H, W, 3), batch_size=1, name="images")
@@ -697,6 +755,7 @@ def build_ssd(tf, keras, rng):
     outs = PostProcess(name="TFLite_Detection_PostProcess")(box_out, cls_out)
     model = keras.Model(inp, list(outs), name="ssd_postprocess")
     blob = convert(tf, model, rep_dataset(-1.0, 1.0, SEED + 1), uint8_output=False)
+    blob = coral_output_order(blob)
     return blob, anchors, enc, cls, objs
 
 
@@ -722,6 +781,8 @@ def common_header(tf, name, blob, interp, ops, weights):
         "input_independent_note": "outputs are designed constants plus an input-dependent term far "
                                   "below half a quantisation step, so any image gives the same detections",
         "tolerance": TOLERANCE,
+        "expected_format": "detections are listed by descending score; box_xyxy = (x1, y1, x2, y2) "
+                           "normalised to the model input; class_id is 0-based over the C classes",
         "thresholds": {"score": SCORE_THRESHOLD, "iou": IOU_THRESHOLD,
                        "comparison": "keep score >= threshold; NMS drops a box when IoU > threshold"},
     }
@@ -769,18 +830,20 @@ def main(argv=None):
         meta["coordinates"] = {
             "units": "normalised",
             "format": "cxcywh",
-            "relative_to": f"model input {W}x{H} (multiply by {W}/{H} for pixels)",
+            "relative_to": f"model input {W}x{H}: multiply x and w by {W}, y and h by {H} for input pixels",
         }
         meta["objects"] = [
-            {k: (r6(v) if isinstance(v, (float, list)) and k not in ("note",) else v) for k, v in o.items()}
+            ordered(o, ["id", "slot", "class_id", "score", "objectness", "box_xyxy", "box_cxcywh",
+                        "class_probs", "note"])
             for o in objs
         ]
+        meta["overlaps"] = overlaps(objs)
         meta["background"] = ("every other slot holds a plausible box with class probs < 0.08"
                               + (" and objectness < 0.1" if kind == "yolov5" else "")
                               + f"; slot {n - 1} is a full-image box (range sentinel)")
         meta["decodings"] = yolo_decodings(kind, objs)
         (args.out / fname).write_bytes(blob)
-        (args.out / fname.replace(".tflite", ".json")).write_text(json.dumps(meta, indent=2) + "\n")
+        (args.out / fname.replace(".tflite", ".json")).write_text(dump_json(meta))
         written.append((fname, len(blob)))
 
     # ---- SSD with TFLite_Detection_PostProcess ----
@@ -831,12 +894,14 @@ def main(argv=None):
         "class_predictions": "probabilities in [0,1] on the k/255 grid; column 0 = background",
     }
     meta["objects"] = [
-        {k: (r6(v) if isinstance(v, (float, list)) else v) for k, v in o.items()} for o in objs
+        ordered(o, ["id", "anchor", "class_id", "score", "box_xyxy", "box_yxyx", "box_encoding", "note"])
+        for o in objs
     ]
+    meta["overlaps"] = overlaps(objs)
     meta["background"] = "other anchors: class probs < 0.1 (below the op's 0.2 score threshold), random encodings"
     meta.update(exp)
     (args.out / fname).write_bytes(blob)
-    (args.out / fname.replace(".tflite", ".json")).write_text(json.dumps(meta, indent=2) + "\n")
+    (args.out / fname.replace(".tflite", ".json")).write_text(dump_json(meta))
     written.append((fname, len(blob)))
 
     for f, size in written:

@@ -28,16 +28,16 @@ class AnchorOptions(BaseModel):
     """MediaPipe SsdAnchorsCalculator options; defaults are those of pose_detection (224 input, 2254 anchors)."""
 
     model_config = ConfigDict(extra="forbid")
-    num_layers: int = Field(5, ge=1)
-    min_scale: float = 0.1484375
-    max_scale: float = 0.75
-    anchor_offset_x: float = 0.5
-    anchor_offset_y: float = 0.5
-    strides: list[int] = [8, 16, 32, 32, 32]
-    aspect_ratios: list[float] = [1.0]
-    interpolated_scale_aspect_ratio: float = 1.0
-    reduce_boxes_in_lowest_layer: bool = False
-    fixed_anchor_size: bool = True
+    num_layers: int = Field(5, ge=1, description="feature-map layers (one stride each)")
+    min_scale: float = Field(0.1484375, gt=0, description="anchor scale of the first layer")
+    max_scale: float = Field(0.75, gt=0, description="anchor scale of the last layer")
+    anchor_offset_x: float = Field(0.5, description="anchor centre within its cell, x")
+    anchor_offset_y: float = Field(0.5, description="anchor centre within its cell, y")
+    strides: list[int] = Field([8, 16, 32, 32, 32], description="stride of each layer in input pixels")
+    aspect_ratios: list[float] = Field([1.0], description="anchor aspect ratios per cell")
+    interpolated_scale_aspect_ratio: float = Field(1.0, description="extra anchor between scales; 0 disables")
+    reduce_boxes_in_lowest_layer: bool = Field(False, description="3 fixed anchors in layer 0 (SSD MobileNet style)")
+    fixed_anchor_size: bool = Field(True, description="anchor w/h are 1 (regressors are absolute sizes)")
 
 
 class DecoderConfig(BaseModel):
@@ -55,11 +55,17 @@ class DecoderConfig(BaseModel):
     nms_agnostic: bool = Field(False, description="NMS across classes (Axis's YOLOv5 example does this)")
     max_detections: int = Field(100, ge=1, description="cap on detections per model run")
     # YOLO
+    yolo_score: Literal["obj_x_cls", "objectness"] = Field(
+        "obj_x_cls",
+        description="YOLOv5 score: objectness × class probability (Ultralytics), or objectness alone (Axis example)",
+    )
     coords: Literal["auto", "normalized", "pixels"] = Field(
         "auto", description="YOLO box units: normalised 0..1 or model-input pixels"
     )
     # MediaPipe anchor SSD
-    anchors: AnchorOptions = Field(default_factory=AnchorOptions)
+    anchors: AnchorOptions = Field(
+        default_factory=AnchorOptions, description="MediaPipe SSD anchor options (defaults: pose_detection)"
+    )
     box_scale: float = Field(0.0, ge=0.0, description="MediaPipe x/y/w/h_scale; 0 means the model input size")
     person_box: Literal["regressed", "body"] = Field(
         "body",

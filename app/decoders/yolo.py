@@ -34,6 +34,7 @@ class YoloDecoder:
         self.v8 = name == "yolov8"
         _, a, b = self.spec.shape
         self.num_classes = (a - 4) if self.v8 else (b - 5)
+        self.objectness_only = not self.v8 and cfg.yolo_score == "objectness"
         self.filter = ScoreFilter(cfg, labels, self.num_classes)
         # the smallest raw value that can reach the lowest threshold (scores are ≤ the gating column)
         self.raw_floor = self.spec.quantize(np.float32(self.filter.minimum)) if self.spec.quantized else self.filter.minimum
@@ -56,7 +57,10 @@ class YoloDecoder:
         else:
             cls_scores = real[:, 5:] * real[:, 4:5]  # objectness × class probability
         class_ids = cls_scores.argmax(axis=1).astype(np.int32)
-        scores = cls_scores[np.arange(len(rows)), class_ids]
+        if self.objectness_only:
+            scores = real[:, 4]
+        else:
+            scores = cls_scores[np.arange(len(rows)), class_ids]
         keep = self.filter.keep(scores, class_ids)
         boxes = real[keep, :4]
         if self.cfg.coords == "pixels" or (self.cfg.coords == "auto" and len(boxes) and boxes.max() > 2.0):

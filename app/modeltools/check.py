@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,13 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray, input_size: float = 224.0
     return boxes, keypoints
 
 
+def keypoint_square(keypoints: np.ndarray, centre: int = 0, edge: int = 1) -> np.ndarray:
+    """Square boxes xyxy (n, 4) centred on one keypoint with half-side its distance to another."""
+    middle = keypoints[:, centre]
+    radius = np.linalg.norm(keypoints[:, edge] - middle, axis=1, keepdims=True)
+    return np.concatenate([middle - radius, middle + radius], axis=1)
+
+
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU matrix (len(a), len(b)) of xyxy boxes."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -107,9 +114,12 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, iou_threshold: 
 class Runner:
     """A TFLite model that takes and returns float arrays, whatever its I/O types."""
 
-    def __init__(self, path: str | Path, num_threads: int = 1) -> None:
+    def __init__(self, path: str | Path, num_threads: int = 1, reference_kernels: bool = False) -> None:
         self.path = Path(path)
-        self.interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if reference_kernels else OpResolverType.AUTO
+        self.interpreter = Interpreter(
+            model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver
+        )
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_output_details()
@@ -137,18 +147,36 @@ class Runner:
         return (value.astype(np.float32) - zero_point) * scale
 
 
-def time_invoke(path: str | Path, num_threads: int = 1, runs: int = 50, warmup: int = 5) -> float:
-    """Median wall time of one invoke in milliseconds (default delegates, random input)."""
-    runner = Runner(path, num_threads)
+def kernel_step_differences(path: str | Path, images: Iterable[np.ndarray]) -> list[float]:
+    """Largest output difference, in quantisation steps, between the default delegate and the reference kernels."""
+    fast, reference = Runner(path), Runner(path, reference_kernels=True)
+    worst = [0.0] * len(fast.outputs)
+    for image in images:
+        for k, (a, b, detail) in enumerate(zip(fast(image), reference(image), fast.outputs)):
+            step = detail["quantization"][0] or 1.0
+            worst[k] = max(worst[k], float(np.max(np.abs(a - b))) / step)
+    return worst
+
+
+def time_invoke(paths: Sequence[str | Path], num_threads: int = 1, runs: int = 100, rounds: int = 3) -> list[float]:
+    """Median wall time of one invoke per model in ms (default delegates, random input).
+
+    Models take turns in rounds so that a burst of load on a shared machine hits all of them.
+    """
+    runners = [Runner(path, num_threads) for path in paths]
     rng = np.random.default_rng(0)
-    runner.set_input(rng.uniform(-1, 1, runner.input["shape"]).astype(np.float32))
-    times = []
-    for i in range(warmup + runs):
-        start = time.perf_counter()
-        runner.interpreter.invoke()
-        if i >= warmup:
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    for runner in runners:
+        runner.set_input(rng.uniform(-1, 1, runner.input["shape"]).astype(np.float32))
+        for _ in range(5):
+            runner.interpreter.invoke()
+    times: list[list[float]] = [[] for _ in runners]
+    for _ in range(rounds):
+        for runner, samples in zip(runners, times):
+            for _ in range(runs // rounds or 1):
+                start = time.perf_counter()
+                runner.interpreter.invoke()
+                samples.append((time.perf_counter() - start) * 1000)
+    return [statistics.median(samples) for samples in times]
 
 
 @dataclass
@@ -169,16 +197,21 @@ class Agreement:
     keypoint_err_px_p95: float
     iou_mean: float
     iou_min: float
+    keypoint_box_iou_mean: float | None = None
+    keypoint_box_iou_min: float | None = None
 
     def describe(self) -> str:
         """One-paragraph summary."""
+        keypoint_box = ""
+        if self.keypoint_box_iou_mean is not None:
+            keypoint_box = f"; keypoint-derived box IoU mean {self.keypoint_box_iou_mean:.3f} min {self.keypoint_box_iou_min:.3f}"
         return (
             f"{self.images} images, {self.float_detections} float detections: {self.matched} matched, "
             f"{self.missed} missed, {self.extra} extra; |score diff| mean {self.score_abs_diff_mean:.3f} "
             f"max {self.score_abs_diff_max:.3f}; box error (px of input) mean {self.box_err_px_mean:.2f} "
             f"p95 {self.box_err_px_p95:.2f} max {self.box_err_px_max:.2f}; keypoints mean "
             f"{self.keypoint_err_px_mean:.2f} p95 {self.keypoint_err_px_p95:.2f}; IoU mean {self.iou_mean:.3f} "
-            f"min {self.iou_min:.3f}"
+            f"min {self.iou_min:.3f}{keypoint_box}"
         )
 
 
@@ -192,10 +225,13 @@ def compare_detectors(
     input_size: float = 224.0,
     reference_logits: bool = True,
     candidate_logits: bool = False,
+    keypoint_box: tuple[int, int] | None = None,
 ) -> Agreement:
     """Detections after NMS of candidate vs reference, matched by IoU >= 0.5; errors in input pixels.
 
     The regressor output is the one with the most values per anchor, the score output the one with one.
+    keypoint_box=(centre, edge) also compares the square box centred on keypoint `centre` with
+    half-side |edge - centre| (how BlazePose's person region is derived).
     """
     float_count = matched = missed = extra = 0
     images_seen = 0
@@ -203,6 +239,7 @@ def compare_detectors(
     box_errs: list[np.ndarray] = []
     kp_errs: list[np.ndarray] = []
     ious: list[float] = []
+    keypoint_ious: list[float] = []
     for image in images:
         images_seen += 1
         decoded = []
@@ -233,6 +270,9 @@ def compare_detectors(
             box_errs.append(np.abs(rb[ra] - cb[ca]) * input_size)
             kp_errs.append(np.linalg.norm(rk[ra] - ck[ca], axis=1) * input_size)
             ious.append(float(overlaps[r, c]))
+            if keypoint_box is not None:
+                pair = keypoint_square(np.stack([rk[ra], ck[ca]]), *keypoint_box)
+                keypoint_ious.append(float(iou(pair[:1], pair[1:])[0, 0]))
         extra += len(ckeep) - len(used)
     box = np.concatenate(box_errs) if box_errs else np.zeros(1)
     kps = np.concatenate(kp_errs) if kp_errs else np.zeros(1)
@@ -251,14 +291,20 @@ def compare_detectors(
         keypoint_err_px_p95=float(np.percentile(kps, 95)),
         iou_mean=float(np.mean(ious)) if ious else 0.0,
         iou_min=float(np.min(ious)) if ious else 0.0,
+        keypoint_box_iou_mean=float(np.mean(keypoint_ious)) if keypoint_ious else None,
+        keypoint_box_iou_min=float(np.min(keypoint_ious)) if keypoint_ious else None,
     )
 
 
-def weight_scale_counts(counts: dict[str, Sequence[int]]) -> str:
-    """Summary such as 'CONV_2D: 45 ops, scales 1; DEPTHWISE_CONV_2D: 28 ops, scales 1'."""
+def describe_weight_scales(weight_scales: dict[str, Sequence[tuple[int, int]]]) -> str:
+    """Summary such as 'CONV_2D: 45 ops, 1 scale each; DEPTHWISE_CONV_2D: 28 ops, 1 scale per output channel'."""
     parts = []
-    for op, values in counts.items():
-        distinct = sorted(set(values))
-        shown = ",".join(str(v) for v in distinct[:4]) + ("…" if len(distinct) > 4 else "")
-        parts.append(f"{op}: {len(values)} ops, scales {shown}")
+    for op, pairs in weight_scales.items():
+        if all(n == 1 for n, _ in pairs):
+            how = "1 scale each"
+        elif all(n == c for n, c in pairs):
+            how = f"1 scale per output channel ({min(c for _, c in pairs)}-{max(c for _, c in pairs)})"
+        else:
+            how = "mixed scale counts " + ",".join(str(n) for n, _ in pairs)
+        parts.append(f"{op}: {len(pairs)} ops, {how}")
     return "; ".join(parts)

@@ -1,9 +1,11 @@
 """Calibrate float TFLite models and quantise them to full-integer INT8 with ai-edge-quantizer."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
-from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
+from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe_manager
 from ai_edge_quantizer.utils import qsv_utils
 
 from app.modeltools import flatbuffer as fb
@@ -24,6 +26,10 @@ GRANULARITIES: dict[str, qtyping.QuantGranularity] = {
     "per-tensor": qtyping.QuantGranularity.TENSORWISE,
     "per-channel": qtyping.QuantGranularity.CHANNELWISE,
 }
+# How weight ranges are chosen: "min-max" keeps every weight; "mse" clips outlier weights
+# where that lowers the squared error (helps per-tensor, where one scale serves all channels).
+WeightClipping = Literal["min-max", "mse"]
+_MSE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 SIGNATURE_KEY = "serving_default"
 # None = keep the calibrated range but give every tensor on the path the same one.
 Range = tuple[float, float] | None
@@ -66,7 +72,16 @@ class QuantizeReport:
     forced_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     op_counts: dict[str, int] = field(default_factory=dict)
     float_ops: list[str] = field(default_factory=list)
-    weight_scale_counts: dict[str, list[int]] = field(default_factory=dict)
+    # op name -> (number of weight scales, output channels) per op of that kind
+    weight_scales: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def weights_per_tensor(self) -> bool:
+        """True if every convolution / fully-connected weight has exactly one scale."""
+        return all(n == 1 for pairs in self.weight_scales.values() for n, _ in pairs)
+
+    def weights_per_channel(self) -> bool:
+        """True if every convolution / fully-connected weight has one scale per output channel."""
+        return all(n == c for pairs in self.weight_scales.values() for n, c in pairs)
 
 
 def prepare_float_model(
@@ -96,11 +111,17 @@ def prepare_float_model(
     return fb.serialize(model)
 
 
-def _recipe(granularity: str) -> recipe_manager.RecipeManager:
+def _recipe(granularity: str, weight_clipping: str = "min-max") -> recipe_manager.RecipeManager:
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {sorted(GRANULARITIES)} (got {granularity!r})")
+    if weight_clipping not in ("min-max", "mse"):
+        raise ValueError(f"weight_clipping must be 'min-max' or 'mse' (got {weight_clipping!r})")
     manager = recipe_manager.RecipeManager()
-    manager.add_static_config(".*", "*", activation_num_bits=8, weight_num_bits=8, weight_granularity=GRANULARITIES[granularity])
+    manager.add_static_config(".*", "*", 8, 8, GRANULARITIES[granularity])
+    if weight_clipping == "mse":
+        # Activations keep min/max; only the weight ranges of these ops change.
+        for op in _MSE_OPS:
+            manager.add_static_config(".*", op, 8, 8, GRANULARITIES[granularity], algorithm_manager.AlgorithmName.MSE)
     return manager
 
 
@@ -130,9 +151,12 @@ def calibrate(model_bytes: bytes, inputs: Iterable[np.ndarray | Mapping[str, np.
         raise ValueError("no calibration inputs")
     # The default moving average (0.95) forgets rare extremes: on MediaPipe's pose
     # detector it pinned the score range to <= 0 and nothing was ever detected.
-    calib = calibrator.Calibrator(
-        model_bytes, num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update
-    )
+    with warnings.catch_warnings():
+        # Keeping every intermediate is exactly what calibration needs; the warning is noise.
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        calib = calibrator.Calibrator(
+            model_bytes, num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update
+        )
     calib.calibrate({SIGNATURE_KEY: samples}, _recipe("per-tensor"))
     log.info("calibrated on %d samples", len(samples))
     return calib.get_model_qsvs()
@@ -170,10 +194,14 @@ def force_ranges(model_bytes: bytes, qsvs: QSVs, ranges: Mapping[str, Range]) ->
     return applied
 
 
-def quantize_calibrated(model_bytes: bytes, qsvs: QSVs, granularity: Granularity) -> bytes:
+def quantize_calibrated(
+    model_bytes: bytes, qsvs: QSVs, granularity: Granularity, weight_clipping: WeightClipping = "min-max"
+) -> bytes:
     """Quantise a prepared float model with given ranges to full-integer INT8; return the .tflite bytes."""
-    quant = quantizer.Quantizer(bytearray(model_bytes), _recipe(granularity).get_quantization_recipe())
-    result = quant.quantize(qsvs, enable_progress_bar=False, enable_progress_report=False)
+    recipe = _recipe(granularity, weight_clipping).get_quantization_recipe()
+    quant = quantizer.Quantizer(bytearray(model_bytes), recipe)
+    # The quantizer fills its own copies of the statistics; keep the caller's intact.
+    result = quant.quantize(copy.deepcopy(qsvs), enable_progress_bar=False, enable_progress_report=False)
     model = fb.load_model(result.quantized_model)
     islands = fb.integerise_float_islands(model)
     if islands:
@@ -194,6 +222,7 @@ def quantize_model(
     calibration_inputs: Iterable[np.ndarray | Mapping[str, np.ndarray]],
     granularity: Granularity = "per-tensor",
     *,
+    weight_clipping: WeightClipping = "min-max",
     output_ranges: Mapping[str, Range] | None = None,
     sigmoid_outputs: Mapping[str, str] | None = None,
     signature_outputs: Mapping[str, str] | None = None,
@@ -208,7 +237,7 @@ def quantize_model(
     qsvs = calibrate(prepared, inputs)
     calibrated = {name: recorded_range(qsvs, name) for name in output_ranges or {}}
     forced = force_ranges(prepared, qsvs, output_ranges or {})
-    out = write_model(quantize_calibrated(prepared, qsvs, granularity), out_path)
+    out = write_model(quantize_calibrated(prepared, qsvs, granularity, weight_clipping), out_path)
     report = describe_model(out, granularity=granularity, num_calibration=len(inputs))
     report.calibrated_ranges, report.forced_ranges = calibrated, forced
     return report
@@ -236,7 +265,7 @@ def describe_model(path: str | Path, *, granularity: str = "", num_calibration: 
     subgraph = model.subgraphs[0]
     ops: Counter[str] = Counter()
     float_ops: list[str] = []
-    scale_counts: dict[str, list[int]] = {}
+    scales: dict[str, list[tuple[int, int]]] = {}
     for index, op in enumerate(subgraph.operators):
         code = fb.builtin_code(model, op)
         ops[fb.op_name(code)] += 1
@@ -245,8 +274,11 @@ def describe_model(path: str | Path, *, granularity: str = "", num_calibration: 
             float_ops.append(f"{index}:{fb.op_name(code)}")
         if code in _WEIGHTED_OPS:
             weights = subgraph.tensors[op.inputs[1]]
-            count = 0 if weights.quantization is None or weights.quantization.scale is None else len(weights.quantization.scale)
-            scale_counts.setdefault(fb.op_name(code), []).append(count)
+            quant = weights.quantization
+            count = 0 if quant is None or quant.scale is None else len(quant.scale)
+            # Output channels are the last filter axis for depthwise, the first otherwise.
+            channels = int(weights.shape[3 if code == fb.Op.DEPTHWISE_CONV_2D else 0])
+            scales.setdefault(fb.op_name(code), []).append((count, channels))
     return QuantizeReport(
         path=Path(path),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -257,5 +289,5 @@ def describe_model(path: str | Path, *, granularity: str = "", num_calibration: 
         outputs=[_spec(subgraph.tensors[i]) for i in subgraph.outputs],
         op_counts=dict(sorted(ops.items())),
         float_ops=float_ops,
-        weight_scale_counts=scale_counts,
+        weight_scales=scales,
     )

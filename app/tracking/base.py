@@ -38,6 +38,7 @@ INT_COLUMNS = 5
 
 TENTATIVE, TRACKED, LOST_STATE = 0, 1, 2
 
+MAX_SIDE = 1e6  # px; a box side this large is a decoder error, not an object
 MAX_PENDING_EVENTS = 100_000  # undrained events beyond this are dropped, oldest first
 PERIOD_WINDOW = 15  # frame intervals in the running median that estimates the frame period
 DEFAULT_PERIOD = 1.0 / 30
@@ -95,31 +96,35 @@ class TableTracker:
         """Return and clear the lifecycle events since the last call, oldest first."""
         if not self._pending:
             return TrackEvents()
-        batches = list(self._pending)
-        self._pending.clear()
+        if len(self._pending) == 1:
+            kinds, f, i, now = self._pending.popleft()
+            ts = np.full(len(f), now)
+        else:
+            batches = list(self._pending)
+            self._pending.clear()
+            kinds = np.concatenate([k for k, _, _, _ in batches])
+            f = np.concatenate([b[1] for b in batches])
+            i = np.concatenate([b[2] for b in batches])
+            ts = np.concatenate([np.full(len(b[1]), b[3]) for b in batches])
         self._pending_n = 0
-        kinds = np.concatenate([np.full(len(f), k, np.uint8) if np.ndim(k) == 0 else k for k, f, _, _ in batches])
-        f = np.concatenate([b[1] for b in batches])
-        i = np.concatenate([b[2] for b in batches])
-        ts = np.concatenate([np.full(len(b[1]), b[3]) for b in batches])
-        return TrackEvents(
-            kind=kinds,
-            track_id=i[:, ID],
-            class_id=i[:, CLASS],
-            timestamp=ts,
-            first_seen=f[:, FIRST_SEEN],
-            last_seen=f[:, LAST_SEEN],
-            frames_seen=i[:, HITS],
-            best_score=f[:, BEST_SCORE],
-            score=f[:, SCORE],
-            xyxy=f[:, BOX],
-            velocity=f[:, kalman.VEL][:, 0:2],
+        return TrackEvents._trusted(
+            kinds,
+            i[:, ID],
+            i[:, CLASS].astype(np.int32),
+            ts,
+            f[:, FIRST_SEEN],
+            f[:, LAST_SEEN],
+            i[:, HITS],
+            f[:, BEST_SCORE].astype(np.float32),
+            f[:, SCORE].astype(np.float32),
+            f[:, BOX].astype(np.float32),
+            f[:, 4:6].astype(np.float32),  # centre velocity
         )
 
     def end_all(self, timestamp: float | None = None) -> None:
         """End every track (emitting `end` for confirmed ones); the next frame starts afresh, IDs keep counting."""
         ts = self._now if timestamp is None or not math.isfinite(timestamp) else float(timestamp)
-        confirmed = np.flatnonzero(self._i[:, STATE] != TENTATIVE)
+        confirmed = (self._i[:, STATE] != TENTATIVE).nonzero()[0]
         self._stats.tracks_ended += len(confirmed)
         self._emit(END, confirmed)
         self._flush_events(0.0 if ts is None else ts)
@@ -131,22 +136,23 @@ class TableTracker:
     # ---- steps used by subclasses ---------------------------------------------
 
     def _sanitize(self, dets: Detections) -> Detections:
-        """Drop boxes a decoder should never emit (non-finite, zero or negative area)."""
+        """Drop boxes a decoder should never emit (non-finite, zero, negative or absurd size)."""
         b = dets.xyxy
-        if len(b) == 0:
+        n = len(b)
+        if n == 0:
             return dets
-        w = b[:, 2] - b[:, 0]
-        h = b[:, 3] - b[:, 1]
-        # NaN fails every comparison; an infinite side gives an infinite area.
-        ok = (w > 0) & (h > 0) & (w * h < np.inf) & np.isfinite(dets.scores)
-        if ok.all():
-            self._stats.detections += len(b)
+        wh = b[:, 2:4] - b[:, 0:2]
+        # Fast path: NaN makes min() NaN and fail the test; an infinite side fails max().
+        if wh.min() > 0 and wh.max() < MAX_SIDE and math.isfinite(float(dets.scores.sum())):
+            self._stats.detections += n
             return dets
-        bad = len(b) - int(np.count_nonzero(ok))
+        with np.errstate(invalid="ignore", over="ignore"):
+            ok = ((wh > 0) & (wh < MAX_SIDE)).all(axis=1) & np.isfinite(dets.scores)
+        bad = n - int(np.count_nonzero(ok))
         if self._stats.invalid_detections == 0:
             log.warning("dropping %d invalid detection box(es) (NaN/inf or zero area); counted in stats", bad)
         self._stats.invalid_detections += bad
-        self._stats.detections += len(b) - bad
+        self._stats.detections += n - bad
         return dets[ok]
 
     def _advance(self, timestamp: float) -> tuple[float, float]:
@@ -191,19 +197,22 @@ class TableTracker:
         """Kalman-update tracks t_rows with detections d_rows and record what was seen."""
         if len(t_rows) == 0:
             return
-        boxes = dets.xyxy[d_rows]
-        scores = dets.scores[d_rows]
-        rows = kalman.update(self._f[t_rows], kalman.cxcywh(boxes))
+        boxes = dets.xyxy.take(d_rows, 0)
+        scores = dets.scores.take(d_rows)
+        rows = self._f.take(t_rows, 0)
+        kalman.update(rows, kalman.cxcywh(boxes))
         rows[:, LAST_SEEN] = now
         rows[:, SCORE] = scores
         np.maximum(rows[:, BEST_SCORE], scores, out=rows[:, BEST_SCORE])
         rows[:, BOX] = boxes
         self._f[t_rows] = rows
-        ints = self._i[t_rows]
-        cls = dets.class_ids[d_rows]
+        ints = self._i.take(t_rows, 0)
+        cls = dets.class_ids.take(d_rows)
         ints[:, HITS] += 1
-        ints[:, CLASS] = np.where(ints[:, VOTES] == 0, cls, ints[:, CLASS])
-        ints[:, VOTES] += np.where(ints[:, CLASS] == cls, 1, -1)
+        # Boyer-Moore majority vote: O(1) state per track, finds the class seen most often.
+        votes, cand = ints[:, VOTES], ints[:, CLASS]
+        np.copyto(cand, cls, where=votes == 0)
+        votes += np.where(cand == cls, 1, -1)
         self._i[t_rows] = ints
 
     def _spawn(self, d_rows: np.ndarray, dets: Detections, now: float, confirm: bool) -> np.ndarray:
@@ -211,11 +220,10 @@ class TableTracker:
         k = len(d_rows)
         n = len(self._f)
         if k == 0:
-            return np.arange(n, n)
-        boxes = dets.xyxy[d_rows]
-        scores = dets.scores[d_rows]
-        f = np.empty((k, FLOAT_COLUMNS))
-        kalman.initiate(f, kalman.cxcywh(boxes))
+            return d_rows
+        boxes = dets.xyxy.take(d_rows, 0)
+        scores = dets.scores.take(d_rows)
+        f = np.concatenate((kalman.initiate(kalman.cxcywh(boxes)), np.empty((k, FLOAT_COLUMNS - FIRST_SEEN))), axis=1)
         f[:, FIRST_SEEN] = now
         f[:, LAST_SEEN] = now
         f[:, BEST_SCORE] = scores
@@ -223,7 +231,7 @@ class TableTracker:
         f[:, BOX] = boxes
         i = np.zeros((k, INT_COLUMNS), np.int64)
         i[:, ID] = -1
-        i[:, CLASS] = dets.class_ids[d_rows]
+        i[:, CLASS] = dets.class_ids.take(d_rows)
         i[:, VOTES] = 1
         i[:, HITS] = 1
         self._f = np.concatenate((self._f, f))
@@ -252,10 +260,10 @@ class TableTracker:
 
     def _finish(self, now: float, dead: np.ndarray) -> None:
         """Emit `end` for dead confirmed tracks, gather this frame's events, drop dead rows."""
-        if len(dead) < len(self._f):  # rows spawned this frame are never dead
-            dead = np.concatenate((dead, np.zeros(len(self._f) - len(dead), bool)))
         if dead.any():
-            ended = np.flatnonzero(dead & (self._i[:, STATE] != TENTATIVE))
+            if len(dead) < len(self._f):  # rows spawned this frame are never dead
+                dead = np.concatenate((dead, np.zeros(len(self._f) - len(dead), bool)))
+            ended = (dead & (self._i[:, STATE] != TENTATIVE)).nonzero()[0]
             self._stats.tracks_ended += len(ended)
             self._emit(END, ended)
             self._flush_events(now)
@@ -272,13 +280,13 @@ class TableTracker:
             return
         if len(self._ev_rows) == 1:
             rows = self._ev_rows[0]
-            kinds: np.ndarray | int = self._ev_kinds[0]
+            kinds = np.full(len(rows), self._ev_kinds[0], np.uint8)
         else:
             rows = np.concatenate(self._ev_rows)
             kinds = np.repeat(np.array(self._ev_kinds, np.uint8), [len(r) for r in self._ev_rows])
         self._ev_rows = []
         self._ev_kinds = []
-        self._pending.append((kinds, self._f[rows], self._i[rows], now))
+        self._pending.append((kinds, self._f.take(rows, 0), self._i.take(rows, 0), now))
         self._pending_n += len(rows)
         while self._pending_n > MAX_PENDING_EVENTS and len(self._pending) > 1:
             dropped = len(self._pending.popleft()[1])
@@ -291,7 +299,7 @@ class TableTracker:
         """Detections matched to confirmed tracks this frame, in input order, with track ids."""
         if len(t_rows) == 0:
             return Detections()
-        order = np.argsort(d_rows, kind="stable")
-        d = d_rows[order]
-        ints = self._i[t_rows[order]]
-        return Detections(dets.xyxy[d], dets.scores[d], ints[:, CLASS], ints[:, ID])
+        order = d_rows.argsort()
+        d = d_rows.take(order)
+        ints = self._i.take(t_rows.take(order), 0)
+        return Detections(dets.xyxy.take(d, 0), dets.scores.take(d), ints[:, CLASS], ints[:, ID])

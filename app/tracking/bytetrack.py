@@ -106,86 +106,90 @@ class ByteTrackTracker(TableTracker):
         state = self._i[:, STATE]
         scores = dets.scores
         high = scores > cfg.track_thresh
-        hi = np.flatnonzero(high)
+        hi = high.nonzero()[0]
         iou = self._class_gate(iou_matrix(kalman.xyxy(self._f), dets.xyxy), dets)
         fused = iou * scores if cfg.fuse_score else iou
         used = ~high  # detections no longer available to the high-score stages
+        alive = ~dead
 
         # Stage 1: high detections against tracked and lost tracks.
-        pool = np.flatnonzero(~dead & (state != TENTATIVE))
-        r, c = linear_assignment(1.0 - fused[np.ix_(pool, hi)], cfg.match_thresh)
-        t1, d1 = pool[r], hi[c]
+        pool = (alive & (state != TENTATIVE)).nonzero()[0]
+        r, c = linear_assignment(1.0 - fused.take(pool, 0).take(hi, 1), cfg.match_thresh)
+        t1, d1 = pool.take(r), hi.take(c)
         matched = np.zeros(n, bool)
         matched[t1] = True
         used[d1] = True
 
         # Stage 2: low detections against tracks still tracked (not lost), on IoU alone.
-        rest = pool[(state[pool] == TRACKED) & ~matched[pool]]
-        lo = np.flatnonzero((scores > cfg.low_thresh) & ~high)
+        rest = (alive & (state == TRACKED) & ~matched).nonzero()[0]
+        lo = ((scores > cfg.low_thresh) & ~high).nonzero()[0]
         if len(rest) and len(lo):
-            r, c = linear_assignment(1.0 - iou[np.ix_(rest, lo)], cfg.low_match_thresh)
-            t2, d2 = rest[r], lo[c]
+            r, c = linear_assignment(1.0 - iou.take(rest, 0).take(lo, 1), cfg.low_match_thresh)
+            t2, d2 = rest.take(r), lo.take(c)
             matched[t2] = True
+            t_conf, d_conf = np.concatenate((t1, t2)), np.concatenate((d1, d2))
         else:
-            t2 = d2 = lo[:0]
+            t_conf, d_conf = t1, d1
 
         # Stage 3: one-frame-old tracks against the high detections left over.
-        unconfirmed = np.flatnonzero(~dead & (state == TENTATIVE))
+        unconfirmed = (alive & (state == TENTATIVE)).nonzero()[0]
         if len(unconfirmed):
-            left = np.flatnonzero(~used)
-            r, c = linear_assignment(1.0 - fused[np.ix_(unconfirmed, left)], cfg.unconfirmed_match_thresh)
-            t3, d3 = unconfirmed[r], left[c]
+            left = (~used).nonzero()[0]
+            r, c = linear_assignment(1.0 - fused.take(unconfirmed, 0).take(left, 1), cfg.unconfirmed_match_thresh)
+            t3, d3 = unconfirmed.take(r), left.take(c)
             matched[t3] = True
             used[d3] = True
+            t_out, d_out = np.concatenate((t_conf, t3)), np.concatenate((d_conf, d3))
         else:
-            t3 = d3 = hi[:0]
+            t_out, d_out = t_conf, d_conf
+            t3 = hi[:0]
 
-        t_conf = np.concatenate((t1, t2))
-        d_conf = np.concatenate((d1, d2))
-        self._commit(np.concatenate((t_conf, t3)), np.concatenate((d_conf, d3)), dets, now)
+        self._commit(t_out, d_out, dets, now)
         self._emit(UPDATE, t_conf)
         state[t_conf] = TRACKED  # re-activates lost tracks with their old ID
         self._confirm(t3)
-        newly_lost = np.flatnonzero((state == TRACKED) & ~matched & ~dead)
+        unmatched = alive & ~matched
+        newly_lost = (unmatched & (state == TRACKED)).nonzero()[0]
         state[newly_lost] = LOST_STATE
         self._emit(LOST, newly_lost)
-        dead |= (state == TENTATIVE) & ~matched  # an unconfirmed track gets one chance
+        dead |= unmatched & (state == TENTATIVE)  # an unconfirmed track gets one chance
 
-        t_out = np.concatenate((t_conf, t3))
-        d_out = np.concatenate((d_conf, d3))
         if len(t_out):
-            dup = self._duplicates(dead)
-            if dup.any():
+            dup = self._duplicates(iou, state, dead, t_out, d_out)
+            if dup is not None:
                 dead |= dup
-                keep = ~dup[t_out]
+                keep = ~dup.take(t_out)
                 t_out, d_out = t_out[keep], d_out[keep]
 
-        born = np.flatnonzero(~used & (scores >= self._det_thresh))
+        born = (~used & (scores >= self._det_thresh)).nonzero()[0]
         if self._fresh:  # tracks in the very first frame are confirmed at once, as in the paper
             t_out = np.concatenate((t_out, self._spawn(born, dets, now, confirm=True)))
             d_out = np.concatenate((d_out, born))
-        else:
+        elif len(born):
             self._spawn(born, dets, now, confirm=False)
         result = self._output(t_out, d_out, dets)
         self._finish(now, dead)
         return result
 
-    def _duplicates(self, dead: np.ndarray) -> np.ndarray:
-        """Mask of tracks to drop because a tracked and a lost track cover the same object."""
-        state = self._i[:, STATE]
-        lost = np.flatnonzero((state == LOST_STATE) & ~dead)
-        active = np.flatnonzero((state != LOST_STATE) & ~dead)
-        drop = np.zeros(len(state), bool)
-        if len(lost) == 0 or len(active) == 0:
-            return drop
-        boxes = kalman.xyxy(self._f)
-        a, b = np.nonzero(iou_matrix(boxes[active], boxes[lost]) > DUPLICATE_IOU)
+    def _duplicates(
+        self, iou: np.ndarray, state: np.ndarray, dead: np.ndarray, t_out: np.ndarray, d_out: np.ndarray
+    ) -> np.ndarray | None:
+        """Mask of tracks to drop because a lost track covers the same object as a matched one.
+
+        The paper compares track boxes after the update; the matched detection box
+        stands in for the updated box here, which saves a second IoU matrix.
+        """
+        lost = ((state == LOST_STATE) & ~dead).nonzero()[0]
+        if len(lost) == 0:
+            return None
+        a, b = (iou.take(lost, 0).take(d_out, 1) > DUPLICATE_IOU).nonzero()
         if len(a) == 0:
-            return drop
-        a, b = active[a], lost[b]
+            return None
+        lost_rows, active_rows = lost.take(a), t_out.take(b)
         first = self._f[:, FIRST_SEEN]
         # Keep the track with the longer history, as the paper does.
-        a_older = first[a] <= first[b]
-        drop[b[a_older]] = True
-        drop[a[~a_older]] = True
+        lost_older = first.take(lost_rows) < first.take(active_rows)
+        drop = np.zeros(len(state), bool)
+        drop[active_rows[lost_older]] = True
+        drop[lost_rows[~lost_older]] = True
         return drop

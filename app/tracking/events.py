@@ -85,6 +85,14 @@ class TrackEvents:
         return self[self.kind == KINDS.index(kind)]
 
     @classmethod
+    def _trusted(cls, *arrays: np.ndarray) -> "TrackEvents":
+        """Build from arrays already of the right dtype and shape, skipping validation."""
+        obj = object.__new__(cls)
+        for name, arr in zip(cls.__slots__, arrays):
+            object.__setattr__(obj, name, arr)
+        return obj
+
+    @classmethod
     def merge(cls, parts: Iterable["TrackEvents"]) -> "TrackEvents":
         """Concatenate batches in order."""
         parts = [p for p in parts if len(p)]

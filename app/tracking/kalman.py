@@ -5,7 +5,7 @@ Every noise matrix is diagonal and each coordinate moves independently of the
 others, so the 8x8 covariance of each track is exactly four independent 2x2
 blocks (position, velocity) — one per coordinate. The filter therefore keeps
 three (n, 4) arrays (position variance, cross-covariance, velocity variance)
-and does predict and update as a handful of element-wise array operations:
+and does predict and update as a handful of array operations over all tracks:
 the same numbers as the full matrix filter, without a per-track loop or a
 matrix inverse.
 
@@ -16,15 +16,16 @@ dropped by a live source widens the prediction instead of breaking it.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 STD_WEIGHT_POSITION = 1.0 / 20
 STD_WEIGHT_VELOCITY = 1.0 / 160
-REFERENCE_FPS = 30.0  # the rate the weights above were tuned at
+REFERENCE_FPS = 30.0  # the frame rate the weights above are specified at
 MIN_SIZE = 1.0  # px; a predicted width/height never shrinks below this
 
-# Column layout of the (n, 20) float64 state block. Callers hold it inside a
-# wider table, so these are column offsets into that table.
+# Columns of the (n, 20) float64 state block, the first 20 columns of a track table.
 POS = slice(0, 4)  # cx, cy, w, h
 VEL = slice(4, 8)  # d/dt of the above, px/s
 P00 = slice(8, 12)  # variance of position
@@ -33,61 +34,72 @@ P11 = slice(16, 20)  # variance of velocity
 STATE_COLUMNS = 20
 
 
-def _size4(state: np.ndarray) -> np.ndarray:
-    """Per-coordinate size scale (w, h, w, h) for size-proportional noise."""
-    wh = state[:, 2:4]
-    return np.concatenate((wh, wh), axis=1)
-
-
-def initiate(state: np.ndarray, z: np.ndarray) -> None:
-    """Write fresh tracks for measurements z (n,4 cx,cy,w,h) into state rows (in place)."""
-    size = np.concatenate((z[:, 2:4], z[:, 2:4]), axis=1)
-    state[:, POS] = z
-    state[:, VEL] = 0.0
-    state[:, P00] = np.square(2 * STD_WEIGHT_POSITION * size)
-    state[:, P01] = 0.0
-    state[:, P11] = np.square(10 * STD_WEIGHT_VELOCITY * REFERENCE_FPS * size)
-
-
-def predict(state: np.ndarray, dt: float) -> None:
-    """Advance every track by dt seconds (in place)."""
-    if dt <= 0 or len(state) == 0:
-        return
+@lru_cache(maxsize=64)
+def _transition(dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(T, N) such that predicted state = state @ T + [w², h²] @ N for a step of dt seconds."""
+    t = np.eye(STATE_COLUMNS)
+    noise = np.zeros((2, STATE_COLUMNS))
     steps = dt * REFERENCE_FPS  # noise is specified per reference frame
-    size_sq = np.square(_size4(state))
-    pos, vel = state[:, POS], state[:, VEL]
-    p00, p01, p11 = state[:, P00], state[:, P01], state[:, P11]
-    pos += vel * dt
-    # F P F^T + Q for F = [[1, dt], [0, 1]]; order matters: each line uses the old values.
-    p00 += dt * (2 * p01 + dt * p11) + (steps * STD_WEIGHT_POSITION**2) * size_sq
-    p01 += dt * p11
-    p11 += (steps * (STD_WEIGHT_VELOCITY * REFERENCE_FPS) ** 2) * size_sq
-    np.maximum(state[:, 2:4], MIN_SIZE, out=state[:, 2:4])
+    for j in range(4):
+        t[4 + j, j] = dt  # position += dt * velocity
+        # P' = F P F^T for F = [[1, dt], [0, 1]], per coordinate block [[p00, p01], [p01, p11]]
+        t[12 + j, 8 + j] = 2 * dt
+        t[16 + j, 8 + j] = dt * dt
+        t[16 + j, 12 + j] = dt
+        size = j % 2  # x and w scale with width, y and h with height
+        noise[size, 8 + j] = steps * STD_WEIGHT_POSITION**2
+        noise[size, 16 + j] = steps * (STD_WEIGHT_VELOCITY * REFERENCE_FPS) ** 2
+    t.setflags(write=False)
+    noise.setflags(write=False)
+    return t, noise
 
 
-def update(rows: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Return state rows corrected by measurements z (n,4 cx,cy,w,h); rows is a copy."""
-    r = np.square(STD_WEIGHT_POSITION * _size4(rows))
-    p00, p01, p11 = rows[:, P00], rows[:, P01], rows[:, P11]
-    s = p00 + r
-    k0 = p00 / s
-    k1 = p01 / s
+def initiate(z: np.ndarray) -> np.ndarray:
+    """State block (n, 20) for new tracks at measurements z (n, 4 as cx, cy, w, h)."""
+    wh = z[:, 2:4]
+    size = np.concatenate((wh, wh), axis=1)
+    state = np.zeros((len(z), STATE_COLUMNS))
+    state[:, POS] = z
+    state[:, P00] = np.square(2 * STD_WEIGHT_POSITION * size)
+    state[:, P11] = np.square(10 * STD_WEIGHT_VELOCITY * REFERENCE_FPS * size)
+    return state
+
+
+def predict(table: np.ndarray, dt: float) -> None:
+    """Advance every track in table (its first 20 columns) by dt seconds, in place."""
+    if dt <= 0 or len(table) == 0:
+        return
+    t, noise = _transition(round(dt, 9))  # rounding lets jittery timestamps share a cache entry
+    state = table[:, :STATE_COLUMNS]
+    sq = np.square(state[:, 2:4])  # noise scales with the size before the step, as in ByteTrack
+    table[:, :STATE_COLUMNS] = state @ t + sq @ noise
+    np.maximum(table[:, 2:4], MIN_SIZE, out=table[:, 2:4])
+
+
+def update(rows: np.ndarray, z: np.ndarray) -> None:
+    """Correct track rows (a gathered copy, first 20 columns) with measurements z (n,4 cx,cy,w,h)."""
+    n = len(rows)
+    wh = rows[:, 2:4]
+    r = np.concatenate((wh, wh), axis=1)
+    r *= STD_WEIGHT_POSITION
+    r *= r
+    s = rows[:, P00] + r
+    # Gains for position and velocity together: [p00, p01] / s, shape (n, 2, 4).
+    gain = rows[:, 8:16].reshape(n, 2, 4) / s[:, None, :]
     innovation = z - rows[:, POS]
-    rows[:, POS] += k0 * innovation
-    rows[:, VEL] += k1 * innovation
-    p11 -= k1 * p01
-    p01 *= 1 - k0
-    p00 *= 1 - k0
-    return rows
+    rows[:, 0:8] += (gain * innovation[:, None, :]).reshape(n, 8)
+    rows[:, P11] -= gain[:, 1] * rows[:, P01]
+    keep = 1.0 - gain[:, 0]
+    rows[:, 8:16] *= np.concatenate((keep, keep), axis=1)  # p00 and p01 both scale by 1 - k0
 
 
-def xyxy(state: np.ndarray) -> np.ndarray:
+def xyxy(table: np.ndarray) -> np.ndarray:
     """Box corners (n,4) of the current state estimates."""
-    c, half = state[:, 0:2], state[:, 2:4] * 0.5
+    c, half = table[:, 0:2], table[:, 2:4] * 0.5
     return np.concatenate((c - half, c + half), axis=1)
 
 
 def cxcywh(boxes: np.ndarray) -> np.ndarray:
     """Convert xyxy boxes (n,4) to centre/size form as float64."""
-    b = boxes.astype(np.float64, copy=False)
-    return np.concatenate(((b[:, 0:2] + b[:, 2:4]) * 0.5, b[:, 2:4] - b[:, 0:2]), axis=1)
+    lo, hi = boxes[:, 0:2], boxes[:, 2:4]
+    return np.concatenate(((lo + hi) * 0.5, hi - lo), axis=1, dtype=np.float64)

@@ -76,7 +76,7 @@ class SortTracker(TableTracker):
         hits = self._i[rows, HITS]
         self._confirm(rows[~was_confirmed & (hits >= cfg.min_hits)])
 
-        newly_lost = np.flatnonzero((state == TRACKED) & ~matched & ~dead)
+        newly_lost = ((state == TRACKED) & ~matched & ~dead).nonzero()[0]
         state[newly_lost] = LOST_STATE
         self._emit(LOST, newly_lost)
         dead |= (state == TENTATIVE) & ~matched  # a tentative track must be matched every frame
@@ -85,7 +85,7 @@ class SortTracker(TableTracker):
         t_out, d_out = rows[out], cols[out]
         free = np.ones(len(dets), bool)
         free[cols] = False
-        born = np.flatnonzero(free)
+        born = free.nonzero()[0]
         if self._fresh or cfg.min_hits <= 1:
             t_out = np.concatenate((t_out, self._spawn(born, dets, now, confirm=True)))
             d_out = np.concatenate((d_out, born))

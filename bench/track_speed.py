@@ -1,0 +1,124 @@
+"""Per-frame update() time of Vigil's trackers and the peers on the same synthetic scenes.
+
+    PYTHONPATH=. /work/benchvenv/bin/python bench/track_speed.py [--frames 1000] [--repeats 3] [--sizes 10 50 200]
+
+Scene: shared/reference/tracking.md 5.3 (linear motion with noise, 10 % dropout), built
+once per N and fed to every tracker; only the update call is timed (inputs pre-built,
+events drained outside the timed region). Frames 1-10 are warm-up. Repeats run the
+trackers interleaved; the table gives the median of the run medians and of the run
+p99s, and each tracker's median relative to `trackers` ByteTrack.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from trackers_common import Adapter, all_adapters, synthetic_scene
+
+try:
+    from tqdm import tqdm
+except ImportError:  # progress bar is optional
+    def tqdm(it, **_):
+        return it
+
+WARMUP = 10
+REFERENCE = "trackers ByteTrack"
+
+
+def time_run(adapter: Adapter, inputs: list, fps: float) -> tuple[np.ndarray, np.ndarray, list]:
+    """Run one tracker over pre-built inputs; return wall and CPU ms per frame and its outputs."""
+    tracker = adapter.make(fps)
+    wall = np.empty(len(inputs))
+    cpu = np.empty(len(inputs))
+    outputs = []
+    clock, tclock = time.perf_counter_ns, time.thread_time_ns
+    gc.disable()  # a collection landing in one tracker's frame is noise, not its cost
+    try:
+        for k, item in enumerate(inputs):
+            ts = k / fps
+            c0, t0 = tclock(), clock()
+            out = adapter.step(tracker, item, ts)
+            t1, c1 = clock(), tclock()
+            wall[k] = (t1 - t0) / 1e6
+            cpu[k] = (c1 - c0) / 1e6
+            outputs.append(out)
+    finally:
+        gc.enable()
+    return wall[WARMUP:], cpu[WARMUP:], outputs
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--frames", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
+    ap.add_argument("--only", nargs="*", help="substrings of tracker names to run")
+    args = ap.parse_args(argv)
+
+    adapters = all_adapters()
+    if args.only:
+        adapters = [a for a in adapters if any(s.lower() in a.name.lower() for s in args.only)]
+    # name -> N -> list of (median, p99, cpu median)
+    results: dict[str, dict[int, list[tuple[float, float, float]]]] = {a.name: {} for a in adapters}
+    for n in args.sizes:
+        scene = synthetic_scene(n, frames=args.frames, seed=0)
+        prepared = {
+            a.name: [a.prepare(b, s, c) for b, s, c in zip(scene.det_boxes, scene.det_scores, scene.det_classes)]
+            for a in adapters
+        }
+        bar = tqdm(total=args.repeats * len(adapters), desc=f"N={n}", unit="run", file=sys.stderr)
+        for rep in range(args.repeats):
+            order = adapters if rep % 2 == 0 else adapters[::-1]  # interleave so drift hits everyone
+            for a in order:
+                wall, cpu, _ = time_run(a, prepared[a.name], scene.fps)
+                results[a.name].setdefault(n, []).append(
+                    (float(np.median(wall)), float(np.percentile(wall, 99)), float(np.median(cpu)))
+                )
+                bar.update(1)
+        bar.close()
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"update() time per frame, ms (wall; median of {args.repeats} run medians, median of run p99s); "
+        f"{args.frames} frames, warm-up {WARMUP}; ratio = median / {REFERENCE} median"
+    )
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, {platform.machine()} x{os.cpu_count()}, "
+        f"load avg {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    header = ["tracker", "version"]
+    for n in args.sizes:
+        header += [f"N={n} med", f"N={n} p99", f"N={n} ratio"]
+    rows = []
+    for a in adapters:
+        row = [a.name, a.version]
+        for n in args.sizes:
+            runs = np.array(results[a.name][n])
+            med, p99 = np.median(runs[:, 0]), np.median(runs[:, 1])
+            ref = results.get(REFERENCE, {}).get(n)
+            ratio = med / np.median(np.array(ref)[:, 0]) if ref else float("nan")
+            row += [f"{med:.3f}", f"{p99:.3f}", f"{ratio:.2f}"]
+        rows.append(row)
+    print_table(header, rows)
+    return 0
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown table with aligned columns."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
