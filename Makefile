@@ -20,7 +20,7 @@ venv: $(VENV)/.installed
 ## make demo: run the pipeline on the bundled clip with the bundled INT8 model
 demo: venv
 	@mkdir -p $(OUT)
-	$(BIN)/vigil run --config config/default.yaml --jsonl $(OUT)/demo.jsonl --save-video $(OUT)/demo.mp4
+	$(BIN)/vigil run --config config/default.yaml --jsonl $(OUT)/demo.jsonl --save-video $(OUT)/demo.mp4 $(DEMO_ARGS)
 
 ## make test: install what the tests need (Debian packages when root), run the whole suite
 test: venv test-deps

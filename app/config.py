@@ -44,8 +44,8 @@ class ModelConfig(_Section):
 
 
 class TilingConfig(_Section):
-    enabled: bool = Field(False, description="run the model on overlapping tiles and merge (finds small objects)")
-    tile_size: int = Field(192, ge=16, description="tile side in source pixels")
+    enabled: bool = Field(True, description="run the model on overlapping tiles and merge (finds small objects)")
+    tile_size: int = Field(160, ge=16, description="tile side in source pixels (the default model wants people filling much of a tile)")
     overlap: float = Field(0.25, ge=0.0, le=0.9, description="fraction of a tile shared with its neighbour")
     full_frame: bool = Field(True, description="also run the model on the whole frame (for large objects)")
     merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which tile detections are merged")

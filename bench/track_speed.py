@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         adapters = [a for a in adapters if any(s.lower() in a.name.lower() for s in args.only)]
     # name -> N -> list of (median, p99, cpu median)
     results: dict[str, dict[int, list[tuple[float, float, float]]]] = {a.name: {} for a in adapters}
+    sanity: dict[str, dict[int, tuple[float, float]]] = {a.name: {} for a in adapters}
     for n in args.sizes:
         scene = synthetic_scene(n, frames=args.frames, seed=0)
         prepared = {
@@ -77,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             order = adapters if rep % 2 == 0 else adapters[::-1]  # interleave so drift hits everyone
             for a in order:
-                wall, cpu, _ = time_run(a, prepared[a.name], scene.fps)
+                wall, cpu, outputs = time_run(a, prepared[a.name], scene.fps)
+                if rep == 0:
+                    sanity[a.name][n] = sanity_check(scene, outputs)
                 results[a.name].setdefault(n, []).append(
                     (float(np.median(wall)), float(np.percentile(wall, 99)), float(np.median(cpu)))
                 )
@@ -107,7 +110,94 @@ def main(argv: list[str] | None = None) -> int:
             row += [f"{med:.3f}", f"{p99:.3f}", f"{ratio:.2f}"]
         rows.append(row)
     print_table(header, rows)
+    print()
+    print("Sanity (so a fast but broken tracker cannot win): recall of GT boxes by tracked boxes at IoU 0.5 / "
+          "distinct track IDs per GT object")
+    print_table(
+        ["tracker", *[f"N={n}" for n in args.sizes]],
+        [[a.name, *[f"{100 * sanity[a.name][n][0]:.1f}% / {sanity[a.name][n][1]:.2f}" for n in args.sizes]] for a in adapters],
+    )
+    if not args.only or any("vigil" in s.lower() for s in args.only):
+        print()
+        solver_table(args.sizes, args.frames)
     return 0
+
+
+def solver_table(sizes: list[int], frames: int) -> None:
+    """Time scipy and lap on the assignment sub-problems Vigil ByteTrack actually solves."""
+    import app.tracking.matching as matching
+    from trackers_common import vigil_adapters
+
+    try:
+        import lap
+    except ImportError:
+        lap = None
+    recorded: list[np.ndarray] = []
+    scipy_lsa = matching.linear_sum_assignment
+
+    def spy(cost):
+        recorded.append(cost.copy())
+        return scipy_lsa(cost)
+
+    adapter = vigil_adapters()[1]
+    rows = []
+    matching.linear_sum_assignment = spy
+    try:
+        for n in sizes:
+            recorded.clear()
+            scene = synthetic_scene(n, frames=frames, seed=0)
+            tracker = adapter.make(scene.fps)
+            for k, (b, s, c) in enumerate(zip(scene.det_boxes, scene.det_scores, scene.det_classes)):
+                adapter.step(tracker, adapter.prepare(b, s, c), k / scene.fps)
+            subs = list(recorded)
+            if not subs:
+                rows.append([str(n), "0", "-", "-", "-"])
+                continue
+            t_scipy = _per_call(scipy_lsa, subs)
+            t_lap = _per_call(lambda m: lap.lapjv(m, extend_cost=True), subs) if lap else float("nan")
+            sizes_ = sorted(m.size for m in subs)
+            rows.append([
+                str(n), str(len(subs)), f"{sizes_[len(sizes_) // 2]} / {sizes_[-1]}", f"{t_scipy:.1f}", f"{t_lap:.1f}",
+            ])
+    finally:
+        matching.linear_sum_assignment = scipy_lsa
+    print(
+        f"Assignment solver on the sub-problems vigil ByteTrack passes to it over {frames} frames "
+        "(pairs that are each other's only candidate are matched without a solver), us per call"
+    )
+    print_table(["N", "solver calls", "cells median / max", "scipy LSA", "lap.lapjv"], rows)
+
+
+def _per_call(fn, mats: list[np.ndarray]) -> float:
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for m in mats:
+            fn(m)
+        best = min(best, (time.perf_counter() - t0) / len(mats) * 1e6)
+    return best
+
+
+def sanity_check(scene, outputs) -> tuple[float, float]:
+    """(recall of GT boxes at IoU 0.5, distinct predicted IDs per GT object) of one run."""
+    from scipy.optimize import linear_sum_assignment
+
+    from app.tracking.matching import iou_matrix
+
+    hits = total = 0
+    ids_per_gt: dict[int, set[int]] = {}
+    for gt, gt_ids, (boxes, ids) in zip(scene.gt_boxes, scene.gt_ids, outputs):
+        total += len(gt)
+        if len(boxes) == 0:
+            continue
+        iou = iou_matrix(gt, np.asarray(boxes, float))
+        r, c = linear_sum_assignment(-iou)
+        ok = iou[r, c] >= 0.5
+        hits += int(ok.sum())
+        for g, t in zip(gt_ids[r[ok]].tolist(), np.asarray(ids)[c[ok]].tolist()):
+            ids_per_gt.setdefault(g, set()).add(t)
+    per_obj = float(np.mean([len(v) for v in ids_per_gt.values()])) if ids_per_gt else float("nan")
+    return hits / max(total, 1), per_obj
 
 
 def print_table(header: list[str], rows: list[list[str]]) -> None:

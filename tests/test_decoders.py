@@ -121,7 +121,7 @@ def test_mediapipe_regressed_box_and_sigmoid_score():
 
 def test_mediapipe_body_box_from_keypoints():
     reg, logits = mediapipe_outputs()
-    dec = create_decoder(DecoderConfig(person_box="body", body_aspect=0.5), mediapipe_specs(), ["person"], (224, 224))
+    dec = create_decoder(DecoderConfig(person_box="body", body_aspect=0.5, body_scale=1.0), mediapipe_specs(), ["person"], (224, 224))
     d = dec.decode([reg, logits])
     cx, cy = 1.5 / 28, 0.5 / 28
     np.testing.assert_allclose(d.xyxy, [[cx - 0.05, cy - 0.1, cx + 0.05, cy + 0.1]], atol=1e-6)

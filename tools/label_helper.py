@@ -14,7 +14,8 @@ Sub-commands:
 
 Examples:
   python tools/label_helper.py propose 410 --out /tmp/lab
-  python tools/label_helper.py zoom 410 300 100 450 300 --scale 3 --out /tmp/z.png
+  python tools/label_helper.py zoom 410 290 195 330 300 --scale 4 --step 10 \
+      --minor 2 --rulers --boxes '[[300,207,317,290]]' --out /tmp/z.png
   python tools/label_helper.py render tests/data/vtest_labels.json --out /work/review/labels
 """
 from __future__ import annotations
@@ -136,7 +137,7 @@ def _label(img, text, org, color=(255, 255, 255)):
 
 def draw_grid(img: np.ndarray, step: int = 50, scale: float = 1.0,
               origin=(0, 0), minor: int | None = None,
-              alpha: float = 0.5) -> np.ndarray:
+              alpha: float = 0.5, labels: bool = True) -> np.ndarray:
     """Grid lines every `step` source px, labelled with source coordinates.
 
     `scale` and `origin` map source px to image px: img = (src - origin) * scale.
@@ -169,7 +170,8 @@ def draw_grid(img: np.ndarray, step: int = 50, scale: float = 1.0,
         lines(minor, (90, 90, 90), 1, False)
     lines(step, (200, 200, 200), 1, False)
     out = cv2.addWeighted(out, alpha, base, 1 - alpha, 0)
-    lines(step, (200, 200, 200), 0, True)  # labels drawn opaque
+    if labels:
+        lines(step, (200, 200, 200), 0, True)  # labels drawn opaque
     return out
 
 
@@ -190,19 +192,74 @@ def draw_boxes(img: np.ndarray, boxes, color, scale: float = 1.0, origin=(0, 0),
 
 def zoom(frame: np.ndarray, x1: int, y1: int, x2: int, y2: int, scale: int = 3,
          step: int = 50, minor: int = 10, boxes=(), color=GREEN,
-         ignore=()) -> np.ndarray:
+         ignore=(), rulers: bool = False) -> np.ndarray:
+    """Enlarged crop of frame[y1:y2, x1:x2] with a coordinate grid (source px).
+
+    With rulers=True the grid is faint and the coordinates go in margins
+    (labels every `step`, ticks every `minor`)."""
     h, w = frame.shape[:2]
     x1, y1 = max(0, x1), max(0, y1)
     x2, y2 = min(w, x2), min(h, y2)
     crop = frame[y1:y2, x1:x2]
     big = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-    big = draw_grid(big, step=step, scale=scale, origin=(x1, y1), minor=minor)
+    if rulers:
+        # faint lines every `step` inside, coordinates in margins (see add_rulers)
+        big = draw_grid(big, step=step, scale=scale, origin=(x1, y1), minor=None,
+                        alpha=0.25, labels=False)
+    else:
+        big = draw_grid(big, step=step, scale=scale, origin=(x1, y1), minor=minor)
     if boxes:
-        draw_boxes(big, boxes, color, scale=scale, origin=(x1, y1))
+        draw_boxes(big, boxes, color, scale=scale, origin=(x1, y1),
+                   labels=[""] * len(boxes) if rulers else None)
     if ignore:
         draw_boxes(big, ignore, ORANGE, scale=scale, origin=(x1, y1),
                    labels=[f"i{k}" for k in range(len(ignore))])
+    if rulers:
+        big = add_rulers(big, scale, (x1, y1), label_step=step, tick_step=minor)
     return big
+
+
+def add_rulers(img: np.ndarray, scale: float, origin, label_step: int = 10,
+               tick_step: int = 5, margin: int = 34) -> np.ndarray:
+    """Put the image on a canvas with rulers on all four sides.
+
+    A tick every `tick_step` source px, a longer tick and the coordinate every
+    `label_step` px. Labels are centred on their tick, so a feature can be read
+    off against the ruler without guessing which side of a line a label is on.
+    """
+    h, w = img.shape[:2]
+    m = margin
+    canvas = np.full((h + 2 * m, w + 2 * m, 3), 40, np.uint8)
+    canvas[m:m + h, m:m + w] = img
+    ox, oy = origin
+    font = cv2.FONT_HERSHEY_PLAIN
+    x_start = int(np.ceil(ox / tick_step) * tick_step)
+    for sx in range(x_start, int(ox + w / scale) + 1, tick_step):
+        px = m + int(round((sx - ox) * scale))
+        major = sx % label_step == 0
+        ln = 8 if major else 4
+        for y0, y1 in ((m - ln, m - 1), (m + h, m + h + ln - 1)):
+            cv2.line(canvas, (px, y0), (px, y1), (255, 255, 255), 1)
+        if major:
+            (tw, th), _ = cv2.getTextSize(str(sx), font, 0.8, 1)
+            cv2.putText(canvas, str(sx), (px - tw // 2, m - 11), font, 0.8,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(canvas, str(sx), (px - tw // 2, m + h + 10 + th), font, 0.8,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+    y_start = int(np.ceil(oy / tick_step) * tick_step)
+    for sy in range(y_start, int(oy + h / scale) + 1, tick_step):
+        py = m + int(round((sy - oy) * scale))
+        major = sy % label_step == 0
+        ln = 6 if major else 3
+        for x0, x1 in ((m - ln, m - 1), (m + w, m + w + ln - 1)):
+            cv2.line(canvas, (x0, py), (x1, py), (255, 255, 255), 1)
+        if major:
+            (tw, th), _ = cv2.getTextSize(str(sy), font, 0.8, 1)
+            cv2.putText(canvas, str(sy), (m - 7 - tw, py + th // 2), font, 0.8,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(canvas, str(sy), (m + w + 7, py + th // 2), font, 0.8,
+                        (255, 255, 255), 1, cv2.LINE_AA)
+    return canvas
 
 
 # ----------------------------------------------------------------- sub-commands
@@ -236,7 +293,7 @@ def cmd_zoom(a):
     boxes = json.loads(a.boxes) if a.boxes else []
     ignore = json.loads(a.ignore) if a.ignore else []
     img = zoom(frame, a.x1, a.y1, a.x2, a.y2, scale=a.scale, boxes=boxes,
-               ignore=ignore, step=a.step, minor=a.minor)
+               ignore=ignore, step=a.step, minor=a.minor, rulers=a.rulers)
     cv2.imwrite(str(a.out), img)
     print(a.out)
 
@@ -271,8 +328,8 @@ def cmd_render(a):
                 for k, b in enumerate(boxes):
                     pad = 12
                     z = zoom(f, b[0] - pad, b[1] - pad, b[2] + pad, b[3] + pad,
-                             scale=a.crop_scale, step=50, minor=10,
-                             boxes=[b], color=color)
+                             scale=a.crop_scale, step=10, minor=2,
+                             boxes=[b], color=color, rulers=True)
                     cv2.imwrite(str(out / f"f{i:03d}_{kind}{k:02d}.png"), z)
         print(out / f"f{i:03d}_labels.png")
 
@@ -306,6 +363,8 @@ def main(argv=None):
     s.add_argument("--scale", type=int, default=3)
     s.add_argument("--step", type=int, default=50, help="labelled grid step")
     s.add_argument("--minor", type=int, default=10)
+    s.add_argument("--rulers", action="store_true",
+                   help="coordinates on rulers in the margins, faint grid")
     s.add_argument("--boxes", help="JSON list of [x1,y1,x2,y2]")
     s.add_argument("--ignore", help="JSON list of [x1,y1,x2,y2]")
     s.add_argument("--out", type=Path, required=True)

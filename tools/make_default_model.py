@@ -128,7 +128,7 @@ def clip_frames(clip: Path) -> Iterator[tuple[int, np.ndarray]]:
 
 
 def calibration_images(clip: Path, still: Path, seed: int = 0) -> list[np.ndarray]:
-    """Calibration inputs: random 160-224 px square crops of every 10th frame < 400 (3 each, half mirrored), plus the still."""
+    """Calibration inputs: 3 random 160-224 px square crops (half mirrored) of every 10th frame < 400, plus the still."""
     rng = np.random.default_rng(seed)
     images = []
     for index, frame in clip_frames(clip):
@@ -270,13 +270,15 @@ def _run(args: argparse.Namespace) -> int:
         timings = dict(zip(timed, check.time_invoke(list(timed.values()), 1, args.runs)))
 
     print(f"float model {float_model} sha256 {FLOAT_SHA256}")
+    print(f"clip {clip} sha256 {sha256(clip)}; still {still} sha256 {sha256(still)}")
     print(f"calibration: {len(images)} images; calibrated ranges {calibrated}; forced {forced}")
     for name, report in reports.items():
         print(f"{report.path}  {report.size} bytes  sha256 {report.sha256}")
         print(f"  {report.granularity}, weights: {check.describe_weight_scales(report.weight_scales)}")
         print(f"  ops: {report.op_counts}")
         print("\n".join(tensor_table(report)))
-        print(f"  XNNPACK vs reference kernels, max output difference in steps: {[round(d, 1) for d in kernels[name]]}")
+        steps = ", ".join(f"mean {mean:.2f} max {top:.0f}" for mean, top in kernels[name])
+        print(f"  XNNPACK vs reference kernels, output difference in steps (regressors; scores): {steps}")
         for label, result in agreement[name].items():
             print(f"  vs float on {label}: {result.describe()}")
     print("invoke time, 1 thread, median of %d (ms): %s" % (args.runs, {k: round(v, 2) for k, v in timings.items()}))
@@ -284,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
         args.report.write_text(json.dumps({
             "float_model": str(float_model),
             "clip": str(clip),
+            "clip_sha256": sha256(clip),
+            "still_sha256": sha256(still),
             "calibration_images": len(images),
             "models": {name: asdict(r) for name, r in reports.items()},
             "agreement": {n: {k: asdict(v) for k, v in a.items()} for n, a in agreement.items()},

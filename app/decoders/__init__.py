@@ -47,7 +47,7 @@ class DecoderConfig(BaseModel):
     type: Literal["auto", "ssd_postprocess", "yolov5", "yolov8", "mediapipe_ssd"] = Field(
         "auto", description="output convention; auto picks the one decoder whose tensor shapes match"
     )
-    score_threshold: float = Field(0.5, ge=0.0, le=1.0, description="minimum score for every class")
+    score_threshold: float = Field(0.6, ge=0.0, le=1.0, description="minimum score for every class")
     class_thresholds: dict[str, float] = Field(
         default_factory=dict, description="per-label score thresholds overriding score_threshold"
     )
@@ -72,7 +72,10 @@ class DecoderConfig(BaseModel):
         description="MediaPipe pose: 'regressed' keeps the model's box; 'body' builds a full-body box "
         "from the hip-centre and body-circle keypoints",
     )
-    body_aspect: float = Field(0.42, gt=0.0, description="width/height of the 'body' box")
+    body_aspect: float = Field(0.36, gt=0.0, description="width/height of the 'body' box")
+    body_scale: float = Field(
+        0.9, gt=0.0, description="height of the 'body' box as a fraction of the body circle's diameter"
+    )
 
 
 class Decoder(Protocol):

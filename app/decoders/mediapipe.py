@@ -128,9 +128,11 @@ class MediapipeDecoder:
             hy = reg[:, 5] / sy * a[:, 3] + a[:, 1]
             px = reg[:, 6] / sx * a[:, 2] + a[:, 0]
             py = reg[:, 7] / sy * a[:, 3] + a[:, 1]
-            r = np.hypot(px - hx, py - hy)  # normalised; square inputs keep x and y units equal
-            half_w = r * self.cfg.body_aspect
-            xyxy = np.stack([hx - half_w, hy - r, hx + half_w, hy + r], axis=1)
+            # the circle (radius |kp1 - kp0|, normalised; square inputs keep x and y units equal)
+            # encloses the body with a margin: take a centred box of a person's proportions
+            half_h = np.hypot(px - hx, py - hy) * self.cfg.body_scale
+            half_w = half_h * self.cfg.body_aspect
+            xyxy = np.stack([hx - half_w, hy - half_h, hx + half_w, hy + half_h], axis=1)
         else:
             cx = reg[:, 0] / sx * a[:, 2] + a[:, 0]
             cy = reg[:, 1] / sy * a[:, 3] + a[:, 1]

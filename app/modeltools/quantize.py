@@ -31,6 +31,7 @@ GRANULARITIES: dict[str, qtyping.QuantGranularity] = {
 WeightClipping = Literal["min-max", "mse"]
 _MSE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 SIGNATURE_KEY = "serving_default"
+_PRESERVE_ALL_TENSORS_WARNING = ".*experimental_preserve_all_tensors.*"
 # None = keep the calibrated range but give every tensor on the path the same one.
 Range = tuple[float, float] | None
 QSVs = dict[str, dict[str, Any]]
@@ -52,8 +53,10 @@ class TensorSpec:
         """One line such as 'input_1 [1,224,224,3] INT8 scale=0.00784 zp=-1'."""
         shape = ",".join(str(d) for d in self.shape)
         quant = ""
-        if self.scale:
-            quant = f" scale={self.scale[0]:.9g} zp={self.zero_point[0]}" if len(self.scale) == 1 else f" {len(self.scale)} scales"
+        if len(self.scale) == 1:
+            quant = f" scale={self.scale[0]:.9g} zp={self.zero_point[0]}"
+        elif self.scale:
+            quant = f" {len(self.scale)} scales"
         return f"{self.name} [{shape}] {self.dtype}{quant}"
 
 
@@ -153,7 +156,7 @@ def calibrate(model_bytes: bytes, inputs: Iterable[np.ndarray | Mapping[str, np.
     # detector it pinned the score range to <= 0 and nothing was ever detected.
     with warnings.catch_warnings():
         # Keeping every intermediate is exactly what calibration needs; the warning is noise.
-        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors.*")
+        warnings.filterwarnings("ignore", message=_PRESERVE_ALL_TENSORS_WARNING)
         calib = calibrator.Calibrator(
             model_bytes, num_threads=os.cpu_count() or 1, qsv_update_func=qsv_utils.min_max_update
         )
@@ -200,8 +203,10 @@ def quantize_calibrated(
     """Quantise a prepared float model with given ranges to full-integer INT8; return the .tflite bytes."""
     recipe = _recipe(granularity, weight_clipping).get_quantization_recipe()
     quant = quantizer.Quantizer(bytearray(model_bytes), recipe)
-    # The quantizer fills its own copies of the statistics; keep the caller's intact.
-    result = quant.quantize(copy.deepcopy(qsvs), enable_progress_bar=False, enable_progress_report=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_PRESERVE_ALL_TENSORS_WARNING)
+        # The quantizer fills its own copies of the statistics; keep the caller's intact.
+        result = quant.quantize(copy.deepcopy(qsvs), enable_progress_bar=False, enable_progress_report=False)
     model = fb.load_model(result.quantized_model)
     islands = fb.integerise_float_islands(model)
     if islands:
@@ -255,7 +260,8 @@ def _spec(tensor: schema.TensorT) -> TensorSpec:
     quant = tensor.quantization
     scale = tuple(float(s) for s in quant.scale) if quant is not None and quant.scale is not None else ()
     zero_point = tuple(int(z) for z in quant.zeroPoint) if quant is not None and quant.zeroPoint is not None else ()
-    return TensorSpec(fb.tensor_name(tensor), tuple(int(d) for d in tensor.shape), fb.type_name(tensor.type), scale, zero_point)
+    shape = tuple(int(d) for d in tensor.shape)
+    return TensorSpec(fb.tensor_name(tensor), shape, fb.type_name(tensor.type), scale, zero_point)
 
 
 def describe_model(path: str | Path, *, granularity: str = "", num_calibration: int = 0) -> QuantizeReport:

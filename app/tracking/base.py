@@ -25,7 +25,7 @@ FIRST_SEEN = kalman.STATE_COLUMNS  # timestamp of the first detection
 LAST_SEEN = FIRST_SEEN + 1  # timestamp of the latest matched detection
 BEST_SCORE = FIRST_SEEN + 2
 SCORE = FIRST_SEEN + 3  # latest matched detection's score
-BOX = slice(FIRST_SEEN + 4, FIRST_SEEN + 8)  # latest matched detection, xyxy
+BOX = slice(FIRST_SEEN + 4, FIRST_SEEN + 8)  # Kalman-filtered box at the latest match, xyxy
 FLOAT_COLUMNS = FIRST_SEEN + 8
 
 # Int table columns.
@@ -35,6 +35,8 @@ CLASS = 2  # majority class so far (Boyer-Moore vote)
 VOTES = 3  # Boyer-Moore counter for CLASS
 HITS = 4  # detections matched, including the first
 INT_COLUMNS = 5
+# kalman.update views gathered rows as (n, FLOAT_COLUMNS / 4, 2, 2) blocks.
+assert FLOAT_COLUMNS % 4 == 0
 
 TENTATIVE, TRACKED, LOST_STATE = 0, 1, 2
 
@@ -204,7 +206,7 @@ class TableTracker:
         rows[:, LAST_SEEN] = now
         rows[:, SCORE] = scores
         np.maximum(rows[:, BEST_SCORE], scores, out=rows[:, BEST_SCORE])
-        rows[:, BOX] = boxes
+        rows[:, BOX] = kalman.xyxy(rows)
         self._f[t_rows] = rows
         ints = self._i.take(t_rows, 0)
         cls = dets.class_ids.take(d_rows)
@@ -296,10 +298,16 @@ class TableTracker:
             self._stats.events_dropped += dropped
 
     def _output(self, t_rows: np.ndarray, d_rows: np.ndarray, dets: Detections) -> Detections:
-        """Detections matched to confirmed tracks this frame, in input order, with track ids."""
+        """Confirmed tracks matched this frame, in the input order of their detections.
+
+        Boxes are the Kalman-filtered boxes (steadier than raw detections: less flicker
+        across a counting line), scores the matched detections', classes the tracks'
+        majority class.
+        """
         if len(t_rows) == 0:
             return Detections()
         order = d_rows.argsort()
-        d = d_rows.take(order)
-        ints = self._i.take(t_rows.take(order), 0)
-        return Detections(dets.xyxy.take(d, 0), dets.scores.take(d), ints[:, CLASS], ints[:, ID])
+        t = t_rows.take(order)
+        ints = self._i.take(t, 0)
+        boxes = self._f.take(t, 0)[:, BOX].astype(np.float32)
+        return Detections(boxes, dets.scores.take(d_rows.take(order)), ints[:, CLASS], ints[:, ID])

@@ -24,7 +24,7 @@ class TrackEvent:
     frames_seen: int  # number of detections matched to it, including the first
     best_score: float
     score: float  # score of the latest matched detection
-    box: tuple[float, float, float, float]  # latest matched detection, xyxy source pixels
+    box: tuple[float, float, float, float]  # Kalman-filtered box at the latest match, xyxy source pixels
     velocity: tuple[float, float]  # box centre velocity from the motion model, px/s
 
 

@@ -77,29 +77,34 @@ def predict(table: np.ndarray, dt: float) -> None:
 
 
 def update(rows: np.ndarray, z: np.ndarray) -> None:
-    """Correct track rows (a gathered copy, first 20 columns) with measurements z (n,4 cx,cy,w,h)."""
-    n = len(rows)
-    wh = rows[:, 2:4]
-    r = np.concatenate((wh, wh), axis=1)
-    r *= STD_WEIGHT_POSITION
-    r *= r
-    s = rows[:, P00] + r
-    # Gains for position and velocity together: [p00, p01] / s, shape (n, 2, 4).
-    gain = rows[:, 8:16].reshape(n, 2, 4) / s[:, None, :]
-    innovation = z - rows[:, POS]
-    rows[:, 0:8] += (gain * innovation[:, None, :]).reshape(n, 8)
-    rows[:, P11] -= gain[:, 1] * rows[:, P01]
-    keep = 1.0 - gain[:, 0]
-    rows[:, 8:16] *= np.concatenate((keep, keep), axis=1)  # p00 and p01 both scale by 1 - k0
+    """Correct track rows in place with measurements z (n,4 cx,cy,w,h).
+
+    rows must be a C-contiguous (n, k) float64 array with k a multiple of 4 (a
+    gathered copy of table rows), so it can be viewed as (n, k/4, 2, 2) blocks:
+    block 0 = [[cx, cy], [w, h]], 1 = velocities, 2 = p00, 3 = p01, 4 = p11. In that
+    view every coordinate's size scale is simply [w, h] broadcast over the pair axis.
+    """
+    n, k = rows.shape
+    v = rows.reshape(n, k // 4, 2, 2)
+    wh = v[:, 0, 1]
+    s = v[:, 2] + (STD_WEIGHT_POSITION**2) * (wh * wh)[:, None, :]  # innovation variance
+    gain = v[:, 2:4] / s[:, None]  # position and velocity gains, (n, 2, 2, 2)
+    innovation = z.reshape(n, 2, 2) - v[:, 0]
+    v[:, 0:2] += gain * innovation[:, None]
+    v[:, 4] -= gain[:, 1] * v[:, 3]  # p11 -= k1 * p01, before p01 changes
+    v[:, 2:4] *= 1.0 - gain[:, 0:1]  # p00, p01 scale by 1 - k0
+
+
+# xyxy = state[:, :4] @ _TO_XYXY, and back.
+_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]])
+_TO_CXCYWH = np.linalg.inv(_TO_XYXY)
 
 
 def xyxy(table: np.ndarray) -> np.ndarray:
     """Box corners (n,4) of the current state estimates."""
-    c, half = table[:, 0:2], table[:, 2:4] * 0.5
-    return np.concatenate((c - half, c + half), axis=1)
+    return table[:, :4] @ _TO_XYXY
 
 
 def cxcywh(boxes: np.ndarray) -> np.ndarray:
     """Convert xyxy boxes (n,4) to centre/size form as float64."""
-    lo, hi = boxes[:, 0:2], boxes[:, 2:4]
-    return np.concatenate(((lo + hi) * 0.5, hi - lo), axis=1, dtype=np.float64)
+    return boxes @ _TO_CXCYWH
