@@ -2,7 +2,7 @@
 
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py            # golden check + noise levels
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py golden     # evaluator self-test only
-    PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py noise --seeds 5
+    PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py noise --seeds 20
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py dets FILE [--fps 10]
 
 Ground truth is the motmetrics wheel's MOT15 TUD-Campus and TUD-Stadtmitte (real
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", nargs="?", choices=["all", "golden", "noise", "dets"], default="all")
     ap.add_argument("file", nargs="?", type=Path, help="detections file for `dets`")
-    ap.add_argument("--seeds", type=int, default=5, help="noise draws per sequence and level")
+    ap.add_argument("--seeds", type=int, default=20, help="noise draws per sequence and level")
     ap.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
     ap.add_argument("--fps", type=float, help="frame rate of the detections file (default: from timestamps)")
     ap.add_argument("--only", nargs="*", help="substrings of tracker names to run")
