@@ -10,65 +10,15 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-
-@dataclass(frozen=True)
-class AnchorOptions:
-    """MediaPipe SsdAnchorsCalculator options (defaults: BlazePose person detector, 2254 anchors)."""
-
-    num_layers: int = 5
-    min_scale: float = 0.1484375
-    max_scale: float = 0.75
-    input_size_height: int = 224
-    input_size_width: int = 224
-    anchor_offset_x: float = 0.5
-    anchor_offset_y: float = 0.5
-    strides: tuple[int, ...] = (8, 16, 32, 32, 32)
-    aspect_ratios: tuple[float, ...] = (1.0,)
-    interpolated_scale_aspect_ratio: float = 1.0
-    reduce_boxes_in_lowest_layer: bool = False
-    fixed_anchor_size: bool = True
+from app.decoders import AnchorOptions
+from app.decoders.mediapipe import generate_anchors
+from app.ops import iou_matrix as iou
+from app.ops import nms as greedy_nms
 
 
-def _scale(options: AnchorOptions, layer: int) -> float:
-    if options.num_layers == 1:
-        return (options.min_scale + options.max_scale) / 2
-    return options.min_scale + (options.max_scale - options.min_scale) * layer / (options.num_layers - 1)
-
-
-def ssd_anchors(options: AnchorOptions = AnchorOptions()) -> np.ndarray:
-    """Anchors (n, 4) as normalised [x_centre, y_centre, w, h], in MediaPipe's order."""
-    anchors: list[tuple[float, float, float, float]] = []
-    layer = 0
-    while layer < options.num_layers:
-        heights: list[float] = []
-        widths: list[float] = []
-        last = layer
-        # Consecutive layers with the same stride share one feature map.
-        while last < options.num_layers and options.strides[last] == options.strides[layer]:
-            scale = _scale(options, last)
-            if last == 0 and options.reduce_boxes_in_lowest_layer:
-                ratios, scales = [1.0, 2.0, 0.5], [0.1, scale, scale]
-            else:
-                ratios, scales = list(options.aspect_ratios), [scale] * len(options.aspect_ratios)
-                if options.interpolated_scale_aspect_ratio > 0:
-                    following = 1.0 if last == options.num_layers - 1 else _scale(options, last + 1)
-                    ratios.append(options.interpolated_scale_aspect_ratio)
-                    scales.append(float(np.sqrt(scale * following)))
-            for ratio, s in zip(ratios, scales):
-                heights.append(s / np.sqrt(ratio))
-                widths.append(s * np.sqrt(ratio))
-            last += 1
-        stride = options.strides[layer]
-        rows = int(np.ceil(options.input_size_height / stride))
-        cols = int(np.ceil(options.input_size_width / stride))
-        for y in range(rows):
-            for x in range(cols):
-                for h, w in zip(heights, widths):
-                    cx = (x + options.anchor_offset_x) / cols
-                    cy = (y + options.anchor_offset_y) / rows
-                    anchors.append((cx, cy, 1.0, 1.0) if options.fixed_anchor_size else (cx, cy, w, h))
-        layer = last
-    return np.asarray(anchors, np.float32)
+def ssd_anchors(input_size: int = 224) -> np.ndarray:
+    """The BlazePose detector's anchors (2254, 4) as normalised [x_centre, y_centre, w, h]."""
+    return generate_anchors(AnchorOptions(), input_size, input_size)
 
 
 def decode_boxes(raw: np.ndarray, anchors: np.ndarray, input_size: float = 224.0) -> tuple[np.ndarray, np.ndarray]:
@@ -88,27 +38,10 @@ def keypoint_square(keypoints: np.ndarray, centre: int = 0, edge: int = 1) -> np
     return np.concatenate([middle - radius, middle + radius], axis=1)
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, iou_threshold: float = 0.3) -> np.ndarray:
     """Indices kept by greedy non-maximum suppression over scores >= threshold, best first."""
-    order = [i for i in np.argsort(-scores) if scores[i] >= threshold]
-    keep: list[int] = []
-    while order:
-        best, order = order[0], order[1:]
-        keep.append(best)
-        if order:
-            overlaps = iou(boxes[[best]], boxes[order])[0]
-            order = [i for i, o in zip(order, overlaps) if o < iou_threshold]
-    return np.asarray(keep, np.int64)
+    candidates = np.flatnonzero(scores >= threshold)
+    return candidates[greedy_nms(boxes[candidates], scores[candidates], iou_threshold)]
 
 
 class Runner:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.tracking import kalman
-from app.tracking.events import END, LOST, NEW, UPDATE, TrackEvents
+from app.tracking.events import END, NEW, TrackEvents
 from app.types import Detections
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,10 @@ class ByteTrackConfig(BaseModel):
         None,
         ge=0.0,
         le=1.0,
-        description="Minimum score for an unmatched detection to start a track; None means track_thresh + 0.1 (the paper's det_thresh).",
+        description=(
+            "Minimum score for an unmatched detection to start a track; "
+            "None means track_thresh + 0.1 (the paper's det_thresh)."
+        ),
     )
     low_thresh: float = Field(
         0.1, ge=0.0, le=1.0, description="Detections at or below this score are ignored (ByteTrack's fixed 0.1)."
@@ -63,7 +66,9 @@ class ByteTrackConfig(BaseModel):
         0.7,
         gt=0.0,
         le=1.0,
-        description="Maximum cost for matching a one-frame-old track to a leftover high detection; the paper's fixed 0.7.",
+        description=(
+            "Maximum cost for matching a one-frame-old track to a leftover high detection; the paper's fixed 0.7."
+        ),
     )
     fuse_score: bool = Field(
         True, description="Multiply IoU by the detection score in the high-score stages (off with the paper's --mot20)."

@@ -1,0 +1,29 @@
+"""The committed default models are what models/README.md says: full-integer INT8, per-tensor or
+per-channel weights, in-graph sigmoid scores; and the model tooling's helpers agree with the app."""
+import numpy as np
+import pytest
+
+from app.decoders import AnchorOptions
+from app.decoders.mediapipe import generate_anchors
+from app.modeltools import check
+from app.modeltools.quantize import describe_model
+from tests.conftest import DEFAULT_MODEL, PERCHANNEL_MODEL
+
+
+@pytest.mark.parametrize("path,per_tensor", [(DEFAULT_MODEL, True), (PERCHANNEL_MODEL, False)])
+def test_default_models_are_full_integer_with_stated_granularity(path, per_tensor):
+    report = describe_model(path)
+    assert report.float_ops == []
+    assert "QUANTIZE" not in report.op_counts and "DEQUANTIZE" not in report.op_counts
+    assert report.op_counts.get("LOGISTIC") == 1  # the sigmoid lives in the graph
+    assert report.op_counts["CONV_2D"] == 45 and report.op_counts["DEPTHWISE_CONV_2D"] == 28
+    assert report.weights_per_tensor() is per_tensor
+    assert report.weights_per_channel() is not per_tensor
+    (inp,) = report.inputs
+    assert inp.dtype == "INT8" and tuple(inp.shape) == (1, 224, 224, 3)
+    scores = next(o for o in report.outputs if tuple(o.shape) == (1, 2254, 1))
+    assert scores.scale == pytest.approx((1 / 256,)) and scores.zero_point == (-128,)
+
+
+def test_model_check_tool_uses_the_decoders_anchors():
+    np.testing.assert_array_equal(check.ssd_anchors(), generate_anchors(AnchorOptions(), 224, 224))
