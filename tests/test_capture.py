@@ -79,3 +79,24 @@ def test_unreadable_file_is_a_source_error(tmp_path):
     bad.write_bytes(b"this is not a video" * 100)
     with pytest.raises(SourceError, match="bad.mp4"):
         open_source(SourceConfig(uri=str(bad)))
+
+
+def test_http_url_is_a_live_source_with_wall_clock_timestamps(tmp_path):
+    import functools
+    import http.server
+    import threading
+    import time
+
+    make_clip(tmp_path / "c.avi", frames=30)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        before = time.time()
+        src, frames = frames_of(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi",
+                                             queue_size=64, reconnect_delay=0.05), limit=5)
+        assert src.live and src.total is None and src.size == (160, 120)
+        assert all(before <= f.timestamp <= time.time() for f in frames)
+        assert [f.seq for f in frames] == sorted(f.seq for f in frames)
+    finally:
+        server.shutdown()
