@@ -149,13 +149,14 @@ class OpenCVSource:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if self._stop.is_set() and not force:
+                if not self._stop.is_set():
+                    continue  # the consumer is slow, not gone: wait, never discard a file frame
+                if not force:
                     return
-                if force:
-                    try:  # the consumer may be gone: make room for the end marker
-                        self._queue.get_nowait()
-                    except queue.Empty:
-                        pass
+                try:  # closed while full: make room for the end marker
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
 
     # -- consumer side -------------------------------------------------------------------
     def __iter__(self) -> Iterator[Frame]:
