@@ -81,6 +81,10 @@ class Detector:
                 dets = dets[keep]
             w, h = frame.size
             np.clip(dets.xyxy, 0, [w, h, w, h], out=dets.xyxy)
+            # boxes entirely off-frame collapse to zero width when clipped; NaN never compares true
+            valid = (dets.xyxy[:, 2] - dets.xyxy[:, 0] >= 1) & (dets.xyxy[:, 3] - dets.xyxy[:, 1] >= 1)
+            if not valid.all():
+                dets = dets[valid]
         return dets
 
 

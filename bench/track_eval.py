@@ -3,7 +3,7 @@
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py            # golden check + noise levels
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py golden     # evaluator self-test only
     PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py noise --seeds 20
-    PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py dets FILE [--fps 10]
+    PYTHONPATH=. /work/benchvenv/bin/python bench/track_eval.py dets FILE [--fps 10] [--min-score 0.6]
 
 Ground truth is the motmetrics wheel's MOT15 TUD-Campus and TUD-Stadtmitte (real
 pedestrian sequences, 640x480 at 25 fps). `golden` first proves the evaluator is wired
@@ -403,11 +403,15 @@ def load_detections(path: Path, fps: float | None) -> tuple[list, float]:
     return frames, fps or 30.0
 
 
-def dets_report(path: Path, fps: float | None, adapters: list[Adapter]) -> None:
+def dets_report(path: Path, fps: float | None, adapters: list[Adapter], min_score: float = 0.0) -> None:
     """ID count and fragmentation of every tracker on a detections file (no ground truth)."""
     frames, fps = load_detections(path, fps)
+    frames = [(b[s >= min_score], s[s >= min_score], c[s >= min_score]) for b, s, c in frames]
     n_det = sum(len(b) for b, _, _ in frames)
-    print(f"{path}: {len(frames)} frames at {fps:.1f} fps, {n_det} detections (no ground truth)")
+    print(
+        f"{path}: {len(frames)} frames at {fps:.1f} fps, {n_det} detections with score >= {min_score:g} "
+        "(no ground truth)"
+    )
     header = ["tracker", "IDs", "tracked boxes", "mean track length (frames)", "tracks < 1 s", "gaps", "median gap (frames)"]
     rows = []
     for a in adapters:
@@ -447,6 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=20, help="noise draws per sequence and level")
     ap.add_argument("--levels", nargs="+", default=list(LEVELS), choices=list(LEVELS))
     ap.add_argument("--fps", type=float, help="frame rate of the detections file (default: from timestamps)")
+    ap.add_argument("--min-score", type=float, default=0.0, help="for `dets`: drop detections below this score first")
     ap.add_argument("--only", nargs="*", help="substrings of tracker names to run")
     ap.add_argument("--json", type=Path, help="also write the noise results as JSON")
     args = ap.parse_args(argv)
@@ -457,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "dets":
         if not args.file:
             ap.error("dets needs a detections file")
-        dets_report(args.file, args.fps, adapters)
+        dets_report(args.file, args.fps, adapters, args.min_score)
         return 0
     if args.mode in ("all", "golden"):
         if not golden():

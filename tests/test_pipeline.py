@@ -94,3 +94,20 @@ def test_make_demo_end_to_end(tmp_path):
     tracked = {o["track_id"] for r in recs for o in r["objects"] if o["label"] == "person"}
     assert len(tracked) >= 3
     assert (tmp_path / "demo.mp4").stat().st_size > 10_000
+
+
+def test_detector_drops_boxes_that_clipping_collapses():
+    cfg = load_config(ROOT / "config" / "default.yaml", env={})
+    det = pipeline.Detector(cfg)
+
+    class OffFrame:  # a decoder that reports one box inside and two outside the frame
+        def decode(self, outputs):
+            from app.types import Detections
+
+            return Detections([[0.4, 0.4, 0.6, 0.6], [1.2, 0.1, 1.5, 0.9], [np.nan, 0, 0.1, 0.1]], [0.9, 0.9, 0.9], [0, 0, 0])
+
+    det.decoder = OffFrame()
+    img = np.zeros((576, 768, 3), np.uint8)
+    d = det(Frame(img, 0, 0))
+    assert len(d) >= 1
+    assert np.all(d.xyxy[:, 2] - d.xyxy[:, 0] >= 1) and np.isfinite(d.xyxy).all()
