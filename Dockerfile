@@ -1,14 +1,41 @@
-# Vigil container image (laptop: amd64; camera: arm64/ARTPEC-8). Minimal for now; the camera
-# issue adds the ACAP Runtime backend, multi-arch build and health check.
-FROM python:3.11-slim-bookworm
-RUN useradd --create-home --uid 1000 vigil
-WORKDIR /opt/vigil
+# syntax=docker/dockerfile:1
+# Vigil container image. One Dockerfile for both targets (make image builds them together):
+#   linux/arm64  the camera: ARTPEC-8, AXIS OS 11.10+ with the Docker Compose ACAP (docs/camera.md)
+#   linux/amd64  laptops: docker compose up (docker-compose.yml)
+# ARTPEC-7 (armv7hf) is not built: Axis ended container support for armv7hf after AXIS OS 11.11.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# Build stage, always on the build machine's own architecture: the wheel is pure Python.
+# It generates the ACAP Runtime gRPC modules from app/protos/*.proto (grpcio-tools stays here).
+FROM --platform=$BUILDPLATFORM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+RUN pip install --no-cache-dir "grpcio-tools==1.85.1" "setuptools==80.9.0"
 COPY pyproject.toml README.md ./
 COPY app ./app
-RUN pip install --no-cache-dir .
-COPY models ./models
-COPY config ./config
-COPY samples ./samples
-USER vigil
+RUN python -m app.protos \
+    && pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
+
+# Runtime stage: the wheel and its runtime dependencies only (from pyproject.toml).
+FROM ${PYTHON_IMAGE}
+ENV PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIGIL_CONFIG=/config/vigil.yaml \
+    VIGIL_MODEL__PATH=/models/person_detect_int8_pertensor.tflite \
+    VIGIL_API__ENABLED=true \
+    VIGIL_API__HOST=0.0.0.0 \
+    VIGIL_API__PORT=8080
+RUN useradd --system --uid 1000 --user-group --create-home --home-dir /home/vigil vigil
+COPY --from=build /wheels /tmp/wheels
+RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
+COPY --chown=vigil:vigil models/*.tflite /models/
+COPY --chown=vigil:vigil config/default.yaml /config/vigil.yaml
+WORKDIR /home/vigil
+USER 1000:1000
+# The model and the configuration are meant to be mounted over these.
+VOLUME ["/models", "/config"]
+EXPOSE 8080
+# /api/health is the HTTP API's; the start period covers a first DLPU compile (minutes).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('VIGIL_API__PORT', '8080'), timeout=4)"]
 ENTRYPOINT ["vigil"]
-CMD ["run", "--config", "config/default.yaml", "--jsonl", "-"]
+CMD ["run", "--no-progress"]

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench models clean
+.PHONY: demo test venv test-deps bench bench-grpc models clean protos image image-local acap deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -33,10 +33,54 @@ test-deps:
 bench: venv
 	$(BIN)/python bench/pipeline.py
 
+## make bench-grpc: per-frame cost of the ACAP Runtime gRPC path vs in-process TFLite (emulator)
+bench-grpc: venv
+	$(BIN)/python bench/grpc_overhead.py
+
 ## make models: rebuild the INT8 default models from MediaPipe's float detector
 models: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[quantize]'
 	$(BIN)/python tools/make_default_model.py
+
+## make protos: generate the ACAP Runtime gRPC modules into app/protos (the tests do it on first use)
+protos: venv
+	$(BIN)/python -m app.protos
+
+# -- camera packaging (needs Docker with buildx; docs/camera.md) ---------------------------------
+IMAGE     ?= vigil
+VERSION   := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PLATFORMS ?= linux/amd64,linux/arm64
+ACAP_SDK  ?= axisecp/acap-native-sdk:12.11.0-aarch64-ubuntu24.04
+ACAP_DIR  := $(OUT)/acap
+
+## make image: multi-arch image (amd64 laptops, arm64 ARTPEC-8 cameras); PUSH=1 pushes to $(IMAGE)
+image:
+	docker buildx build --platform $(PLATFORMS) -t $(IMAGE):$(VERSION) $(if $(PUSH),--push,) .
+
+## make image-local: the image for this machine only, loaded into the local daemon
+image-local:
+	docker buildx build --load -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
+
+## make acap: the camera package (.eap): arm64 image tar + compose file + wrapper, built with the Axis SDK
+acap:
+	rm -rf $(ACAP_DIR) && mkdir -p $(ACAP_DIR)
+	docker buildx build --platform linux/arm64 -t $(IMAGE):$(VERSION) --output type=docker,dest=$(ACAP_DIR)/vigil-image.tar .
+	cp manifest.json acap/vigil acap/postinstall.sh acap/preuninstall.sh acap/env.config $(ACAP_DIR)/
+	cp -r acap/html $(ACAP_DIR)/html
+	cp docker-compose.acap.yml $(ACAP_DIR)/docker-compose.yml
+	sed -i 's/^VIGIL_IMAGE=.*/VIGIL_IMAGE=$(IMAGE):$(VERSION)/' $(ACAP_DIR)/env.config
+	docker run --rm -v $(CURDIR)/$(ACAP_DIR):/opt/app -w /opt/app $(ACAP_SDK) \
+	  sh -c '. /opt/axis/acapsdk/environment-setup* && acap-build . -a vigil-image.tar -a docker-compose.yml -a env.config'
+
+## make deploy CAMERA=192.168.0.90 [CAMERA_USER=root CAMERA_PASS=…]: install the .eap on a camera
+CAMERA_USER ?= root
+deploy:
+	@test -n "$(CAMERA)" || { echo "usage: make deploy CAMERA=<camera address> [CAMERA_USER=… CAMERA_PASS=…]"; exit 2; }
+	@test -n "$$(ls $(ACAP_DIR)/*.eap 2>/dev/null)" || { echo "no .eap in $(ACAP_DIR): run make acap first"; exit 2; }
+	curl --fail --anyauth -u "$(CAMERA_USER):$(CAMERA_PASS)" -F packfil=@"$$(ls $(ACAP_DIR)/*.eap | head -n1)" \
+	  "http://$(CAMERA)/axis-cgi/applications/upload.cgi"
+	curl --fail --anyauth -u "$(CAMERA_USER):$(CAMERA_PASS)" \
+	  "http://$(CAMERA)/axis-cgi/applications/control.cgi?action=start&package=vigil"
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -29,3 +29,45 @@ def annotate(image: np.ndarray, dets: Detections, labels: list[str]) -> np.ndarr
         cv2.rectangle(out, (x1, ty - th - base - 2), (x1 + tw + 4, ty), color, -1)
         cv2.putText(out, tag, (x1 + 2, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def _norm_to_px(points, w: int, h: int) -> np.ndarray:
+    return np.round(np.asarray(points, np.float64) * [w - 1, h - 1]).astype(np.int32)
+
+
+def draw_zones(image: np.ndarray, zones: list[tuple[str, list, int]]) -> None:
+    """Outline each zone (name, normalised polygon, objects present) in place, tinted when occupied."""
+    h, w = image.shape[:2]
+    for name, polygon, count in zones:
+        pts = _norm_to_px(polygon, w, h)
+        color = (0, 165, 255) if count else (255, 200, 0)
+        if count:
+            overlay = image.copy()
+            cv2.fillPoly(overlay, [pts], color)
+            cv2.addWeighted(overlay, 0.18, image, 0.82, 0, dst=image)
+        cv2.polylines(image, [pts], True, color, 2, cv2.LINE_AA)
+        x, y = pts.min(axis=0)
+        _tag(image, f"{name}: {count}", int(x) + 3, int(y) + 16, color)
+
+
+def draw_lines(image: np.ndarray, lines: list[tuple[str, tuple, tuple, int, int]]) -> None:
+    """Draw each counting line (name, normalised start, end, in, out) in place, with an arrow for 'in'."""
+    h, w = image.shape[:2]
+    for name, start, end, n_in, n_out in lines:
+        p1, p2 = _norm_to_px([start, end], w, h)
+        cv2.line(image, tuple(int(v) for v in p1), tuple(int(v) for v in p2), (255, 0, 255), 2, cv2.LINE_AA)
+        mid = (p1 + p2) / 2
+        d = (p2 - p1).astype(np.float64)
+        normal = np.array([-d[1], d[0]]) / max(np.hypot(*d), 1e-6)  # towards the 'in' side (right-hand)
+        tip = mid + normal * 25
+        cv2.arrowedLine(image, tuple(int(v) for v in mid), tuple(int(v) for v in tip), (255, 0, 255), 2,
+                        cv2.LINE_AA, tipLength=0.35)
+        _tag(image, f"{name} in {n_in} out {n_out}", int(p1[0]) + 3, int(p1[1]) + 16, (255, 0, 255))
+
+
+def _tag(image: np.ndarray, text: str, x: int, y: int, color) -> None:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    x = min(max(x, 0), max(image.shape[1] - tw - 4, 0))
+    y = min(max(y, th + base), image.shape[0] - 1)
+    cv2.rectangle(image, (x, y - th - base - 2), (x + tw + 4, y + 1), color, -1)
+    cv2.putText(image, text, (x + 2, y - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)

@@ -34,7 +34,7 @@ def main(args) -> int:
         if not cfg.output.jsonl or cfg.output.jsonl == "-":
             cfg.output.jsonl = str(Path(tmp) / "bench.jsonl")
         detector = pipeline.Detector(cfg)
-        src = open_source(cfg.source)
+        src = open_source(cfg.source, acap=cfg.acap_runtime)
         first = next(iter(src))
         src.close()
         views = detector.views(first.size)

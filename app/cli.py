@@ -24,14 +24,19 @@ def find_file(value: str) -> str:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", "-c", help="YAML config (default: built-in defaults, see config/default.yaml)")
-    p.add_argument("--source", "-s", help="video file, rtsp://… URL or camera index")
+    p.add_argument("--source", "-s", help="video file, rtsp://… URL, camera index, or 'acap-runtime' (the camera)")
     p.add_argument("--model", "-m", help=".tflite model")
+    p.add_argument("--backend", choices=["tflite", "acap-runtime"],
+                   help="inference backend (acap-runtime: the camera's inference server)")
+    p.add_argument("--device", help="inference device (acap-runtime: cpu, artpec7, artpec8, cv25)")
     p.add_argument("--fps", type=float, help="process at most this many frames per second of video time")
     p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
     p.add_argument("--threads", type=int, help="interpreter threads")
     p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout)")
     p.add_argument("--save-video", help="write annotated video (.mp4/.avi) or latest image (.jpg/.png)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish the metadata feed to this MQTT broker")
+    p.add_argument("--api", metavar="[HOST:]PORT", help="serve the status page and HTTP API (default host 127.0.0.1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set decoder.score_threshold=0.6 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -46,10 +51,14 @@ def _overrides(args) -> dict:
         "source": "source.uri", "model": "model.path", "fps": "source.fps", "loop": "source.loop",
         "threads": "model.threads", "jsonl": "output.jsonl", "save_video": "output.video",
     }
+    flag_keys.update({"backend": "model.backend", "device": "model.device"})
+    if getattr(args, "source", None) == "acap-runtime":  # the camera's stream, not a file of that name
+        flag_keys["source"] = "source.type"
     for attr, key in flag_keys.items():
         value = getattr(args, attr, None)
         if value is not None:
             out[key] = value
+    out.update(_feed_flags(args))
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -60,6 +69,36 @@ def _overrides(args) -> dict:
     return out
 
 
+def _feed_flags(args) -> dict:
+    """--mqtt HOST[:PORT] and --api [HOST:]PORT as config overrides."""
+    from app.errors import ConfigError
+
+    out = {}
+    mqtt = getattr(args, "mqtt", None)
+    if mqtt:
+        if mqtt.startswith("["):  # [IPv6]:port
+            host, _, port = mqtt[1:].partition("]")
+            port = port.removeprefix(":")
+        elif mqtt.count(":") <= 1:
+            host, _, port = mqtt.partition(":")
+        else:
+            host, port = "", "x"
+        if port and not port.isdigit():
+            raise ConfigError(f"--mqtt expects HOST[:PORT], got {mqtt!r}")
+        out.update({"mqtt.enabled": True, "mqtt.host": host or "127.0.0.1"})
+        if port:
+            out["mqtt.port"] = int(port)
+    api = getattr(args, "api", None)
+    if api:
+        host, _, port = api.rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(f"--api expects [HOST:]PORT, got {api!r}")
+        out.update({"api.enabled": True, "api.port": int(port)})
+        if host:
+            out["api.host"] = host.strip("[]")
+    return out
+
+
 def load(args):
     """The validated Config for these arguments, with bundled-file lookup for relative paths."""
     import os
@@ -67,6 +106,12 @@ def load(args):
     from app.config import load_config
 
     cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), _overrides(args))
+    if cfg.acap_runtime.parameters:
+        # camera parameters (the app's settings page) override file and environment; flags still win
+        from app import acap_params
+
+        camera = acap_params.overrides(acap_params.fetch(cfg.acap_runtime))
+        cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), {**camera, **_overrides(args)})
     cfg.model.path = find_file(cfg.model.path)
     cfg.source.uri = find_file(cfg.source.uri)
     if isinstance(cfg.model.labels, str):
@@ -90,8 +135,15 @@ def cmd_run(args) -> int:
                 bar = tqdm(total=total, unit="frame", desc="vigil", file=sys.stderr, dynamic_ncols=True)
             bar.update(1)
 
+    import signal
+    import threading
+
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # `docker stop` / systemd send SIGTERM: finish cleanly (end events, MQTT offline) instead of dying
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress)
+        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop)
     finally:
         if bar is not None:
             bar.close()
@@ -103,6 +155,14 @@ def cmd_run(args) -> int:
           f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
     print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",
           file=err)
+    if summary.feed:
+        ev = summary.feed["events"]
+        line = f"vigil: events: {ev.get('new', 0)} new, {ev.get('update', 0)} update, {ev.get('end', 0)} end"
+        m = summary.feed.get("mqtt")
+        if m:
+            line += (f"; mqtt {m['broker']}: {m['sent']} messages sent, {sum(m['dropped'].values())} dropped, "
+                     f"{m['reconnects']} reconnects")
+        print(line, file=err)
     return 0
 
 
@@ -124,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(b)
     b.add_argument("--invokes", type=int, default=300, help="raw interpreter invokes to time")
     b.set_defaults(func=cmd_bench)
+    from app import device_cli
+
+    device_cli.add_commands(sub)
     return parser
 
 
@@ -136,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     except VigilError as e:
         if args.debug:
             raise
-        kind = {2: "config error", 3: "model error", 4: "source error"}.get(e.exit_code, "error")
+        kind = {2: "config error", 3: "model error", 4: "source error", 5: "inference server error"}.get(
+            e.exit_code, "error")
         print(f"vigil: {kind}: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:

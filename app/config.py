@@ -3,14 +3,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from app.decoders import DecoderConfig
 from app.errors import ConfigError
 from app.tracking import SortConfig, TrackerConfig
+from app.analytics.config import (
+    NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
+)
+from app.api.config import ApiConfig
+from app.publish.config import MqttConfig
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 ENV_PREFIX = "VIGIL_"
 ENV_NESTING = "__"
@@ -21,20 +28,37 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class StreamConfig(_Section):
+    width: int = Field(640, ge=16, le=7680, description="stream width asked of the camera (ACAP Runtime VideoCapture)")
+    height: int = Field(360, ge=16, le=4320, description="stream height asked of the camera")
+    framerate: int = Field(10, ge=1, le=120, description="stream frames per second asked of the camera")
+    format: Literal["yuv", "rgb"] = Field("yuv", description="'yuv' (NV12, every chip) or 'rgb' (where the chip delivers it, e.g. ARTPEC-9)")
+
+
 class SourceConfig(_Section):
     uri: str = Field("samples/vtest.mp4", description="video file, rtsp:// or http:// URL, or camera index (0, 1, …)")
-    type: Literal["opencv"] = Field("opencv", description="capture backend")
+    type: Literal["opencv", "acap-runtime"] = Field(
+        "opencv", description="capture backend: opencv (files, URLs, webcams) or acap-runtime (the camera, via ACAP Runtime)"
+    )
     fps: float | None = Field(None, gt=0, description="process at most this many frames per second of video time")
     loop: bool = Field(False, description="restart a video file at its end (timestamps keep increasing)")
     queue_size: int = Field(4, ge=1, le=256, description="frames buffered between capture and inference")
     live: bool | None = Field(None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files")
     reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="camera stream settings (type acap-runtime)")
 
 
 class ModelConfig(_Section):
     path: str = Field("models/person_detect_int8_pertensor.tflite", description="the .tflite model")
-    backend: Literal["tflite"] = Field("tflite", description="inference backend")
-    device: str = Field("cpu", description="inference device (the tflite backend has only 'cpu')")
+    backend: Literal["tflite", "acap-runtime"] = Field(
+        "tflite", description="inference backend: tflite (in-process) or acap-runtime (the camera's inference server)"
+    )
+    device: str = Field(
+        "cpu", description="inference device: tflite has only 'cpu'; acap-runtime: cpu, artpec7, artpec8 or cv25 (its -j chip)"
+    )
+    server_path: str | None = Field(
+        None, description="acap-runtime: the model's path inside the inference-server container; default: model.path"
+    )
     threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
     labels: list[str] | str = Field(["person"], description="label list, or a labels file (one per line, or '<id> <label>')")
     input_range: tuple[float, float] | None = Field(
@@ -63,6 +87,18 @@ class OutputConfig(_Section):
     progress: bool = Field(True, description="show a progress bar on stderr")
 
 
+class AcapRuntimeConfig(_Section):
+    address: str = Field("unix:///tmp/acap-runtime.sock", description="ACAP Runtime gRPC address: unix:///path or host:port")
+    tls_cert: str | None = Field(None, description="server certificate (PEM) to connect with TLS; none = insecure")
+    tls_authority: str = Field("localhost", description="name checked against the TLS certificate")
+    connect_timeout: float = Field(120.0, ge=0, description="seconds to wait for the server and model at start; 0 = forever")
+    retry_timeout: float = Field(600.0, ge=0, description="seconds of transient failures (restart, busy DLPU) tolerated mid-run; 0 = forever")
+    load_timeout: float = Field(300.0, gt=0, description="deadline of a Predict that loads the model (a DLPU compile takes minutes)")
+    timeout: float = Field(10.0, gt=0, description="deadline of other calls")
+    parameters: bool = Field(False, description="read settings from the camera's parameters (manifest paramConfig) at start")
+    parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
+
+
 class Config(_Section):
     """Everything Vigil reads at start-up."""
 
@@ -72,6 +108,19 @@ class Config(_Section):
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
     tracker: TrackerConfig = Field(default_factory=SortConfig, description="multi-object tracker (sort or bytetrack)")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
+    acap_runtime: AcapRuntimeConfig = Field(
+        default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"
+    )
+    device_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
+        None, description="this device's name in topics and payloads; default: the host name (on the camera: its serial)"
+    )
+    zones: dict[Name, ZoneConfig] = Field({}, description="named polygon zones: occupancy, entered/left, dwell, loitering")
+    lines: dict[Name, LineConfig] = Field({}, description="named counting lines: directional in/out counts")
+    filters: FiltersConfig = Field(default_factory=FiltersConfig, description="what a track must pass before it is published")
+    stationary: StationaryConfig = Field(default_factory=StationaryConfig, description="when an object counts as stationary")
+    events: EventsConfig = Field(default_factory=EventsConfig, description="when update events are sent")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing (events, counts, state)")
+    api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
 

@@ -18,6 +18,7 @@ from app import backends
 from app.capture import open_source
 from app.config import Config, resolve_labels
 from app.decoders import create_decoder
+from app.feed import Feed
 from app.errors import ModelError
 from app.ops import nms
 from app.preprocess import InputConverter, plan_views
@@ -37,7 +38,8 @@ class Detector:
         self.timer = timer or StageTimer()
         self.labels = resolve_labels(cfg.model.labels)
         self.model = model or backends.load(
-            cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads
+            cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads,
+            acap=cfg.acap_runtime, server_path=cfg.model.server_path,
         )
         if len(self.model.inputs) != 1:
             raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
@@ -99,6 +101,10 @@ class SinkWorker:
         self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
         self._thread.start()
 
+    @property
+    def depth(self) -> int:
+        return self._q.qsize()
+
     def put(self, frame: Frame, dets: Detections) -> None:
         if self.error:
             raise self.error
@@ -138,6 +144,7 @@ class Summary:
     outputs: list[str] = field(default_factory=list)
     stages: dict = field(default_factory=dict)
     model_runs_per_frame: int = 0
+    feed: dict = field(default_factory=dict)  # events and MQTT totals when the metadata feed ran
 
     @property
     def fps(self) -> float:
@@ -170,17 +177,21 @@ def run(
     timer = StageTimer()
     detector = Detector(cfg, timer)  # model first: a bad model fails before the source is opened
     tracker = create_tracker(cfg.tracker)
-    source = open_source(cfg.source, timer)
+    source = open_source(cfg.source, timer, acap=cfg.acap_runtime)
     sinks, where = build_sinks(cfg, detector.labels, cfg.source.fps or source.fps)
     worker = SinkWorker(sinks, timer)
     summary = Summary(outputs=where, model_runs_per_frame=len(detector.views(source.size)))
+    feed = Feed(cfg, detector.labels, timer, tracker)
     t0 = time.perf_counter()
     try:
+        feed.start(source, worker, summary.model_runs_per_frame)
         for frame in source:
-            dets = detector(frame)
+            with timer.measure("detect"):
+                dets = detector(frame)
             with timer.measure("track"):
                 tracked = tracker.update(dets, frame.timestamp)
             worker.put(frame, tracked)
+            feed.update(frame, tracked)  # analytics, then MQTT / HTTP status off this thread
             if on_frame:
                 on_frame(frame, tracked)
             summary.frames += 1
@@ -192,6 +203,8 @@ def run(
                 break
     finally:
         source.close()
+        feed.close()  # ends all tracks (end events), flushes MQTT, publishes offline
+        summary.feed = feed.summary()
         worker.close()
         summary.seconds = time.perf_counter() - t0
         summary.dropped = source.dropped

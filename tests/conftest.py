@@ -42,3 +42,32 @@ def run_vigil(*args: str, cwd: Path | None = None, env: dict | None = None, time
         [sys.executable, "-m", "app", *args],
         cwd=cwd or ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+# ---- MQTT feed: a real mosquitto (Debian package `mosquitto`) -------------------------------
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory):
+    """One broker on a free loopback port for the whole session (no persistence)."""
+    from tests.mqtt_util import Broker
+
+    broker = Broker(tmp_path_factory.mktemp("mosquitto")).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    """Brokers a test may stop and restart (fault tests); all stopped at the end."""
+    from tests.mqtt_util import Broker
+
+    made = []
+
+    def make(**kw):
+        b = Broker(tmp_path / f"broker{len(made)}", **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.stop()

@@ -15,7 +15,7 @@ import numpy as np
 from app.errors import ModelError
 
 # name -> module implementing `load`; imported lazily so a missing optional runtime only matters when chosen
-BACKENDS = {"tflite": "app.backends.tflite"}
+BACKENDS = {"tflite": "app.backends.tflite", "acap-runtime": "app.backends.acap_runtime"}
 
 
 @dataclass(frozen=True, slots=True)

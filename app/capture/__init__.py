@@ -10,7 +10,7 @@ from typing import Iterator, Protocol
 from app.timing import StageTimer
 from app.types import Frame
 
-SOURCES = {"opencv": "app.capture.opencv"}
+SOURCES = {"opencv": "app.capture.opencv", "acap-runtime": "app.capture.acap_runtime"}
 
 
 class Source(Protocol):
@@ -27,6 +27,9 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(cfg, timer: StageTimer | None = None) -> Source:
-    """Open the configured source; raises SourceError with a clear message when it cannot."""
-    return importlib.import_module(SOURCES[cfg.type]).open(cfg, timer)
+def open_source(cfg, timer: StageTimer | None = None, **options) -> Source:
+    """Open the configured source; raises SourceError with a clear message when it cannot.
+
+    options go to the source module (e.g. acap=… the ACAP Runtime connection); others ignore them.
+    """
+    return importlib.import_module(SOURCES[cfg.type]).open(cfg, timer, **options)

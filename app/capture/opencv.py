@@ -159,6 +159,11 @@ class OpenCVSource:
                     pass
 
     # -- consumer side -------------------------------------------------------------------
+    @property
+    def depth(self) -> int:
+        """Frames decoded and waiting for inference."""
+        return self._queue.qsize()
+
     def __iter__(self) -> Iterator[Frame]:
         while True:
             item = self._queue.get()
@@ -178,6 +183,6 @@ class OpenCVSource:
         self._cap.release()
 
 
-def open(cfg, timer: StageTimer | None = None) -> OpenCVSource:  # noqa: A001 - the module's entry point
+def open(cfg, timer: StageTimer | None = None, **_options) -> OpenCVSource:  # noqa: A001 - the module's entry point
     """Open a file, URL or camera index."""
     return OpenCVSource(cfg, timer)

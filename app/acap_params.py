@@ -1,0 +1,121 @@
+"""Camera parameters (manifest `paramConfig`) mapped onto Vigil's config keys.
+
+On the camera, settings made in the app's web page are stored as parameters
+`root.<AppName>.<Name>` and read here through ACAP Runtime's KeyValueStore service.
+PARAMS is the one table: manifest.json's paramConfig is checked against it by a test,
+and `overrides()` turns fetched values into dotted config keys.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from app.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Param:
+    """One camera parameter: its name and Axis type string, the config key, and value converters."""
+
+    name: str
+    type: str
+    key: str
+    to_config: Callable[[str], Any]
+    to_param: Callable[[Any], str]
+
+
+def _percent(v: str) -> float:
+    return int(v) / 100
+
+
+def _bool(v: str) -> bool:
+    if v not in ("yes", "no"):
+        raise ValueError(f"expected yes or no, got {v!r}")
+    return v == "yes"
+
+
+def _enum(values: list[str]) -> Callable[[str], str]:
+    def conv(v: str) -> str:
+        if v not in values:
+            raise ValueError(f"expected one of {', '.join(values)}, got {v!r}")
+        return v
+
+    return conv
+
+
+PARAMS: list[Param] = [
+    Param("ModelPath", "string", "model.path", str, lambda v: ""),  # "" = keep the configured model
+    Param("ScoreThresholdPercent", "int:maxlen=3;min=0;max=100", "decoder.score_threshold", _percent,
+          lambda v: str(round(v * 100))),
+    Param("IouThresholdPercent", "int:maxlen=3;min=0;max=100", "decoder.iou_threshold", _percent,
+          lambda v: str(round(v * 100))),
+    Param("Tracker", "enum:sort|SORT, bytetrack|ByteTrack", "tracker.type", _enum(["sort", "bytetrack"]), str),
+    Param("Tiling", "bool:no,yes", "preprocess.tiling.enabled", _bool, lambda v: "yes" if v else "no"),
+    Param("StreamWidth", "int:maxlen=4;min=16;max=3840", "source.stream.width", int, str),
+    Param("StreamHeight", "int:maxlen=4;min=16;max=2160", "source.stream.height", int, str),
+    Param("StreamFramerate", "int:maxlen=2;min=1;max=30", "source.stream.framerate", int, str),
+    Param("LogLevel", "enum:debug|Debug, info|Info, warning|Warning, error|Error", "log_level",
+          _enum(["debug", "info", "warning", "error"]), str),
+]
+
+
+def _get(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def param_config(defaults) -> list[dict[str, str]]:
+    """manifest.json `paramConfig` entries for PARAMS, with defaults taken from a Config."""
+    return [{"name": p.name, "default": p.to_param(_get(defaults, p.key)), "type": p.type} for p in PARAMS]
+
+
+def overrides(values: dict[str, str]) -> dict[str, Any]:
+    """Dotted config overrides from parameter values (by parameter name); empty strings are skipped."""
+    out: dict[str, Any] = {}
+    for p in PARAMS:
+        raw = values.get(p.name)
+        if raw is None or raw == "":
+            continue
+        try:
+            out[p.key] = p.to_config(raw.strip())
+        except ValueError as e:
+            raise ConfigError(f"camera parameter {p.name}: {e}") from None
+    return out
+
+
+def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
+    """Values of the app's parameters from ACAP Runtime's KeyValueStore; missing ones are left out."""
+    import grpc
+
+    from app import protos
+    from app.backends.acap_runtime_client import Endpoint
+
+    pb = protos.load()
+    endpoint = Endpoint.from_config(acap)
+    names = names or [p.name for p in PARAMS]
+    values: dict[str, str] = {}
+    with endpoint.channel() as channel:
+        stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=acap.connect_timeout or None)
+        except grpc.FutureTimeoutError:
+            raise ConfigError(
+                f"acap_runtime.parameters: cannot read camera parameters: {endpoint.unreachable_hint()}"
+            ) from None
+        for name in names:
+            # one stream per key: the server ends a stream at the first unknown key
+            key = f"{acap.parameter_prefix}.{name}"
+            try:
+                for reply in stub.GetValues(iter([pb.keyvaluestore_pb2.Request(key=key)]), timeout=acap.timeout):
+                    values[name] = reply.value
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.NOT_FOUND:
+                    raise ConfigError(f"acap_runtime.parameters: reading {key} failed: {e.code().name} {e.details()}") from None
+                log.debug("parameter %s not set", key)
+    log.info("read %d camera parameters from %s", len(values), endpoint.address)
+    return values

@@ -1,0 +1,442 @@
+"""Per-frame analytics over tracked Detections: filters, zones, lines, stationary, and the event policy.
+
+`Analytics.update` runs on the inference thread once per frame. It keeps per-track state in a
+Table (arrays, one row per live track), and returns a FrameResult: the Frigate-shaped events
+of this frame, the objects published this frame, and the current counts. Counts and line
+states are new dict objects whenever they change, so readers on other threads can hold them.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig
+from app.analytics.geometry import anchor_points, row_iou
+from app.analytics.lines import DIRECTIONS, Lines
+from app.analytics.table import Table
+from app.analytics.zones import Zones, class_index
+from app.tracking.events import KINDS, TrackEvents
+from app.types import Detections, Frame
+
+NEW_K, UPDATE_K, END_K = KINDS.index("new"), KINDS.index("update"), KINDS.index("end")
+MAX_COUNT_LABELS = 20  # with a longer label list only labels actually seen get count topics
+
+
+def label_name(labels: list[str], class_id: int) -> str:
+    return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """What analytics made of one frame."""
+
+    seq: int
+    timestamp: float  # source clock (file position or wall clock), seconds
+    epoch: float  # the same instant as Unix time
+    size: tuple[int, int]
+    objects: Detections  # published tracks detected in this frame (boxes in source pixels)
+    events: list[dict] = field(default_factory=list)  # {"type", "before", "after", "changes"}
+    ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
+    counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
+    zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
+    lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
+    line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
+    tracks: "TracksView | None" = None
+
+
+class _Describer:
+    """Builds the event object (Frigate field names plus Vigil's) for one table row."""
+
+    def __init__(self, labels, zone_names, line_names, run_id, device_id, offset) -> None:
+        self.labels = labels
+        self.zone_names = zone_names
+        self.line_names = line_names
+        self.run_id = run_id
+        self.device_id = device_id
+        self.offset = offset
+
+    def describe(self, T: Table, i: int, entered: list, crossed: list, size: tuple[int, int],
+                 end: bool = False) -> dict:
+        w_img, h_img = size
+        # the tracker's filtered box may reach past the frame edge; report the visible part
+        x1, y1, x2, y2 = (float(v) for v in np.clip(T.box[i], 0, (w_img, h_img, w_img, h_img)))
+        w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
+        last = float(T.last_seen[i]) + self.offset
+        member = T.member[i]
+        dwell = Zones.dwell_of(T, i) if len(self.zone_names) else np.zeros(0)
+        tid = int(T.tid[i])
+        return {
+            "id": f"{self.run_id}-{tid}",
+            "track_id": tid,
+            "camera": self.device_id,
+            "label": label_name(self.labels, int(T.cls[i])),
+            "score": round(float(T.score[i]), 4),
+            "top_score": round(float(T.top[i]), 4),
+            "box": [int(round(v)) for v in (x1, y1, x2, y2)],
+            "box_norm": [round(x1 / w_img, 4), round(y1 / h_img, 4), round(x2 / w_img, 4), round(y2 / h_img, 4)],
+            "area": int(round(w * h)),
+            "ratio": round(w / h, 3) if h > 0 else 0.0,
+            "velocity": [round(float(T.vel[i, 0]), 1), round(float(T.vel[i, 1]), 1)],
+            "start_time": round(float(T.first_seen[i]) + self.offset, 3),
+            "end_time": round(last, 3) if end else None,
+            "frame_time": round(last, 3),
+            "current_zones": [self.zone_names[z] for z in np.flatnonzero(member).tolist()],
+            "entered_zones": list(entered),
+            "dwell": {self.zone_names[z]: round(float(dwell[z]), 2) for z in
+                      sorted({self.zone_names.index(n) for n in entered})},
+            "loitering_zones": [self.zone_names[z] for z in np.flatnonzero(T.loiter[i]).tolist()],
+            "lines_crossed": list(crossed),
+            "stationary": bool(T.stationary[i]),
+            "motionless_count": int(T.motionless[i]),
+        }
+
+
+class TracksView:
+    """A copy of the published tracks at one frame, turned into event objects on demand (any thread)."""
+
+    def __init__(self, T: Table, entered: dict, crossed: dict, describer: _Describer, size) -> None:
+        self._T, self._entered, self._crossed, self._d, self._size = T, entered, crossed, describer, size
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._T.published))
+
+    def objects(self) -> list[dict]:
+        T = self._T
+        return [
+            self._d.describe(T, i, self._entered.get(int(T.tid[i]), ()), self._crossed.get(int(T.tid[i]), ()),
+                             self._size)
+            for i in np.flatnonzero(T.published).tolist()
+        ]
+
+
+class Analytics:
+    """Filters, zones, lines, stationary detection and event policy over one stream of tracked frames."""
+
+    def __init__(
+        self,
+        labels: list[str],
+        zones: dict[str, ZoneConfig] | None = None,
+        lines: dict[str, LineConfig] | None = None,
+        filters: FiltersConfig | None = None,
+        stationary: StationaryConfig | None = None,
+        events: EventsConfig | None = None,
+        epoch_offset: float = 0.0,
+        run_id: str = "run",
+        device_id: str = "vigil",
+        keep_tracks_view: bool = False,
+    ) -> None:
+        self.labels = list(labels)
+        self.zones = Zones(zones or {}, self.labels)
+        self.lines = Lines(lines or {}, self.labels, since=time.time())
+        self.filters = filters or FiltersConfig()
+        self.stationary = stationary or StationaryConfig()
+        self.policy = events or EventsConfig()
+        self.offset = epoch_offset
+        self.keep_tracks_view = keep_tracks_view
+        self._describer = _Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
+        nz, nl = len(self.zones), len(self.lines)
+        self.T = Table({
+            "tid": ((), np.int64, -1),
+            "cls": ((), np.int32, 0),
+            "first_seen": ((), np.float64, 0.0),
+            "last_seen": ((), np.float64, 0.0),
+            "score": ((), np.float32, 0.0),
+            "top": ((), np.float32, 0.0),
+            "box": ((4,), np.float32, 0.0),
+            "vel": ((2,), np.float32, 0.0),
+            "eligible": ((), bool, False),  # passed the score and area filters at least once
+            "published": ((), bool, False),
+            "ref_box": ((4,), np.float32, 0.0),  # where it was when it last moved
+            "still_ts": ((), np.float64, 0.0),
+            "stationary": ((), bool, False),
+            "motionless": ((), np.int32, 0),
+            "last_event_ts": ((), np.float64, 0.0),
+            "last_event_top": ((), np.float32, 0.0),
+            **Zones.columns(nz),
+            **Lines.columns(nl),
+        })
+        self._entered: dict[int, list[str]] = {}
+        self._crossed: dict[int, list[dict]] = {}
+        self._reasons: dict[int, list[str]] = {}
+        self._last_after: dict[int, dict] = {}
+        self._per_class_filters()
+        self.count_labels: list[str] = list(self.labels) if len(self.labels) <= MAX_COUNT_LABELS else []
+        for z in self.zones.cfg:
+            for lab in z.labels:
+                if lab not in self.count_labels:
+                    self.count_labels.append(lab)
+        self._size = (1, 1)
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+        self.zone_counts: dict[str, dict[str, int]] = {}
+        self.line_states: dict[str, dict] = {}
+        self.line_totals: dict[str, tuple[int, int]] = {}
+        self._recount()
+        self._restate_lines()
+
+    # ---- public -------------------------------------------------------------------------
+
+    def update(self, frame: Frame, tracked: Detections, events: TrackEvents | None = None) -> FrameResult:
+        """Advance by one frame: `tracked` are the tracker's output, `events` its lifecycle events since the last call."""
+        with self._lock:
+            return self._update(frame.seq, frame.timestamp, frame.size, tracked, events or TrackEvents())
+
+    def finish(self, events: TrackEvents, seq: int = -1) -> FrameResult:
+        """Process the tracker's final events (after end_all) without a new frame: publishes `end` for every track."""
+        with self._lock:
+            now = float(self.T.last_seen.max()) if len(self.T) else 0.0
+            if len(events):
+                now = max(now, float(events.timestamp.max()))
+            return self._update(seq, now, self._size, Detections(), events)
+
+    def reset_counts(self, names: list[str] | None = None) -> dict[str, dict]:
+        """Zero line counts (all lines, or those named); return the new line states. Any thread."""
+        unknown = [n for n in names or [] if n not in self.lines.names]
+        if unknown:
+            raise KeyError(unknown[0])
+        with self._lock:
+            self.lines.reset(names, time.time())
+            self._restate_lines()
+            return self.line_states
+
+    def current(self) -> FrameResult:
+        """The state now, as a result without a frame or events (the retained state before the first frame)."""
+        with self._lock:
+            return FrameResult(
+                seq=-1, timestamp=0.0, epoch=time.time(), size=self._size, objects=Detections(),
+                counts=self.counts, zones=self.zone_counts, lines=self.line_states, line_totals=self.line_totals,
+                tracks=self._view() if self.keep_tracks_view else None,
+            )
+
+    def snapshot(self) -> TracksView:
+        """The published tracks now, as a view other threads may read."""
+        with self._lock:
+            return self._view()
+
+    # ---- steps ----------------------------------------------------------------------------
+
+    def _per_class_filters(self) -> None:
+        f = self.filters
+        n = len(self.labels)
+        vals = {k: np.full(n + 1, getattr(f, k), np.float64) for k in ("min_score", "min_area", "max_area", "min_age")}
+        for lab, over in f.labels.items():
+            if lab in self.labels:
+                c = self.labels.index(lab)
+                for k, arr in vals.items():
+                    v = getattr(over, k)
+                    if v is not None:
+                        arr[c] = v
+        self._f = vals
+
+    def _update(self, seq: int, now: float, size: tuple[int, int], tracked: Detections,
+                events: TrackEvents) -> FrameResult:
+        T = self.T
+        self._size = size
+        ids = tracked.track_ids
+        new_ids = np.array([t for t in ids.tolist() if t not in T.row], np.int64)
+        if len(new_ids):
+            r = T.add(new_ids)
+            T.first_seen[r] = now
+            T.still_ts[r] = now
+        rows = T.rows(ids)
+        self._absorb_tracker_events(events)
+        w, h = size
+        out_events: list[dict] = []
+        k = len(rows)
+        if k:
+            cls = tracked.class_ids
+            scores = tracked.scores
+            T.cls[rows] = cls
+            T.score[rows] = scores
+            T.top[rows] = np.maximum(T.top[rows], scores)
+            T.last_seen[rows] = now
+            T.box[rows] = tracked.xyxy
+            if len(new_ids):
+                fresh = np.isin(ids, new_ids)
+                T.ref_box[rows[fresh]] = tracked.xyxy[fresh]
+            norm = tracked.xyxy / np.array([w, h, w, h], np.float32)
+            # filters: once a track has passed score and area it stays eligible; age gates publication
+            ci = class_index(cls, len(self.labels))
+            area = np.clip(norm[:, 2] - norm[:, 0], 0, None) * np.clip(norm[:, 3] - norm[:, 1], 0, None)
+            f = self._f
+            ok = (scores >= f["min_score"][ci]) & (area >= f["min_area"][ci]) & (area <= f["max_area"][ci])
+            T.eligible[rows] |= ok
+            was_published = T.published[rows].copy()
+            publish = ~was_published & T.eligible[rows] & (now - T.first_seen[rows] >= f["min_age"][ci])
+            T.published[rows] = was_published | publish
+            points = {a: anchor_points(norm, a) for a in set(self.zones.anchors) | set(self.lines.anchors)}
+            entered, left, loiter = self.zones.update(T, rows, points, cls, now)
+            crossings = self.lines.update(T, rows, points, cls, T.published[rows])
+            moved, stat_changed = self._stationary(rows, now)
+            # remember history; collect reasons for an update
+            zn = self.zones.names
+            for i, z in zip(*entered.nonzero()):
+                lst = self._entered.setdefault(int(ids[i]), [])
+                if zn[z] not in lst:
+                    lst.append(zn[z])
+            for r, j, d in crossings:
+                self._crossed.setdefault(int(T.tid[r]), []).append(
+                    {"line": self.lines.names[j], "direction": DIRECTIONS[d], "time": round(now + self.offset, 3)}
+                )
+            if crossings:
+                self._restate_lines()
+            reasons = self._reasons
+            for i in np.flatnonzero(was_published).tolist():
+                tid = int(ids[i])
+                why = []
+                if entered[i].any():
+                    why.append("entered_zone")
+                if left[i].any():
+                    why.append("left_zone")
+                if loiter[i].any():
+                    why.append("loitering")
+                if stat_changed[i]:
+                    why.append("stationary" if T.stationary[rows[i]] else "moving")
+                if T.top[rows[i]] - T.last_event_top[rows[i]] >= self.policy.score_change:
+                    why.append("score")
+                if why:
+                    lst = reasons.setdefault(tid, [])
+                    lst.extend(c for c in why if c not in lst)
+            for r, _, _ in crossings:
+                lst = reasons.setdefault(int(T.tid[r]), [])
+                if "crossed_line" not in lst:
+                    lst.append("crossed_line")
+            for i in np.flatnonzero(publish).tolist():
+                out_events.append(self._event("new", rows[i], now))
+        objects = tracked[T.published[rows]] if k else Detections()
+        out_events.extend(self._due_updates(now))
+        ended = self._end(events, out_events)  # compacts the table: `rows` is stale after this
+        self._recount(now)
+        return FrameResult(
+            seq=seq, timestamp=now, epoch=now + self.offset, size=size,
+            objects=objects,
+            events=out_events, ended=ended, counts=self.counts, zones=self.zone_counts,
+            lines=self.line_states, line_totals=self.line_totals,
+            tracks=self._view() if self.keep_tracks_view else None,
+        )
+
+    def _absorb_tracker_events(self, events: TrackEvents) -> None:
+        """Velocity and first-seen time of tracks that are in the table, from the tracker's own events."""
+        if not len(events):
+            return
+        T = self.T
+        mask = (events.kind == NEW_K) | (events.kind == UPDATE_K)
+        ev = events[mask]
+        known = np.array([t in T.row for t in ev.track_id.tolist()], bool)
+        if not known.any():
+            return
+        ev = ev[known]
+        r = T.rows(ev.track_id)
+        T.vel[r] = ev.velocity
+        news = ev.kind == NEW_K
+        if news.any():
+            T.first_seen[r[news]] = np.minimum(T.first_seen[r[news]], ev.first_seen[news])
+
+    def _stationary(self, rows: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
+        """Update still/moving state of observed rows; return (moved, stationary changed)."""
+        T = self.T
+        cfg = self.stationary
+        moved = row_iou(T.box[rows], T.ref_box[rows]) < cfg.min_iou
+        r_moved = rows[moved]
+        T.ref_box[r_moved] = T.box[r_moved]
+        T.still_ts[r_moved] = now
+        T.motionless[r_moved] = 0
+        T.motionless[rows[~moved]] += 1
+        stat = (cfg.seconds > 0) & (now - T.still_ts[rows] >= cfg.seconds)
+        changed = stat != T.stationary[rows]
+        T.stationary[rows] = stat
+        return moved, changed
+
+    def _event(self, kind: str, row: int, now: float, changes: list[str] | None = None) -> dict:
+        T = self.T
+        tid = int(T.tid[row])
+        after = self._describer.describe(
+            T, row, self._entered.get(tid, ()), self._crossed.get(tid, ()), self._size, end=(kind == "end")
+        )
+        before = self._last_after.get(tid, after)
+        self._last_after[tid] = after
+        T.last_event_ts[row] = now
+        T.last_event_top[row] = T.top[row]
+        return {"type": kind, "before": before, "after": after, "changes": changes or []}
+
+    def _due_updates(self, now: float) -> list[dict]:
+        """Update events for published tracks with pending changes (rate-limited) or a heartbeat due."""
+        T = self.T
+        if not len(T):
+            return []
+        p = self.policy
+        since = now - T.last_event_ts
+        due = T.published & (since >= p.update_interval)
+        if p.heartbeat > 0:
+            for r in np.flatnonzero(due & (since >= p.heartbeat)).tolist():
+                lst = self._reasons.setdefault(int(T.tid[r]), [])
+                if "heartbeat" not in lst:
+                    lst.append("heartbeat")
+        out = []
+        for tid in [t for t in self._reasons if t in T.row]:
+            r = T.row[tid]
+            if due[r]:
+                out.append(self._event("update", r, now, self._reasons.pop(tid)))
+        return out
+
+    def _end(self, events: TrackEvents, out_events: list[dict]) -> list[int]:
+        """`end` events for published tracks the tracker ended; drop their rows."""
+        T = self.T
+        if not len(events):
+            return []
+        ends = events.track_id[events.kind == END_K]
+        gone = [t for t in ends.tolist() if t in T.row]
+        if not gone:
+            return []
+        ended = []
+        for tid in gone:
+            r = T.row[tid]
+            if T.published[r]:
+                out_events.append(self._event("end", r, float(T.last_seen[r]), self._reasons.get(tid, [])))
+                ended.append(tid)
+            for d in (self._entered, self._crossed, self._reasons, self._last_after):
+                d.pop(tid, None)
+        keep = np.ones(len(T), bool)
+        keep[T.rows(np.array(gone, np.int64))] = False
+        T.keep(keep)
+        return ended
+
+    def _recount(self, now: float | None = None) -> None:
+        """Rebuild the count dicts, replacing them only when a value changed."""
+        T = self.T
+        pub = T.published
+        if now is not None:
+            pub = pub & (now - T.last_seen <= self.filters.presence_timeout + 1e-9)
+        cls = T.cls[pub]
+        labels = self.labels
+        for c in np.unique(cls).tolist():
+            name = label_name(labels, c)
+            if name not in self.count_labels:
+                self.count_labels.append(name)
+        names = np.array([label_name(labels, c) for c in cls.tolist()], dtype=object) if len(cls) else np.zeros(0, object)
+        counts = {"all": int(len(cls))}
+        for lab in self.count_labels:
+            counts[lab] = int(np.count_nonzero(names == lab)) if len(names) else 0
+        if counts != self.counts:
+            self.counts = counts
+        zones = {}
+        for z, zname in enumerate(self.zones.names):
+            inside = T.member[pub, z] if len(T) else np.zeros(0, bool)
+            zl = names[inside] if len(names) else names
+            want = self.zones.cfg[z].labels or self.count_labels
+            zones[zname] = {"all": int(len(zl)), **{lab: int(np.count_nonzero(zl == lab)) for lab in want}}
+        if zones != self.zone_counts:
+            self.zone_counts = zones
+
+    def _restate_lines(self) -> None:
+        self.line_states = {n: self.lines.state(j, self.labels) for j, n in enumerate(self.lines.names)}
+        with self.lines.lock:
+            self.line_totals = {n: (int(self.lines.lifetime[j, 0]), int(self.lines.lifetime[j, 1]))
+                                for j, n in enumerate(self.lines.names)}
+
+    def _view(self) -> TracksView:
+        return TracksView(self.T.copy(), {k: list(v) for k, v in self._entered.items()},
+                          {k: list(v) for k, v in self._crossed.items()}, self._describer, self._size)

@@ -1,0 +1,100 @@
+"""Directional line counting with a hysteresis band, counted only inside the segment."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from app.analytics.config import LineConfig
+from app.analytics.geometry import along, crossing_points, signed_distance
+from app.analytics.table import Table
+from app.analytics.zones import class_index, label_mask
+
+IN, OUT = 0, 1
+DIRECTIONS = ("in", "out")
+
+
+class Lines:
+    """All configured lines with their in/out counts per class since the last reset."""
+
+    def __init__(self, cfg: dict[str, LineConfig], labels: list[str], since: float) -> None:
+        self.names = list(cfg)
+        self.cfg = list(cfg.values())
+        self.start = np.array([c.start for c in self.cfg], np.float64).reshape(-1, 2)
+        self.end = np.array([c.end for c in self.cfg], np.float64).reshape(-1, 2)
+        self.band = np.array([c.hysteresis for c in self.cfg], np.float64)
+        self.anchors = [c.anchor for c in self.cfg]
+        self.allowed = label_mask([c.labels for c in self.cfg], labels)
+        self.n_labels = len(labels)
+        n = len(self.names)
+        # counts[line, direction, class index]; the last class slot gathers ids beyond the label list
+        self.counts = np.zeros((n, 2, len(labels) + 1), np.int64)
+        self.lifetime = np.zeros((n, 2), np.int64)  # never reset (Prometheus counters)
+        self.since = np.full(n, since, np.float64)
+        self.lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @staticmethod
+    def columns(n: int) -> dict:
+        return {
+            "side": ((n,), np.int8, 0),  # -1 left, +1 right of the line, 0 not yet known
+            "side_pt": ((n, 2), np.float64, 0.0),  # last point seen beyond the band on that side
+        }
+
+    def update(self, T: Table, rows: np.ndarray, points: dict[str, np.ndarray], class_ids: np.ndarray,
+               counted: np.ndarray) -> list[tuple[int, int, int]]:
+        """Update observed rows; return crossings as (row, line, IN|OUT) for rows where `counted`."""
+        out: list[tuple[int, int, int]] = []
+        if len(rows) == 0:
+            return out
+        cidx = class_index(class_ids, self.n_labels)
+        allowed = self.allowed[cidx]
+        for j in range(len(self.names)):
+            ok = allowed[:, j]
+            if not ok.any():
+                continue
+            p = points[self.anchors[j]]
+            s = signed_distance(p, self.start[j], self.end[j])
+            new = np.where(s > self.band[j], 1, np.where(s < -self.band[j], -1, 0)).astype(np.int8)
+            old = T.side[rows, j]
+            flipped = ok & (new != 0) & (old != 0) & (new != old)
+            if flipped.any():
+                ref = T.side_pt[rows, j]
+                s_ref = signed_distance(ref, self.start[j], self.end[j])
+                f = flipped.nonzero()[0]
+                hit = crossing_points(ref[f], s_ref[f], p[f], s[f])
+                t = along(hit, self.start[j], self.end[j])
+                # The path must cut the segment itself, not its extension.
+                for i in f[(t >= 0.0) & (t <= 1.0) & counted[f]].tolist():
+                    d = IN if old[i] < 0 else OUT
+                    with self.lock:
+                        self.counts[j, d, cidx[i]] += 1
+                        self.lifetime[j, d] += 1
+                    out.append((int(rows[i]), j, d))
+            upd = ok & (new != 0)
+            r = rows[upd]
+            T.side[r, j] = new[upd]
+            T.side_pt[r, j] = p[upd]
+        return out
+
+    def reset(self, names: list[str] | None, now: float) -> list[str]:
+        """Zero the counts of the named lines (all when None); return the names reset."""
+        idx = range(len(self.names)) if names is None else [self.names.index(n) for n in names]
+        with self.lock:
+            for j in idx:
+                self.counts[j] = 0
+                self.since[j] = now
+        return [self.names[j] for j in idx]
+
+    def state(self, j: int, labels: list[str]) -> dict:
+        """The retained payload of line j: totals since the last reset and a per-label breakdown."""
+        with self.lock:
+            c = self.counts[j].copy()
+            since = float(self.since[j])
+        by_label = {}
+        for k in np.flatnonzero(c.sum(axis=0)).tolist():
+            name = labels[k] if k < len(labels) else "other"
+            by_label[name] = {"in": int(c[IN, k]), "out": int(c[OUT, k])}
+        return {"in": int(c[IN].sum()), "out": int(c[OUT].sum()), "since": round(since, 3), "labels": by_label}

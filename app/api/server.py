@@ -1,0 +1,247 @@
+"""FastAPI application and an in-process uvicorn server thread.
+
+Every route reads the shared Status; nothing here touches the inference thread. Query
+parameters are validated by FastAPI (malformed requests get 4xx); routes that could fail on
+missing data answer 404, never 5xx.
+"""
+
+import hmac
+import logging
+import socket
+import threading
+from importlib import resources
+from typing import Annotated, Any, Callable, Literal
+
+import cv2
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import __version__
+from app.annotate import annotate, draw_lines, draw_zones
+from app.api.config import ApiConfig
+from app.errors import ConfigError
+from app.prom import make_registry, render
+from app.status import Status
+
+log = logging.getLogger(__name__)
+STATIC = resources.files("app.api") / "static"
+PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ComponentHealth(BaseModel):
+    status: Literal["ok", "degraded", "failing"]
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "failing"]
+    components: dict[str, ComponentHealth]
+
+
+class LineState(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    in_: int = Field(alias="in", ge=0)
+    out: int = Field(ge=0)
+    since: float
+    labels: dict[str, dict[str, int]]
+
+
+class Counts(BaseModel):
+    counts: dict[str, int]
+    zones: dict[str, dict[str, int]]
+    lines: dict[str, LineState]
+
+
+class ResetResult(BaseModel):
+    reset: list[str]
+    lines: dict[str, LineState]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class RootPath:
+    """Serve under a reverse-proxy prefix whether or not the proxy strips it from the path.
+
+    Setting the ASGI root_path without touching the path lets routing accept both
+    /local/vigil/api/stats and /api/stats, and puts the prefix in the OpenAPI servers list.
+    """
+
+    def __init__(self, app, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            scope = {**scope, "root_path": self.prefix}
+        await self.app(scope, receive, send)
+
+
+def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: dict,
+               reset: Callable[[list[str] | None], dict] | None = None) -> FastAPI:
+    """The Vigil HTTP API over a Status."""
+    app = FastAPI(title="Vigil", version=__version__,
+                  description="Status, metrics, counts and events of one Vigil pipeline.")
+    if api.root_path:
+        app.add_middleware(RootPath, prefix=api.root_path)
+    token = api.token.get_secret_value() if api.token else None
+    bearer = HTTPBearer(auto_error=False, description="the api.token, when one is configured")
+    registry = make_registry(status)
+    jpeg_cache: dict = {}
+    jpeg_lock = threading.Lock()
+
+    def check_token(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> None:
+        if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+
+    # Only routes that really check the token carry it, so the OpenAPI document says which ones do.
+    protect_reads = token is not None and api.protect == "all"
+    auth = [Depends(check_token)] if protect_reads else []
+    write_auth = [Depends(check_token)] if token is not None else []
+    problem = {401: {"model": Problem, "description": "missing or wrong bearer token"}}
+    unauthorised = problem if protect_reads else {}
+    not_found = {404: {"model": Problem, "description": "nothing to show yet"}}
+
+    @app.get("/api/health", response_model=Health, dependencies=auth,
+             responses={**unauthorised, 503: {"model": Health, "description": "a component is failing"}},
+             summary="ok / degraded / failing per component")
+    def health() -> Any:
+        h = status.health()
+        # 503 when failing, so a Docker HEALTHCHECK or load balancer can act on the code alone
+        return JSONResponse(h, status_code=503 if h["status"] == "failing" else 200)
+
+    @app.get("/api/stats", dependencies=auth, responses=unauthorised, summary="rates, timings, queues, MQTT state")
+    def stats() -> dict[str, Any]:
+        return status.stats()
+
+    @app.get("/api/metrics", dependencies=auth, summary="Prometheus metrics",
+             responses={200: {"content": {PROM_TYPE: {"schema": {"type": "string"}}}}, **unauthorised},
+             response_class=Response)
+    def metrics() -> Response:
+        return Response(render(registry), media_type=PROM_TYPE)
+
+    @app.get("/api/config", dependencies=auth, responses=unauthorised, summary="the running configuration, secrets redacted")
+    def config() -> dict[str, Any]:
+        return config_doc
+
+    @app.get("/api/config/schema.json", dependencies=auth, responses=unauthorised, summary="JSON Schema of the configuration")
+    def config_schema_() -> dict[str, Any]:
+        return config_schema
+
+    @app.get("/api/tracks", dependencies=auth, responses=unauthorised, summary="objects present now")
+    def tracks() -> list[dict[str, Any]]:
+        return status.tracks()
+
+    @app.get("/api/events", dependencies=auth, responses=unauthorised, summary="recent events, newest last")
+    def events(limit: Annotated[int, Query(ge=1, le=100000, description="at most this many")] = 50) -> list[dict[str, Any]]:
+        return status.events(limit)
+
+    @app.get("/api/counts", response_model=Counts, dependencies=auth, responses=unauthorised,
+             summary="objects per label and zone now; line counts since their reset")
+    def counts() -> Any:
+        return status.counts()
+
+    @app.post("/api/counts/reset", response_model=ResetResult, dependencies=write_auth,
+              responses={**(problem if token else {}), 404: {"model": Problem, "description": "no such line"}},
+              summary="zero line counts (all, or the lines named)")
+    def reset_counts(line: Annotated[list[str] | None, Query(description="line to reset (repeatable); default: all")] = None) -> Any:
+        if reset is None:
+            raise HTTPException(404, "no lines are configured")
+        try:
+            lines = reset(line or None)
+        except KeyError as e:
+            raise HTTPException(404, f"no line named {e.args[0]!r}") from None
+        names = line or list(lines)
+        return {"reset": names, "lines": lines}
+
+    @app.get("/api/latest.jpg", dependencies=auth, response_class=Response,
+             responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                        **unauthorised, **not_found},
+             summary="the latest frame, annotated")
+    def latest_jpg(
+        h: Annotated[int | None, Query(ge=16, le=4320, description="height in pixels (aspect kept)")] = None,
+        quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 70,
+        bbox: Annotated[bool, Query(description="draw tracked objects")] = True,
+        zones: Annotated[bool, Query(description="draw zones")] = True,
+        lines: Annotated[bool, Query(description="draw counting lines")] = True,
+    ) -> Response:
+        frame, _, result = status.latest()
+        if frame is None or result is None:
+            raise HTTPException(404, "no frame processed yet")
+        key = (frame.seq, h, quality, bbox, zones, lines)
+        with jpeg_lock:
+            if jpeg_cache.get("key") == key:
+                return Response(jpeg_cache["data"], media_type="image/jpeg")
+        img = annotate(frame.image, result.objects, status.labels) if bbox else frame.image.copy()
+        if zones and status.zones_cfg:
+            draw_zones(img, [(n, z.polygon, result.zones.get(n, {}).get("all", 0)) for n, z in status.zones_cfg.items()])
+        if lines and status.lines_cfg:
+            draw_lines(img, [(n, c.start, c.end, result.lines.get(n, {}).get("in", 0), result.lines.get(n, {}).get("out", 0))
+                             for n, c in status.lines_cfg.items()])
+        if h and h != img.shape[0]:
+            w = max(1, round(img.shape[1] * h / img.shape[0]))
+            img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise HTTPException(404, "could not encode the frame")
+        data = buf.tobytes()
+        with jpeg_lock:
+            jpeg_cache.update(key=key, data=data)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    def static(name: str, media: str) -> Response:
+        return Response((STATIC / name).read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def index() -> Response:
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @app.get("/status.js", include_in_schema=False)
+    def status_js() -> Response:
+        return static("status.js", "text/javascript")
+
+    @app.get("/status.css", include_in_schema=False)
+    def status_css() -> Response:
+        return static("status.css", "text/css")
+
+    return app
+
+
+class ApiServer:
+    """uvicorn serving the app on a socket bound up front (so a busy port is a clear error), in a thread."""
+
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            sock.close()
+            raise ConfigError(f"api: cannot listen on {host}:{port}: {e.strerror or e}") from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        self.sock = sock
+        self.host = host
+        self.port = sock.getsockname()[1]
+        cfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(cfg)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> None:
+        self._thread.start()
+        log.info("api: status page and API at %s", self.url)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=5)
+        self.sock.close()

@@ -1,0 +1,89 @@
+"""`vigil emulator`, `vigil check-model` and `vigil quantize`: the camera-side subcommands."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_commands(sub) -> None:
+    """Register the subcommands on the CLI's subparsers."""
+    e = sub.add_parser("emulator", help="serve ACAP Runtime's gRPC services locally (TFLite + a video file)")
+    e.add_argument("--address", default="unix:///tmp/acap-runtime.sock", help="unix:///path or host:port")
+    e.add_argument("-j", "--chip", type=int, default=12, help="chip id as ACAP Runtime's -j (0 = no inference service)")
+    e.add_argument("-m", "--model", action="append", default=[], help="preload a model (repeatable)")
+    e.add_argument("--model-dir", help="directory served as /models (the shared models volume)")
+    e.add_argument("--video", default="samples/vtest.mp4", help="video file the camera 'sees'")
+    e.add_argument("--pace", choices=["realtime", "lockstep"], default="realtime",
+                   help="realtime: latest frame by the clock (a live camera); lockstep: every frame in order")
+    e.add_argument("--loop", action="store_true", help="loop the video")
+    e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a camera parameter (repeatable)")
+    e.add_argument("-c", "--cert", help="TLS certificate (PEM); with --key serves TLS")
+    e.add_argument("-k", "--key", help="TLS private key")
+    e.add_argument("--terse-errors", action="store_true", help="bare CANCELLED on Predict failures, like ACAP Runtime")
+    e.add_argument("--threads", type=int, default=1, help="TFLite threads")
+    e.set_defaults(func=cmd_emulator)
+
+    c = sub.add_parser("check-model", help="report which ops of a .tflite run on an Axis DLPU and which fall back to the CPU")
+    c.add_argument("model", help=".tflite file")
+    c.add_argument("--chip", default="artpec8", choices=["artpec7", "artpec8", "artpec9", "cv25", "cpu"])
+    c.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    c.set_defaults(func=cmd_check_model)
+
+    q = sub.add_parser("quantize", help="full-integer INT8 from a float .tflite and a folder of calibration images")
+    q.add_argument("model", help="float .tflite")
+    q.add_argument("--calib", required=True, help="folder of >= 100 calibration images (jpg/png)")
+    q.add_argument("--granularity", choices=["per-tensor", "per-channel"], default="per-tensor",
+                   help="per-tensor for ARTPEC-8; per-channel for ARTPEC-7/9")
+    q.add_argument("--output", "-o", help="INT8 .tflite to write (default: <model>_int8_<granularity>.tflite)")
+    q.add_argument("--holdout", type=float, default=0.1, help="fraction of images kept out of calibration for the comparison")
+    q.add_argument("--input-range", help="real range the float model expects for pixels 0..255, e.g. -1,1 (default 0,1)")
+    q.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch", help="how images become the model input")
+    q.add_argument("--min-images", type=int, default=100, help=argparse.SUPPRESS)
+    q.add_argument("--chip", default=None, choices=["artpec7", "artpec8", "artpec9", "cv25", "cpu"],
+                   help="chip to check the result for (default: artpec8 for per-tensor, artpec9 for per-channel)")
+    q.set_defaults(func=cmd_quantize)
+
+
+def cmd_emulator(args) -> int:
+    from app.cli import find_file
+    from app.emulator import EmulatorConfig, serve
+    from app.errors import ConfigError
+
+    params = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param expects KEY=VALUE, got {item!r}")
+        params[key.strip()] = value
+    video = find_file(args.video)
+    if not Path(video).is_file():
+        raise ConfigError(f"--video: file not found: {video}")
+    config = EmulatorConfig(
+        address=args.address, chip=args.chip, preload=args.model, model_dir=args.model_dir, video=video,
+        pace=args.pace, loop=args.loop, params=params, tls_cert=args.cert, tls_key=args.key,
+        terse_errors=args.terse_errors, threads=args.threads,
+    )
+    return serve(config)
+
+
+def cmd_check_model(args) -> int:
+    from app.modeltools import dlpu
+
+    try:
+        report = dlpu.check_model(args.model, args.chip)
+    except dlpu.NotAModel as e:
+        if args.json:
+            print(json.dumps({"model": args.model, "chip": args.chip, "exit_code": 2, "error": str(e)}))
+        else:
+            print(f"vigil: check-model: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
+    return report.exit_code
+
+
+def cmd_quantize(args) -> int:
+    from app.modeltools import dlpu_quantize
+
+    return dlpu_quantize.main(args)

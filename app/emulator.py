@@ -1,0 +1,392 @@
+"""A local stand-in for ACAP Runtime: the same three gRPC services, on x86, over a Unix socket or TCP.
+
+Backed by the TFLite backend and a video file, it reproduces what matters of the real
+server (acap-runtime 2.0.0): models known by path and loaded on first use; stretch
+resize when the request image differs from the model input; outputs keyed by tensor
+name; requests serialised by one lock; NV12 frames from VideoCapture; a read-only
+parameter store; every Predict failure reported as CANCELLED. Unlike the real server
+it says why in the status details, unless `terse_errors` is set.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import signal
+import stat
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.backends.acap_runtime_client import proto_to_array, tensor_to_proto
+from app.capture.acap_runtime import bgr_to_nv12
+from app.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+MAX_SAVED_FRAMES = 5  # frames kept for GetFrame(frame_reference=…), like MAX_NBR_SAVED_FRAMES
+
+
+@dataclass
+class EmulatorConfig:
+    """How the emulator serves: address, chip id, models, video and parameters."""
+
+    address: str = "unix:///tmp/acap-runtime.sock"
+    chip: int = 12  # -j; 0 = no inference service, as with the real server
+    preload: list[str] = field(default_factory=list)  # -m
+    model_dir: str | None = None  # served as /models (the shared models volume)
+    video: str = "samples/vtest.mp4"
+    pace: str = "realtime"  # realtime: latest frame by wall clock; lockstep: every frame in order
+    loop: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    terse_errors: bool = False  # bare CANCELLED like the real server
+    fail_loads: int = 0  # answer the first N model loads with POWER_NOT_AVAILABLE
+    threads: int = 1
+
+
+class _Abort(Exception):
+    def __init__(self, code, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class _Stream:
+    """One VideoCapture stream reading the video file at the requested size and format."""
+
+    def __init__(self, sid: int, video: str, width: int, height: int, fmt: int, framerate: int, pace: str, loop: bool):
+        self.id, self.video, self.width, self.height, self.fmt = sid, video, width, height, fmt
+        self.framerate, self.pace, self.loop = framerate, pace, loop
+        self.cap = cv2.VideoCapture(video)
+        if not self.cap.isOpened():
+            raise ValueError(f"cannot open video {video}")
+        fps = self.cap.get(cv2.CAP_PROP_FPS)
+        self.file_fps = fps if fps and 0 < fps < 1000 else 25.0
+        self.index = -1  # index of the last frame read from the file, over all loops
+        self.start = time.monotonic()
+        self.image: np.ndarray | None = None
+        self.saved: collections.deque = collections.deque(maxlen=MAX_SAVED_FRAMES)
+        self.next_id = 1
+        self.lock = threading.Lock()
+
+    def _read(self) -> bool:
+        ok, img = self.cap.read()
+        if not ok and self.loop and self.index >= 0:
+            self.cap.release()
+            self.cap = cv2.VideoCapture(self.video)
+            ok, img = self.cap.read()
+        if not ok:
+            return False
+        self.index += 1
+        self.image = img
+        return True
+
+    def next_frame(self) -> tuple[int, np.ndarray, float]:
+        """(frame id, BGR image at the stream size, timestamp in s) of the frame to deliver now."""
+        with self.lock:
+            if self.pace == "lockstep" or self.image is None:
+                if not self._read():
+                    raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
+            else:  # realtime: skip to the frame the wall clock has reached, like a live camera
+                due = int((time.monotonic() - self.start) * self.file_fps)
+                while self.index < due:
+                    if not self._read():
+                        if self.image is None:
+                            raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
+                        break
+            img = self.image
+            if (img.shape[1], img.shape[0]) != (self.width, self.height):
+                img = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+            fid = self.next_id
+            self.next_id += 1
+            ts = self.index / self.file_fps if self.pace == "lockstep" else time.time()
+            self.saved.append((fid, img, ts, self.index))
+            return fid, img, ts
+
+    def saved_frame(self, fid: int):
+        with self.lock:
+            for item in self.saved:
+                if item[0] == fid:
+                    return item
+        raise _Abort("NOT_FOUND", f"frame {fid} is no longer kept (the server keeps {MAX_SAVED_FRAMES})")
+
+    def encode(self, img: np.ndarray) -> bytes:
+        if self.fmt == 3:  # YUV
+            return bgr_to_nv12(img).tobytes()
+        if self.fmt == 8:  # RGB
+            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).tobytes()
+        if self.fmt == 9:  # planar RGB
+            return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)).tobytes()
+        ok, jpg = cv2.imencode(".jpg", img)  # JPEG
+        return jpg.tobytes()
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class Emulator:
+    """The emulated server; start() it, stop() it. Usable in tests and from `vigil emulator`."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        from app import protos
+
+        self.config = config
+        self.pb = protos.load()
+        self._server = None
+        self._models: dict[str, object] = {}
+        self._predict_lock = threading.Lock()  # the real server serialises requests with a mutex
+        self._streams: dict[int, _Stream] = {}
+        self._streams_lock = threading.Lock()
+        self._next_stream = 1
+        self._loads = 0
+        self.predicts = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def socket_path(self) -> Path | None:
+        a = self.config.address
+        return Path(a[len("unix://"):]) if a.startswith("unix://") else None
+
+    def start(self) -> "Emulator":
+        import grpc
+        from concurrent import futures
+
+        for m in self.config.preload:
+            self._model(m)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="emulator"),
+            options=[("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)],
+        )
+        pb = self.pb
+        if self.config.chip:
+            pb.tensorflow_serving_pb2_grpc.add_PredictionServiceServicer_to_server(_Prediction(self), server)
+        pb.videocapture_pb2_grpc.add_VideoCaptureServicer_to_server(_VideoCapture(self), server)
+        pb.keyvaluestore_pb2_grpc.add_KeyValueStoreServicer_to_server(_KeyValueStore(self), server)
+        path = self.socket_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+                path.unlink()  # a socket left by a server that died
+        if self.config.tls_cert and self.config.tls_key:
+            creds = grpc.ssl_server_credentials([(Path(self.config.tls_key).read_bytes(),
+                                                  Path(self.config.tls_cert).read_bytes())])
+            port = server.add_secure_port(self.config.address, creds)
+        else:
+            port = server.add_insecure_port(self.config.address)
+        if path is None and port == 0:
+            raise ConfigError(f"emulator cannot listen on {self.config.address}")
+        server.start()
+        if path is not None:
+            os.chmod(path, 0o660)  # as ACAP Runtime does
+        self.port = port
+        self._server = server
+        log.info("ACAP Runtime emulator on %s (chip %d, video %s, %s)", self.config.address, self.config.chip,
+                 self.config.video, self.config.pace)
+        return self
+
+    def stop(self, grace: float | None = 0) -> None:
+        if self._server is not None:
+            self._server.stop(grace).wait()
+            self._server = None
+        with self._streams_lock:
+            for s in self._streams.values():
+                s.close()
+            self._streams.clear()
+        path = self.socket_path
+        if path is not None and path.exists():
+            path.unlink()
+
+    def wait(self) -> None:
+        if self._server is not None:
+            self._server.wait_for_termination()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _stream(self, sid: int) -> _Stream:
+        with self._streams_lock:
+            stream = self._streams.get(sid)
+        if stream is None:
+            raise _Abort("NOT_FOUND", f"no stream {sid}")
+        return stream
+
+    # -- model store ---------------------------------------------------------------------
+    def resolve(self, name: str) -> Path:
+        """Where a model named by its in-container path lives here (/models/… maps to model_dir)."""
+        if self.config.model_dir and name.startswith("/models/"):
+            return Path(self.config.model_dir) / name[len("/models/"):]
+        return Path(name)
+
+    def _model(self, name: str):
+        model = self._models.get(name)
+        if model is not None:
+            return model
+        if self._loads < self.config.fail_loads:
+            self._loads += 1
+            raise _Abort("CANCELLED", "Failed to load model (POWER_NOT_AVAILABLE: DLPU busy, retry later)")
+        path = self.resolve(name)
+        if not path.is_file():
+            raise _Abort("CANCELLED", f"Failed to open model file: {name}")
+        from app.backends.tflite import TFLiteModel
+
+        try:
+            model = TFLiteModel(path, self.config.threads)
+        except ModelError as e:
+            raise _Abort("CANCELLED", f"Failed to load model {path.name} ({e})") from None
+        self._loads += 1
+        self._models[name] = model
+        log.info("loaded %s", name)
+        return model
+
+
+class _Prediction:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def Predict(self, request, context):  # noqa: N802 - gRPC method name
+        try:
+            return self._predict(request)
+        except _Abort as a:
+            import grpc
+
+            context.abort(getattr(grpc.StatusCode, a.code), "" if self.emu.config.terse_errors else a.message)
+
+    def _predict(self, request):
+        emu = self.emu
+        with emu._predict_lock:
+            model = emu._model(request.model_spec.name)
+            if len(request.inputs) != len(model.inputs):
+                raise _Abort("CANCELLED", f"Predict request has {len(request.inputs)} inputs but model has {len(model.inputs)}")
+            arrays = []
+            frame_reference = 0
+            # matched by map order, not by name (as the real server does)
+            for tp, spec in zip(request.inputs.values(), model.inputs):
+                if request.stream_id:
+                    stream = emu._stream(request.stream_id)
+                    frame_reference, img, _ = stream.next_frame()
+                    # the server feeds the stream's NV12 to its preprocessing job: do the same round trip
+                    from app.capture.acap_runtime import nv12_to_rgb
+
+                    rgb = nv12_to_rgb(bgr_to_nv12(img), img.shape[1], img.shape[0])
+                    fitted = self._fit(rgb[None], spec)
+                    # larod hands the preprocessed bytes to the model as they are: an int8
+                    # model sees uint8 pixels reinterpreted, so such models want uint8 input
+                    arrays.append(fitted.view(spec.dtype) if spec.dtype.itemsize == 1 else fitted)
+                    continue
+                try:
+                    a = proto_to_array(tp)
+                except ValueError as e:
+                    raise _Abort("CANCELLED", f"bad input tensor: {e}") from None
+                if a.dtype != spec.dtype:
+                    raise _Abort("CANCELLED", f"input dtype {a.dtype} does not match the model's {spec.dtype}")
+                arrays.append(self._fit(a, spec))
+            outputs = model.run(arrays)
+            emu.predicts += 1
+        reply = emu.pb.tensorflow_serving_pb2.PredictResponse(frame_reference=frame_reference)
+        reply.model_spec.CopyFrom(request.model_spec)
+        for spec, out in zip(model.outputs, outputs):
+            reply.outputs[spec.name].CopyFrom(tensor_to_proto(out, emu.pb))
+        return reply
+
+    @staticmethod
+    def _fit(a: np.ndarray, spec) -> np.ndarray:
+        """The request image as the model input: as-is when the size matches, else stretch-resized."""
+        shape = tuple(spec.shape)
+        if a.shape == shape:
+            return a
+        # NHWC: dims[1] = H, dims[2] = W; a different image size goes through the
+        # libyuv scaler (a stretch, not a letterbox)
+        if a.ndim == 4 and len(shape) == 4 and a.shape[0] == 1 and a.shape[3] == shape[3] == 3 and a.dtype == np.uint8:
+            resized = cv2.resize(a[0], (shape[2], shape[1]), interpolation=cv2.INTER_LINEAR)
+            return resized[None]
+        if a.size == int(np.prod(shape)) and a.ndim != 4:
+            return a.reshape(shape)
+        raise _Abort("CANCELLED", f"tensor shape mismatch: request {list(a.shape)}, model {list(shape)}")
+
+
+class _VideoCapture:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def _abort(self, context, a: _Abort):
+        import grpc
+
+        context.abort(getattr(grpc.StatusCode, a.code), a.message)
+
+    def NewStream(self, request, context):  # noqa: N802
+        s = request.settings
+        emu = self.emu
+        if s.format not in (2, 3, 8, 9):
+            self._abort(context, _Abort("INVALID_ARGUMENT", f"stream format {s.format} is not supported by the emulator"))
+        if s.width <= 0 or s.height <= 0 or (s.format == 3 and (s.width % 2 or s.height % 2)):
+            self._abort(context, _Abort("INVALID_ARGUMENT", f"bad stream size {s.width}x{s.height}"))
+        with emu._streams_lock:
+            sid = emu._next_stream
+            emu._next_stream += 1
+            try:
+                stream = _Stream(sid, emu.config.video, s.width, s.height, s.format, s.framerate or 30,
+                                 emu.config.pace, emu.config.loop)
+            except ValueError as e:
+                self._abort(context, _Abort("INTERNAL", str(e)))
+            emu._streams[sid] = stream
+        log.info("stream %d: %dx%d format %d @ %d fps", sid, s.width, s.height, s.format, s.framerate)
+        return emu.pb.videocapture_pb2.NewStreamResponse(stream_id=sid)
+
+    def DeleteStream(self, request, context):  # noqa: N802
+        with self.emu._streams_lock:
+            stream = self.emu._streams.pop(request.stream_id, None)
+        if stream is None:
+            self._abort(context, _Abort("NOT_FOUND", f"no stream {request.stream_id}"))
+        stream.close()
+        log.info("stream %d deleted", request.stream_id)
+        return self.emu.pb.videocapture_pb2.DeleteStreamResponse()
+
+    def GetFrame(self, request, context):  # noqa: N802
+        try:
+            stream = self.emu._stream(request.stream_id)
+            if request.frame_reference:
+                fid, img, ts, index = stream.saved_frame(request.frame_reference)
+            else:
+                fid, img, ts = stream.next_frame()
+                index = stream.index
+        except _Abort as a:
+            self._abort(context, a)
+        data = stream.encode(img)
+        kind = {3: "yuv", 8: "rgb", 9: "planar_rgb", 2: "jpeg"}[stream.fmt]
+        return self.emu.pb.videocapture_pb2.GetFrameResponse(
+            id=fid, type=kind, size=len(data), timestamp=int(round(ts * 1e6)), sequence_nbr=index, data=data
+        )
+
+
+class _KeyValueStore:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+
+    def GetValues(self, request_iterator, context):  # noqa: N802
+        import grpc
+
+        for req in request_iterator:
+            if req.key not in self.emu.config.params:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"no parameter {req.key}")
+            yield self.emu.pb.keyvaluestore_pb2.Response(value=self.emu.config.params[req.key])
+
+
+def serve(config: EmulatorConfig) -> int:
+    """Run until SIGINT/SIGTERM; for `vigil emulator`."""
+    emu = Emulator(config).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"vigil emulator: ACAP Runtime services on {config.address} (chip {config.chip}, "
+          f"video {config.video}, {config.pace}); Ctrl-C stops", flush=True)
+    stop.wait()
+    emu.stop(grace=1)
+    return 0

@@ -1,0 +1,143 @@
+"""The metadata feed: analytics on the inference thread, then the HTTP status and MQTT off it.
+
+The pipeline calls `start` once the source is open, `update` after the tracker on every
+frame, and `close` at the end. `update` pops the tracker's lifecycle events, runs the
+analytics (pure array work) and hands the result to the publish worker; nothing on the
+inference thread waits for the network.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import secrets
+import socket
+import time
+
+from app.analytics import Analytics
+from app.config import Config
+from app.timing import StageTimer
+from app.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device_id(value: str | None) -> str:
+    """The configured device id, or the host name made safe for topics."""
+    if value:
+        return value
+    host = socket.gethostname() or "vigil"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:64]
+
+
+def redacted_config(cfg: Config) -> dict:
+    """The configuration as JSON with secrets replaced by asterisks (SecretStr fields)."""
+    return cfg.model_dump(mode="json")
+
+
+class Feed:
+    """Analytics → status + MQTT for one pipeline run; inert unless mqtt or api is enabled."""
+
+    def __init__(self, cfg: Config, labels: list[str], timer: StageTimer, tracker) -> None:
+        self.cfg = cfg
+        self.labels = labels
+        self.timer = timer
+        self.tracker = tracker
+        self.enabled = cfg.mqtt.enabled or cfg.api.enabled
+        self.analytics: Analytics | None = None
+        self.status = None
+        self.mqtt = None
+        self.api = None
+        self.worker = None
+        self._started = False
+
+    def start(self, source, sink_worker=None, model_runs_per_frame: int = 1) -> None:
+        """Build analytics and publishers, bind the API port, start connecting to the broker."""
+        if not self.enabled:
+            return
+        from app.publish import PublishWorker
+        from app.status import Status
+
+        cfg = self.cfg
+        device_id = resolve_device_id(cfg.device_id)
+        # File timestamps are positions in the file: anchor them to the wall clock at start.
+        offset = 0.0 if getattr(source, "live", False) else time.time()
+        self.analytics = Analytics(
+            self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
+            epoch_offset=offset, run_id=secrets.token_hex(3), device_id=device_id,
+            keep_tracks_view=cfg.api.enabled,
+        )
+        status = self.status = Status(self.labels, device_id, self.timer, cfg.events.history, cfg.zones, cfg.lines)
+        status.source = source
+        status.sink_worker = sink_worker
+        status.model_runs_per_frame = model_runs_per_frame
+        initial = self.analytics.current()
+        status.initial = initial
+        consumers = [status]
+        if cfg.mqtt.enabled:
+            from app.publish.mqtt import MqttPublisher
+
+            self.mqtt = MqttPublisher(cfg.mqtt, device_id, self.labels, stats=status.stats)
+            status.mqtt = self.mqtt
+            consumers.append(self.mqtt)
+        if cfg.api.enabled:
+            from app.api.server import ApiServer, create_app
+
+            app = create_app(status, cfg.api, redacted_config(cfg), type(cfg).model_json_schema(),
+                             reset=self.reset_counts if cfg.lines else None)
+            self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
+        self.worker = PublishWorker(consumers, self.timer)
+        status.publish_worker = self.worker
+        if self.api is not None:
+            self.api.start()
+        if self.mqtt is not None:
+            self.mqtt.start(initial)
+        self._started = True
+
+    def update(self, frame: Frame, tracked: Detections) -> None:
+        """Run analytics on this frame and hand the result to the publishers (inference thread)."""
+        events = self.tracker.pop_events()  # drained even when nothing consumes them
+        if not self._started:
+            return
+        with self.timer.measure("analytics"):
+            result = self.analytics.update(frame, tracked, events)
+        self.status.tracker_stats = copy.copy(self.tracker.stats)
+        self.worker.put(frame, tracked, result)
+
+    def reset_counts(self, names: list[str] | None) -> dict[str, dict]:
+        """Zero line counts and publish the new state (any thread)."""
+        lines = self.analytics.reset_counts(names)
+        self.status.set_lines(lines)
+        if self.mqtt is not None:
+            self.mqtt.set_lines(lines)
+        return lines
+
+    def summary(self) -> dict:
+        """What the feed did, for the end-of-run summary."""
+        if self.status is None:
+            return {}
+        out = {"events": dict(self.status.event_totals)}
+        if self.mqtt is not None:
+            out["mqtt"] = self.mqtt.stats()
+        if self.api is not None:
+            out["api"] = self.api.url
+        return out
+
+    def close(self) -> None:
+        """End every track (publishing `end`), flush MQTT, publish `offline`, stop the API. Never raises."""
+        if not self._started:
+            return
+        self._started = False
+        try:
+            self.tracker.end_all()
+            result = self.analytics.finish(self.tracker.pop_events())
+            self.worker.put(None, Detections(), result)
+            self.worker.close()
+            self.status.finished = True
+            if self.mqtt is not None:
+                self.mqtt.close()
+        except Exception:
+            log.exception("closing the metadata feed failed")
+        finally:
+            if self.api is not None:
+                self.api.close()

@@ -1,0 +1,147 @@
+"""`vigil quantize`: a float .tflite and a folder of images to a full-integer INT8 model, compared and checked.
+
+Calibration and quantisation are the default-model tooling's (`quantize.quantize_model`,
+ai-edge-quantizer with min/max calibration); the comparison runs both models with
+`check.Runner`; the result is then checked with `dlpu.check_model`.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+@dataclass
+class OutputAgreement:
+    """How close one INT8 output is to the float model's on held-out images."""
+
+    name: str
+    mean_abs: float
+    max_abs: float
+    range: float  # spread of the float output over the held-out images
+    sqnr_db: float  # signal-to-quantisation-noise ratio
+
+    def line(self) -> str:
+        rel = self.mean_abs / self.range if self.range else 0.0
+        return (f"  {self.name}: mean |int8 - float| {self.mean_abs:.4g} ({100 * rel:.2f} % of its range "
+                f"{self.range:.4g}), max {self.max_abs:.4g}, SQNR {self.sqnr_db:.1f} dB")
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files in a folder (not recursive), sorted by name."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise ConfigError(f"--calib: not a folder: {d}")
+    return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def to_input(path: Path, height: int, width: int, resize: str, low: float, high: float) -> np.ndarray:
+    """An image file as a float model input: RGB, model size, pixels 0..255 mapped to [low, high]."""
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise ConfigError(f"--calib: cannot read image {path}")
+    if resize == "letterbox":
+        s = min(width / bgr.shape[1], height / bgr.shape[0])
+        nw, nh = max(1, round(bgr.shape[1] * s)), max(1, round(bgr.shape[0] * s))
+        canvas = np.full((height, width, 3), 114, np.uint8)
+        y, x = (height - nh) // 2, (width - nw) // 2
+        canvas[y : y + nh, x : x + nw] = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA)
+        bgr = canvas
+    else:
+        bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
+    return (rgb / 255.0 * (high - low) + low)[None]
+
+
+def compare(float_path: Path, int8_path: Path, images: list[np.ndarray]) -> list[OutputAgreement]:
+    """Per-output agreement of the INT8 model with the float model on the given inputs."""
+    from app.modeltools.check import Runner
+
+    reference, candidate = Runner(float_path), Runner(int8_path)
+    names = [d["name"] for d in reference.outputs]
+    ref_out: list[list[np.ndarray]] = [[] for _ in names]
+    cand_out: list[list[np.ndarray]] = [[] for _ in names]
+    for image in images:
+        for k, (a, b) in enumerate(zip(reference(image), candidate(image))):
+            ref_out[k].append(a.reshape(-1))
+            cand_out[k].append(b.reshape(-1))
+    result = []
+    for name, r, c in zip(names, ref_out, cand_out):
+        r, c = np.concatenate(r), np.concatenate(c)
+        err = c - r
+        noise = float(np.mean(err ** 2))
+        signal = float(np.mean(r ** 2))
+        sqnr = 10 * np.log10(signal / noise) if noise > 0 and signal > 0 else float("inf")
+        result.append(OutputAgreement(name, float(np.abs(err).mean()), float(np.abs(err).max()),
+                                      float(r.max() - r.min()), float(sqnr)))
+    return result
+
+
+def main(args) -> int:
+    """Run `vigil quantize` from parsed arguments; returns the exit code."""
+    from app.modeltools import dlpu, quantize
+    from app.modeltools.check import Runner
+
+    src = Path(args.model)
+    try:
+        ops, inputs, _ = dlpu.read_model(src)
+    except dlpu.NotAModel as e:
+        raise ModelError(str(e)) from None
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        raise ModelError(f"{src}: quantize handles single-image models with one NHWC input")
+    if inputs[0].type != "FLOAT32":
+        raise ModelError(f"{src}: input is already {inputs[0].type}; quantize takes a float model")
+    _, height, width, channels = inputs[0].shape
+    if channels != 3:
+        raise ModelError(f"{src}: input has {channels} channels; quantize feeds RGB images")
+    low, high = 0.0, 1.0
+    if args.input_range:
+        try:
+            low, high = (float(v) for v in args.input_range.split(","))
+        except ValueError:
+            raise ConfigError(f"--input-range expects LOW,HIGH, e.g. -1,1 (got {args.input_range!r})") from None
+    files = list_images(args.calib)
+    if len(files) < args.min_images:
+        raise ConfigError(
+            f"--calib: {len(files)} images in {args.calib}; calibration needs at least {args.min_images} "
+            "(Axis: about 100 representative images)"
+        )
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(files))
+    n_hold = max(1, round(len(files) * args.holdout)) if args.holdout > 0 else 0
+    held = [files[i] for i in sorted(order[:n_hold])]
+    calib = [files[i] for i in sorted(order[n_hold:])]
+    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_int8_{args.granularity.replace('-', '')}.tflite")
+    err = sys.stderr
+    print(f"vigil quantize: {src.name} -> {out} ({args.granularity}); calibrating on {len(calib)} images, "
+          f"comparing on {len(held)} held out", file=err)
+    make = lambda p: to_input(p, height, width, args.resize, low, high)  # noqa: E731
+    try:
+        report = quantize.quantize_model(src, out, (make(p) for p in calib), args.granularity)
+    except (ValueError, RuntimeError) as e:
+        raise ModelError(f"quantisation failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if report.float_ops:
+        print(f"vigil quantize: warning: ops left in float: {', '.join(report.float_ops)}", file=err)
+    print(f"INT8 model: {out} ({report.size} bytes), weights "
+          f"{'per-tensor' if report.weights_per_tensor() else 'per-channel'}", file=err)
+    for spec in report.inputs + report.outputs:
+        print(f"  {spec.describe()}", file=err)
+    if held:
+        Runner(out)  # fail here, clearly, if the written model does not load
+        agreement = compare(src, out, [make(p) for p in held])
+        print(f"INT8 vs float on {len(held)} held-out images:", file=err)
+        for a in agreement:
+            print(a.line(), file=err)
+    chip = args.chip or ("artpec8" if args.granularity == "per-tensor" else "artpec9")
+    check = dlpu.check_model(out, chip)
+    print(check.table())
+    return 0 if check.exit_code < 2 else 2

@@ -1,0 +1,67 @@
+"""MQTT configuration (kept free of paho imports so loading a config stays cheap)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _as_text(v: Any) -> Any:
+    # Environment values are parsed as YAML scalars, so a numeric password arrives as an int.
+    return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+
+class MqttTlsConfig(_Model):
+    enabled: bool = Field(False, description="connect with TLS (port 8883 is usual)")
+    ca_file: str | None = Field(None, description="CA certificate file (PEM) to verify the broker; default: system CAs")
+    cert_file: str | None = Field(None, description="client certificate (PEM), for brokers that require one")
+    key_file: str | None = Field(None, description="client private key (PEM)")
+    insecure: bool = Field(False, description="skip the broker host name check (testing only)")
+
+
+class HomeAssistantConfig(_Model):
+    discovery: bool = Field(False, description="publish Home Assistant MQTT discovery for counts and line totals")
+    prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix")
+
+
+class MqttConfig(_Model):
+    enabled: bool = Field(False, description="publish events, counts and state to an MQTT broker")
+    host: str = Field("127.0.0.1", min_length=1, description="broker host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="broker port")
+    topic_prefix: str | None = Field(None, description="topic prefix; default: vigil/<device_id>")
+    client_id: str | None = Field(
+        None, description="MQTT client id; default: vigil-<device_id>-<random>, unique so brokers never kick a twin"
+    )
+    username: str | None = Field(None, description="user name, when the broker requires one")
+    password: SecretStr | None = Field(None, description="password (never logged; shown as ***** by /api/config)")
+    tls: MqttTlsConfig = Field(default_factory=MqttTlsConfig, description="TLS settings")
+    keepalive: int = Field(30, ge=5, le=3600, description="seconds between keepalive pings")
+    qos: int = Field(1, ge=0, le=2, description="QoS of event messages (state topics always use 1, frames 0)")
+    reconnect_min_delay: int = Field(1, ge=1, le=3600, description="seconds before the first reconnect attempt; doubles per failure")
+    reconnect_max_delay: int = Field(60, ge=1, le=3600, description="cap of the reconnect back-off, seconds")
+    queue_size: int = Field(
+        1000, ge=10, le=1_000_000,
+        description="events held while the broker is away; beyond it the oldest updates are dropped (never new/end)",
+    )
+    max_inflight: int = Field(100, ge=1, le=65535, description="messages sent but not yet acknowledged by the broker")
+    frame: bool = Field(False, description="publish …/frame: every frame's objects as Axis scene metadata (frame v1)")
+    stats_interval: float = Field(60.0, ge=0.0, description="seconds between …/stats messages; 0: off")
+    home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig, description="Home Assistant integration")
+
+    @field_validator("host", "topic_prefix", "client_id", "username", "password", mode="before")
+    @classmethod
+    def _text(cls, v: Any) -> Any:
+        return _as_text(v)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, v: str | None) -> str | None:
+        if v is not None:
+            v = v.strip("/")
+            if not v or any(c in v for c in "+#\0"):
+                raise ValueError("must be a topic without wildcards (+, #)")
+        return v

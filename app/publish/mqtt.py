@@ -1,0 +1,322 @@
+"""MQTT publisher: paho-mqtt on its own threads behind a bounded, priority-aware queue.
+
+The pipeline's publish worker calls `on_result` once per frame; that only serialises and
+queues. A sender thread hands queued messages to paho while connected (at most `max_inflight`
+unacknowledged), and paho's network thread connects, reconnects with capped exponential
+back-off, and resends unacknowledged QoS 1 messages after a reconnect. On every (re)connect
+all retained state is queued again, then `available = online`. The last will is
+`available = offline`, retained, so subscribers learn of a crash.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import ssl
+import threading
+import time
+from typing import Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from app import __version__
+from app.analytics import FrameResult
+from app.errors import ConfigError
+from app.publish.config import MqttConfig
+from app.publish.outbound import Message, OutboundQueue
+from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery
+from app.types import Detections, Frame
+
+log = logging.getLogger(__name__)
+AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
+
+
+class MqttPublisher:
+    """Publishes analytics results and state; never blocks its caller on the network."""
+
+    def __init__(self, cfg: MqttConfig, device_id: str, labels: list[str],
+                 stats: Callable[[], dict] | None = None) -> None:
+        self.cfg = cfg
+        self.device_id = device_id
+        self.labels = labels
+        self.topics = Topics(cfg.topic_prefix or f"vigil/{device_id}")
+        self.client_id = cfg.client_id or f"vigil-{device_id}-{secrets.token_hex(4)}"
+        self.broker = f"{cfg.host}:{cfg.port}"
+        self._stats_fn = stats
+        self._cv = threading.Condition()
+        self._q = OutboundQueue(cfg.queue_size)
+        self._outstanding: dict[int, int] = {}  # mid -> qos of messages paho has not finished
+        self._early: set[int] = set()  # mids paho finished before the sender recorded them
+        self._connected = False
+        self._stop = False
+        self.state = "connecting"  # connected | connecting | unreachable | refused | auth_failed | closed
+        self.last_error: str | None = None
+        self.connects = 0
+        self.sent = 0
+        self._warned = False  # one warning per outage
+        self._auth_logged = False
+        self._next_stats = time.monotonic() + cfg.stats_interval
+        self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued
+        self._client = self._make_client()
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
+
+    # ---- set-up -----------------------------------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        cfg = self.cfg
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
+                        protocol=paho.MQTTv311)
+        c.will_set(self.topics.available, "offline", qos=1, retain=True)
+        if cfg.username is not None:
+            c.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+        if cfg.tls.enabled:
+            t = cfg.tls
+            try:
+                c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file,
+                          cert_reqs=ssl.CERT_REQUIRED)
+            except (OSError, ssl.SSLError, ValueError) as e:
+                raise ConfigError(f"mqtt.tls: cannot load certificates: {e}") from None
+            if t.insecure:
+                c.tls_insecure_set(True)
+        c.reconnect_delay_set(cfg.reconnect_min_delay, max(cfg.reconnect_max_delay, cfg.reconnect_min_delay))
+        c.max_inflight_messages_set(cfg.max_inflight)
+        c.connect_timeout = 3.0
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_connect_fail = self._on_connect_fail
+        c.on_publish = self._on_publish
+        return c
+
+    def start(self, initial: FrameResult | None = None) -> None:
+        """Queue the initial state, connect in the background, start sending."""
+        with self._cv:
+            if initial is not None:
+                self._queue_state(initial)
+            self._q.set_retained(Message(self.topics.available, b"online", 1, True), last=True)
+        log.info("mqtt: publishing to %s under %s/ as %s", self.broker, self.topics.prefix, self.client_id)
+        self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
+        self._client.loop_start()
+        self._sender.start()
+
+    # ---- producer side (publish worker thread) ------------------------------------------
+
+    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+        """Queue this frame's events, changed state and (when enabled) the frame message."""
+        qos = self.cfg.qos
+        msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update") for e in result.events]
+        frame_msg = None
+        if self.cfg.frame:
+            frame_msg = Message(self.topics.frame, dumps(frame_message(
+                result.epoch, result.size, result.objects, result.ended, self.labels)), 0, False)
+        with self._cv:
+            for m in msgs:
+                self._q.put_event(m)
+            self._queue_state(result)
+            if frame_msg is not None:
+                self._q.put_frame(frame_msg, self._connected)
+            self._cv.notify()
+
+    def set_lines(self, states: dict[str, dict]) -> None:
+        """Publish line states now (after a reset from the API)."""
+        with self._cv:
+            for name, st in states.items():
+                self._retain(self.topics.line(name), dumps(st))
+            self._cv.notify()
+
+    def _queue_state(self, r: FrameResult) -> None:
+        seen_counts, seen_zones, seen_lines = self._seen
+        t = self.topics
+        if r.counts is not seen_counts:
+            for label, n in r.counts.items():
+                self._retain(t.count(label), str(n).encode())
+        if r.zones is not seen_zones:
+            for zone, per in r.zones.items():
+                for label, n in per.items():
+                    self._retain(t.zone(zone, label), str(n).encode())
+        if r.lines is not seen_lines:
+            for name, st in r.lines.items():
+                self._retain(t.line(name), dumps(st))
+        self._seen = (r.counts, r.zones, r.lines)
+
+    def _retain(self, topic: str, payload: bytes) -> None:
+        new_topic = topic not in self._q.retained
+        self._q.set_retained(Message(topic, payload, 1, True))
+        if new_topic and self.cfg.home_assistant.discovery:
+            ha = self.cfg.home_assistant
+            if topic.startswith(f"{self.topics.prefix}/lines/"):
+                items = ha_line_discovery(self.topics, ha.prefix, self.device_id, __version__,
+                                          topic.rsplit("/", 1)[1])
+            else:
+                one = ha_discovery(self.topics, ha.prefix, self.device_id, __version__, topic)
+                items = [one] if one else []
+            for ht, hp in items:
+                self._q.set_retained(Message(ht, dumps(hp), 1, True))
+
+    # ---- sender thread ------------------------------------------------------------------
+
+    def _inflight(self) -> int:
+        return len(self._outstanding)
+
+    def _send_loop(self) -> None:
+        interval = self.cfg.stats_interval
+        while True:
+            want_stats = False
+            with self._cv:
+                while True:
+                    if self._stop:
+                        return
+                    now = time.monotonic()
+                    if interval > 0 and now >= self._next_stats:
+                        self._next_stats = now + interval
+                        if self._connected and self._stats_fn is not None:
+                            want_stats = True
+                            break
+                    if self._connected and len(self._q) and self._inflight() < self.cfg.max_inflight:
+                        msg = self._q.pop()
+                        break
+                    wait = (self._next_stats - now) if interval > 0 else None
+                    self._cv.wait(timeout=min(wait, 1.0) if wait is not None else 1.0)
+            if want_stats:
+                try:
+                    doc = self._stats_fn()
+                except Exception:  # stats must never stop publishing
+                    log.exception("mqtt: building stats failed")
+                    continue
+                with self._cv:
+                    self._q.put_stats(Message(self.topics.stats, dumps(doc), 0, False))
+                continue
+            try:
+                info = self._client.publish(msg.topic, msg.payload, msg.qos, msg.retain)
+            except Exception as e:  # a bad topic or payload is a bug; do not let it stop the feed
+                log.error("mqtt: cannot publish to %s: %s", msg.topic, e)
+                continue
+            with self._cv:
+                self.sent += 1
+                if info.mid in self._early:
+                    self._early.discard(info.mid)
+                elif info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and (msg.qos or info.rc == 0):
+                    # QoS 1 messages paho could not send yet are resent by paho after the reconnect
+                    self._outstanding[info.mid] = msg.qos
+
+    # ---- paho callbacks (paho's network thread) --------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            code = reason_code.value
+            with self._cv:
+                self._connected = False
+                self.last_error = str(reason_code)
+                if code in AUTH_CODES:
+                    self.state = "auth_failed"
+                    if not self._auth_logged:
+                        self._auth_logged = True
+                        who = f"user {self.cfg.username!r}" if self.cfg.username else "an anonymous client"
+                        log.error("mqtt: broker %s refused the credentials of %s (%s); check mqtt.username and "
+                                  "mqtt.password; retrying every %d s", self.broker, who, reason_code,
+                                  self.cfg.reconnect_max_delay)
+                else:
+                    self.state = "refused"
+                    if not self._warned:
+                        self._warned = True
+                        log.warning("mqtt: broker %s refused the connection (%s); retrying", self.broker, reason_code)
+            return
+        with self._cv:
+            self._connected = True
+            self.connects += 1
+            self.state = "connected"
+            self.last_error = None
+            self._warned = False
+            self._auth_logged = False
+            self._q.mark_all_dirty()
+            self._cv.notify_all()
+        log.info("mqtt: %s to %s", "connected" if self.connects == 1 else "reconnected", self.broker)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cv:
+            was = self._connected
+            self._connected = False
+            self._q.drop_volatile()
+            # QoS 0 messages in paho's buffer are gone; QoS 1 ones are resent after the reconnect
+            self._outstanding = {m: q for m, q in self._outstanding.items() if q}
+            if self.state not in ("closed", "auth_failed"):
+                self.state = "connecting"
+            if was and not self._stop:
+                self.last_error = f"connection lost ({reason_code})"
+                log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
+                            self.broker, reason_code, self.cfg.reconnect_max_delay)
+            self._cv.notify_all()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        with self._cv:
+            self._connected = False
+            if self.state != "auth_failed":
+                self.state = "unreachable"
+            self.last_error = f"cannot reach {self.broker}"
+            if not self._warned:
+                self._warned = True
+                log.warning("mqtt: cannot reach broker %s; the pipeline keeps running and retries with back-off "
+                            "up to %d s", self.broker, self.cfg.reconnect_max_delay)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._cv:
+            if self._outstanding.pop(mid, None) is None:
+                self._early.add(mid)
+            self._cv.notify()
+
+    # ---- status and shutdown --------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def stats(self) -> dict:
+        with self._cv:
+            d = self._q.dropped
+            return {
+                "enabled": True,
+                "connected": self._connected,
+                "state": self.state,
+                "broker": self.broker,
+                "client_id": self.client_id,
+                "topic_prefix": self.topics.prefix,
+                "queued": len(self._q),
+                "inflight": self._inflight(),
+                "sent": self.sent,
+                "dropped": {k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")},
+                "reconnects": max(self.connects - 1, 0),
+                "last_error": self.last_error,
+            }
+
+    def health(self) -> dict:
+        if self._connected:
+            return {"status": "ok", "detail": f"connected to {self.broker}"}
+        if self.state == "auth_failed":
+            return {"status": "degraded", "detail": f"broker {self.broker} refused the credentials; retrying"}
+        return {"status": "degraded", "detail": f"not connected to {self.broker} ({self.last_error or 'connecting'}); retrying"}
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while self._connected and (len(self._q) or self._inflight()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(timeout=min(left, 0.05))
+            return not len(self._q) and not self._inflight()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (bounded by timeout), publish `offline`, disconnect."""
+        self.flush(timeout)
+        with self._cv:
+            self._q.set_retained(Message(self.topics.available, b"offline", 1, True), last=True)
+            self._cv.notify()
+        self.flush(min(timeout, 2.0))
+        with self._cv:
+            self._stop = True
+            self.state = "closed"
+            self._cv.notify_all()
+        if self._sender.is_alive():
+            self._sender.join(timeout=2.0)
+        self._client.disconnect()
+        self._client.loop_stop()

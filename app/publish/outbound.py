@@ -1,0 +1,116 @@
+"""Messages waiting for the broker: bounded, with a drop policy by kind. Not thread-safe: the owner locks."""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Message:
+    topic: str
+    payload: bytes
+    qos: int = 1
+    retain: bool = False
+    critical: bool = False  # an event the bound never drops (new/end)
+
+
+class OutboundQueue:
+    """What the MQTT sender publishes next, in priority order.
+
+    - retained state (counts, zones, lines, availability): one latest value per topic, so it is
+      bounded by the number of topics; `mark_all_dirty` queues all of it again after a reconnect,
+      with the availability topic last;
+    - events: kept in order up to `bound`; beyond it the oldest `update` is dropped, never a
+      critical one (`new`/`end`), unless criticals alone exceed `hard_bound`;
+    - the latest stats message only;
+    - frames: at most `frame_bound`, oldest dropped first, and none while disconnected.
+    """
+
+    def __init__(self, bound: int, frame_bound: int = 4, hard_bound: int | None = None) -> None:
+        self.bound = bound
+        self.hard_bound = hard_bound or 20 * bound
+        self.frame_bound = frame_bound
+        self.retained: dict[str, Message] = {}
+        self._dirty: dict[str, None] = {}  # insertion-ordered set of retained topics to (re)send
+        self._last: str | None = None  # retained topic always sent after the others (availability)
+        self.events: deque[Message] = deque()
+        self.frames: deque[Message] = deque()
+        self.stats: Message | None = None
+        self.dropped: Counter = Counter()
+
+    def __len__(self) -> int:
+        return len(self._dirty) + len(self.events) + len(self.frames) + (self.stats is not None)
+
+    def set_retained(self, msg: Message, last: bool = False) -> bool:
+        """Store the latest value of a retained topic; queue it when it changed. Returns whether it did."""
+        old = self.retained.get(msg.topic)
+        if last:
+            self._last = msg.topic
+        if old is not None and old.payload == msg.payload:
+            return False
+        self.retained[msg.topic] = msg
+        self._dirty.pop(msg.topic, None)
+        self._dirty[msg.topic] = None
+        return True
+
+    def mark_all_dirty(self) -> None:
+        """Queue every retained value again (after a reconnect: the broker may have lost them)."""
+        self._dirty = dict.fromkeys(t for t in self.retained if t != self._last)
+        if self._last in self.retained:
+            self._dirty[self._last] = None
+
+    def put_event(self, msg: Message) -> None:
+        ev = self.events
+        if len(ev) >= self.bound:
+            for i, m in enumerate(ev):
+                if not m.critical:
+                    del ev[i]
+                    self.dropped["update"] += 1
+                    break
+            else:
+                if len(ev) >= self.hard_bound:
+                    ev.popleft()
+                    self.dropped["critical"] += 1
+        ev.append(msg)
+
+    def put_frame(self, msg: Message, connected: bool) -> None:
+        if not connected:
+            self.dropped["frame"] += 1
+            return
+        if len(self.frames) >= self.frame_bound:
+            self.frames.popleft()
+            self.dropped["frame"] += 1
+        self.frames.append(msg)
+
+    def put_stats(self, msg: Message) -> None:
+        if self.stats is not None:
+            self.dropped["stats"] += 1
+        self.stats = msg
+
+    def pop(self) -> Message | None:
+        """The next message to send: retained state, then events, then stats, then frames."""
+        if self._dirty:
+            topic = next(iter(self._dirty))
+            if topic == self._last and len(self._dirty) > 1:
+                # keep availability behind the rest of the state even if it was dirtied first
+                del self._dirty[topic]
+                self._dirty[topic] = None
+                topic = next(iter(self._dirty))
+            del self._dirty[topic]
+            return self.retained[topic]
+        if self.events:
+            return self.events.popleft()
+        if self.stats is not None:
+            msg, self.stats = self.stats, None
+            return msg
+        if self.frames:
+            return self.frames.popleft()
+        return None
+
+    def drop_volatile(self) -> None:
+        """Forget frames and stats (called when the connection drops: they would be stale)."""
+        self.dropped["frame"] += len(self.frames)
+        self.frames.clear()
+        if self.stats is not None:
+            self.dropped["stats"] += 1
+            self.stats = None

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Per-frame cost of the ACAP Runtime gRPC path versus the in-process TFLite backend.
+
+Same model, same input tensors (frames of the sample clip, letterboxed to the model input):
+  in-process   TFLiteModel.run
+  gRPC         AcapRuntimeModel.run against `vigil emulator` in its own process over a Unix
+               socket (the emulator runs the same TFLite model with the same thread count)
+and the gRPC client's share split into request build/serialise, round trip, deserialise.
+Models alternate in rounds so a burst of load on a shared machine hits both.
+
+  python bench/grpc_overhead.py [--model M] [--frames 100] [--rounds 5]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.backends import load  # noqa: E402
+from app.backends.acap_runtime import AcapRuntimeModel  # noqa: E402
+from app.backends.acap_runtime_client import Endpoint, RetryPolicy  # noqa: E402
+from app.preprocess import InputConverter, make_view  # noqa: E402
+
+
+def frames(model, n: int) -> list[np.ndarray]:
+    """n input tensors from the sample clip, letterboxed to the model input like the pipeline does."""
+    conv = InputConverter(model.inputs[0], None)
+    mw, mh = conv.size
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
+    out = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        view = make_view(0, 0, img.shape[1], img.shape[0], mw, mh, "letterbox")
+        out.append(conv(view.render(img, True)))
+    cap.release()
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=str(ROOT / "models" / "person_detect_int8_pertensor.tflite"))
+    p.add_argument("--frames", type=int, default=100)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+
+    sock_dir = tempfile.mkdtemp(prefix="vgb", dir="/tmp")
+    address = f"unix://{sock_dir}/bench.sock"
+    emu = subprocess.Popen([sys.executable, "-m", "app", "emulator", "--address", address, "--threads",
+                            str(args.threads), "-m", args.model], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        emu.stdout.readline()  # "… services on …": the socket is listening
+        local = load(args.model, "tflite", threads=args.threads)
+        remote = AcapRuntimeModel(Path(args.model), args.model, Endpoint(address), RetryPolicy(timeout=30))
+        inputs = frames(local, args.frames)
+        for x in inputs[:5]:  # warm both
+            local.run([x])
+            remote.run([x])
+        t_local, t_remote, t_build, t_rtt, t_parse = [], [], [], [], []
+        predict = remote._predict
+        for _ in range(args.rounds):
+            for x in inputs:
+                t0 = time.perf_counter()
+                local.run([x])
+                t_local.append(time.perf_counter() - t0)
+            for x in inputs:
+                t0 = time.perf_counter()
+                remote.run([x])
+                t_remote.append(time.perf_counter() - t0)
+            for x in inputs:  # the same call in pieces
+                t0 = time.perf_counter()
+                req = remote.request([x])
+                req.SerializeToString()
+                t1 = time.perf_counter()
+                reply = predict(req, timeout=30)
+                t2 = time.perf_counter()
+                remote.outputs_from(reply)
+                t3 = time.perf_counter()
+                t_build.append(t1 - t0)
+                t_rtt.append(t2 - t1)
+                t_parse.append(t3 - t2)
+        ms = lambda v: 1000 * statistics.median(v)  # noqa: E731
+        spec = local.inputs[0]
+        print(f"model {Path(args.model).name}: input {list(spec.shape)} {spec.dtype} "
+              f"({int(np.prod(spec.shape)) * spec.dtype.itemsize} bytes), {len(local.outputs)} outputs; "
+              f"{len(inputs)} frames x {args.rounds} rounds, {args.threads} thread(s), medians")
+        print(f"in-process TFLite run        {ms(t_local):7.3f} ms/frame")
+        print(f"gRPC (emulator, Unix socket) {ms(t_remote):7.3f} ms/frame")
+        print(f"  request build + serialise  {ms(t_build):7.3f} ms")
+        print(f"  round trip (incl. server)  {ms(t_rtt):7.3f} ms")
+        print(f"  response to arrays         {ms(t_parse):7.3f} ms")
+        print(f"overhead                     {ms(t_remote) - ms(t_local):7.3f} ms/frame")
+        print(f"ratio gRPC / in-process      {ms(t_remote) / ms(t_local):7.3f}x  (target <= 1.15x)")
+        remote.close()
+    finally:
+        emu.terminate()
+        emu.wait(10)
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

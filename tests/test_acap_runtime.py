@@ -1,0 +1,494 @@
+"""ACAP Runtime backend, capture and parameters against the emulator over a real Unix socket."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app import protos
+from app.backends import load
+from app.backends.acap_runtime import AcapRuntimeModel, read_io_specs
+from app.backends.acap_runtime_client import (
+    AcapRuntimeError,
+    Endpoint,
+    RetryPolicy,
+    chip_id,
+    proto_to_array,
+    tensor_to_proto,
+)
+from app.capture import open_source
+from app.capture.acap_runtime import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
+from app.config import AcapRuntimeConfig, Config, SourceConfig
+from app.emulator import Emulator, EmulatorConfig
+from app.errors import ConfigError, ModelError, SourceError
+from tests.conftest import DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
+
+pb = protos.load()
+FAST = RetryPolicy(timeout=20, base_delay=0.02, max_delay=0.1)
+
+
+@pytest.fixture
+def sock_dir():
+    # Unix socket paths are limited to 107 bytes: keep them short, outside tmp_path
+    d = tempfile.mkdtemp(prefix="vg", dir="/tmp")
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def emulator(sock_dir):
+    emu = Emulator(EmulatorConfig(address=f"unix://{sock_dir}/rt.sock", video=str(SAMPLE_CLIP), pace="lockstep")).start()
+    yield emu
+    emu.stop()
+
+
+def acap_cfg(emu_or_address, **kw) -> AcapRuntimeConfig:
+    address = emu_or_address if isinstance(emu_or_address, str) else emu_or_address.config.address
+    return AcapRuntimeConfig(address=address, **{"connect_timeout": 10, "retry_timeout": 10, **kw})
+
+
+def remote_model(emu, path=DEFAULT_MODEL, policy=FAST, **kw) -> AcapRuntimeModel:
+    return AcapRuntimeModel(Path(path), kw.pop("server_path", str(path)), Endpoint(emu.config.address), policy,
+                            connect_timeout=kw.pop("connect_timeout", 10), **kw)
+
+
+# -- protobuf encoding ------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int32, np.float32, np.int64, np.float16])
+def test_tensor_proto_round_trip_keeps_dtype_shape_and_values(dtype):
+    a = (np.arange(2 * 3 * 4) - 7).astype(dtype).reshape(2, 3, 4)
+    t = tensor_to_proto(a, pb)
+    back = proto_to_array(pb.tensorflow_pb2.TensorProto.FromString(t.SerializeToString()))
+    assert back.dtype == a.dtype and back.shape == a.shape and np.array_equal(back, a)
+
+
+def test_tensor_proto_uses_tensorflow_dtype_numbers_and_raw_content():
+    t = tensor_to_proto(np.array([[1, 255]], np.uint8), pb)
+    assert t.dtype == 4 and [d.size for d in t.tensor_shape.dim] == [1, 2]  # DT_UINT8 = 4
+    assert t.tensor_content == b"\x01\xff"
+    assert tensor_to_proto(np.array([-1], np.int8), pb).dtype == 6  # DT_INT8
+    assert tensor_to_proto(np.array([1.5], np.float32), pb).dtype == 1  # DT_FLOAT
+    # wire bytes: field 1 (dtype) varint 4, field 2 (shape) message, field 4 (tensor_content) bytes
+    wire = t.SerializeToString()
+    assert wire.startswith(b"\x08\x04\x12") and wire.endswith(b"\x22\x02\x01\xff")
+
+
+def test_quantized_int8_tensor_survives_the_wire_bit_exact():
+    q = np.random.default_rng(0).integers(-128, 128, (1, 8, 8, 3)).astype(np.int8)
+    back = proto_to_array(pb.tensorflow_pb2.TensorProto.FromString(tensor_to_proto(q, pb).SerializeToString()))
+    assert back.tobytes() == q.tobytes()
+
+
+def test_proto_to_array_reads_typed_value_fields_and_rejects_bad_counts():
+    t = pb.tensorflow_pb2.TensorProto(dtype=1, float_val=[0.5, 1.5])
+    t.tensor_shape.dim.add(size=2)
+    assert proto_to_array(t).tolist() == [0.5, 1.5]
+    t.tensor_shape.dim[0].size = 3
+    with pytest.raises(ValueError, match="2 values for shape"):
+        proto_to_array(t)
+
+
+def test_axis_additions_use_field_10():
+    req = pb.tensorflow_serving_pb2.PredictRequest(stream_id=3)
+    assert req.SerializeToString() == b"\x50\x03"  # field 10, varint
+    assert pb.tensorflow_serving_pb2.PredictResponse(frame_reference=7).SerializeToString() == b"\x50\x07"
+    spec = pb.tensorflow_serving_pb2.ModelSpec(name="/models/a.tflite")
+    assert spec.SerializeToString() == b"\x0a\x10/models/a.tflite"
+
+
+def test_videocapture_field_numbers_match_axis_definition():
+    vc = pb.videocapture_pb2
+    s = vc.StreamSettings(format=vc.VDO_FORMAT_YUV, width=640, height=360, framerate=10, timestamp_type=1)
+    assert s.SerializeToString() == b"\x08\x03\x10\x80\x05\x18\xe8\x02\x20\x0a\x28\x01"
+    assert vc.VDO_FORMAT_RGB == 8 and vc.VDO_FORMAT_PLANAR_RGB == 9
+    r = vc.GetFrameResponse(sequence_nbr=1, data=b"x")
+    assert r.SerializeToString() == b"\x30\x01\x3a\x01x"
+
+
+# -- NV12 -------------------------------------------------------------------------------------
+def test_nv12_grey_and_primary_colours_convert_to_rgb():
+    img = np.zeros((4, 6, 3), np.uint8)
+    img[:, :2] = (0, 0, 255)  # red in BGR
+    img[:, 2:4] = 128
+    img[:, 4:] = (255, 0, 0)  # blue in BGR
+    rgb = nv12_to_rgb(bgr_to_nv12(img), 6, 4)
+    assert np.abs(rgb[:, :2].astype(int) - (255, 0, 0)).max() <= 3
+    assert np.abs(rgb[:, 2:4].astype(int) - 128).max() <= 2
+    assert np.abs(rgb[:, 4:].astype(int) - (0, 0, 255)).max() <= 3
+
+
+def test_nv12_layout_is_luma_plane_then_interleaved_chroma():
+    img = np.zeros((2, 4, 3), np.uint8)
+    img[:, :2] = (255, 0, 0)  # blue: high U (Cb)
+    img[:, 2:] = (0, 0, 255)  # red: high V (Cr)
+    nv12 = bgr_to_nv12(img)
+    assert nv12.size == 12  # 8 luma bytes, then U,V for each 2x2 block
+    u0, v0, u1, v1 = (int(b) for b in nv12[8:])
+    assert u0 > 200 and v0 < 128 and v1 > 200 and u1 < 128
+
+
+def test_nv12_with_padded_rows_is_cropped_to_width():
+    img = np.random.default_rng(1).integers(0, 255, (8, 10, 3)).astype(np.uint8)
+    nv12 = bgr_to_nv12(img).reshape(12, 10)
+    padded = np.zeros((12, 16), np.uint8)
+    padded[:, :10] = nv12
+    assert np.array_equal(nv12_to_bgr(padded.tobytes(), 10, 8), nv12_to_bgr(nv12.tobytes(), 10, 8))
+
+
+def test_nv12_of_wrong_size_is_a_source_error():
+    with pytest.raises(SourceError, match="does not fit"):
+        nv12_to_bgr(b"\0" * 100, 10, 8)
+
+
+# -- chip ids -----------------------------------------------------------------------------------
+def test_chip_ids_are_acap_runtime_larod_ids():
+    assert [chip_id(d) for d in ("cpu", "artpec7", "cv25", "artpec8", "ARTPEC-8", "12")] == [2, 4, 6, 12, 12, 12]
+
+
+def test_artpec9_has_no_chip_id_and_says_why():
+    with pytest.raises(ConfigError, match="ARTPEC-9 DLPU has no ACAP Runtime chip id"):
+        chip_id("artpec9")
+    with pytest.raises(ConfigError, match="not an ACAP Runtime chip"):
+        chip_id("gpu")
+
+
+# -- backend ----------------------------------------------------------------------------------------
+def test_backend_specs_come_from_the_local_file_and_match_tflite():
+    tfl = load(DEFAULT_MODEL, "tflite")
+    inputs, outputs = read_io_specs(DEFAULT_MODEL)
+    assert inputs == tfl.inputs and outputs == tfl.outputs
+
+
+def test_backend_outputs_equal_in_process_tflite(emulator):
+    remote = load(DEFAULT_MODEL, "acap-runtime", "artpec8", acap=acap_cfg(emulator), server_path=str(DEFAULT_MODEL))
+    local = load(DEFAULT_MODEL, "tflite")
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.integers(-128, 128, local.inputs[0].shape).astype(np.int8)
+        for a, b in zip(remote.run([x]), local.run([x])):
+            assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    assert remote.status()["state"] == "ready" and remote.status()["chip"] == 12
+    remote.close()
+
+
+def test_emulator_keys_outputs_by_tensor_name_and_stretches_other_image_sizes(emulator):
+    model = FIXTURE_MODELS / "ssd_postprocess_int8.tflite"
+    local = load(model, "tflite")
+    spec = local.inputs[0]
+    h, w = spec.shape[1:3]
+    image = np.random.default_rng(2).integers(0, 255, (1, h + 37, w * 2, 3)).astype(spec.dtype)
+    req = pb.tensorflow_serving_pb2.PredictRequest()
+    req.model_spec.name = str(model)
+    req.inputs["anything"].CopyFrom(tensor_to_proto(image, pb))  # inputs go by order, not name
+    with Endpoint(emulator.config.address).channel() as ch:
+        reply = pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
+    assert sorted(reply.outputs) == sorted(s.name for s in local.outputs)
+    stretched = cv2.resize(image[0], (w, h), interpolation=cv2.INTER_LINEAR)[None]
+    for s, want in zip(local.outputs, local.run([stretched])):
+        assert np.array_equal(proto_to_array(reply.outputs[s.name]).reshape(want.shape), want)
+
+
+def test_power_not_available_is_retried_and_counted(sock_dir):
+    cfg = EmulatorConfig(address=f"unix://{sock_dir}/p.sock", video=str(SAMPLE_CLIP), fail_loads=2)
+    with Emulator(cfg) as emu:
+        m = remote_model(emu)
+        assert m.health.retries == 2 and m.health.state == "ready"
+        assert "POWER_NOT_AVAILABLE" in m.health.last_error
+
+
+def test_missing_socket_is_a_clear_error_with_its_own_exit_code(sock_dir):
+    with pytest.raises(AcapRuntimeError, match="socket .* does not exist"):
+        remote_model(SimpleEmu(f"unix://{sock_dir}/none.sock"), connect_timeout=0.3)
+
+
+def test_cli_missing_socket_prints_one_line_and_exits_nonzero(sock_dir, small_clip):
+    from tests.conftest import run_vigil
+
+    r = run_vigil("run", "--backend", "acap-runtime", "--source", str(small_clip), "--no-progress",
+                  "--set", f"acap_runtime.address=unix://{sock_dir}/none.sock", "--set", "acap_runtime.connect_timeout=0.3")
+    assert r.returncode == 5, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("vigil: inference server error:") and "does not exist" in last and "Traceback" not in r.stderr
+
+
+class SimpleEmu:
+    def __init__(self, address):
+        self.config = EmulatorConfig(address=address)
+
+
+def test_model_path_not_on_server_is_a_model_error_naming_the_path(emulator):
+    with pytest.raises(ModelError, match="Failed to open model file: /models/missing.tflite"):
+        remote_model(emulator, server_path="/models/missing.tflite")
+
+
+def test_bare_cancelled_like_the_real_server_is_retried_then_explained(sock_dir):
+    cfg = EmulatorConfig(address=f"unix://{sock_dir}/t.sock", video=str(SAMPLE_CLIP), terse_errors=True)
+    with Emulator(cfg) as emu:
+        with pytest.raises(ModelError, match="refused /models/missing.tflite 5 times without a reason"):
+            remote_model(emu, server_path="/models/missing.tflite")
+
+
+def test_model_dir_serves_models_under_slash_models(sock_dir):
+    cfg = EmulatorConfig(address=f"unix://{sock_dir}/d.sock", model_dir=str(DEFAULT_MODEL.parent))
+    with Emulator(cfg) as emu:
+        m = remote_model(emu, server_path=f"/models/{DEFAULT_MODEL.name}")
+        assert m.health.state == "ready"
+
+
+def test_different_model_on_server_is_detected_by_output_names(emulator):
+    with pytest.raises(ModelError, match="probably a different model"):
+        remote_model(emulator, FIXTURE_MODELS / "yolov5_int8.tflite",
+                     server_path=str(FIXTURE_MODELS / "ssd_postprocess_int8.tflite"))
+    with pytest.raises(ModelError, match="does not match the model's uint8"):  # int8 input, uint8 model
+        remote_model(emulator, server_path=str(FIXTURE_MODELS / "yolov5_int8.tflite"))
+
+
+def test_wrong_input_shape_is_refused_locally_and_by_the_server(emulator):
+    m = remote_model(emulator)
+    with pytest.raises(ModelError, match="expects shape"):
+        m.run([np.zeros((1, 100, 3), np.int8)])
+    req = pb.tensorflow_serving_pb2.PredictRequest()
+    req.model_spec.name = str(DEFAULT_MODEL)
+    req.inputs["x"].CopyFrom(tensor_to_proto(np.zeros((1, 224, 224, 4), np.int8), pb))
+    import grpc
+
+    with Endpoint(emulator.config.address).channel() as ch, pytest.raises(grpc.RpcError) as err:
+        pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
+    assert err.value.code() == grpc.StatusCode.CANCELLED and "shape mismatch" in err.value.details()
+
+
+def test_server_without_inference_service_says_to_start_it_with_a_chip(sock_dir):
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/j.sock", chip=0)) as emu:
+        with pytest.raises(ModelError, match="no inference service: start it with -j"):
+            remote_model(emu)
+
+
+def wait_for(condition, timeout=30.0, what="condition"):
+    """Poll a condition until it holds (the tests' only waiting primitive)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def test_server_restart_mid_run_is_retried_and_visible_in_health(sock_dir):
+    address = f"unix://{sock_dir}/r.sock"
+    emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP))).start()
+    m = remote_model(emu)
+    x = np.zeros(m.inputs[0].shape, np.int8)
+    want = m.run([x])
+    emu.stop()
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("out", m.run([x])))
+    t.start()
+    wait_for(lambda: m.health.state == "retrying", what="the client to notice the restart")
+    emu2 = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP))).start()
+    t.join(30)
+    emu2.stop()
+    assert all(np.array_equal(a, b) for a, b in zip(result["out"], want))
+    assert m.health.retries >= 1 and m.health.state == "ready" and "unreachable" in m.health.last_error
+
+
+def test_server_gone_for_longer_than_retry_timeout_gives_up(emulator):
+    m = remote_model(emulator, policy=RetryPolicy(timeout=0.3, base_delay=0.02))
+    emulator.stop()
+    with pytest.raises(AcapRuntimeError, match="giving up"):
+        m.run([np.zeros(m.inputs[0].shape, np.int8)])
+    assert m.status()["state"] == "failed"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_tls_with_the_server_certificate_as_root(sock_dir):
+    key, cert = sock_dir / "k.pem", sock_dir / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    cfg = EmulatorConfig(address=f"unix://{sock_dir}/tls.sock", tls_cert=str(cert), tls_key=str(key))
+    with Emulator(cfg) as emu:
+        m = AcapRuntimeModel(DEFAULT_MODEL, str(DEFAULT_MODEL), Endpoint(emu.config.address, str(cert)), FAST)
+        assert m.health.state == "ready"
+        with pytest.raises(AcapRuntimeError, match="unreachable"):  # plain text to a TLS server fails
+            remote_model(emu, connect_timeout=0.5)
+
+
+# -- capture ----------------------------------------------------------------------------------------
+def camera_source(emu, fmt="yuv", width=768, height=576, **kw):
+    cfg = SourceConfig(type="acap-runtime", live=False, **kw)
+    cfg.stream.width, cfg.stream.height, cfg.stream.format = width, height, fmt
+    return open_source(cfg, acap=acap_cfg(emu))
+
+
+def video_frames(path, n):
+    cap = cv2.VideoCapture(str(path))
+    frames = [cap.read()[1] for _ in range(n)]
+    cap.release()
+    return frames
+
+
+def test_yuv_stream_delivers_the_video_as_nv12_converted_to_bgr(emulator):
+    src = camera_source(emulator)
+    got = []
+    for frame in src:
+        got.append(frame)
+        if len(got) == 3:
+            break
+    src.close()
+    for i, (frame, want) in enumerate(zip(got, video_frames(SAMPLE_CLIP, 3))):
+        assert frame.seq == i and frame.timestamp == pytest.approx(i / 10)
+        assert np.array_equal(frame.image, nv12_to_bgr(bgr_to_nv12(want), 768, 576))
+    assert src.size == (768, 576) and src.live is False
+
+
+def test_rgb_stream_is_exact_and_scaled_streams_have_the_asked_size(emulator):
+    src = camera_source(emulator, fmt="rgb")
+    frame = next(iter(src))
+    src.close()
+    assert np.array_equal(frame.image, video_frames(SAMPLE_CLIP, 1)[0])
+    src = camera_source(emulator, width=320, height=240)
+    assert next(iter(src)).image.shape == (240, 320, 3)
+    src.close()
+
+
+def test_stream_is_deleted_on_close(emulator):
+    src = camera_source(emulator)
+    next(iter(src))
+    assert len(emulator._streams) == 1
+    src.close()
+    assert emulator._streams == {}
+
+
+def test_stream_ends_with_the_emulated_video(sock_dir, tmp_path):
+    clip = make_clip(tmp_path / "c.avi", frames=4, size=(64, 48))
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/e.sock", video=str(clip), pace="lockstep")) as emu:
+        src = camera_source(emu, width=64, height=48)
+        assert len(list(src)) == 4
+        src.close()
+
+
+def test_odd_nv12_stream_size_is_refused_before_asking_the_camera(emulator):
+    with pytest.raises(SourceError, match="even width and height"):
+        camera_source(emulator, width=321, height=240)
+
+
+def test_stream_survives_a_server_restart_by_opening_a_new_stream(sock_dir):
+    address = f"unix://{sock_dir}/s.sock"
+    emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), pace="lockstep")).start()
+    src = camera_source(emu, width=64, height=48)
+    it = iter(src)
+    next(it)
+    emu.stop()
+    emu2 = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), pace="lockstep")).start()
+    # the old stream id is unknown to the new server: the source opens a new stream there
+    for n, frame in enumerate(it):
+        assert frame.image.shape == (48, 64, 3) and n < 50
+        streams = list(emu2._streams.values())
+        if streams and streams[0].index >= 2:  # frames now come from the new server
+            break
+    src.close()
+    emu2.stop()
+
+
+def test_missing_socket_for_capture_is_a_source_error(sock_dir):
+    cfg = SourceConfig(type="acap-runtime")
+    with pytest.raises(SourceError, match="does not exist"):
+        open_source(cfg, acap=AcapRuntimeConfig(address=f"unix://{sock_dir}/x.sock", connect_timeout=0.3))
+
+
+def test_predict_on_a_stream_returns_a_frame_reference_for_get_frame(emulator):
+    m = remote_model(emulator)
+    vc = pb.videocapture_pb2
+    with Endpoint(emulator.config.address).channel() as ch:
+        stub = pb.videocapture_pb2_grpc.VideoCaptureStub(ch)
+        sid = stub.NewStream(vc.NewStreamRequest(settings=vc.StreamSettings(format=3, width=320, height=240,
+                                                                               framerate=10))).stream_id
+        req = m.request([np.zeros(m.inputs[0].shape, np.uint8).view(np.int8)], stream_id=sid)
+        # the request tensor is ignored when stream_id is set: the server takes the stream's frame
+        reply = pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
+        assert reply.frame_reference > 0
+        frame = stub.GetFrame(vc.GetFrameRequest(stream_id=sid, frame_reference=reply.frame_reference))
+        assert frame.id == reply.frame_reference and len(frame.data) == 320 * 240 * 3 // 2
+        stub.DeleteStream(vc.DeleteStreamRequest(stream_id=sid))
+
+
+# -- end to end -------------------------------------------------------------------------------------
+def test_camera_mode_detections_equal_in_process_on_the_same_frames(emulator):
+    """YUV stream: both backends see the same NV12-converted frames and must agree exactly."""
+    from app.pipeline import Detector
+
+    cfg = Config()
+    cfg.model.path = str(DEFAULT_MODEL)
+    local = Detector(cfg)
+    cfg_remote = cfg.model_copy(deep=True)
+    cfg_remote.model.backend = "acap-runtime"
+    cfg_remote.acap_runtime = acap_cfg(emulator)
+    remote = Detector(cfg_remote)
+    src = camera_source(emulator)
+    n = 0
+    for frame in src:
+        a, b = local(frame), remote(frame)
+        assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.scores, b.scores)
+        n += 1
+        if n == 2:
+            break
+    src.close()
+
+
+def test_vigil_camera_mode_against_the_emulator_matches_x86_mode(sock_dir, tmp_path):
+    """`vigil emulator` and `vigil run --backend acap-runtime --source acap-runtime` as separate processes."""
+    import sys
+
+    from tests.conftest import ROOT, run_vigil
+
+    address = f"unix://{sock_dir}/e2e.sock"
+    emu = subprocess.Popen([sys.executable, "-m", "app", "emulator", "--address", address, "--pace", "lockstep",
+                            "--video", str(SAMPLE_CLIP)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True)
+    try:
+        assert "ACAP Runtime services on" in emu.stdout.readline()
+        frames = "6"
+        cam = run_vigil("run", "--backend", "acap-runtime", "--device", "artpec8", "--source", "acap-runtime",
+                        "--max-frames", frames, "--no-progress", "--jsonl", str(tmp_path / "cam.jsonl"),
+                        "--set", f"acap_runtime.address={address}", "--set", "source.stream.width=768",
+                        "--set", "source.stream.height=576", "--set", "source.stream.format=rgb",
+                        "--set", "source.live=false")
+        assert cam.returncode == 0, cam.stderr
+    finally:
+        emu.terminate()
+        emu.wait(10)
+    x86 = run_vigil("run", "--source", str(SAMPLE_CLIP), "--max-frames", frames, "--no-progress",
+                    "--jsonl", str(tmp_path / "x86.jsonl"))
+    assert x86.returncode == 0, x86.stderr
+    cam_lines = (tmp_path / "cam.jsonl").read_text().splitlines()
+    assert len(cam_lines) == int(frames)
+    assert cam_lines == (tmp_path / "x86.jsonl").read_text().splitlines()
+    assert '"objects":[{' in cam_lines[0]
+
+
+# -- parameters ----------------------------------------------------------------------------------------
+def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
+    from app import cli
+
+    params = {"root.Vigil.ScoreThresholdPercent": "35", "root.Vigil.Tracker": "bytetrack",
+              "root.Vigil.Tiling": "no", "root.Vigil.ModelPath": ""}
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/kv.sock", params=params)) as emu:
+        args = cli.build_parser().parse_args(
+            ["run", "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
+             "--set", "decoder.iou_threshold=0.3", "--set", "preprocess.tiling.enabled=true"])
+        cfg = cli.load(args)
+    assert cfg.decoder.score_threshold == 0.35 and cfg.tracker.type == "bytetrack"
+    assert cfg.decoder.iou_threshold == 0.3  # not set on the camera: the flag's value
+    assert cfg.preprocess.tiling.enabled is True  # the flag beats the camera's "no"
+    assert cfg.model.path.endswith("person_detect_int8_pertensor.tflite")  # "" keeps the configured model
+
+
+def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
+    from app import acap_params
+
+    with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
+        acap_params.overrides({"Tracker": "deepsort"})

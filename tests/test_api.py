@@ -1,0 +1,272 @@
+"""The HTTP status API, Prometheus metrics and the status page, served by a pipeline running the sample clip."""
+import json
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from app import pipeline
+from app.config import load_config
+from tests.conftest import ROOT, run_vigil
+from tests.mqtt_util import free_port, retained_state, validate, wait_until
+from tests.test_mqtt import FAST, SCENE
+
+TOKEN = "s3cret-token"
+PASSWORD = "hunter2-mqtt"
+
+
+@pytest.fixture(scope="module")
+def live(mosquitto):
+    """A looping pipeline with the API on a free loopback port (and MQTT to the session broker)."""
+    port = free_port()
+    cfg = load_config(None, {
+        **FAST, **SCENE,
+        "source.loop": True,
+        "device_id": "apitest",
+        "api": {"enabled": True, "port": port, "token": TOKEN},
+        "mqtt": {"enabled": True, "port": mosquitto.port, "username": "vigil", "password": PASSWORD},
+    }, env={})
+    stop = threading.Event()
+    frames = []
+    errors = []
+
+    def target():
+        try:
+            pipeline.run(cfg, stop=stop, on_frame=lambda f, d: frames.append(f.seq))
+        except BaseException as e:  # surfaced by the tests below
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base, timeout=10)
+
+    def ready():
+        if errors:
+            raise errors[0]
+        try:
+            return len(frames) >= 20 and client.get("/api/latest.jpg").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(ready, 60, 0.05, "the API to serve a frame")
+    yield client, frames, mosquitto
+    stop.set()
+    thread.join(30)
+    client.close()
+    assert not errors, errors
+
+
+def test_health_reports_each_component(live):
+    client, _, _ = live
+    r = client.get("/api/health")
+    assert r.status_code == 200
+    h = r.json()
+    assert set(h["components"]) == {"source", "backend", "mqtt"}
+    assert h["components"]["source"]["status"] == "ok" and h["components"]["mqtt"]["status"] == "ok"
+    assert h["status"] == "ok"
+
+
+def test_stats_use_frigate_names_and_match_the_schema(live):
+    client, frames, _ = live
+    s = client.get("/api/stats").json()
+    validate("stats", s)
+    assert s["process_fps"] > 0 and s["camera_fps"] >= s["process_fps"] and s["skipped_fps"] > 0  # fps cap 5 of 10
+    assert s["detection_fps"] == pytest.approx(s["process_fps"] * s["model_runs_per_frame"], rel=0.5)
+    assert s["inference_speed"]["p50"] > 0 and s["frame_inference_ms"]["p95"] >= s["frame_inference_ms"]["p50"]
+    assert s["tracker"]["update_ms"]["p50"] is not None
+    assert s["frames"]["processed"] >= 20 and s["mqtt"]["connected"] is True
+
+
+def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client, _, _ = live
+    r = client.get("/api/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    fams = {f.name: f for f in text_string_to_metric_families(r.text)}
+    for name in ("vigil_process_fps", "vigil_camera_fps", "vigil_inference_speed_seconds", "vigil_frames",
+                 "vigil_events", "vigil_zone_objects", "vigil_line_crossings", "vigil_mqtt_connected", "vigil_health"):
+        assert name in fams, name
+    processed = [s.value for s in fams["vigil_frames"].samples if s.labels.get("kind") == "processed"]
+    assert processed and processed[0] >= 20
+    zones = {s.labels["zone"] for s in fams["vigil_zone_objects"].samples}
+    assert zones == {"walkway", "west"}
+
+
+def test_config_is_redacted_and_valid_against_its_own_schema(live):
+    import jsonschema
+
+    client, _, _ = live
+    doc = client.get("/api/config")
+    assert PASSWORD not in doc.text and TOKEN not in doc.text
+    cfg = doc.json()
+    assert cfg["mqtt"]["password"] == "**********" and cfg["api"]["token"] == "**********"
+    assert cfg["zones"]["walkway"]["polygon"][0] == [0.4, 0.4]
+    schema = client.get("/api/config/schema.json").json()
+    assert "zones" in schema["properties"] and "mqtt" in schema["properties"]
+    jsonschema.validate(cfg, schema)
+
+
+def test_tracks_and_recent_events_are_event_objects(live):
+    client, frames, _ = live
+    wait_until(lambda: len(client.get("/api/events?limit=100").json()) >= 5, 30, 0.1, "five events")
+    events = client.get("/api/events", params={"limit": 3}).json()
+    assert len(events) == 3
+    for e in events:
+        validate("event", e)
+    wait_until(lambda: client.get("/api/tracks").json(), 30, 0.05, "a tracked object")
+    for obj in client.get("/api/tracks").json():
+        validate("event", {"type": "update", "before": obj, "after": obj, "changes": []})
+
+
+def test_latest_jpg_is_annotated_and_sized_as_asked(live):
+    client, _, _ = live
+    r = client.get("/api/latest.jpg", params={"h": 240, "quality": 60})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[0] == 240 and img.shape[1] == 320  # the clip is 768x576
+    plain = client.get("/api/latest.jpg", params={"h": 240, "bbox": False, "zones": False, "lines": False})
+    drawn = client.get("/api/latest.jpg", params={"h": 240, "bbox": False, "zones": True, "lines": False})
+    a = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    b = cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    # the walkway outline (orange or cyan) is drawn along its top edge at y = 0.4 * 240
+    band = np.abs(a - b)[94:99, 140:300].sum(axis=2)
+    assert (band > 100).mean() > 0.3
+
+
+@pytest.mark.parametrize("path", [
+    "/api/latest.jpg?h=abc", "/api/latest.jpg?h=5", "/api/latest.jpg?quality=500", "/api/events?limit=0",
+    "/api/events?limit=x", "/api/nope",
+])
+def test_malformed_requests_get_4xx(live, path):
+    client, _, _ = live
+    assert 400 <= client.get(path).status_code < 500
+
+
+def test_count_reset_needs_the_token_and_zeroes_the_line_everywhere(live):
+    client, _, broker = live
+    assert client.post("/api/counts/reset").status_code == 401
+    assert client.post("/api/counts/reset", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/api/counts/reset", params={"line": "nope"}, headers=auth).status_code == 404
+    r = client.post("/api/counts/reset", params={"line": "crossing"}, headers=auth)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["reset"] == ["crossing"]
+    since = body["lines"]["crossing"]["since"]
+    assert time.time() - since < 30
+    counts = client.get("/api/counts").json()["lines"]["crossing"]
+    assert counts["since"] == since and counts["in"] + counts["out"] <= 2  # only crossings after the reset
+    topic = "vigil/apitest/lines/crossing"
+    state = retained_state(broker.port, "vigil/apitest", {topic})
+    assert json.loads(state[topic].payload)["since"] >= since
+
+
+def test_status_page_uses_relative_links_only(live):
+    client, _, _ = live
+    html = client.get("/").text
+    import re
+
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs and all(not r.startswith(("/", "http:", "https:")) for r in refs), refs
+    js = client.get("/status.js").text
+    assert re.findall(r'fetch\("(/|http)', js) == [] and '"api/latest.jpg' in js
+    for r in refs:
+        if r != "docs":
+            assert client.get(f"/{r.split('?')[0]}").status_code == 200, r
+
+
+def test_api_can_protect_reads_too_and_serves_under_a_root_path():
+    from fastapi.testclient import TestClient
+
+    from app.api.config import ApiConfig
+    from app.api.server import create_app
+    from app.status import Status
+    from app.timing import StageTimer
+
+    status = Status(["person"], "dev", StageTimer())
+    app = create_app(status, ApiConfig(token="t", protect="all", root_path="/local/vigil"), {}, {})
+    with TestClient(app) as c:
+        assert c.get("/api/stats").status_code == 401
+        assert c.get("/local/vigil/api/stats", headers={"Authorization": "Bearer t"}).status_code == 200
+        assert c.get("/api/stats", headers={"Authorization": "Bearer t"}).status_code == 200
+        assert c.get("/api/latest.jpg", headers={"Authorization": "Bearer t"}).status_code == 404  # no frame yet
+        assert c.get("/").status_code == 200  # the page itself holds no data
+        assert c.get("/openapi.json").json()["servers"] == [{"url": "/local/vigil"}]
+
+
+def test_busy_api_port_is_one_clear_line(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        p = run_vigil("run", "--api", str(port), "--max-frames", "1", "--no-progress")
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr
+    line = [ln for ln in p.stderr.splitlines() if ln.startswith("vigil:")]
+    assert line == [f"vigil: config error: api: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+# ---- generated requests (schemathesis) against the live server ----------------------------------
+
+def test_no_generated_request_gets_a_server_error(live):
+    """Every operation in the OpenAPI document, with generated valid and invalid parameters: never a 5xx,
+    and every answer conforms to the documented status codes, content types and schemas."""
+    from hypothesis import given
+
+    client, _, _ = live
+    base = str(client.base_url)
+    api = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    operations = [r.ok() for r in api.get_all_operations()]
+    assert len(operations) >= 9
+    for op in operations:
+        @given(case=op.as_strategy())
+        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        def check(case):
+            case.call_and_validate(base_url=base)
+
+        check()
+
+
+# ---- the status page in a real browser ----------------------------------------------------------
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail("chromium is not installed: the status page test needs it. Install it with "
+                "`sudo apt-get install chromium` (or run `make test` as root)", pytrace=False)
+
+
+def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
+    client, _, _ = live
+    browser = chromium()
+    url = f"{client.base_url}/"
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=6000",
+              "--window-size=1280,900"]
+    dom = subprocess.run([*common, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    assert 'id="frame"' in html and 'data-loaded="1"' in html, "the annotated frame did not load"
+    assert 'data-width="640"' in html  # 768x576 shown at h=480
+    assert 'data-key="walkway/person"' in html and 'data-key="crossing"' in html, "counts table is empty"
+    assert 'data-status="ok"' in html
+    shot = tmp_path / "status_page.png"
+    r = subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and shot.stat().st_size > 10_000, r.stderr[-2000:]
+    out = ROOT / "out"
+    out.mkdir(exist_ok=True)
+    shutil.copy(shot, out / "status_page.png")  # for people to look at; out/ is git-ignored

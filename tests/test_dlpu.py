@@ -1,0 +1,346 @@
+"""`vigil check-model`: one crafted model per DLPU rule, exit codes, JSON, real models."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.modeltools.dlpu import RULES, check_model
+from tests.conftest import DEFAULT_MODEL, FIXTURE_MODELS, PERCHANNEL_MODEL, run_vigil
+from tests.dlpu_models import Graph, conv, conv_model, single_op
+
+
+def rules_of(report, level=None, op=None):
+    return {f.rule for f in report.findings if (level is None or f.level == level) and (op is None or f.op == op)}
+
+
+# -- builders for the one-rule models ------------------------------------------------------------
+def float_conv(p):
+    return conv_model(p, in_type="FLOAT32")
+
+
+def hybrid_conv(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "FLOAT32")
+    y = conv(g, x, 12, type="FLOAT32")  # int8 weights, float activations
+    return g.save(p, [x], [y])
+
+
+def int16_conv(p):
+    return conv_model(p, in_type="INT16")
+
+
+def custom_op(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=1)
+    z = g.tensor((1, 10, 4), "FLOAT32")
+    g.op("CUSTOM", [y], [z], custom="TFLite_Detection_PostProcess")
+    return g.save(p, [x], [z])
+
+
+def float_island(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=1)
+    f = g.tensor((1, 32, 32, 12), "FLOAT32")
+    g.op("DEQUANTIZE", [y], [f])
+    f2 = g.tensor((1, 32, 32, 12), "FLOAT32")
+    g.op("RELU", [f], [f2])
+    q = g.tensor((1, 32, 32, 12), "UINT8", 0.05)
+    g.op("QUANTIZE", [f2], [q])
+    return g.save(p, [x], [q])
+
+
+def float_io(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "FLOAT32")
+    xq = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    g.op("QUANTIZE", [x], [xq])
+    y = conv(g, xq, 12, type="UINT8", act=1)
+    return g.save(p, [x], [y])
+
+
+def per_channel_conv(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=1, w_scale=[0.01 + i / 1000 for i in range(12)])
+    return g.save(p, [x], [y])
+
+
+def edgetpu_compiled(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = g.tensor((1, 32, 32, 12), "UINT8", 0.05)
+    g.op("CUSTOM", [x], [y], custom="edgetpu-custom-op")
+    z = g.tensor((1, 32, 32, 12), "UINT8", 0.05)
+    g.op("SOFTMAX", [y], [z], beta=1.0)
+    return g.save(p, [x], [z])
+
+
+def depthwise(p, multiplier=1, k=(3, 3)):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 16), "UINT8", 0.05)
+    w = g.const((1, *k, 16 * multiplier), "INT8", 0.01)
+    b = g.const((16 * multiplier,), "INT32", None, 0)
+    y = g.tensor((1, 32, 32, 16 * multiplier), "UINT8", 0.05)
+    g.op("DEPTHWISE_CONV_2D", [x, w, b], [y], padding=0, strideH=1, strideW=1, depthMultiplier=multiplier,
+         fusedActivationFunction=3, dilationHFactor=1, dilationWFactor=1)
+    return g.save(p, [x], [y])
+
+
+def conv_then_pool(p):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=1)
+    z = g.tensor((1, 16, 16, 12), "UINT8", 0.05)
+    g.op("MAX_POOL_2D", [y], [z], padding=1, strideH=2, strideW=2, filterHeight=2, filterWidth=2)
+    return g.save(p, [x], [z])
+
+
+def conv_then_activation(p, act="HARD_SWISH"):
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=0)
+    z = g.tensor((1, 32, 32, 12), "UINT8", 0.05)
+    g.op(act, [y], [z])
+    return g.save(p, [x], [z])
+
+
+def two_input(p, name, a_shape, b_shape, out_shape, a_scale=0.05, b_scale=0.05, out_scale=0.05, **options):
+    g = Graph()
+    a = g.tensor(a_shape, "UINT8", a_scale)
+    b = g.tensor(b_shape, "UINT8", b_scale)
+    y = g.tensor(out_shape, "UINT8", out_scale)
+    g.op(name, [a, b], [y], **options)
+    return g.save(p, [a, b], [y])
+
+
+def mul_const(p, const_shape):
+    return single_op(p, "MUL", (1, 8, 8, 16), (1, 8, 8, 16),
+                     extra_inputs=[lambda g: g.const(const_shape, "UINT8", 0.01)])
+
+
+def pad(p, pads):
+    return single_op(p, "PAD", (1, 8, 8, 16), (1, 8 + sum(pads[1]), 8 + sum(pads[2]), 16 + sum(pads[3])),
+                     extra_inputs=[lambda g: g.ints(pads)])
+
+
+def resize(p, out_hw, name="RESIZE_BILINEAR", **options):
+    return single_op(p, name, (1, 8, 8, 16), (1, *out_hw, 16),
+                     extra_inputs=[lambda g: g.ints(list(out_hw))], **options)
+
+
+def split(p, sizes):
+    g = Graph()
+    axis = g.ints([3])
+    x = g.tensor((1, 8, 8, sum(sizes)), "UINT8", 0.05)
+    outs = [g.tensor((1, 8, 8, s), "UINT8", 0.05) for s in sizes]
+    g.op("SPLIT", [axis, x], outs, numSplits=len(sizes))
+    return g.save(p, [x], outs)
+
+
+def transpose_conv(p, stride):
+    g = Graph()
+    x = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    shape = g.ints([1, 8 * stride, 8 * stride, 16])
+    w = g.const((16, 3, 3, 16), "INT8", 0.01)
+    y = g.tensor((1, 8 * stride, 8 * stride, 16), "UINT8", 0.05)
+    g.op("TRANSPOSE_CONV", [shape, w, x], [y], padding=0, strideH=stride, strideW=stride)
+    return g.save(p, [x], [y])
+
+
+def fully_connected(p, w_scale):
+    g = Graph()
+    x = g.tensor((1, 64), "UINT8", 0.05)
+    w = g.const((16, 64), "INT8", w_scale)
+    b = g.const((16,), "INT32", None, 0)
+    y = g.tensor((1, 16), "UINT8", 1e-6)
+    g.op("FULLY_CONNECTED", [x, w, b], [y])
+    return g.save(p, [x], [y])
+
+
+def reshape_rank5(p):
+    return single_op(p, "RESHAPE", (1, 8, 8, 16), (1, 2, 4, 8, 16), extra_inputs=[lambda g: g.ints([1, 2, 4, 8, 16])])
+
+
+# (id, builder, chip, rule, level, index of the op the rule must name or None for model-level)
+CASES = [
+    ("G-01 float model", float_conv, "artpec8", "G-01", "cpu", 0),
+    ("G-01 hybrid", hybrid_conv, "artpec8", "G-01", "cpu", 0),
+    ("G-01 int16", int16_conv, "artpec8", "G-01", "cpu", 0),
+    ("G-03 custom op", custom_op, "artpec8", "G-03", "cpu", 1),
+    ("G-04 float island", float_island, "artpec9", "G-04", "cpu", 1),
+    ("G-05 float input", float_io, "artpec8", "G-05", "cpu", 0),
+    ("G-05 int8 io", lambda p: conv_model(p, in_type="INT8"), "artpec8", "G-05", "warn", None),
+    ("Q-A8 per-channel", per_channel_conv, "artpec8", "Q-A8", "warn", 0),
+    ("Q-A7 per-tensor", conv_model, "artpec7", "Q-A7", "tip", None),
+    ("Q-A9 per-channel", per_channel_conv, "artpec9", "Q-A9", "info", None),
+    ("A7-02 not compiled", conv_model, "artpec7", "A7-02", "cpu", 0),
+    ("A7-03 left out", edgetpu_compiled, "artpec7", "A7-03", "cpu", 1),
+    ("A8-04 depthwise", depthwise, "artpec8", "A8-04", "tip", 0),
+    ("A8-05 5x5 kernel", lambda p: conv_model(p, k=(5, 5)), "artpec8", "A8-05", "tip", 0),
+    ("A8-06 conv+pool", conv_then_pool, "artpec8", "A8-06", "tip", 1),
+    ("A8-07 16 filters", lambda p: conv_model(p, out_ch=16), "artpec8", "A8-07", "tip", 0),
+    ("A8-08 unfused activation", conv_then_activation, "artpec8", "A8-08", "tip", 0),
+    ("A8-10 SUB", lambda p: two_input(p, "SUB", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 16)), "artpec8", "A8-10", "cpu", 0),
+    ("A8-10 LOGISTIC", lambda p: single_op(p, "LOGISTIC", (1, 8), (1, 8), out_scale=1 / 256), "artpec8", "A8-10", "cpu", 0),
+    ("A9-G01 rank 5", reshape_rank5, "artpec9", "A9-G01", "cpu", 0),
+    ("A9-G02 batch 2", lambda p: single_op(p, "RELU", (2, 8, 8, 16), (2, 8, 8, 16)),
+     "artpec9", "A9-G02", "cpu", 0),
+    ("A9-G05 ReLU not ReLU6", lambda p: conv_model(p, out_ch=16), "artpec9", "A9-G05", "tip", 0),
+    ("A9-G06 explicit pad", lambda p: pad(p, [[0, 0], [1, 1], [1, 1], [0, 0]]), "artpec9", "A9-G06", "tip", 0),
+    ("A9-G07 12 filters", conv_model, "artpec9", "A9-G07", "tip", 0),
+    ("A9-G09 softmax", lambda p: single_op(p, "SOFTMAX", (1, 8), (1, 8), out_scale=1 / 256, beta=1.0),
+     "artpec9", "A9-G09", "cpu", 0),
+    ("A9-AVG 2x2", lambda p: single_op(p, "AVERAGE_POOL_2D", (1, 8, 8, 16), (1, 4, 4, 16), padding=1, strideH=2,
+                                       strideW=2, filterHeight=2, filterWidth=2), "artpec9", "A9-AVG", "cpu", 0),
+    ("A9-CAT-1 scale", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 32),
+                                           a_scale=1.0, out_scale=0.001, axis=3), "artpec9", "A9-CAT-1", "cpu", 0),
+    ("A9-CAT-2 channels", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 8), (1, 8, 8, 8), (1, 8, 8, 16), axis=-1),
+     "artpec9", "A9-CAT-2", "cpu", 0),
+    ("A9-KERNEL 4x4", lambda p: conv_model(p, k=(4, 4), out_ch=16), "artpec9", "A9-KERNEL", "cpu", 0),
+    ("A9-STRIDE 3", lambda p: conv_model(p, stride=(3, 3), out_ch=16, hw=(48, 48)), "artpec9", "A9-STRIDE", "cpu", 0),
+    ("A9-STRIDE 9x9 s2", lambda p: conv_model(p, k=(9, 9), stride=(2, 2), out_ch=16), "artpec9", "A9-STRIDE", "cpu", 0),
+    ("A9-SCALE", lambda p: conv_model(p, out_ch=16, w_scale=10.0, out_scale=1e-7), "artpec9", "A9-SCALE", "cpu", 0),
+    ("A9-SCALE fc", lambda p: fully_connected(p, 10.0), "artpec9", "A9-SCALE", "cpu", 0),
+    ("A9-D2S block 3", lambda p: single_op(p, "DEPTH_TO_SPACE", (1, 8, 8, 18), (1, 24, 24, 2), blockSize=3),
+     "artpec9", "A9-D2S", "cpu", 0),
+    ("A9-DW-6 multiplier 2", lambda p: depthwise(p, multiplier=2), "artpec9", "A9-DW-6", "cpu", 0),
+    ("A9-LRELU-1 alpha", lambda p: single_op(p, "LEAKY_RELU", (1, 8, 8, 16), (1, 8, 8, 16), alpha=1.5),
+     "artpec9", "A9-LRELU-1", "cpu", 0),
+    ("A9-MAX odd VALID", lambda p: single_op(p, "MAX_POOL_2D", (1, 9, 9, 16), (1, 4, 4, 16), padding=1, strideH=2,
+                                             strideW=2, filterHeight=2, filterWidth=2), "artpec9", "A9-MAX", "cpu", 0),
+    ("A9-MEAN 5x5", lambda p: single_op(p, "MEAN", (1, 5, 5, 16), (1, 1, 1, 16), keepDims=True,
+                                        extra_inputs=[lambda g: g.ints([1, 2])]), "artpec9", "A9-MEAN", "cpu", 0),
+    ("A9-MUL variable", lambda p: two_input(p, "MUL", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 16)),
+     "artpec9", "A9-MUL", "cpu", 0),
+    ("A9-PAD channels", lambda p: pad(p, [[0, 0], [1, 1], [1, 1], [0, 16]]), "artpec9", "A9-PAD", "cpu", 0),
+    ("A9-PAD 8", lambda p: pad(p, [[0, 0], [8, 8], [0, 0], [0, 0]]), "artpec9", "A9-PAD", "cpu", 0),
+    ("A9-REQ-1", lambda p: single_op(p, "QUANTIZE", (1, 8, 8, 16), (1, 8, 8, 16), in_scale=1.0, out_scale=0.001),
+     "artpec9", "A9-REQ-1", "cpu", 0),
+    ("A9-RES-1 3x", lambda p: resize(p, (24, 24)), "artpec9", "A9-RES-1", "cpu", 0),
+    ("A9-RES-2 parity", lambda p: resize(p, (16, 15), name="RESIZE_NEAREST_NEIGHBOR"), "artpec9", "A9-RES-2", "warn", 0),
+    ("A9-RES-3 align corners", lambda p: resize(p, (16, 16), alignCorners=True), "artpec9", "A9-RES-3", "warn", 0),
+    ("A9-SIG-1", lambda p: single_op(p, "LOGISTIC", (1, 8), (1, 8), out_scale=1 / 100), "artpec9", "A9-SIG-1", "cpu", 0),
+    ("A9-SPLIT-1", lambda p: split(p, [8, 8]), "artpec9", "A9-SPLIT-1", "cpu", 0),
+    ("A9-TANH-1", lambda p: single_op(p, "TANH", (1, 8), (1, 8), out_scale=1 / 128, out_zp=0), "artpec9", "A9-TANH-1", "cpu", 0),
+    ("A9-TCONV stride 1", lambda p: transpose_conv(p, 1), "artpec9", "A9-TCONV", "cpu", 0),
+    ("ACAP no chip id", conv_model, "artpec9", "ACAP", "info", None),
+    ("CV-02 not x32", lambda p: conv_model(p, hw=(40, 40)), "cv25", "CV-02", "warn", None),
+    ("CV-03 quantised", conv_model, "cv25", "CV-03", "info", None),
+    ("CV-04 conversion", float_conv, "cv25", "CV-04", "info", None),
+    ("T-03 not x8", lambda p: conv_model(p, hw=(30, 30)), "artpec8", "T-03", "warn", None),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_each_rule_fires_on_its_crafted_model(case, tmp_path):
+    name, build, chip, rule, level, op = case
+    report = check_model(build(tmp_path / "m.tflite"), chip)
+    assert rule in rules_of(report, level, op), report.table()
+    if level == "cpu":
+        assert report.ops[op].where == "CPU"
+    assert rule in RULES
+
+
+def test_every_rule_has_a_crafted_model():
+    covered = {c[3] for c in CASES}
+    assert set(RULES) - covered == set()
+
+
+# configurations that satisfy a rule must not trip it (the checks are not just "always complain")
+PASSES = [
+    ("A9-AVG 3x3 s1 SAME", lambda p: single_op(p, "AVERAGE_POOL_2D", (1, 8, 8, 16), (1, 8, 8, 16), padding=0, strideH=1,
+                                               strideW=1, filterHeight=3, filterWidth=3)),
+    ("A9-AVG 7x7 mean", lambda p: single_op(p, "AVERAGE_POOL_2D", (1, 7, 7, 16), (1, 1, 1, 16), padding=1, strideH=1,
+                                            strideW=1, filterHeight=7, filterWidth=7)),
+    ("A9-MAX even VALID", lambda p: single_op(p, "MAX_POOL_2D", (1, 8, 8, 16), (1, 4, 4, 16), padding=1, strideH=2,
+                                              strideW=2, filterHeight=2, filterWidth=2)),
+    ("A9-MEAN 7x7", lambda p: single_op(p, "MEAN", (1, 7, 7, 16), (1, 1, 1, 16), keepDims=True,
+                                        extra_inputs=[lambda g: g.ints([1, 2])])),
+    ("A9-MUL 1x1x1xC", lambda p: mul_const(p, (1, 1, 1, 16))),
+    ("A9-CAT 16+16", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 32), axis=3)),
+    ("A9-SPLIT 16+16", lambda p: split(p, [16, 16])),
+    ("A9-RES 2x", lambda p: resize(p, (16, 16))),
+    ("A9-RES 2n-1", lambda p: resize(p, (15, 15))),
+    ("A9-SIG 1/256", lambda p: single_op(p, "LOGISTIC", (1, 8), (1, 8), out_scale=1 / 256, out_zp=0)),
+    ("A9-TANH 1/128", lambda p: single_op(p, "TANH", (1, 8), (1, 8), out_scale=1 / 128, out_zp=128)),
+    ("A9-TCONV stride 2", lambda p: transpose_conv(p, 2)),
+    ("A9-DW multiplier 1", depthwise),
+    ("A9-CONV 9x9 s1", lambda p: conv_model(p, k=(9, 9), out_ch=16, act=3)),
+]
+
+
+@pytest.mark.parametrize("case", PASSES, ids=[c[0] for c in PASSES])
+def test_supported_artpec9_configurations_stay_on_the_dlpu(case, tmp_path):
+    report = check_model(case[1](tmp_path / "m.tflite"), "artpec9")
+    assert all(o.where == "DLPU" for o in report.ops), report.table()
+    assert report.exit_code == 0
+
+
+def test_crafted_conv_model_is_a_valid_tflite_file(tmp_path):
+    from app.backends import load
+
+    m = load(conv_model(tmp_path / "m.tflite"), "tflite")
+    out = m.run([np.full((1, 32, 32, 3), 200, np.uint8)])
+    assert out[0].shape == (1, 32, 32, 12) and out[0].dtype == np.uint8
+
+
+# -- exit codes, output --------------------------------------------------------------------------------
+def test_exit_codes_zero_one_two(tmp_path):
+    assert check_model(conv_model(tmp_path / "a.tflite"), "artpec8").exit_code == 0
+    assert check_model(custom_op(tmp_path / "b.tflite"), "artpec8").exit_code == 1
+    assert check_model(float_conv(tmp_path / "c.tflite"), "artpec8").exit_code == 2
+    assert check_model(float_conv(tmp_path / "c.tflite"), "cpu").exit_code == 0
+
+
+def test_per_channel_on_artpec8_warns_but_keeps_ops_on_the_dlpu(tmp_path):
+    report = check_model(per_channel_conv(tmp_path / "m.tflite"), "artpec8")
+    assert report.exit_code == 0 and report.counts()["warn"] == 1
+
+
+def test_cli_table_has_a_row_per_op_and_a_summary(tmp_path):
+    path = custom_op(tmp_path / "m.tflite")
+    r = run_vigil("check-model", str(path), "--chip", "artpec8")
+    assert r.returncode == 1, r.stderr
+    lines = r.stdout.splitlines()
+    assert any("CONV_2D" in ln and "DLPU" in ln for ln in lines)
+    assert any("TFLite_Detection_PostProcess" in ln and "CPU" in ln and "G-03" in ln for ln in lines)
+    assert lines[-1].startswith("summary: ARTPEC-8: 2 ops, 1 on the DLPU, 1 on the CPU") and "exit 1" in lines[-1]
+
+
+def test_cli_json_report(tmp_path):
+    r = run_vigil("check-model", str(float_conv(tmp_path / "m.tflite")), "--chip", "artpec9", "--json")
+    assert r.returncode == 2
+    data = json.loads(r.stdout)
+    assert data["exit_code"] == 2 and data["chip"] == "artpec9" and data["counts"]["cpu"] == 1
+    assert data["ops"][0] == {"index": 0, "op": "CONV_2D", "where": "CPU", "rules": ["G-01"]}
+    assert {"rule", "level", "op", "detail", "text"} <= set(data["findings"][0])
+
+
+def test_cli_non_tflite_file_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(b"PK\x03\x04 definitely a zip")
+    r = run_vigil("check-model", str(bad))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == f"vigil: check-model: {bad} is not a TFLite model (no TFL3 identifier)"
+    r = run_vigil("check-model", str(tmp_path / "missing.tflite"), "--json")
+    assert r.returncode == 2 and "cannot read" in json.loads(r.stdout)["error"]
+
+
+# -- real models ----------------------------------------------------------------------------------------
+def test_default_models_per_tensor_vs_per_channel_on_artpec8():
+    pt = check_model(DEFAULT_MODEL, "artpec8")
+    pc = check_model(PERCHANNEL_MODEL, "artpec8")
+    assert "Q-A8" not in rules_of(pt) and "Q-A8" in rules_of(pc, "warn")
+    assert pt.exit_code == 1  # PAD, DEPTH_TO_SPACE and LOGISTIC are not in the ARTPEC-8 list
+    assert {o.op for o in pt.ops if o.where == "CPU"} == {"PAD", "DEPTH_TO_SPACE", "LOGISTIC"}
+
+
+def test_ssd_fixture_post_process_runs_on_the_cpu():
+    report = check_model(FIXTURE_MODELS / "ssd_postprocess_int8.tflite", "artpec8")
+    cpu = [o for o in report.ops if o.where == "CPU"]
+    assert [o.op for o in cpu if "G-03" in {f.rule for f in o.findings}] == ["TFLite_Detection_PostProcess"]
+    assert report.exit_code == 1

@@ -1,0 +1,214 @@
+"""The feed when the network does not work: broker restart, crash (SIGKILL), broker absent at start,
+wrong credentials. Real mosquitto, real pipeline on the sample clip."""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+
+import httpx
+import pytest
+
+from app import pipeline
+from app.config import load_config
+from tests.conftest import ROOT
+from tests.mqtt_util import Broker, Gate, Subscriber, free_port, retained_state, wait_until
+from tests.test_mqtt import FAST, SCENE
+
+
+def looping_config(mqtt: dict, device: str, **extra):
+    return load_config(None, {
+        **FAST, **SCENE, "source.loop": True, "device_id": device,
+        "mqtt": {"enabled": True, "reconnect_min_delay": 1, "reconnect_max_delay": 1, **mqtt}, **extra,
+    }, env={})
+
+
+class Background:
+    """pipeline.run in a thread until stop(); counts processed frames."""
+
+    def __init__(self, cfg):
+        self.frames = 0
+        self.error = None
+        self.summary = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(cfg,), daemon=True)
+        self._thread.start()
+
+    def _run(self, cfg):
+        def count(frame, tracked):
+            self.frames += 1
+        try:
+            self.summary = pipeline.run(cfg, stop=self._stop, on_frame=count)
+        except BaseException as e:
+            self.error = e
+
+    def wait_frames(self, n: int, timeout: float = 60) -> None:
+        def check():
+            if self.error:
+                raise self.error
+            return self.frames >= n
+        wait_until(check, timeout, what=f"{n} processed frames")
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(60)
+        assert not self._thread.is_alive(), "pipeline did not stop"
+        if self.error:
+            raise self.error
+        return self.summary
+
+
+def lifecycles(messages, prefix):
+    """id -> list of distinct event payloads in arrival order (QoS 1 may deliver a message twice)."""
+    per = defaultdict(list)
+    for m in messages:
+        if m.topic == f"{prefix}/events":
+            e = m.json()
+            if e not in per[e["after"]["id"]]:
+                per[e["after"]["id"]].append(e)
+    return per
+
+
+def test_broker_restart_loses_no_new_or_end_and_state_is_republished(broker_factory):
+    prefix = "vigil/restart"
+    broker = broker_factory().start()
+    gate = Gate(broker.port)
+    gate.open()
+    old = Subscriber(broker.port, f"{prefix}/#")
+    run = Background(looping_config({"port": gate.port, "client_id": "vigil-restart-test"}, "restart"))
+    try:
+        old.wait_for(lambda m: m.topic == f"{prefix}/available" and m.payload == b"online", what="online")
+        wait_until(lambda: sum(1 for m in old.on("/events") if m.json()["type"] == "new") >= 3, 60,
+                   what="three tracks")
+        # the broker goes away: first the app's connection, then the broker itself (no persistence)
+        gate.close()
+        # the last will reaches subscribers once the broker has processed all the app had sent
+        old.wait_for(lambda m: m.topic == f"{prefix}/available" and m.payload == b"offline", what="last will")
+        old.close()
+        broker.stop()
+        n0 = run.frames
+        run.wait_frames(n0 + 40)  # the pipeline keeps processing while the broker is away
+        broker.start()
+        new = Subscriber(broker.port, f"{prefix}/#")  # subscribed before the app may reconnect
+        gate.open()
+        expect = {f"{prefix}/{t}" for t in ("available", "counts/all", "counts/person", "zones/walkway/all",
+                                             "zones/west/person", "lines/crossing")}
+        new.wait_for(lambda m: m.topic == f"{prefix}/available" and m.payload == b"online", what="online again")
+        got = {m.topic for m in new.messages}
+        assert expect <= got, expect - got  # the whole state was published again, before 'online'
+        # a subscriber arriving now gets that state from the restarted broker at once
+        state = retained_state(broker.port, prefix, expect)
+        assert state[f"{prefix}/available"].payload == b"online"
+        wait_until(lambda: any(m.json()["type"] == "end" for m in new.on("/events")), 60, what="an end event")
+    finally:
+        summary = run.stop()
+        gate.close()
+    new.wait_for(lambda m: m.topic == f"{prefix}/available" and m.payload == b"offline", what="offline at stop")
+    new.close()
+    assert summary.feed["mqtt"]["reconnects"] >= 1
+    assert summary.feed["mqtt"]["dropped"]["critical"] == 0 and summary.feed["mqtt"]["dropped"]["update"] == 0
+    per = lifecycles(old.messages + new.messages, prefix)
+    assert len(per) == summary.feed["events"]["new"]
+    for oid, evs in per.items():
+        types = [e["type"] for e in evs]
+        assert types.count("new") == 1 and types.count("end") == 1, (oid, types)
+        assert types[0] == "new" and types[-1] == "end", (oid, types)
+    # some tracks started before the outage and ended after it: their end was queued or sent later
+    before = {e["after"]["id"] for m in old.on("/events") for e in [m.json()] if e["type"] == "new"}
+    after = {e["after"]["id"] for m in new.on("/events") for e in [m.json()] if e["type"] == "end"}
+    assert before & after
+
+
+def test_sigkill_publishes_offline_from_the_last_will_and_restart_goes_online(mosquitto):
+    prefix = "vigil/killed"
+    sub = Subscriber(mosquitto.port, f"{prefix}/available")
+    cmd = [sys.executable, "-m", "app", "run", "--loop", "--fps", "5", "--no-progress",
+           "--mqtt", f"127.0.0.1:{mosquitto.port}", "--set", "device_id=killed",
+           "--set", "preprocess.tiling.tile_size=256", "--set", "preprocess.tiling.full_frame=false"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+
+    def start():
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def payloads():
+        return [m.payload for m in sub.messages]
+
+    proc = start()
+    try:
+        sub.wait_for(lambda m: m.payload == b"online", 60, "online")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        n = len(sub.messages)
+        sub.wait_for(lambda m: m.payload == b"offline" and sub.messages.index(m) >= n - 1, 30, "offline (will)")
+        state = retained_state(mosquitto.port, prefix, {f"{prefix}/available"})
+        assert state[f"{prefix}/available"].payload == b"offline"  # retained: late subscribers know too
+        n = len(sub.messages)
+        proc = start()
+        wait_until(lambda: b"online" in payloads()[n:], 60, what="online after restart")
+        # a clean stop (docker stop: SIGTERM) ends the run and says offline itself
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+        assert payloads()[-1] == b"offline" and "Traceback" not in err
+        assert "vigil: events:" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        sub.close()
+
+
+def test_broker_unreachable_at_start_the_app_runs_and_connects_when_it_appears(broker_factory, caplog):
+    caplog.set_level(logging.INFO, logger="app.publish.mqtt")
+    port = free_port()
+    api_port = free_port()
+    prefix = "vigil/late"
+    run = Background(looping_config({"port": port}, "late", api={"enabled": True, "port": api_port}))
+    try:
+        run.wait_frames(20)
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
+        wait_until(lambda: api.get("/api/health").json()["components"]["mqtt"]["status"] == "degraded", 30,
+                   what="mqtt degraded")
+        h = api.get("/api/health").json()
+        assert h["status"] == "degraded" and h["components"]["source"]["status"] == "ok"
+        assert api.get("/api/stats").json()["mqtt"]["state"] == "unreachable"
+        broker = broker_factory(port=port).start()
+        sub = Subscriber(broker.port, f"{prefix}/#")
+        sub.wait_for(lambda m: m.topic == f"{prefix}/available" and m.payload == b"online", 30, "online")
+        wait_until(lambda: api.get("/api/health").json()["status"] == "ok", 30, what="health ok once connected")
+        api.close()
+    finally:
+        run.stop()
+    sub.close()
+    warnings = [r for r in caplog.records if "cannot reach broker" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]  # one line, not one per retry
+
+
+def test_wrong_credentials_one_clear_line_health_degraded_and_no_crash(broker_factory, caplog):
+    caplog.set_level(logging.INFO)
+    broker = broker_factory(users={"vigil": "right-password"}).start()
+    api_port = free_port()
+    run = Background(looping_config({"port": broker.port, "username": "vigil", "password": "wrong-password"},
+                                    "creds", api={"enabled": True, "port": api_port}))
+    try:
+        api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", timeout=10)
+        run.wait_frames(5)
+        wait_until(lambda: api.get("/api/stats").json()["mqtt"]["state"] == "auth_failed", 30, what="auth failure")
+        n = run.frames
+        # keeps retrying (capped back-off) without stopping the pipeline
+        wait_until(lambda: broker.log_text().count("not authorised") >= 2, 30, what="a second attempt")
+        run.wait_frames(n + 20)
+        h = api.get("/api/health").json()
+        assert h["status"] == "degraded"
+        assert h["components"]["mqtt"] == {"status": "degraded",
+                                           "detail": f"broker 127.0.0.1:{broker.port} refused the credentials; retrying"}
+        api.close()
+    finally:
+        run.stop()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    msg = errors[0].getMessage()
+    assert "refused the credentials of user 'vigil'" in msg and "mqtt.password" in msg
+    assert all("wrong-password" not in r.getMessage() for r in caplog.records)
