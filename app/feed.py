@@ -16,6 +16,7 @@ import time
 
 from app.analytics import Analytics
 from app.config import Config
+from app.errors import ConfigError
 from app.timing import StageTimer
 from app.types import Detections, Frame
 
@@ -28,6 +29,18 @@ def resolve_device_id(value: str | None) -> str:
         return value
     host = socket.gethostname() or "vigil"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:64]
+
+
+def check_labels(cfg: Config, labels: list[str]) -> None:
+    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
+    named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
+    named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
+    named.append(("filters.labels", list(cfg.filters.labels)))
+    for key, names in named:
+        for name in names:
+            if name not in labels:
+                shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
+                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
 
 
 def redacted_config(cfg: Config) -> dict:
@@ -59,6 +72,7 @@ class Feed:
         from app.status import Status
 
         cfg = self.cfg
+        check_labels(cfg, self.labels)
         device_id = resolve_device_id(cfg.device_id)
         # File timestamps are positions in the file: anchor them to the wall clock at start.
         offset = 0.0 if getattr(source, "live", False) else time.time()

@@ -63,7 +63,8 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.log = self.dir / "mosquitto.log"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false",
+        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
+                 "log_type error", "log_type warning", "log_type notice", "log_type information",
                  f"user {pwd.getpwuid(os.getuid()).pw_name}"]  # when run as root, stay root (tmp files)
         if users:
             pw = self.dir / "passwd"
@@ -80,7 +81,7 @@ class Broker:
 
     def start(self) -> "Broker":
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf), "-v"], stdout=self._log, stderr=self._log)
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=self._log, stderr=self._log)
         deadline = time.monotonic() + 10
         while not port_open(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -185,6 +185,7 @@ def test_status_page_uses_relative_links_only(live):
             assert client.get(f"/{r.split('?')[0]}").status_code == 200, r
 
 
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 def test_api_can_protect_reads_too_and_serves_under_a_root_path():
     from fastapi.testclient import TestClient
 

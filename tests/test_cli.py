@@ -73,3 +73,10 @@ def test_run_prints_summary_and_writes_jsonl(tmp_path):
     assert p.returncode == 0, p.stderr
     assert "5 frames in" in p.stderr and "tracks seen" in p.stderr and str(out) in p.stderr
     assert len(out.read_text().splitlines()) == 5
+
+
+def test_zone_label_the_model_does_not_have_is_one_clear_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("zones:\n  door:\n    polygon: [[0, 0], [1, 0], [1, 1]]\n    labels: [persn]\n")
+    p = run_vigil("run", "--config", str(cfg), "--api", "0", "--max-frames", "1", "--no-progress")
+    assert_one_clean_line(p, 2, "config error", "zones.door.labels: 'persn' is not one of the model's labels (person)")

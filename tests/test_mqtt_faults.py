@@ -212,3 +212,60 @@ def test_wrong_credentials_one_clear_line_health_degraded_and_no_crash(broker_fa
     msg = errors[0].getMessage()
     assert "refused the credentials of user 'vigil'" in msg and "mqtt.password" in msg
     assert all("wrong-password" not in r.getMessage() for r in caplog.records)
+
+
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1, a client certificate, and an unrelated CA (openssl CLI)."""
+    import shutil
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make test certificates: sudo apt-get install openssl", pytrace=False)
+
+    def run(*args):
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
+
+    for ca in ("ca", "other"):
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN=vigil-test-{ca}",
+            "-keyout", f"{ca}.key", "-out", f"{ca}.pem")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, ext in (("server", ["-extfile", "san.ext"]), ("client", [])):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-out", f"{name}.pem", *ext)
+    return d
+
+
+def test_tls_with_a_client_certificate_connects_and_an_unknown_ca_is_refused(broker_factory, tmp_path):
+    from app.publish.config import MqttConfig
+    from app.publish.mqtt import MqttPublisher
+
+    certs = make_certs(tmp_path)
+    broker = broker_factory(extra=[f"cafile {certs / 'ca.pem'}", f"certfile {certs / 'server.pem'}",
+                                   f"keyfile {certs / 'server.key'}", "require_certificate true"]).start()
+    sub_ok = MqttPublisher(MqttConfig(enabled=True, port=broker.port, tls={
+        "enabled": True, "ca_file": str(certs / "ca.pem"), "cert_file": str(certs / "client.pem"),
+        "key_file": str(certs / "client.key")}), "tls", ["person"])
+    wrong = MqttPublisher(MqttConfig(enabled=True, port=broker.port, tls={
+        "enabled": True, "ca_file": str(certs / "other.pem")}), "tls2", ["person"])
+    try:
+        sub_ok.start()
+        wrong.start()
+        wait_until(lambda: sub_ok.connected, 20, what="a TLS connection with the client certificate")
+        assert sub_ok.flush(10)  # 'online' and the state went out over TLS and were acknowledged
+        wait_until(lambda: wrong.state == "unreachable", 20, what="the untrusted broker to be refused")
+        assert not wrong.connected and wrong.health()["status"] == "degraded"
+    finally:
+        sub_ok.close()
+        wrong.close()
+
+
+def test_missing_tls_files_are_a_config_error_naming_the_key(tmp_path):
+    from app.errors import ConfigError
+    from app.publish.config import MqttConfig
+    from app.publish.mqtt import MqttPublisher
+
+    with pytest.raises(ConfigError, match="mqtt.tls: cannot load certificates"):
+        MqttPublisher(MqttConfig(enabled=True, tls={"enabled": True, "ca_file": str(tmp_path / "nope.pem")}),
+                      "x", [])

@@ -284,18 +284,20 @@ class Analytics:
             if crossings:
                 self._restate_lines()
             reasons = self._reasons
-            for i in np.flatnonzero(was_published).tolist():
+            flags = {
+                "entered_zone": entered.any(axis=1),
+                "left_zone": left.any(axis=1),
+                "loitering": loiter.any(axis=1),
+                "score": T.top[rows] - T.last_event_top[rows] >= self.policy.score_change,
+            }
+            stationary_now = T.stationary[rows]
+            any_reason = was_published & (stat_changed | np.logical_or.reduce(list(flags.values())))
+            for i in np.flatnonzero(any_reason).tolist():
                 tid = int(ids[i])
-                why = []
-                if entered[i].any():
-                    why.append("entered_zone")
-                if left[i].any():
-                    why.append("left_zone")
-                if loiter[i].any():
-                    why.append("loitering")
+                why = [name for name, f in flags.items() if f[i] and name != "score"]
                 if stat_changed[i]:
-                    why.append("stationary" if T.stationary[rows[i]] else "moving")
-                if T.top[rows[i]] - T.last_event_top[rows[i]] >= self.policy.score_change:
+                    why.append("stationary" if stationary_now[i] else "moving")
+                if flags["score"][i]:
                     why.append("score")
                 if why:
                     lst = reasons.setdefault(tid, [])
@@ -323,17 +325,18 @@ class Analytics:
         if not len(events):
             return
         T = self.T
-        mask = (events.kind == NEW_K) | (events.kind == UPDATE_K)
-        ev = events[mask]
-        known = np.array([t in T.row for t in ev.track_id.tolist()], bool)
-        if not known.any():
+        kind = events.kind
+        sel = np.flatnonzero((kind == NEW_K) | (kind == UPDATE_K))
+        row = T.row
+        known = [(j, row[t]) for j, t in zip(sel.tolist(), events.track_id[sel].tolist()) if t in row]
+        if not known:
             return
-        ev = ev[known]
-        r = T.rows(ev.track_id)
-        T.vel[r] = ev.velocity
-        news = ev.kind == NEW_K
+        j, r = (np.array(x, np.int64) for x in zip(*known))
+        T.vel[r] = events.velocity[j]
+        news = kind[j] == NEW_K
         if news.any():
-            T.first_seen[r[news]] = np.minimum(T.first_seen[r[news]], ev.first_seen[news])
+            rn = r[news]
+            T.first_seen[rn] = np.minimum(T.first_seen[rn], events.first_seen[j[news]])
 
     def _stationary(self, rows: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
         """Update still/moving state of observed rows; return (moved, stationary changed)."""

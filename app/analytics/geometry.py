@@ -19,15 +19,23 @@ def anchor_points(xyxy: np.ndarray, anchor: str) -> np.ndarray:
     return np.stack((x, y), axis=1)
 
 
-def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(n,) whether each point is inside the polygon (even-odd rule; points on an edge may go either way)."""
+def polygon_edges(polygon: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Edge arrays of a polygon (x1, y1, x2, y2, dy) for inside_polygon, computed once per zone."""
+    x1, y1 = polygon[:, 0].astype(np.float64), polygon[:, 1].astype(np.float64)
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    return x1, y1, x2, y2, np.where(y2 == y1, 1.0, y2 - y1)  # horizontal edges never straddle; avoid 0/0
+
+
+def inside_polygon(points: np.ndarray, polygon: np.ndarray | tuple) -> np.ndarray:
+    """(n,) whether each point is inside the polygon (even-odd rule; points on an edge may go either way).
+
+    `polygon` is an (m,2) array or its polygon_edges().
+    """
     if len(points) == 0:
         return np.zeros(0, bool)
+    x1, y1, x2, y2, dy = polygon if isinstance(polygon, tuple) else polygon_edges(polygon)
     x, y = points[:, 0:1], points[:, 1:2]
-    x1, y1 = polygon[:, 0], polygon[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
     straddles = (y1 > y) != (y2 > y)  # (n, m): edge crosses the horizontal through the point
-    dy = np.where(y2 == y1, 1.0, y2 - y1)  # horizontal edges never straddle; avoid 0/0
     x_cross = x1 + (y - y1) * (x2 - x1) / dy
     return (np.count_nonzero(straddles & (x < x_cross), axis=1) % 2) == 1
 

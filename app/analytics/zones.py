@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.analytics.config import ZoneConfig
-from app.analytics.geometry import inside_polygon
+from app.analytics.geometry import inside_polygon, polygon_edges
 from app.analytics.table import Table
 
 
@@ -29,7 +29,7 @@ class Zones:
     def __init__(self, cfg: dict[str, ZoneConfig], labels: list[str]) -> None:
         self.names = list(cfg)
         self.cfg = list(cfg.values())
-        self.polygons = [np.asarray(z.polygon, np.float64) for z in self.cfg]
+        self.polygons = [polygon_edges(np.asarray(z.polygon, np.float64)) for z in self.cfg]
         self.anchors = [z.anchor for z in self.cfg]
         self.inertia = np.array([z.inertia for z in self.cfg], np.int32)
         self.loitering = np.array([z.loitering_time for z in self.cfg], np.float64)
