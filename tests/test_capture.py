@@ -114,7 +114,7 @@ def test_slow_consumer_still_gets_every_file_frame(tmp_path):
             # take a frame only once the queue is full again (or the thread has finished), so the
             # end of the file always meets a full queue
             deadline = time.monotonic() + 10
-            while src._queue.qsize() < 2 and src._thread.is_alive() and time.monotonic() < deadline:
+            while src.depth < 2 and src._thread.is_alive() and time.monotonic() < deadline:
                 time.sleep(0.005)
             if src.read == 12 and src._thread.is_alive():
                 time.sleep(0.3)  # the slow consumer itself (an inference step), not synchronisation

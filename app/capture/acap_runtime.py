@@ -7,7 +7,6 @@ latest frame; DeleteStream on close. NV12 ("yuv", every chip) is converted to BG
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from typing import Iterator
@@ -16,12 +15,12 @@ import cv2
 import numpy as np
 
 from app.backends.acap_runtime_client import AcapRuntimeError, Endpoint, Health, Retrier, RetryPolicy
+from app.capture.framequeue import FrameQueue
 from app.errors import SourceError
 from app.timing import StageTimer
 from app.types import Frame
 
 log = logging.getLogger(__name__)
-_END = object()
 FORMATS = {"yuv": 3, "rgb": 8}  # videocapture.v1.StreamFormat values
 
 
@@ -93,7 +92,6 @@ class AcapRuntimeSource:
         self.fps = float(s.framerate)
         self.total = None
         self.live = True if cfg.live is None else cfg.live
-        self.dropped = 0
         self.skipped = 0
         self.read = 0
         self.endpoint = Endpoint.from_config(acap)
@@ -114,7 +112,7 @@ class AcapRuntimeSource:
             self._channel.close()
             raise SourceError(f"camera refused stream {s.width}x{s.height}@{s.framerate} {s.format}: "
                               f"{self._retry.describe(e)}") from None
-        self._queue: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
+        self._frames = FrameQueue(cfg.queue_size, self.live, self._stop)
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
 
@@ -146,7 +144,7 @@ class AcapRuntimeSource:
         except Exception:  # a bug here must not hang the consumer
             log.exception("capture thread failed")
         finally:
-            self._put(_END, force=True)
+            self._frames.end()
 
     def _loop(self) -> None:
         import grpc
@@ -178,43 +176,24 @@ class AcapRuntimeSource:
             seq_nbr = int(reply.sequence_nbr) if reply.sequence_nbr else seq
             # VDO timestamps are microseconds; a server that sends none gets the clock instead
             ts = reply.timestamp / 1e6 if (reply.timestamp or seq == 0) else time.time()
-            self._put(Frame(image, ts, seq_nbr))
+            self._frames.put(Frame(image, ts, seq_nbr))
             seq += 1
 
-    def _put(self, item, force: bool = False) -> None:
-        if self.live and not force:
-            while True:  # newest frame wins
-                try:
-                    self._queue.put_nowait(item)
-                    return
-                except queue.Full:
-                    try:
-                        self._queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
-        while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                if self._stop.is_set() and not force:
-                    return
-                if force:
-                    try:
-                        self._queue.get_nowait()
-                    except queue.Empty:
-                        pass
-
     # -- consumer side -------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        """Frames discarded because inference was busy."""
+        return self._frames.dropped
+
+    @property
+    def depth(self) -> int:
+        """Frames fetched and waiting for inference."""
+        return self._frames.depth
+
     def __iter__(self) -> Iterator[Frame]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                if self.error is not None:
-                    raise SourceError(str(self.error))
-                return
-            yield item
+        yield from self._frames
+        if self.error is not None:
+            raise SourceError(str(self.error))
 
     def status(self) -> dict:
         """Health of the camera stream."""
@@ -226,11 +205,7 @@ class AcapRuntimeSource:
         if self._stop.is_set():
             return
         self._stop.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
+        self._frames.drain()
         self._thread.join(timeout=self.timeout + 5)
         if self.stream_id:
             try:

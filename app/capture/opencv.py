@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from pathlib import Path
@@ -10,12 +9,12 @@ from typing import Iterator
 
 import cv2
 
+from app.capture.framequeue import FrameQueue
 from app.errors import SourceError
 from app.timing import StageTimer
 from app.types import Frame
 
 log = logging.getLogger(__name__)
-_END = object()
 
 
 def _target(uri: str) -> tuple[str | int, bool]:
@@ -62,11 +61,10 @@ class OpenCVSource:
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if (not self.live and count > 0) else None
-        self.dropped = 0  # live frames discarded because inference was busy
         self.skipped = 0  # frames left out by the fps cap
         self.read = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=cfg.queue_size)
         self._stop = threading.Event()
+        self._frames = FrameQueue(cfg.queue_size, self.live, self._stop)
         self._pacer = FramePacer(cfg.fps)
         self._first = first
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
@@ -85,7 +83,7 @@ class OpenCVSource:
         except Exception:  # a bug here must not hang the consumer
             log.exception("capture thread failed")
         finally:
-            self._put(_END, force=True)
+            self._frames.end()
 
     def _loop(self) -> None:
         seq = 0
@@ -113,7 +111,7 @@ class OpenCVSource:
             t = time.time() if self.live else offset + index / fps
             self.read += 1
             if self._pacer.keep(t):
-                self._put(Frame(image, t, seq))
+                self._frames.put(Frame(image, t, seq))
             else:
                 self.skipped += 1
             seq += 1
@@ -131,54 +129,24 @@ class OpenCVSource:
                 return
             log.warning("source %s still unavailable", self.cfg.uri)
 
-    def _put(self, item, force: bool = False) -> None:
-        if self.live and not force:
-            # newest frame wins: make room by discarding the oldest waiting frame
-            while True:
-                try:
-                    self._queue.put_nowait(item)
-                    return
-                except queue.Full:
-                    try:
-                        self._queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        pass
-        while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                if not self._stop.is_set():
-                    continue  # the consumer is slow, not gone: wait, never discard a file frame
-                if not force:
-                    return
-                try:  # closed while full: make room for the end marker
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
-
     # -- consumer side -------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        """Live frames discarded because inference was busy."""
+        return self._frames.dropped
+
     @property
     def depth(self) -> int:
         """Frames decoded and waiting for inference."""
-        return self._queue.qsize()
+        return self._frames.depth
 
     def __iter__(self) -> Iterator[Frame]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            yield item
+        return iter(self._frames)
 
     def close(self) -> None:
         """Stop the capture thread and release the device or file."""
         self._stop.set()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
+        self._frames.drain()
         self._thread.join(timeout=5)
         self._cap.release()
 
