@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from app.decoders import DecoderConfig
 from app.errors import ConfigError
-from app.tracking import SortConfig, TrackerConfig
+from app.tracking import ByteTrackConfig, TrackerConfig
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
 )
@@ -106,7 +106,12 @@ class Config(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig, description="the detector and how to run it")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
-    tracker: TrackerConfig = Field(default_factory=SortConfig, description="multi-object tracker (sort or bytetrack)")
+    tracker: TrackerConfig = Field(
+        # low-score boxes (decoder.score_threshold 0.3) only continue tracks, births need 0.7: on the
+        # labelled frames this tracks 70 % of people at 0.91 precision, SORT 59 % (docs/tracking.md)
+        default_factory=ByteTrackConfig,
+        description="multi-object tracker (sort or bytetrack)",
+    )
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
     acap_runtime: AcapRuntimeConfig = Field(
         default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"

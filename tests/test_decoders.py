@@ -78,7 +78,7 @@ def test_yolov8_channels_first_pixel_coordinates():
     out[0, :, 7] = [320, 160, 64, 128, 0.1, 0.8]   # class 1 at 0.8
     out[0, :, 9] = [100, 100, 20, 20, 0.3, 0.2]     # below threshold
     spec = TensorSpec("output0", (1, 6, n), F32)
-    d = create_decoder(DecoderConfig(), [spec], ["a", "b"], (640, 640)).decode([out])
+    d = create_decoder(DecoderConfig(score_threshold=0.5), [spec], ["a", "b"], (640, 640)).decode([out])
     assert d.class_ids.tolist() == [1]
     np.testing.assert_allclose(d.xyxy[0], [0.45, 0.15, 0.55, 0.35], atol=1e-6)
 

@@ -73,8 +73,9 @@ def test_bad_tracker_config_is_rejected(raw):
         TypeAdapter(TrackerConfig).validate_python(raw)
 
 
-def test_new_track_threshold_defaults_to_track_thresh_plus_margin():
-    assert ByteTrackConfig(track_thresh=0.4).det_thresh == pytest.approx(0.5)
+def test_unset_new_track_threshold_is_track_thresh_plus_margin():
+    assert ByteTrackConfig(track_thresh=0.4, new_track_thresh=None).det_thresh == pytest.approx(0.5)
+    assert ByteTrackConfig().det_thresh == pytest.approx(0.7)
     assert ByteTrackConfig(track_thresh=0.4, new_track_thresh=0.45).det_thresh == pytest.approx(0.45)
 
 

@@ -47,7 +47,11 @@ class DecoderConfig(BaseModel):
     type: Literal["auto", "ssd_postprocess", "yolov5", "yolov8", "mediapipe_ssd"] = Field(
         "auto", description="output convention; auto picks the one decoder whose tensor shapes match"
     )
-    score_threshold: float = Field(0.6, ge=0.0, le=1.0, description="minimum score for every class")
+    score_threshold: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="minimum score for every class; low-score boxes only continue tracks (ByteTrack), "
+        "tracker.new_track_thresh decides which start one",
+    )
     class_thresholds: dict[str, float] = Field(
         default_factory=dict, description="per-label score thresholds overriding score_threshold"
     )
