@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from app.backends.acap_runtime_client import AcapRuntimeError, Endpoint, Health, Retrier, RetryPolicy
-from app.capture.framequeue import FrameQueue
+from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
 from app.timing import StageTimer
 from app.types import Frame
@@ -72,7 +72,7 @@ def decode_frame(data: bytes, fmt: str, width: int, height: int) -> np.ndarray:
     return cv2.cvtColor(rgb.reshape(height, width, 3), cv2.COLOR_RGB2BGR)
 
 
-class AcapRuntimeSource:
+class AcapRuntimeSource(QueuedSource):
     """Frames from a VideoCapture stream, fetched in a thread of their own."""
 
     def __init__(self, cfg, timer: StageTimer | None = None, acap=None) -> None:
@@ -180,16 +180,6 @@ class AcapRuntimeSource:
             seq += 1
 
     # -- consumer side -------------------------------------------------------------------
-    @property
-    def dropped(self) -> int:
-        """Frames discarded because inference was busy."""
-        return self._frames.dropped
-
-    @property
-    def depth(self) -> int:
-        """Frames fetched and waiting for inference."""
-        return self._frames.depth
-
     def __iter__(self) -> Iterator[Frame]:
         yield from self._frames
         if self.error is not None:

@@ -73,3 +73,19 @@ class FrameQueue:
                 self._q.get_nowait()
             except queue.Empty:
                 return
+
+
+class QueuedSource:
+    """What every threaded source exposes from its FrameQueue (`self._frames`)."""
+
+    _frames: FrameQueue
+
+    @property
+    def dropped(self) -> int:
+        """Live frames discarded because inference was busy."""
+        return self._frames.dropped
+
+    @property
+    def depth(self) -> int:
+        """Frames captured and waiting for inference."""
+        return self._frames.depth

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import cv2
 
-from app.capture.framequeue import FrameQueue
+from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
 from app.timing import StageTimer
 from app.types import Frame
@@ -43,7 +43,7 @@ class FramePacer:
         return True
 
 
-class OpenCVSource:
+class OpenCVSource(QueuedSource):
     def __init__(self, cfg, timer: StageTimer | None = None) -> None:
         self.cfg = cfg
         self.target, live = _target(cfg.uri)
@@ -130,16 +130,6 @@ class OpenCVSource:
             log.warning("source %s still unavailable", self.cfg.uri)
 
     # -- consumer side -------------------------------------------------------------------
-    @property
-    def dropped(self) -> int:
-        """Live frames discarded because inference was busy."""
-        return self._frames.dropped
-
-    @property
-    def depth(self) -> int:
-        """Frames decoded and waiting for inference."""
-        return self._frames.depth
-
     def __iter__(self) -> Iterator[Frame]:
         return iter(self._frames)
 
