@@ -147,7 +147,7 @@ def cmd_run(args) -> int:
     finally:
         if bar is not None:
             bar.close()
-    tracks = len(summary.track_ids - {-1})
+    tracks = summary.tracks
     err = sys.stderr
     print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
           f"{summary.model_runs_per_frame} model run(s) per frame", file=err)

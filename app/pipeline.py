@@ -138,7 +138,7 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     detections: int = 0
-    track_ids: set = field(default_factory=set)
+    tracks: int = 0  # confirmed tracks (ids issued); a count, so a 24/7 run keeps no per-id state
     dropped: int = 0
     skipped: int = 0
     outputs: list[str] = field(default_factory=list)
@@ -196,7 +196,6 @@ def run(
                 on_frame(frame, tracked)
             summary.frames += 1
             summary.detections += len(dets)
-            summary.track_ids.update(tracked.track_ids.tolist())
             if progress:
                 progress(summary.frames, source.total)
             if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()):
@@ -210,4 +209,5 @@ def run(
         summary.dropped = source.dropped
         summary.skipped = getattr(source, "skipped", 0)
         summary.stages = timer.summary()
+        summary.tracks = tracker.stats.tracks_confirmed
     return summary
