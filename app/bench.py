@@ -51,7 +51,7 @@ def main(args) -> int:
     print(f"  = same-work limit:   {limit_fps:8.2f} frames/s at {len(views)} invokes/frame")
     print(f"end-to-end pipeline:   {summary.fps:8.2f} frames/s  ({summary.frames} frames in {summary.seconds:.1f} s)")
     print(f"ratio end-to-end/raw:  {summary.fps / limit_fps:8.3f}  (target >= 0.9)")
-    print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call; preprocess/invoke/decode run once per view)")
+    print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call: preprocess once per frame, invoke and decode once per view)")
     order = ["capture", "preprocess", "invoke", "decode", "merge", "track", "sink"]
     for stage in order + sorted(set(summary.stages) - set(order)):
         s = summary.stages.get(stage)

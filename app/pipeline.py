@@ -1,7 +1,8 @@
 """Orchestration only: capture → preprocess → inference → decode → track → sinks.
 
-Capture decodes in its own thread, sinks write in their own thread; the inference thread
-does preprocess, invoke, decode, merge and track. Every stage exchanges Frame and Detections.
+Capture decodes in its own thread, preprocessing (views → model inputs) runs in another so it
+overlaps inference, sinks write in a third; the inference thread does invoke, decode, merge and
+track. Every stage exchanges Frame and Detections.
 """
 from __future__ import annotations
 
@@ -61,13 +62,20 @@ class Detector:
             log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
         return v
 
+    def prepare(self, frame: Frame) -> list[np.ndarray]:
+        """The model input tensor of every view of this frame."""
+        with self.timer.measure("preprocess"):
+            return [self.converter(v.render(frame.image, self.rgb)) for v in self.views(frame.size)]
+
     def __call__(self, frame: Frame) -> Detections:
+        return self.infer(frame, self.prepare(frame))
+
+    def infer(self, frame: Frame, tensors: list[np.ndarray]) -> Detections:
+        """Run the model on prepared tensors, decode each view and merge into source pixels."""
         views = self.views(frame.size)
         parts = []
         measure = self.timer.measure
-        for view in views:
-            with measure("preprocess"):
-                tensor = self.converter(view.render(frame.image, self.rgb))
+        for view, tensor in zip(views, tensors):
             with measure("invoke"):
                 outputs = self.model.run([tensor])
             with measure("decode"):
@@ -88,6 +96,61 @@ class Detector:
             if not valid.all():
                 dets = dets[valid]
         return dets
+
+
+class PrepareWorker:
+    """Prepares the next frame's model inputs in a thread of its own while the model runs on this
+    one (the interpreter releases the GIL, so the two overlap on two cores)."""
+
+    _END = object()
+
+    def __init__(self, source, detector: Detector, depth: int = 1) -> None:
+        self.source = source
+        self.detector = detector
+        self.error: BaseException | None = None
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="preprocess", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for frame in self.source:
+                if not self._put((frame, self.detector.prepare(frame))):
+                    return
+        except BaseException as e:  # surfaced to the inference thread
+            self.error = e
+        self._put(self._END)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def __iter__(self):
+        while True:
+            item = self._q.get()
+            if item is self._END:
+                if self.error:
+                    raise self.error
+                return
+            yield item
+
+    def close(self) -> None:
+        """Stop preparing (call before closing the source, then join with join())."""
+        self._stop.set()
+        while True:
+            try:
+                self._q.get_nowait()
+            except queue.Empty:
+                return
+
+    def join(self) -> None:
+        self._thread.join(timeout=10)
 
 
 class SinkWorker:
@@ -182,12 +245,14 @@ def run(
     worker = SinkWorker(sinks, timer)
     summary = Summary(outputs=where, model_runs_per_frame=len(detector.views(source.size)))
     feed = Feed(cfg, detector.labels, timer, tracker)
+    prepared = None
     t0 = time.perf_counter()
     try:
         feed.start(source, worker, summary.model_runs_per_frame)
-        for frame in source:
+        prepared = PrepareWorker(source, detector)
+        for frame, tensors in prepared:
             with timer.measure("detect"):
-                dets = detector(frame)
+                dets = detector.infer(frame, tensors)
             with timer.measure("track"):
                 tracked = tracker.update(dets, frame.timestamp)
             worker.put(frame, tracked)
@@ -201,7 +266,11 @@ def run(
             if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()):
                 break
     finally:
+        if prepared is not None:
+            prepared.close()
         source.close()
+        if prepared is not None:
+            prepared.join()
         feed.close()  # ends all tracks (end events), flushes MQTT, publishes offline
         summary.feed = feed.summary()
         worker.close()
