@@ -172,7 +172,8 @@ class Status:
             "frame_inference_ms": _ms(t, "detect"),
             "model_runs_per_frame": self.model_runs_per_frame,
             "stages": stages,
-            "frames": {"read": read, "processed": processed, "skipped": skipped, "dropped": dropped},
+            "frames": {"read": read, "processed": processed, "skipped": skipped, "dropped": dropped,
+                       "reconnects": int(getattr(self.source, "reconnects", 0) or 0)},
             "queues": {
                 "capture": _depth(self.source),
                 "sink": _depth(self.sink_worker),

@@ -125,3 +125,51 @@ def test_slow_consumer_still_gets_every_file_frame(tmp_path):
     finally:
         src.close()
     assert seqs == list(range(12))
+
+
+def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
+    """A server that sends part of a stream and then goes silent (connection kept open) must not hang
+    capture: the read times out after stall_timeout and the source reconnects and delivers again."""
+    import http.server
+    import logging
+    import threading
+    import time
+
+    clip = make_clip(tmp_path / "c.avi", frames=40).read_bytes()
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.send_header("Content-Length", str(len(clip)))
+            self.end_headers()
+            self.wfile.write(clip[: len(clip) // 2])
+            self.wfile.flush()
+            release.wait(30)  # stall with the connection open
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    caplog.set_level(logging.WARNING, logger="app.capture.opencv")
+    src = open_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", queue_size=64,
+                                   stall_timeout=1.0, reconnect_delay=0.1))
+    try:
+        deadline = time.monotonic() + 30
+        while src.reconnects < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the reconnect counter with a deadline
+        assert src.reconnects >= 2, "the stalled stream was never detected"
+        frames = []
+        it = iter(src)
+        while len(frames) < 25 and time.monotonic() < deadline:
+            frames.append(next(it))
+        # more frames than one stalled connection ever delivered: the reopened streams delivered too
+        assert len(frames) == 25
+        assert "stopped delivering frames" in caplog.text
+    finally:
+        release.set()
+        src.close()
+        server.shutdown()

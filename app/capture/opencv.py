@@ -62,6 +62,7 @@ class OpenCVSource(QueuedSource):
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if (not self.live and count > 0) else None
         self.skipped = 0  # frames left out by the fps cap
+        self.reconnects = 0  # times a live source failed or stalled and was reopened
         self.read = 0
         self._stop = threading.Event()
         self._frames = FrameQueue(cfg.queue_size, self.live, self._stop)
@@ -70,8 +71,17 @@ class OpenCVSource(QueuedSource):
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
 
+    def _capture(self) -> cv2.VideoCapture:
+        """A VideoCapture; for URLs with open/read timeouts, so a stalled stream fails instead of hanging."""
+        if isinstance(self.target, str) and "://" in self.target:
+            ms = int(self.cfg.stall_timeout * 1000)
+            return cv2.VideoCapture(
+                self.target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            )
+        return cv2.VideoCapture(self.target)
+
     def _open(self) -> cv2.VideoCapture:
-        cap = cv2.VideoCapture(self.target)
+        cap = self._capture()
         if not cap.isOpened():
             raise SourceError(f"cannot open video source {self.cfg.uri}")
         return cap
@@ -120,9 +130,10 @@ class OpenCVSource(QueuedSource):
 
     def _reconnect(self) -> None:
         log.warning("source %s stopped delivering frames; reopening in %.1f s", self.cfg.uri, self.cfg.reconnect_delay)
+        self.reconnects += 1
         self._cap.release()
         while not self._stop.wait(self.cfg.reconnect_delay):
-            cap = cv2.VideoCapture(self.target)
+            cap = self._capture()
             if cap.isOpened():
                 self._cap = cap
                 log.info("source %s reopened", self.cfg.uri)
