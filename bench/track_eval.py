@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trackers_common import Adapter, all_adapters
+from trackers_common import Adapter, all_adapters, print_table
 
 try:
     from tqdm import tqdm
@@ -431,16 +431,6 @@ def dets_report(path: Path, fps: float | None, adapters: list[Adapter], min_scor
 
 
 # ---- main ------------------------------------------------------------------------------------
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    """Print a Markdown table with aligned columns."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    print(line(header))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print(line(r))
 
 
 def main(argv: list[str] | None = None) -> int:

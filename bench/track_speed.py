@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from trackers_common import Adapter, all_adapters, synthetic_scene
+from trackers_common import Adapter, all_adapters, print_table, synthetic_scene
 
 try:
     from tqdm import tqdm
@@ -197,16 +197,6 @@ def sanity_check(scene, outputs) -> tuple[float, float]:
             ids_per_gt.setdefault(g, set()).add(t)
     per_obj = float(np.mean([len(v) for v in ids_per_gt.values()])) if ids_per_gt else float("nan")
     return hits / max(total, 1), per_obj
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    """Print a Markdown table with aligned columns."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
-    print(line(header))
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print(line(r))
 
 
 if __name__ == "__main__":

@@ -187,3 +187,13 @@ def synthetic_scene(
             pos[low] = 2 * half[low] - pos[low]
             pos[high] = 2 * (limit - half[high]) - pos[high]
     return scene
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown table with aligned columns."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
