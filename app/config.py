@@ -99,6 +99,11 @@ class AcapRuntimeConfig(_Section):
     retry_timeout: float = Field(600.0, ge=0, description="seconds of transient failures (restart, busy DLPU) tolerated mid-run; 0 = forever")
     load_timeout: float = Field(300.0, gt=0, description="deadline of a Predict that loads the model (a DLPU compile takes minutes)")
     timeout: float = Field(10.0, gt=0, description="deadline of other calls")
+    inflight: int = Field(
+        2, ge=1, le=8,
+        description="Predict requests kept at the server while tiles of a frame run: the next one travels "
+        "while this one is inferred; 1 = one at a time",
+    )
     parameters: bool = Field(False, description="read settings from the camera's parameters (manifest paramConfig) at start")
     parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
 

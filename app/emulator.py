@@ -3,7 +3,7 @@
 Backed by the TFLite backend and a video file, it reproduces what matters of the real
 server (acap-runtime 2.0.0): models known by path and loaded on first use; stretch
 resize when the request image differs from the model input; outputs keyed by tensor
-name; requests serialised by one lock; NV12 frames from VideoCapture; a read-only
+name; inferences serialised by one lock; NV12 frames from VideoCapture; a read-only
 parameter store; every Predict failure reported as CANCELLED. Unlike the real server
 it says why in the status details, unless `terse_errors` is set.
 """
@@ -145,6 +145,9 @@ class Emulator:
         self._next_stream = 1
         self._loads = 0
         self.predicts = 0
+        self._active = 0  # Predict calls being handled now, and the most seen at once
+        self.peak_active = 0
+        self._active_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -252,42 +255,52 @@ class _Prediction:
         self.emu = emu
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method name
+        emu = self.emu
+        with emu._active_lock:
+            emu._active += 1
+            emu.peak_active = max(emu.peak_active, emu._active)
         try:
             return self._predict(request)
         except _Abort as a:
             import grpc
 
-            context.abort(getattr(grpc.StatusCode, a.code), "" if self.emu.config.terse_errors else a.message)
+            context.abort(getattr(grpc.StatusCode, a.code), "" if emu.config.terse_errors else a.message)
+        finally:
+            with emu._active_lock:
+                emu._active -= 1
 
     def _predict(self, request):
         emu = self.emu
         with emu._predict_lock:
             model = emu._model(request.model_spec.name)
-            if len(request.inputs) != len(model.inputs):
-                raise _Abort("CANCELLED", f"Predict request has {len(request.inputs)} inputs but model has {len(model.inputs)}")
-            arrays = []
-            frame_reference = 0
-            # matched by map order, not by name (as the real server does)
-            for tp, spec in zip(request.inputs.values(), model.inputs):
-                if request.stream_id:
-                    stream = emu._stream(request.stream_id)
-                    frame_reference, img, _ = stream.next_frame()
-                    # the server feeds the stream's NV12 to its preprocessing job: do the same round trip
-                    from app.capture.acap_runtime import nv12_to_rgb
+        if len(request.inputs) != len(model.inputs):
+            raise _Abort("CANCELLED", f"Predict request has {len(request.inputs)} inputs but model has {len(model.inputs)}")
+        arrays = []
+        frame_reference = 0
+        # matched by map order, not by name (as the real server does)
+        for tp, spec in zip(request.inputs.values(), model.inputs):
+            if request.stream_id:
+                stream = emu._stream(request.stream_id)
+                frame_reference, img, _ = stream.next_frame()
+                # the server feeds the stream's NV12 to its preprocessing job: do the same round trip
+                from app.capture.acap_runtime import nv12_to_rgb
 
-                    rgb = nv12_to_rgb(bgr_to_nv12(img), img.shape[1], img.shape[0])
-                    fitted = self._fit(rgb[None], spec)
-                    # larod hands the preprocessed bytes to the model as they are: an int8
-                    # model sees uint8 pixels reinterpreted, so such models want uint8 input
-                    arrays.append(fitted.view(spec.dtype) if spec.dtype.itemsize == 1 else fitted)
-                    continue
-                try:
-                    a = proto_to_array(tp)
-                except ValueError as e:
-                    raise _Abort("CANCELLED", f"bad input tensor: {e}") from None
-                if a.dtype != spec.dtype:
-                    raise _Abort("CANCELLED", f"input dtype {a.dtype} does not match the model's {spec.dtype}")
-                arrays.append(self._fit(a, spec))
+                rgb = nv12_to_rgb(bgr_to_nv12(img), img.shape[1], img.shape[0])
+                fitted = self._fit(rgb[None], spec)
+                # larod hands the preprocessed bytes to the model as they are: an int8
+                # model sees uint8 pixels reinterpreted, so such models want uint8 input
+                arrays.append(fitted.view(spec.dtype) if spec.dtype.itemsize == 1 else fitted)
+                continue
+            try:
+                a = proto_to_array(tp)
+            except ValueError as e:
+                raise _Abort("CANCELLED", f"bad input tensor: {e}") from None
+            if a.dtype != spec.dtype:
+                raise _Abort("CANCELLED", f"input dtype {a.dtype} does not match the model's {spec.dtype}")
+            arrays.append(self._fit(a, spec))
+        # one inference at a time, as the real server's mutex does; decoding the request and encoding
+        # the reply stay outside it because here they are Python (microseconds in the real C++ server)
+        with emu._predict_lock:
             outputs = model.run(arrays)
             emu.predicts += 1
         reply = emu.pb.tensorflow_serving_pb2.PredictResponse(frame_reference=frame_reference)

@@ -75,9 +75,10 @@ class Detector:
         views = self.views(frame.size)
         parts = []
         measure = self.timer.measure
-        for view, tensor in zip(views, tensors):
+        results = self.model.run_many([t] for t in tensors)
+        for view in views:
             with measure("invoke"):
-                outputs = self.model.run([tensor])
+                outputs = next(results)
             with measure("decode"):
                 d = self.decoder.decode(outputs)
                 if len(d):

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Per-frame cost of the ACAP Runtime gRPC path versus the in-process TFLite backend.
 
-Same model, same input tensors (frames of the sample clip, letterboxed to the model input):
-  in-process   TFLiteModel.run
-  gRPC         AcapRuntimeModel.run against `vigil emulator` in its own process over a Unix
-               socket (the emulator runs the same TFLite model with the same thread count)
-and the gRPC client's share split into request build/serialise, round trip, deserialise.
-Models alternate in rounds so a burst of load on a shared machine hits both.
+Same model, same input tensors from frames of the sample clip, two measurements:
+  per call    one model run: TFLiteModel.run vs AcapRuntimeModel.run against `vigil emulator`
+              in its own process over a Unix socket (same TFLite model, same thread count),
+              the gRPC client's share split into request build/serialise, round trip, deserialise
+  per frame   every view of a frame under the default config (full frame + tiles), as the
+              pipeline runs them: run_many in process vs run_many over gRPC, which keeps
+              `acap_runtime.inflight` requests at the server so transport overlaps inference
+Backends alternate in rounds so a burst of load on a shared machine hits both.
 
-  python bench/grpc_overhead.py [--model M] [--frames 100] [--rounds 5]
+  python bench/grpc_overhead.py [--model M] [--frames 100] [--rounds 5] [--frame-count 10] [--inflight 2]
 """
 from __future__ import annotations
 
@@ -30,7 +32,10 @@ sys.path.insert(0, str(ROOT))
 from app.backends import load  # noqa: E402
 from app.backends.acap_runtime import AcapRuntimeModel  # noqa: E402
 from app.backends.acap_runtime_client import Endpoint, RetryPolicy  # noqa: E402
+from app.config import Config  # noqa: E402
+from app.pipeline import Detector  # noqa: E402
 from app.preprocess import InputConverter, make_view  # noqa: E402
+from app.types import Frame  # noqa: E402
 
 
 def frames(model, n: int) -> list[np.ndarray]:
@@ -45,6 +50,20 @@ def frames(model, n: int) -> list[np.ndarray]:
             break
         view = make_view(0, 0, img.shape[1], img.shape[0], mw, mh, "letterbox")
         out.append(conv(view.render(img, True)))
+    cap.release()
+    return out
+
+
+def frame_views(model, n: int) -> list[list[np.ndarray]]:
+    """The model inputs of every view of n frames under the default config, as the pipeline prepares them."""
+    detector = Detector(Config(), model=model)
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
+    out = []
+    while len(out) < n:
+        ok, img = cap.read()
+        if not ok:
+            break
+        out.append(detector.prepare(Frame(img, 0.0, len(out))))
     cap.release()
     return out
 
@@ -85,17 +104,26 @@ def main() -> int:
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--frame-count", type=int, default=10, help="frames for the per-frame (all views) measurement")
+    p.add_argument("--inflight", type=int, default=Config().acap_runtime.inflight)
+    p.add_argument("--address", help="time a running ACAP Runtime here instead of starting `vigil emulator` "
+                   "(on a camera: ACAP Runtime started with -j 2, so both sides run TFLite on the same CPU)")
+    p.add_argument("--server-path", help="the model's path inside the server's container (default: --model)")
     args = p.parse_args()
 
     sock_dir = tempfile.mkdtemp(prefix="vgb", dir="/tmp")
-    address = f"unix://{sock_dir}/bench.sock"
-    emu = subprocess.Popen([sys.executable, "-m", "app", "emulator", "--address", address, "--threads",
-                            str(args.threads), "-m", args.model], cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
+    address, emu = args.address, None
+    if address is None:
+        address = f"unix://{sock_dir}/bench.sock"
+        emu = subprocess.Popen([sys.executable, "-m", "app", "emulator", "--address", address, "--threads",
+                                str(args.threads), "-m", args.model], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)
     try:
-        emu.stdout.readline()  # "… services on …": the socket is listening
+        if emu is not None:
+            emu.stdout.readline()  # "… services on …": the socket is listening
         local = load(args.model, "tflite", threads=args.threads)
-        remote = AcapRuntimeModel(Path(args.model), args.model, Endpoint(address), RetryPolicy(timeout=30))
+        remote = AcapRuntimeModel(Path(args.model), args.server_path or args.model, Endpoint(address), RetryPolicy(timeout=30),
+                                  inflight=args.inflight)
         inputs = frames(local, args.frames)
         for x in inputs[:5]:  # warm both
             local.run([x])
@@ -129,20 +157,38 @@ def main() -> int:
               f"({int(np.prod(spec.shape)) * spec.dtype.itemsize} bytes), {len(local.outputs)} outputs; "
               f"{len(inputs)} frames x {args.rounds} rounds, {args.threads} thread(s), medians")
         print(f"in-process TFLite run        {ms(t_local):7.3f} ms/frame")
-        print(f"gRPC (emulator, Unix socket) {ms(t_remote):7.3f} ms/frame")
+        print(f"{'gRPC (' + ('emulator' if emu else 'server') + ')':28} {ms(t_remote):7.3f} ms/frame")
         print(f"  request build + serialise  {ms(t_build):7.3f} ms")
         print(f"  round trip (incl. server)  {ms(t_rtt):7.3f} ms")
         print(f"  response to arrays         {ms(t_parse):7.3f} ms")
         print(f"overhead                     {ms(t_remote) - ms(t_local):7.3f} ms/frame")
-        print(f"ratio gRPC / in-process      {ms(t_remote) / ms(t_local):7.3f}x  (target <= 1.15x)")
+        print(f"ratio gRPC / in-process      {ms(t_remote) / ms(t_local):7.3f}x  (one call at a time)")
         floor = echo_round_trip(int(np.prod(spec.shape)) * spec.dtype.itemsize,
                                 sum(int(np.prod(o.shape)) * o.dtype.itemsize for o in local.outputs))
         print(f"Python gRPC floor: no-op echo of the same bytes {floor:.3f} ms -> best possible ratio "
               f"{(ms(t_local) + floor) / ms(t_local):.3f}x with a Python server (ACAP Runtime itself is C++)")
+
+        views = frame_views(local, args.frame_count)
+        f_local, f_remote = [], []
+        for _ in range(args.rounds):
+            for tensors in views:
+                for results, times in ((local.run_many([t] for t in tensors), f_local),
+                                       (remote.run_many([t] for t in tensors), f_remote)):
+                    t0 = time.perf_counter()
+                    for _ in results:
+                        pass
+                    times.append(time.perf_counter() - t0)
+        n = len(views[0])
+        print(f"per frame, default config: {n} views/frame, {len(views)} frames x {args.rounds} rounds, "
+              f"{args.inflight} request(s) in flight")
+        print(f"in-process TFLite run_many   {ms(f_local):7.2f} ms/frame  ({ms(f_local) / n:.3f} ms/view)")
+        print(f"gRPC run_many                {ms(f_remote):7.2f} ms/frame  ({ms(f_remote) / n:.3f} ms/view)")
+        print(f"ratio gRPC / in-process      {ms(f_remote) / ms(f_local):7.3f}x  (target <= 1.15x)")
         remote.close()
     finally:
-        emu.terminate()
-        emu.wait(10)
+        if emu is not None:
+            emu.terminate()
+            emu.wait(10)
         shutil.rmtree(sock_dir, ignore_errors=True)
     return 0
 

@@ -177,6 +177,63 @@ def test_backend_outputs_equal_in_process_tflite(emulator):
     remote.close()
 
 
+def random_inputs(spec, n: int, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, spec.shape).astype(np.int8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("inflight", [1, 3])
+def test_run_many_returns_every_output_in_order_with_requests_in_flight(sock_dir, inflight):
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/m.sock", video=str(SAMPLE_CLIP))) as emu:
+        m = remote_model(emu, inflight=inflight)
+        local = load(DEFAULT_MODEL, "tflite")
+        xs = random_inputs(local.inputs[0], 8)
+        got = list(m.run_many([x] for x in xs))
+        assert len(got) == len(xs)
+        for x, outs in zip(xs, got):
+            assert all(np.array_equal(a, b) for a, b in zip(outs, local.run([x])))
+        # one at a time stays one at a time; with three allowed the server sees several at once
+        assert emu.peak_active == 1 if inflight == 1 else emu.peak_active >= 2
+        assert m.calls == 1 + len(xs) and m.status()["state"] == "ready"
+        m.close()
+
+
+def test_run_many_stopped_early_cancels_the_rest_and_the_model_still_works(emulator):
+    m = remote_model(emulator, inflight=3)
+    xs = random_inputs(m.inputs[0], 10, seed=1)
+    results = m.run_many([x] for x in xs)
+    first = next(results)
+    results.close()
+    local = load(DEFAULT_MODEL, "tflite")
+    assert all(np.array_equal(a, b) for a, b in zip(first, local.run([xs[0]])))
+    assert all(np.array_equal(a, b) for a, b in zip(m.run([xs[5]]), local.run([xs[5]])))
+    m.close()
+
+
+def test_run_many_survives_a_server_restart_between_requests(sock_dir):
+    address = f"unix://{sock_dir}/rm.sock"
+    servers = [Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP))).start()]
+    m = remote_model(servers[0], inflight=2)
+    local = load(DEFAULT_MODEL, "tflite")
+    xs = random_inputs(m.inputs[0], 6, seed=2)
+
+    def feed():
+        for i, x in enumerate(xs):
+            if i == 3:  # the server goes away with requests still to send, and comes back
+                servers[0].stop()
+                threading.Timer(0.3, lambda: servers.append(
+                    Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP))).start())).start()
+            yield [x]
+
+    got = list(m.run_many(feed()))
+    wait_for(lambda: len(servers) == 2, what="the second server")
+    servers[-1].stop()
+    assert len(got) == len(xs)
+    for x, outs in zip(xs, got):
+        assert all(np.array_equal(a, b) for a, b in zip(outs, local.run([x])))
+    assert m.health.retries >= 1 and m.health.state == "ready"
+
+
 def test_emulator_keys_outputs_by_tensor_name_and_stretches_other_image_sizes(emulator):
     model = FIXTURE_MODELS / "ssd_postprocess_int8.tflite"
     local = load(model, "tflite")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -55,6 +55,11 @@ class Model(Protocol):
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Run one inference; inputs and outputs in spec order and spec dtype."""
+        ...
+
+    def run_many(self, batches: Iterable[Sequence[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+        """Outputs of each input list in order, as they become ready (a remote backend keeps the next
+        requests in flight while the caller decodes this one)."""
         ...
 
 

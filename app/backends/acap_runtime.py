@@ -7,10 +7,11 @@ parsing the same .tflite locally, so decoders see exactly what the TFLite backen
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -78,6 +79,7 @@ class AcapRuntimeModel:
         load_timeout: float = 300.0,
         timeout: float = 10.0,
         chip: int = 12,
+        inflight: int = 2,
     ) -> None:
         from app import protos
 
@@ -89,6 +91,7 @@ class AcapRuntimeModel:
         self.inputs, self.outputs = read_io_specs(path)
         self.load_timeout = load_timeout
         self.timeout = timeout
+        self.inflight = max(1, inflight)
         self.health = Health()
         self._stop = threading.Event()
         self._retry = Retrier(endpoint, policy, self.health, self._stop)
@@ -104,6 +107,40 @@ class AcapRuntimeModel:
         request = self.request(inputs)
         response = self._call(request, self._retry.policy.timeout, "Predict")
         return self.outputs_from(response)
+
+    def run_many(self, batches: Iterable[Sequence[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+        """Outputs of each input list in order, keeping up to `inflight` requests at the server.
+
+        The server runs one request at a time, so the next one's serialisation and transfer
+        overlap this one's inference, and its reply travels while the caller decodes. A request
+        that fails is retried on its own, in order, like run().
+        """
+        import grpc
+
+        todo = iter(batches)
+        pending: collections.deque = collections.deque()
+
+        def submit() -> None:
+            for inputs in todo:
+                request = self.request(inputs)
+                deadline = self.timeout if self._loaded else self.load_timeout
+                pending.append((request, self._predict.future(request, timeout=deadline)))
+                return
+
+        try:
+            for _ in range(self.inflight):
+                submit()
+            while pending:
+                request, future = pending.popleft()
+                try:
+                    response = self._answered(future.result())
+                except grpc.RpcError:  # server away or busy: the retrying path, one request at a time
+                    response = self._call(request, self._retry.policy.timeout, "Predict")
+                submit()
+                yield self.outputs_from(response)
+        finally:
+            for _, future in pending:  # the caller stopped early
+                future.cancel()
 
     # -- pieces (also used by the benchmark) -------------------------------------------------
     def request(self, inputs: Sequence[np.ndarray], stream_id: int = 0):
@@ -193,6 +230,9 @@ class AcapRuntimeModel:
                     f"(here {self.chip})"
                 ) from None
             raise ModelError(f"inference server rejected {self.server_path}: {self._retry.describe(e)}") from None
+        return self._answered(response)
+
+    def _answered(self, response):
         self.calls += 1
         self.health.set("ready")
         return response
@@ -210,4 +250,5 @@ def load(path, device: str = "artpec8", threads: int = 1, *, acap=None, server_p
     return AcapRuntimeModel(
         local, remote, Endpoint.from_config(acap), RetryPolicy(timeout=acap.retry_timeout),
         connect_timeout=acap.connect_timeout, load_timeout=acap.load_timeout, timeout=acap.timeout, chip=chip,
+        inflight=acap.inflight,
     )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -71,6 +71,11 @@ class TFLiteModel:
             self._interp.set_tensor(idx, x.reshape(spec.shape))
         self._interp.invoke()
         return [self._interp.get_tensor(i) for i in self._out_idx]
+
+    def run_many(self, batches: Iterable[Sequence[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+        """One run per input list, lazily: in process there is nothing to overlap."""
+        for inputs in batches:
+            yield self.run(inputs)
 
 
 def load(path, device: str = "cpu", threads: int = 1, **_options) -> TFLiteModel:
