@@ -101,8 +101,18 @@ def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
     values: dict[str, str] = {}
     with endpoint.channel() as channel:
         stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel)
+        ready = grpc.channel_ready_future(channel)
+        limit = acap.connect_timeout or None  # 0: wait as long as it takes (a camera still booting)
+        first = min(2.0, limit) if limit else 2.0
         try:
-            grpc.channel_ready_future(channel).result(timeout=acap.connect_timeout or None)
+            try:
+                ready.result(timeout=first)
+            except grpc.FutureTimeoutError:
+                if limit is not None and limit <= first:
+                    raise
+                log.warning("waiting for ACAP Runtime at %s to read the camera parameters (%s)",
+                            endpoint.address, endpoint.unreachable_hint())
+                ready.result(timeout=limit - first if limit is not None else None)
         except grpc.FutureTimeoutError:
             raise ConfigError(
                 f"acap_runtime.parameters: cannot read camera parameters: {endpoint.unreachable_hint()}"

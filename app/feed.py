@@ -1,7 +1,8 @@
 """The metadata feed: analytics on the inference thread, then the HTTP status and MQTT off it.
 
-The pipeline calls `start` once the source is open, `update` after the tracker on every
-frame, and `close` at the end. `update` pops the tracker's lifecycle events, runs the
+The pipeline calls `open` first (the HTTP API then shows start-up progress), `start` once
+the model is loaded and the source open, `update` after the tracker on every frame, and
+`close` at the end. `update` pops the tracker's lifecycle events, runs the
 analytics (pure array work) and hands the result to the publish worker; nothing on the
 inference thread waits for the network.
 """
@@ -17,6 +18,7 @@ import time
 from app.analytics import Analytics
 from app.config import Config
 from app.errors import ConfigError
+from app.health import Health
 from app.timing import StageTimer
 from app.types import Detections, Frame
 
@@ -62,48 +64,59 @@ class Feed:
         self.mqtt = None
         self.api = None
         self.worker = None
+        self.device_id = ""
         self._started = False
 
-    def start(self, source, sink_worker=None, model_runs_per_frame: int = 1) -> None:
-        """Build analytics and publishers, bind the API port, start connecting to the broker."""
-        if not self.enabled:
+    def open(self, backend: Health | None = None, source: Health | None = None) -> None:
+        """Serve the HTTP API now, before the model loads and the source opens, so that start-up
+        (minutes for a first DLPU compile) shows in /api/health; `backend`/`source` report it."""
+        if not self.enabled or self.status is not None:
             return
-        from app.publish import PublishWorker
         from app.status import Status
 
         cfg = self.cfg
         check_labels(cfg, self.labels)
-        device_id = resolve_device_id(cfg.device_id)
-        # File timestamps are positions in the file: anchor them to the wall clock at start.
-        offset = 0.0 if getattr(source, "live", False) else time.time()
-        self.analytics = Analytics(
-            self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
-            epoch_offset=offset, run_id=secrets.token_hex(3), device_id=device_id,
-            keep_tracks_view=cfg.api.enabled,
-        )
-        status = self.status = Status(self.labels, device_id, self.timer, cfg.events.history, cfg.zones, cfg.lines)
-        status.source = source
-        status.sink_worker = sink_worker
-        status.model_runs_per_frame = model_runs_per_frame
-        initial = self.analytics.current()
-        status.initial = initial
-        consumers = [status]
-        if cfg.mqtt.enabled:
-            from app.publish.mqtt import MqttPublisher
-
-            self.mqtt = MqttPublisher(cfg.mqtt, device_id, self.labels, stats=status.stats)
-            status.mqtt = self.mqtt
-            consumers.append(self.mqtt)
+        self.device_id = resolve_device_id(cfg.device_id)
+        status = self.status = Status(self.labels, self.device_id, self.timer, cfg.events.history, cfg.zones, cfg.lines)
+        status.backend_health, status.source_health = backend, source
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app
 
             app = create_app(status, cfg.api, redacted_config(cfg), type(cfg).model_json_schema(),
                              reset=self.reset_counts if cfg.lines else None)
             self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
+            self.api.start()
+
+    def start(self, source, sink_worker=None, model_runs_per_frame: int = 1) -> None:
+        """Build analytics and publishers once frames can flow, and start connecting to the broker."""
+        if not self.enabled:
+            return
+        from app.publish import PublishWorker
+
+        self.open()
+        cfg, status = self.cfg, self.status
+        # File timestamps are positions in the file: anchor them to the wall clock at start.
+        offset = 0.0 if getattr(source, "live", False) else time.time()
+        analytics = Analytics(
+            self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
+            epoch_offset=offset, run_id=secrets.token_hex(3), device_id=self.device_id,
+            keep_tracks_view=cfg.api.enabled,
+        )
+        status.set_source(source)
+        status.sink_worker = sink_worker
+        status.model_runs_per_frame = model_runs_per_frame
+        initial = analytics.current()
+        status.initial = initial
+        consumers = [status]
+        if cfg.mqtt.enabled:
+            from app.publish.mqtt import MqttPublisher
+
+            self.mqtt = MqttPublisher(cfg.mqtt, self.device_id, self.labels, stats=status.stats)
+            status.mqtt = self.mqtt
+            consumers.append(self.mqtt)
         self.worker = PublishWorker(consumers, self.timer)
         status.publish_worker = self.worker
-        if self.api is not None:
-            self.api.start()
+        self.analytics = analytics
         if self.mqtt is not None:
             self.mqtt.start(initial)
         self._started = True
@@ -118,8 +131,10 @@ class Feed:
         self.status.tracker_stats = copy.copy(self.tracker.stats)
         self.worker.put(frame, tracked, result)
 
-    def reset_counts(self, names: list[str] | None) -> dict[str, dict]:
-        """Zero line counts and publish the new state (any thread)."""
+    def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
+        """Zero line counts and publish the new state (any thread); None while still starting."""
+        if self.analytics is None:
+            return None
         lines = self.analytics.reset_counts(names)
         self.status.set_lines(lines)
         if self.mqtt is not None:
@@ -140,6 +155,9 @@ class Feed:
     def close(self) -> None:
         """End every track (publishing `end`), flush MQTT, publish `offline`, stop the API. Never raises."""
         if not self._started:
+            if self.api is not None:  # stopped while starting up
+                self.api.close()
+                self.api = None
             return
         self._started = False
         try:

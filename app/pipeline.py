@@ -19,8 +19,9 @@ from app import backends
 from app.capture import open_source
 from app.config import Config, resolve_labels
 from app.decoders import create_decoder
+from app.errors import ModelError, VigilError
 from app.feed import Feed
-from app.errors import ModelError
+from app.health import Health
 from app.ops import nms
 from app.preprocess import InputConverter, plan_views
 from app.sinks import Sink
@@ -34,13 +35,14 @@ log = logging.getLogger(__name__)
 class Detector:
     """One frame in, Detections in source pixels out: views → tensors → model → decoder → merge."""
 
-    def __init__(self, cfg: Config, timer: StageTimer | None = None, model=None) -> None:
+    def __init__(self, cfg: Config, timer: StageTimer | None = None, model=None, health: Health | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.cfg = cfg
         self.timer = timer or StageTimer()
         self.labels = resolve_labels(cfg.model.labels)
         self.model = model or backends.load(
             cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads,
-            acap=cfg.acap_runtime, server_path=cfg.model.server_path,
+            acap=cfg.acap_runtime, server_path=cfg.model.server_path, health=health, cancel=cancel,
         )
         if len(self.model.inputs) != 1:
             raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
@@ -239,16 +241,30 @@ def run(
 ) -> Summary:
     """Process the configured source until it ends, `max_frames`, or `stop` is set."""
     timer = StageTimer()
-    detector = Detector(cfg, timer)  # model first: a bad model fails before the source is opened
     tracker = create_tracker(cfg.tracker)
-    source = open_source(cfg.source, timer, acap=cfg.acap_runtime)
-    sinks, where = build_sinks(cfg, detector.labels, cfg.source.fps or source.fps)
-    worker = SinkWorker(sinks, timer)
-    summary = Summary(outputs=where, model_runs_per_frame=len(detector.views(source.size)))
-    feed = Feed(cfg, detector.labels, timer, tracker)
-    prepared = None
-    t0 = time.perf_counter()
+    feed = Feed(cfg, resolve_labels(cfg.model.labels), timer, tracker)
+    backend_health, source_health = Health(), Health()
+    feed.open(backend_health, source_health)  # /api/health answers while the model loads
+    summary = Summary()
+    source = worker = prepared = None
     try:
+        try:
+            backend_health.set("loading")
+            # model first: a bad one fails before the source opens
+            detector = Detector(cfg, timer, health=backend_health, cancel=stop)
+            backend_health.set("ready")
+            source_health.set("connecting")
+            source = open_source(cfg.source, timer, acap=cfg.acap_runtime, health=source_health, cancel=stop)
+            source_health.set("ready")
+        except VigilError:
+            if stop is not None and stop.is_set():  # told to stop while waiting for the server
+                log.info("stopped while starting up")
+                return summary
+            raise
+        sinks, summary.outputs = build_sinks(cfg, detector.labels, cfg.source.fps or source.fps)
+        worker = SinkWorker(sinks, timer)
+        summary.model_runs_per_frame = len(detector.views(source.size))
+        t0 = time.perf_counter()
         feed.start(source, worker, summary.model_runs_per_frame)
         prepared = PrepareWorker(source, detector)
         for frame, tensors in prepared:
@@ -266,18 +282,21 @@ def run(
                 progress(summary.frames, source.total)
             if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()):
                 break
+        summary.seconds = time.perf_counter() - t0
     finally:
         if prepared is not None:
             prepared.close()
-        source.close()
+        if source is not None:
+            source.close()
         if prepared is not None:
             prepared.join()
-        feed.close()  # ends all tracks (end events), flushes MQTT, publishes offline
+        feed.close()  # ends all tracks (end events), flushes MQTT, publishes offline, stops the API
         summary.feed = feed.summary()
-        worker.close()
-        summary.seconds = time.perf_counter() - t0
-        summary.dropped = source.dropped
-        summary.skipped = getattr(source, "skipped", 0)
+        if worker is not None:
+            worker.close()
+        if source is not None:
+            summary.dropped = source.dropped
+            summary.skipped = getattr(source, "skipped", 0)
         summary.stages = timer.summary()
         summary.tracks = tracker.stats.tracks_confirmed
     return summary

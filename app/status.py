@@ -17,6 +17,7 @@ import numpy as np
 
 from app import __version__
 from app.analytics import FrameResult
+from app.health import Health
 from app.types import Detections, Frame
 
 RATE_WINDOW = 5.0  # seconds over which the fps figures are measured
@@ -64,6 +65,14 @@ class Status:
         self.tracker_stats = None  # a copy refreshed by the inference thread
         self.initial: FrameResult | None = None  # counts before the first frame
         self.finished = False
+        self.backend_health: Health | None = None  # start-up and connection state of the model and source
+        self.source_health: Health | None = None
+        self._source_since: float | None = None
+
+    def set_source(self, source) -> None:
+        """The open source; frame ages count from now, not from a start-up that loaded a model for minutes."""
+        self._source_since = time.monotonic()
+        self.source = source
 
     # ---- writer (publish worker thread) ----------------------------------------------------
 
@@ -198,27 +207,51 @@ class Status:
             processed = self.processed
         period = getattr(self.tracker_stats, "frame_period", 0.1) or 0.1
         stall = max(5.0, 10 * period)
-        age = (now - last) if last is not None else (now - self.started)
-        comps = {}
-        if self.finished:
-            comps["source"] = {"status": "degraded", "detail": "the source has ended"}
-        elif age <= stall:
-            comps["source"] = {"status": "ok", "detail": f"last frame {age:.1f} s ago"}
-        elif age <= 12 * stall:
-            what = "no frame yet" if last is None else f"no frame for {age:.0f} s"
-            comps["source"] = {"status": "degraded", "detail": f"{what} (reconnecting?)"}
-        else:
-            comps["source"] = {"status": "failing", "detail": f"no frame for {age:.0f} s"}
-        read = int(getattr(self.source, "read", 0) or 0)
-        if processed == 0 and read > 2 * stall / period:
-            comps["backend"] = {"status": "failing", "detail": "frames arrive but none was processed"}
-        else:
-            p = _ms(self.timer, "detect")["p95"]
-            comps["backend"] = {"status": "ok", "detail": f"inference p95 {p} ms per frame" if p else "starting"}
+        comps = {"backend": _part(self.backend_health, "model"), "source": _part(self.source_health, "source")}
+        if self.source is None and (self.source_health is None or self.source_health.state == "starting"):
+            comps["source"] = {"status": "degraded", "detail": "not open yet (the model loads first)"}
+        elif comps["source"] is None:
+            age = now - (last if last is not None else (self._source_since or self.started))
+            if self.finished:
+                comps["source"] = {"status": "degraded", "detail": "the source has ended"}
+            elif age <= stall:
+                comps["source"] = {"status": "ok", "detail": f"last frame {age:.1f} s ago"}
+            elif age <= 12 * stall:
+                what = "no frame yet" if last is None else f"no frame for {age:.0f} s"
+                comps["source"] = {"status": "degraded", "detail": f"{what} (reconnecting?)"}
+            else:
+                comps["source"] = {"status": "failing", "detail": f"no frame for {age:.0f} s"}
+        if comps["backend"] is None:
+            read = int(getattr(self.source, "read", 0) or 0)
+            if processed == 0 and read > 2 * stall / period:
+                comps["backend"] = {"status": "failing", "detail": "frames arrive but none was processed"}
+            else:
+                p = _ms(self.timer, "detect")["p95"]
+                comps["backend"] = {"status": "ok", "detail": f"inference p95 {p} ms per frame" if p else "starting"}
         comps["mqtt"] = self.mqtt.health() if self.mqtt is not None else {"status": "ok", "detail": "disabled"}
         order = {"ok": 0, "degraded": 1, "failing": 2}
         overall = max((c["status"] for c in comps.values()), key=order.__getitem__)
         return {"status": overall, "components": comps}
+
+
+_DOING = {
+    "starting": "starting",
+    "connecting": "connecting",
+    "loading": "loading (a first DLPU compile takes minutes)",
+}
+
+
+def _part(h: Health | None, what: str) -> dict[str, str] | None:
+    """The health component of a part that is not (yet, or no longer) ready; None when it is."""
+    if h is None or h.state in ("ready", "closed"):
+        return None
+    age = f"{time.time() - h.since:.0f} s"
+    if h.state == "failed":
+        return {"status": "failing", "detail": f"{what} failed: {h.last_error}"}
+    if h.state == "retrying":
+        return {"status": "degraded", "detail": f"{what} retrying for {age} ({h.retries} retries): {h.last_error}"}
+    detail = f"{what} {_DOING.get(h.state, h.state)} for {age}"
+    return {"status": "degraded", "detail": detail + (f"; last error: {h.last_error}" if h.last_error else "")}
 
 
 def _depth(obj) -> int | None:

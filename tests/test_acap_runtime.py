@@ -549,3 +549,93 @@ def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
 
     with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
         acap_params.overrides({"Tracker": "deepsort"})
+
+
+# -- health over HTTP --------------------------------------------------------------------------------
+def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_dir):
+    """Vigil started before ACAP Runtime (a camera booting): the API answers at once and says what it
+    waits for; when the server comes up frames flow and health turns ok; a restart shows as retrying."""
+    import httpx
+
+    from app import pipeline
+    from app.config import load_config
+    from tests.mqtt_util import free_port, wait_until
+
+    address = f"unix://{sock_dir}/late.sock"
+    port = free_port()
+    cfg = load_config(None, {
+        "model": {"backend": "acap-runtime", "path": str(DEFAULT_MODEL)},
+        "source": {"type": "acap-runtime", "stream": {"width": 320, "height": 240, "format": "rgb", "framerate": 10}},
+        "acap_runtime": {"address": address, "connect_timeout": 0, "retry_timeout": 0},
+        "preprocess.tiling.enabled": False,
+        "output.progress": False,
+        "api": {"enabled": True, "port": port},
+    }, env={})
+    stop, frames, errors = threading.Event(), [], []
+
+    def target():
+        try:
+            pipeline.run(cfg, stop=stop, on_frame=lambda f, d: frames.append(f.seq))
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    def health():
+        try:
+            r = client.get("/api/health")
+        except httpx.TransportError:
+            return None
+        assert r.status_code == 200, r.text  # degraded while waiting, never failing
+        return r.json()
+
+    def backend_says(*words):
+        h = health()
+        return h is not None and all(w in h["components"]["backend"]["detail"] for w in words)
+
+    emu_cfg = EmulatorConfig(address=address, video=str(SAMPLE_CLIP), loop=True)
+    emu = None
+    try:
+        wait_until(lambda: backend_says("model retrying", "unreachable", "does not exist"), 30, 0.05,
+                   "health to say the model waits for a missing server")
+        h = health()
+        assert h["status"] == "degraded" and "not open yet" in h["components"]["source"]["detail"]
+        assert client.post("/api/counts/reset").status_code in (404, 503)  # nothing to reset yet
+        emu = Emulator(emu_cfg).start()
+        wait_until(lambda: len(frames) >= 3 and health()["status"] == "ok", 60, 0.05, "frames and ok health")
+        emu.stop()
+        wait_until(lambda: health()["status"] == "degraded", 60, 0.05, "health to show the outage")
+        assert not errors and thread.is_alive()
+        emu = Emulator(emu_cfg).start()
+        n = len(frames)
+        wait_until(lambda: len(frames) >= n + 3 and health()["status"] == "ok", 60, 0.05, "recovery")
+    finally:
+        stop.set()
+        thread.join(30)
+        if emu is not None:
+            emu.stop()
+        client.close()
+    assert not errors, errors
+
+
+def test_stop_while_waiting_for_the_server_ends_the_run_cleanly(sock_dir):
+    """SIGTERM (`docker stop`) during a wait that would last forever: run() returns, no error."""
+    from app import pipeline
+    from app.config import load_config
+
+    cfg = load_config(None, {
+        "model": {"backend": "acap-runtime", "path": str(DEFAULT_MODEL)},
+        "source": {"type": "acap-runtime"},
+        "acap_runtime": {"address": f"unix://{sock_dir}/never.sock", "connect_timeout": 0},
+        "output.progress": False,
+    }, env={})
+    stop, result = threading.Event(), {}
+    thread = threading.Thread(target=lambda: result.setdefault("summary", pipeline.run(cfg, stop=stop)), daemon=True)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive()  # still waiting for the server, as configured
+    stop.set()
+    thread.join(5)
+    assert not thread.is_alive() and result["summary"].frames == 0

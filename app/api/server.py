@@ -146,7 +146,8 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         return status.counts()
 
     @app.post("/api/counts/reset", response_model=ResetResult, dependencies=write_auth,
-              responses={**(problem if token else {}), 404: {"model": Problem, "description": "no such line"}},
+              responses={**(problem if token else {}), 404: {"model": Problem, "description": "no such line"},
+                         503: {"model": Problem, "description": "still starting"}},
               summary="zero line counts (all, or the lines named)")
     def reset_counts(line: Annotated[list[str] | None, Query(description="line to reset (repeatable); default: all")] = None) -> Any:
         if reset is None:
@@ -155,6 +156,8 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
             lines = reset(line or None)
         except KeyError as e:
             raise HTTPException(404, f"no line named {e.args[0]!r}") from None
+        if lines is None:
+            raise HTTPException(503, "not counting yet: Vigil is starting (see /api/health)")
         names = line or list(lines)
         return {"reset": names, "lines": lines}
 

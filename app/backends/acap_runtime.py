@@ -80,6 +80,8 @@ class AcapRuntimeModel:
         timeout: float = 10.0,
         chip: int = 12,
         inflight: int = 2,
+        health: Health | None = None,
+        cancel: threading.Event | None = None,
     ) -> None:
         from app import protos
 
@@ -92,9 +94,9 @@ class AcapRuntimeModel:
         self.load_timeout = load_timeout
         self.timeout = timeout
         self.inflight = max(1, inflight)
-        self.health = Health()
+        self.health = health or Health()
         self._stop = threading.Event()
-        self._retry = Retrier(endpoint, policy, self.health, self._stop)
+        self._retry = Retrier(endpoint, policy, self.health, self._stop, cancel)
         self._loaded = False
         self._channel = endpoint.channel()
         self._predict = self.pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(self._channel).Predict
@@ -239,8 +241,9 @@ class AcapRuntimeModel:
 
 
 def load(path, device: str = "artpec8", threads: int = 1, *, acap=None, server_path: str | None = None,
-         **_options) -> AcapRuntimeModel:
-    """Connect to ACAP Runtime and load the model there; `acap` is the config's acap_runtime section."""
+         health: Health | None = None, cancel=None, **_options) -> AcapRuntimeModel:
+    """Connect to ACAP Runtime and load the model there; `acap` is the config's acap_runtime section,
+    `health` receives progress and `cancel` (an Event) ends waiting for the server early."""
     from app.config import AcapRuntimeConfig
 
     acap = acap or AcapRuntimeConfig()
@@ -250,5 +253,5 @@ def load(path, device: str = "artpec8", threads: int = 1, *, acap=None, server_p
     return AcapRuntimeModel(
         local, remote, Endpoint.from_config(acap), RetryPolicy(timeout=acap.retry_timeout),
         connect_timeout=acap.connect_timeout, load_timeout=acap.load_timeout, timeout=acap.timeout, chip=chip,
-        inflight=acap.inflight,
+        inflight=acap.inflight, health=health, cancel=cancel,
     )

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
 import numpy as np
 
 from app.errors import ConfigError, VigilError
+from app.health import Health
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -160,26 +161,6 @@ class RetryPolicy:
     cancelled_attempts: int = 5
 
 
-@dataclass
-class Health:
-    """What a client is doing now, for /api/health and logs."""
-
-    state: str = "starting"  # starting | connecting | loading | ready | retrying | failed | closed
-    retries: int = 0  # transient failures retried since start
-    last_error: str = ""
-    since: float = field(default_factory=time.time)
-
-    def set(self, state: str, error: str = "") -> None:
-        if state != self.state:
-            self.since = time.time()
-        self.state = state
-        if error:
-            self.last_error = error
-
-    def as_dict(self) -> dict:
-        return {"state": self.state, "retries": self.retries, "last_error": self.last_error, "since": self.since}
-
-
 class PermanentError(Exception):
     """Raised inside a retried call to stop retrying."""
 
@@ -192,11 +173,13 @@ def _code_name(e) -> str:
 class Retrier:
     """Calls a gRPC function, retrying transient failures with backoff and recording health."""
 
-    def __init__(self, endpoint: Endpoint, policy: RetryPolicy, health: Health, stop: threading.Event | None = None):
+    def __init__(self, endpoint: Endpoint, policy: RetryPolicy, health: Health, stop: threading.Event | None = None,
+                 cancel: threading.Event | None = None):
         self.endpoint = endpoint
         self.policy = policy
         self.health = health
-        self.stop = stop or threading.Event()
+        self.stop = stop or threading.Event()  # set by the owner's close()
+        self.cancel = cancel  # the caller's own stop (e.g. SIGTERM while waiting for the server)
 
     def is_transient(self, e, cancelled_seen: int) -> bool:
         import grpc
@@ -251,5 +234,17 @@ class Retrier:
                     delay = min(delay, max(0.0, limit - elapsed))
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning("%s: %s; retrying (attempt %d)", what, message, attempt)
-                if self.stop.wait(delay):
+                if self._sleep(delay):
                     raise AcapRuntimeError(f"{what}: stopped while retrying ({message})") from None
+
+    def _sleep(self, delay: float) -> bool:
+        """Wait `delay` s; True as soon as stop or cancel is set."""
+        if self.cancel is None:
+            return self.stop.wait(delay)
+        end = time.monotonic() + delay
+        while not (self.stop.is_set() or self.cancel.is_set()):
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self.cancel.wait(min(left, 0.1))
+        return True

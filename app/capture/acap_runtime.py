@@ -75,7 +75,8 @@ def decode_frame(data: bytes, fmt: str, width: int, height: int) -> np.ndarray:
 class AcapRuntimeSource(QueuedSource):
     """Frames from a VideoCapture stream, fetched in a thread of their own."""
 
-    def __init__(self, cfg, timer: StageTimer | None = None, acap=None) -> None:
+    def __init__(self, cfg, timer: StageTimer | None = None, acap=None, health: Health | None = None,
+                 cancel=None) -> None:
         import grpc
 
         from app import protos
@@ -95,9 +96,9 @@ class AcapRuntimeSource(QueuedSource):
         self.skipped = 0
         self.read = 0
         self.endpoint = Endpoint.from_config(acap)
-        self.health = Health()
+        self.health = health or Health()
         self._stop = threading.Event()
-        self._retry = Retrier(self.endpoint, RetryPolicy(timeout=acap.retry_timeout), self.health, self._stop)
+        self._retry = Retrier(self.endpoint, RetryPolicy(timeout=acap.retry_timeout), self.health, self._stop, cancel)
         self.timeout = acap.timeout
         self._channel = self.endpoint.channel()
         self._stub = self.pb.videocapture_pb2_grpc.VideoCaptureStub(self._channel)
@@ -208,6 +209,7 @@ class AcapRuntimeSource(QueuedSource):
         self._channel.close()
 
 
-def open(cfg, timer: StageTimer | None = None, acap=None, **_options) -> AcapRuntimeSource:  # noqa: A001
-    """Open a VideoCapture stream on ACAP Runtime."""
-    return AcapRuntimeSource(cfg, timer, acap)
+def open(cfg, timer: StageTimer | None = None, acap=None, health: Health | None = None,  # noqa: A001
+         cancel=None, **_options) -> AcapRuntimeSource:
+    """Open a VideoCapture stream on ACAP Runtime, reporting progress into `health`; `cancel` ends waiting."""
+    return AcapRuntimeSource(cfg, timer, acap, health, cancel)
