@@ -45,6 +45,11 @@ class SourceConfig(_Section):
     queue_size: int = Field(4, ge=1, le=256, description="frames buffered between capture and inference")
     live: bool | None = Field(None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files")
     reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
+    open_timeout: float = Field(
+        120.0, ge=0,
+        description="seconds to keep retrying a live source that cannot be opened at start (camera or NVR "
+        "still booting); 0 = forever",
+    )
     stall_timeout: float = Field(
         10.0, gt=0, le=600,
         description="seconds without a frame (or to connect) before a URL source counts as stalled and is reopened",

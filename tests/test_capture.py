@@ -173,3 +173,55 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
         release.set()
         src.close()
         server.shutdown()
+
+
+def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
+    """A camera or NVR still booting: the URL is retried (visible in health) instead of exiting."""
+    import functools
+    import http.server
+    import threading
+
+    from app.health import Health
+    from tests.mqtt_util import free_port, wait_until
+
+    make_clip(tmp_path / "c.avi", frames=30)
+    port = free_port()
+    health, result = Health(), {}
+    cfg = SourceConfig(uri=f"http://127.0.0.1:{port}/c.avi", queue_size=64, reconnect_delay=0.1, open_timeout=30)
+    opener = threading.Thread(target=lambda: result.setdefault("src", open_source(cfg, health=health)), daemon=True)
+    opener.start()
+    wait_until(lambda: health.retries >= 2, 20, what="retries while nothing listens")
+    assert health.state == "retrying" and "cannot open video source" in health.last_error
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        opener.join(30)
+        src = result["src"]
+        try:
+            frames = [f for _, f in zip(range(5), src)]
+            assert len(frames) == 5 and src.size == (160, 120)
+        finally:
+            src.close()
+    finally:
+        server.shutdown()
+
+
+def test_live_source_still_down_after_open_timeout_is_a_source_error():
+    from tests.mqtt_util import free_port
+
+    cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=0.05, open_timeout=0.3)
+    with pytest.raises(SourceError, match=r"cannot open video source .* tried for \d+ s \(source.open_timeout\)"):
+        open_source(cfg)
+
+
+def test_stop_while_a_live_source_is_retried_ends_the_wait():
+    import threading
+
+    from tests.mqtt_util import free_port
+
+    cancel = threading.Event()
+    cancel.set()
+    cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=30, open_timeout=0)
+    with pytest.raises(SourceError, match="stopped while retrying"):
+        open_source(cfg, cancel=cancel)

@@ -11,6 +11,7 @@ import cv2
 
 from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
+from app.health import Health
 from app.timing import StageTimer
 from app.types import Frame
 
@@ -44,18 +45,16 @@ class FramePacer:
 
 
 class OpenCVSource(QueuedSource):
-    def __init__(self, cfg, timer: StageTimer | None = None) -> None:
+    def __init__(self, cfg, timer: StageTimer | None = None, health: Health | None = None,
+                 cancel: threading.Event | None = None) -> None:
         self.cfg = cfg
         self.target, live = _target(cfg.uri)
         self.live = live if cfg.live is None else cfg.live
         if isinstance(self.target, str) and not live and not Path(self.target).is_file():
             raise SourceError(f"video file not found: {self.target}")
         self.timer = timer or StageTimer()
-        self._cap = self._open()
-        ok, first = self._cap.read()
-        if not ok or first is None:
-            self._cap.release()
-            raise SourceError(f"cannot read frames from {cfg.uri} (unsupported, corrupt or empty video?)")
+        self.health = health or Health()
+        self._cap, first = self._open_first(cancel)
         self.size = (int(first.shape[1]), int(first.shape[0]))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
@@ -79,6 +78,35 @@ class OpenCVSource(QueuedSource):
                 self.target, cv2.CAP_ANY, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
             )
         return cv2.VideoCapture(self.target)
+
+    def _open_first(self, cancel: threading.Event | None) -> tuple[cv2.VideoCapture, object]:
+        """The capture and its first frame. A live source that is not up yet (a camera or NVR still
+        booting) is retried every reconnect_delay for up to open_timeout s, shown in health."""
+        start = time.monotonic()
+        limit = self.cfg.open_timeout
+        attempt = 0
+        while True:
+            cap = self._capture()
+            if cap.isOpened():
+                ok, first = cap.read()
+                if ok and first is not None:
+                    return cap, first
+                why = f"cannot read frames from {self.cfg.uri}"
+            else:
+                why = f"cannot open video source {self.cfg.uri}"
+            cap.release()
+            if not self.live:
+                raise SourceError(f"{why} (unsupported, corrupt or empty video?)")
+            attempt += 1
+            elapsed = time.monotonic() - start
+            if limit and elapsed >= limit:
+                raise SourceError(f"{why}: tried for {elapsed:.0f} s (source.open_timeout)")
+            self.health.retries += 1
+            self.health.set("retrying", why)
+            if attempt == 1 or attempt % 10 == 0:
+                log.warning("%s; retrying every %.1f s (attempt %d)", why, self.cfg.reconnect_delay, attempt)
+            if (cancel or threading.Event()).wait(self.cfg.reconnect_delay):
+                raise SourceError(f"{why}: stopped while retrying")
 
     def _open(self) -> cv2.VideoCapture:
         cap = self._capture()
@@ -152,6 +180,7 @@ class OpenCVSource(QueuedSource):
         self._cap.release()
 
 
-def open(cfg, timer: StageTimer | None = None, **_options) -> OpenCVSource:  # noqa: A001 - the module's entry point
-    """Open a file, URL or camera index."""
-    return OpenCVSource(cfg, timer)
+def open(cfg, timer: StageTimer | None = None, health: Health | None = None,  # noqa: A001 - the module's entry point
+         cancel: threading.Event | None = None, **_options) -> OpenCVSource:
+    """Open a file, URL or camera index; `health` shows start-up retries, `cancel` ends them."""
+    return OpenCVSource(cfg, timer, health, cancel)
