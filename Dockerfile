@@ -23,16 +23,19 @@ ENV PYTHONUNBUFFERED=1 \
     VIGIL_MODEL__PATH=/models/person_detect_int8_pertensor.tflite \
     VIGIL_API__ENABLED=true \
     VIGIL_API__HOST=0.0.0.0 \
-    VIGIL_API__PORT=8080
-RUN useradd --system --uid 1000 --user-group --create-home --home-dir /home/vigil vigil
+    VIGIL_API__PORT=8080 \
+    VIGIL_STATE__FILE=/data/state.json
+RUN useradd --system --uid 1000 --user-group --create-home --home-dir /home/vigil vigil \
+    && mkdir /data && chown vigil:vigil /data
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 COPY --chown=vigil:vigil models/*.tflite /models/
 COPY --chown=vigil:vigil config/default.yaml /config/vigil.yaml
 WORKDIR /home/vigil
 USER 1000:1000
-# The model and the configuration are meant to be mounted over these.
-VOLUME ["/models", "/config"]
+# The model and the configuration are meant to be mounted over these; /data keeps line counts
+# across restarts (state.file).
+VOLUME ["/models", "/config", "/data"]
 EXPOSE 8080
 # /api/health is the HTTP API's; the start period covers a first DLPU compile (minutes).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \

@@ -113,6 +113,16 @@ class AcapRuntimeConfig(_Section):
     parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
 
 
+class StateConfig(_Section):
+    file: str | None = Field(
+        None, description="JSON file that keeps line counts (and when they started) across restarts; none = start from 0"
+    )
+    interval: float = Field(
+        60.0, ge=1.0, le=3600.0,
+        description="seconds between saves while counts change (also saved on reset and at exit); spares camera flash",
+    )
+
+
 class Config(_Section):
     """Everything Vigil reads at start-up."""
 
@@ -140,6 +150,7 @@ class Config(_Section):
     events: EventsConfig = Field(default_factory=EventsConfig, description="when update events are sent")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing (events, counts, state)")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")
+    state: StateConfig = Field(default_factory=StateConfig, description="what survives a restart")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
 

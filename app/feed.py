@@ -58,7 +58,8 @@ class Feed:
         self.labels = labels
         self.timer = timer
         self.tracker = tracker
-        self.enabled = cfg.mqtt.enabled or cfg.api.enabled
+        self.enabled = cfg.mqtt.enabled or cfg.api.enabled or bool(cfg.state.file and cfg.lines)
+        self.state_file = None
         self.analytics: Analytics | None = None
         self.status = None
         self.mqtt = None
@@ -102,12 +103,20 @@ class Feed:
             epoch_offset=offset, run_id=secrets.token_hex(3), device_id=self.device_id,
             keep_tracks_view=cfg.api.enabled,
         )
+        if cfg.state.file and cfg.lines:
+            from app.publish.statefile import LineStateFile
+
+            self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
+            restored = analytics.restore_lines(self.state_file.load())
+            if restored:
+                log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
+            self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
         status.set_source(source)
         status.sink_worker = sink_worker
         status.model_runs_per_frame = model_runs_per_frame
         initial = analytics.current()
         status.initial = initial
-        consumers = [status]
+        consumers = [status] + ([self.state_file] if self.state_file else [])
         if cfg.mqtt.enabled:
             from app.publish.mqtt import MqttPublisher
 
@@ -137,6 +146,8 @@ class Feed:
             return None
         lines = self.analytics.reset_counts(names)
         self.status.set_lines(lines)
+        if self.state_file is not None:
+            self.state_file.save_or_warn(lines)
         if self.mqtt is not None:
             self.mqtt.set_lines(lines)
         return lines
@@ -165,6 +176,8 @@ class Feed:
             result = self.analytics.finish(self.tracker.pop_events())
             self.worker.put(None, Detections(), result)
             self.worker.close()
+            if self.state_file is not None:
+                self.state_file.close()
             self.status.finished = True
             if self.mqtt is not None:
                 self.mqtt.close()

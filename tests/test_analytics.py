@@ -178,6 +178,33 @@ def test_reset_zeroes_the_named_line_and_restarts_since():
         a.reset_counts(["nope"])
 
 
+def test_restored_line_counts_continue_from_the_saved_state():
+    a = Analytics(LABELS, lines=LINE, events=EventsConfig(update_interval=0, heartbeat=0))
+    run(a, [(0.2 + 0.05 * i, 0.5) for i in range(12)])
+    saved = a.line_states
+    b = Analytics(LABELS, lines=LINE, events=EventsConfig(update_interval=0, heartbeat=0))
+    assert b.restore_lines(saved) == ["door"]
+    assert b.line_states == saved  # counts and since as they were
+    run(b, [(0.8 - 0.05 * i, 0.5) for i in range(12)], tid=2)
+    assert (b.line_states["door"]["in"], b.line_states["door"]["out"]) == (1, 1)
+    assert b.line_states["door"]["since"] == saved["door"]["since"]
+
+
+def test_restore_matches_labels_by_name_and_skips_malformed_or_unknown_lines():
+    a = Analytics(LABELS, lines={**LINE, "gate": LineConfig(start=(0.3, 0.0), end=(0.3, 1.0))})
+    restored = a.restore_lines({
+        "door": {"in": 5, "out": 2, "since": 100.0, "labels": {"car": {"in": 4, "out": 2}, "bus": {"in": 1, "out": 0}}},
+        "gate": {"in": "x", "since": 100.0, "labels": {"person": {"in": -3, "out": 0}}},
+        "gone": {"in": 1, "out": 1, "since": 1.0, "labels": {"person": {"in": 1, "out": 1}}},
+    })
+    assert restored == ["door"]
+    door = a.line_states["door"]
+    # "bus" is no longer a label: kept, as "other"
+    assert (door["in"], door["out"], door["since"]) == (5, 2, 100.0)
+    assert door["labels"] == {"car": {"in": 4, "out": 2}, "other": {"in": 1, "out": 0}}
+    assert (a.line_states["gate"]["in"], a.line_states["gate"]["out"]) == (0, 0)
+
+
 # ---- filters --------------------------------------------------------------------------------
 
 def test_a_track_below_min_score_is_never_published_nor_counted():

@@ -202,6 +202,13 @@ class Analytics:
             self._restate_lines()
             return self.line_states
 
+    def restore_lines(self, states: dict[str, dict]) -> list[str]:
+        """Line counts saved by an earlier run (see LineStateFile); return the lines restored."""
+        with self._lock:
+            restored = self.lines.restore(states, self.labels)
+            self._restate_lines()
+        return restored
+
     def current(self) -> FrameResult:
         """The state now, as a result without a frame or events (the retained state before the first frame)."""
         with self._lock:

@@ -1,6 +1,7 @@
 """Directional line counting with a hysteresis band, counted only inside the segment."""
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
@@ -9,6 +10,8 @@ from app.analytics.config import LineConfig
 from app.analytics.geometry import along, crossing_points, signed_distance
 from app.analytics.table import Table
 from app.analytics.zones import class_index, label_mask
+
+log = logging.getLogger(__name__)
 
 IN, OUT = 0, 1
 DIRECTIONS = ("in", "out")
@@ -87,6 +90,32 @@ class Lines:
                 self.counts[j] = 0
                 self.since[j] = now
         return [self.names[j] for j in idx]
+
+    def restore(self, states: dict[str, dict], labels: list[str]) -> list[str]:
+        """Counts and `since` from saved states (the `state` layout), matched by line and label name;
+        return the lines restored. Labels no longer in the list count as "other"."""
+        restored = []
+        for j, name in enumerate(self.names):
+            st = states.get(name)
+            if st is None:
+                continue
+            counts = np.zeros_like(self.counts[j])
+            try:
+                since = float(st["since"])
+                for label, v in st["labels"].items():
+                    k = labels.index(label) if label in labels else len(labels)
+                    counts[IN, k] += int(v["in"])
+                    counts[OUT, k] += int(v["out"])
+                if (counts < 0).any() or not np.isfinite(since):
+                    raise ValueError("negative count or bad time")
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                log.warning("saved counts of line %s are malformed (%s); it starts from 0", name, e)
+                continue
+            with self.lock:
+                self.counts[j] = counts
+                self.since[j] = since
+            restored.append(name)
+        return restored
 
     def state(self, j: int, labels: list[str]) -> dict:
         """The retained payload of line j: totals since the last reset and a per-label breakdown."""
