@@ -603,6 +603,8 @@ def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_
         h = health()
         assert h["status"] == "degraded" and "not open yet" in h["components"]["source"]["detail"]
         assert client.post("/api/counts/reset").status_code in (404, 503)  # nothing to reset yet
+        for path in ("/api/stats", "/api/metrics", "/api/tracks", "/api/events", "/api/counts", "/api/latest.jpg", "/"):
+            assert client.get(path).status_code in (200, 404), path  # answers while starting, never a 5xx
         emu = Emulator(emu_cfg).start()
         wait_until(lambda: len(frames) >= 3 and health()["status"] == "ok", 60, 0.05, "frames and ok health")
         emu.stop()
