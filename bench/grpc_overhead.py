@@ -34,29 +34,15 @@ from app.backends.acap_runtime import AcapRuntimeModel  # noqa: E402
 from app.backends.acap_runtime_client import Endpoint, RetryPolicy  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
-from app.preprocess import InputConverter, make_view  # noqa: E402
 from app.types import Frame  # noqa: E402
 
 
-def frames(model, n: int) -> list[np.ndarray]:
-    """n input tensors from the sample clip, letterboxed to the model input like the pipeline does."""
-    conv = InputConverter(model.inputs[0], None)
-    mw, mh = conv.size
-    cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
-    out = []
-    while len(out) < n:
-        ok, img = cap.read()
-        if not ok:
-            break
-        view = make_view(0, 0, img.shape[1], img.shape[0], mw, mh, "letterbox")
-        out.append(conv(view.render(img, True)))
-    cap.release()
-    return out
-
-
-def frame_views(model, n: int) -> list[list[np.ndarray]]:
-    """The model inputs of every view of n frames under the default config, as the pipeline prepares them."""
-    detector = Detector(Config(), model=model)
+def frame_views(model, n: int, tiling: bool = True) -> list[list[np.ndarray]]:
+    """The model inputs of every view of n clip frames, as the pipeline prepares them under the
+    default config (tiling=False: one letterboxed view of the whole frame)."""
+    cfg = Config()
+    cfg.preprocess.tiling.enabled = tiling
+    detector = Detector(cfg, model=model)
     cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
     out = []
     while len(out) < n:
@@ -124,7 +110,7 @@ def main() -> int:
         local = load(args.model, "tflite", threads=args.threads)
         remote = AcapRuntimeModel(Path(args.model), args.server_path or args.model, Endpoint(address), RetryPolicy(timeout=30),
                                   inflight=args.inflight)
-        inputs = frames(local, args.frames)
+        inputs = [views[0] for views in frame_views(local, args.frames, tiling=False)]
         for x in inputs[:5]:  # warm both
             local.run([x])
             remote.run([x])
