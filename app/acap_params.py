@@ -8,6 +8,7 @@ and `overrides()` turns fetched values into dotted config keys.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -88,8 +89,11 @@ def overrides(values: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
-    """Values of the app's parameters from ACAP Runtime's KeyValueStore; missing ones are left out."""
+def fetch(acap, names: list[str] | None = None, wait: float | None = None) -> dict[str, str]:
+    """Values of the app's parameters from ACAP Runtime's KeyValueStore; missing ones are left out.
+
+    Waits for the server up to acap.connect_timeout (0: as long as it takes), or quietly up to
+    `wait` seconds when given (polling)."""
     import grpc
 
     from app import protos
@@ -103,6 +107,8 @@ def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
         stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel)
         ready = grpc.channel_ready_future(channel)
         limit = acap.connect_timeout or None  # 0: wait as long as it takes (a camera still booting)
+        if wait is not None:
+            limit = wait
         first = min(2.0, limit) if limit else 2.0
         try:
             try:
@@ -110,8 +116,9 @@ def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
             except grpc.FutureTimeoutError:
                 if limit is not None and limit <= first:
                     raise
-                log.warning("waiting for ACAP Runtime at %s to read the camera parameters (%s)",
-                            endpoint.address, endpoint.unreachable_hint())
+                if wait is None:
+                    log.warning("waiting for ACAP Runtime at %s to read the camera parameters (%s)",
+                                endpoint.address, endpoint.unreachable_hint())
                 ready.result(timeout=limit - first if limit is not None else None)
         except grpc.FutureTimeoutError:
             raise ConfigError(
@@ -127,5 +134,40 @@ def fetch(acap, names: list[str] | None = None) -> dict[str, str]:
                 if e.code() != grpc.StatusCode.NOT_FOUND:
                     raise ConfigError(f"acap_runtime.parameters: reading {key} failed: {e.code().name} {e.details()}") from None
                 log.debug("parameter %s not set", key)
-    log.info("read %d camera parameters from %s", len(values), endpoint.address)
+    log.log(logging.INFO if wait is None else logging.DEBUG, "read %d camera parameters from %s",
+            len(values), endpoint.address)
     return values
+
+
+class ParameterWatch:
+    """Re-reads the camera parameters every `interval` s and calls `on_change(names)` once when one
+    differs from `baseline` (the values the running config was built from). A server that does not
+    answer is skipped until the next check."""
+
+    def __init__(self, acap, baseline: dict[str, str], interval: float, on_change: Callable[[list[str]], None]):
+        self.acap = acap
+        self.baseline = dict(baseline)
+        self.interval = interval
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="parameters", daemon=True)
+
+    def start(self) -> "ParameterWatch":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                now = fetch(self.acap, wait=self.acap.timeout)
+            except ConfigError as e:  # server restarting: check again later
+                log.debug("checking camera parameters: %s", e)
+                continue
+            changed = sorted(n for n in set(now) | set(self.baseline) if now.get(n) != self.baseline.get(n))
+            if changed:
+                log.info("camera parameters changed (%s): restarting to apply them", ", ".join(changed))
+                self.on_change(changed)
+                return
+
+    def close(self) -> None:
+        self._stop.set()

@@ -101,28 +101,61 @@ def _feed_flags(args) -> dict:
 
 def load(args):
     """The validated Config for these arguments, with bundled-file lookup for relative paths."""
+    return load_with_parameters(args)[0]
+
+
+def load_with_parameters(args):
+    """(Config, the raw camera parameter values it used, or None when parameters are off)."""
     import os
 
     from app.config import load_config
 
     cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), _overrides(args))
+    camera = None
     if cfg.acap_runtime.parameters:
         # camera parameters (the app's settings page) override file and environment; flags still win
         from app import acap_params
 
-        camera = acap_params.overrides(acap_params.fetch(cfg.acap_runtime))
-        cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), {**camera, **_overrides(args)})
+        camera = acap_params.fetch(cfg.acap_runtime)
+        cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
+                          {**acap_params.overrides(camera), **_overrides(args)})
     cfg.model.path = find_file(cfg.model.path)
     cfg.source.uri = find_file(cfg.source.uri)
     if isinstance(cfg.model.labels, str):
         cfg.model.labels = find_file(cfg.model.labels)
-    return cfg
+    return cfg, camera
 
 
 def cmd_run(args) -> int:
+    import signal
+    import threading
+
+    terminated = threading.Event()
+    stop = threading.Event()
+
+    def on_sigterm(*_) -> None:
+        terminated.set()
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        # `docker stop` / systemd send SIGTERM: finish cleanly (end events, MQTT offline) instead of dying
+        signal.signal(signal.SIGTERM, on_sigterm)
+    while True:
+        changed = _run_once(args, stop)
+        if not changed or terminated.is_set():
+            return 0
+        # a setting changed in the camera's web page: everything was closed cleanly; start again
+        print(f"vigil: camera parameters changed ({', '.join(changed)}); starting again to apply them",
+              file=sys.stderr, flush=True)
+        stop.clear()
+
+
+def _run_once(args, stop) -> list[str]:
+    """Load the config and run the pipeline until it ends or `stop`; the camera parameters that
+    changed meanwhile (then the caller runs again), else []."""
     from app import pipeline
 
-    cfg = load(args)
+    cfg, camera = load_with_parameters(args)
     logging.getLogger().setLevel(cfg.log_level.upper() if not args.debug else "DEBUG")
     bar = None
     progress = None
@@ -135,23 +168,33 @@ def cmd_run(args) -> int:
                 bar = tqdm(total=total, unit="frame", desc="vigil", file=sys.stderr, dynamic_ncols=True)
             bar.update(1)
 
-    import signal
-    import threading
+    changed: list[str] = []
+    watch = None
+    if camera is not None and cfg.acap_runtime.parameter_poll > 0:
+        from app.acap_params import ParameterWatch
 
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        # `docker stop` / systemd send SIGTERM: finish cleanly (end events, MQTT offline) instead of dying
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        def on_change(names: list[str]) -> None:
+            changed.extend(names)
+            stop.set()
+
+        watch = ParameterWatch(cfg.acap_runtime, camera, cfg.acap_runtime.parameter_poll, on_change).start()
     try:
         summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop)
     finally:
         if bar is not None:
             bar.close()
-    tracks = summary.tracks
+        if watch is not None:
+            watch.close()
+    print_summary(summary)
+    return changed
+
+
+def print_summary(summary) -> None:
+    """The end-of-run lines on stderr."""
     err = sys.stderr
     print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
           f"{summary.model_runs_per_frame} model run(s) per frame", file=err)
-    print(f"vigil: {summary.detections} detections, {tracks} tracks seen, "
+    print(f"vigil: {summary.detections} detections, {summary.tracks} tracks seen, "
           f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
     print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",
           file=err)
@@ -163,7 +206,6 @@ def cmd_run(args) -> int:
             line += (f"; mqtt {m['broker']}: {m['sent']} messages sent, {sum(m['dropped'].values())} dropped, "
                      f"{m['reconnects']} reconnects")
         print(line, file=err)
-    return 0
 
 
 def cmd_bench(args) -> int:

@@ -111,6 +111,10 @@ class AcapRuntimeConfig(_Section):
     )
     parameters: bool = Field(False, description="read settings from the camera's parameters (manifest paramConfig) at start")
     parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
+    parameter_poll: float = Field(
+        10.0, ge=0,
+        description="seconds between checks for changed camera parameters; a change restarts Vigil to apply it; 0 = off",
+    )
 
 
 class StateConfig(_Section):

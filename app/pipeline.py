@@ -246,7 +246,7 @@ def run(
     backend_health, source_health = Health(), Health()
     feed.open(backend_health, source_health)  # /api/health answers while the model loads
     summary = Summary()
-    source = worker = prepared = None
+    detector = source = worker = prepared = None
     try:
         try:
             backend_health.set("loading")
@@ -294,6 +294,8 @@ def run(
         summary.feed = feed.summary()
         if worker is not None:
             worker.close()
+        if detector is not None:
+            detector.model.close()
         if source is not None:
             summary.dropped = source.dropped
             summary.skipped = getattr(source, "skipped", 0)

@@ -641,3 +641,48 @@ def test_stop_while_waiting_for_the_server_ends_the_run_cleanly(sock_dir):
     stop.set()
     thread.join(5)
     assert not thread.is_alive() and result["summary"].frames == 0
+
+
+def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
+    """A setting changed in the camera's web page is applied: Vigil notices, stops cleanly and starts
+    again (same process, re-executed) with the new value; SIGTERM then ends it normally."""
+    import signal
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.mqtt_util import wait_until
+
+    params = {"root.Vigil.ScoreThresholdPercent": "35", "root.Vigil.Tiling": "no"}
+    emu = Emulator(EmulatorConfig(address=f"unix://{sock_dir}/pw.sock", video=str(SAMPLE_CLIP), loop=True,
+                                  params=params)).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "run", "--backend", "acap-runtime", "--source", "acap-runtime", "--no-progress",
+         "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
+         "--set", "acap_runtime.parameter_poll=0.2", "--set", "source.stream.width=320",
+         "--set", "source.stream.height=240", "--set", "log_level=debug"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+
+    def seen(text, times=1):
+        return sum(text in line for line in lines) >= times
+
+    try:
+        wait_until(lambda: seen("score_threshold") or seen("1 model run"), 60, 0.05, "the first start")
+        assert not seen("camera parameters changed")  # nothing changed: no restart
+        params["root.Vigil.ScoreThresholdPercent"] = "60"
+        wait_until(lambda: seen("starting again to apply them"), 30, 0.05, "the restart")
+        wait_until(lambda: seen("1 model run", 2), 60, 0.05, "the second start")
+        assert proc.poll() is None  # still running: restarted in place, not exited
+        assert seen("camera parameters changed (ScoreThresholdPercent)")
+        # the second run was built from the new values: further checks find nothing to apply
+        polls = sum("read 2 camera parameters" in line for line in lines)
+        wait_until(lambda: seen("read 2 camera parameters", polls + 3), 30, 0.05, "more checks")
+        assert sum("starting again" in line for line in lines) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+        reader.join(5)
+        emu.stop()
+    assert code == 0, "".join(lines[-20:])

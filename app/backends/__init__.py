@@ -62,6 +62,10 @@ class Model(Protocol):
         requests in flight while the caller decodes this one)."""
         ...
 
+    def close(self) -> None:
+        """Release what the model holds (a connection to an inference server)."""
+        ...
+
 
 TFLITE_MAGIC = b"TFL3"
 

@@ -77,6 +77,9 @@ class TFLiteModel:
         for inputs in batches:
             yield self.run(inputs)
 
+    def close(self) -> None:
+        """Nothing to release: the interpreter goes with the object."""
+
 
 def load(path, device: str = "cpu", threads: int = 1, **_options) -> TFLiteModel:
     """Load a .tflite file for the CPU (XNNPACK) interpreter."""
