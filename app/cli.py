@@ -142,12 +142,14 @@ def cmd_run(args) -> int:
         signal.signal(signal.SIGTERM, on_sigterm)
     while True:
         changed = _run_once(args, stop)
-        if not changed or terminated.is_set():
+        if not changed:
             return 0
         # a setting changed in the camera's web page: everything was closed cleanly; start again
+        stop.clear()
+        if terminated.is_set():  # SIGTERM came meanwhile (checked after the clear, so none is lost)
+            return 0
         print(f"vigil: camera parameters changed ({', '.join(changed)}); starting again to apply them",
               file=sys.stderr, flush=True)
-        stop.clear()
 
 
 def _run_once(args, stop) -> list[str]:
