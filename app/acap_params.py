@@ -106,9 +106,8 @@ def fetch(acap, names: list[str] | None = None, wait: float | None = None) -> di
     with endpoint.channel() as channel:
         stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel)
         ready = grpc.channel_ready_future(channel)
-        limit = acap.connect_timeout or None  # 0: wait as long as it takes (a camera still booting)
-        if wait is not None:
-            limit = wait
+        # connect_timeout 0: wait as long as it takes (a camera still booting)
+        limit = wait if wait is not None else (acap.connect_timeout or None)
         first = min(2.0, limit) if limit else 2.0
         try:
             try:
