@@ -1,12 +1,13 @@
 """One validated configuration tree: YAML file, then VIGIL_… environment variables, then CLI flags."""
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from app.decoders import DecoderConfig
 from app.errors import ConfigError
@@ -74,6 +75,14 @@ class ModelConfig(_Section):
         None, description="real-valued range the model expects for pixels 0..255, e.g. [-1, 1]; default: inferred"
     )
     color: Literal["rgb", "bgr"] = Field("rgb", description="channel order of the model input")
+
+    @field_validator("input_range")
+    @classmethod
+    def _increasing(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        # an empty or reversed range maps every pixel to one value: the model sees a blank image
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and v[0] < v[1]):
+            raise ValueError(f"must be [low, high] with low < high, e.g. [-1, 1] (got {list(v)})")
+        return v
 
 
 class TilingConfig(_Section):
@@ -157,6 +166,17 @@ class Config(_Section):
     state: StateConfig = Field(default_factory=StateConfig, description="what survives a restart")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
+    @field_validator("tracker", mode="before")
+    @classmethod
+    def _tracker_type(cls, v: Any) -> Any:
+        # tracker keys given without tracker.type apply to the default tracker
+        if isinstance(v, dict) and "type" not in v:
+            return {"type": DEFAULT_TRACKER, **v}
+        return v
+
+
+DEFAULT_TRACKER = ByteTrackConfig.model_fields["type"].default
+
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
@@ -181,9 +201,29 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden by the keys after it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # unhashable: the base class says so
+            if earlier is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {earlier.start_mark.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def _parse_scalar(raw: str) -> Any:
     try:
-        return yaml.safe_load(raw) if raw.strip() else raw
+        return yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else raw
     except yaml.YAMLError:
         return raw
 
@@ -193,19 +233,29 @@ def format_validation_error(e: ValidationError) -> str:
     errs = e.errors()
     first = errs[0]
     parts = list(first["loc"])
+    tracker_type = None
     if len(parts) > 2 and parts[0] == "tracker":
-        del parts[1]  # pydantic puts the union's tag (sort/bytetrack) in the path; users never write it
+        tracker_type = parts.pop(1)  # pydantic puts the union's tag (sort/bytetrack) in the path; users never write it
     loc = ".".join(str(p) for p in parts)
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     got = first.get("input")
     line = f"{loc}: {msg}"
     if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list)):
         line += f" (got {got!r})"
     elif first["type"] == "extra_forbidden":
         line = f"{loc}: unknown key"
+        if tracker_type is not None:
+            line += f" for tracker.type {tracker_type}" + _other_tracker_hint(str(parts[-1]), tracker_type)
     if len(errs) > 1:
         line += f" (and {len(errs) - 1} more)"
     return line
+
+
+def _other_tracker_hint(key: str, tracker_type: str) -> str:
+    from app.tracking import TRACKER_CONFIGS
+
+    owners = [name for name, model in TRACKER_CONFIGS.items() if name != tracker_type and key in model.model_fields]
+    return f" (it is a {' and '.join(owners)} key: set tracker.type: {owners[0]})" if owners else ""
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -214,7 +264,16 @@ def read_yaml(path: str | Path) -> dict:
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{p} line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -250,7 +309,12 @@ def resolve_labels(labels: list[str] | str) -> list[str]:
     if not p.is_file():
         raise ConfigError(f"model.labels: labels file not found: {p}")
     out: dict[int, str] = {}
-    lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        why = "not UTF-8 text" if isinstance(e, UnicodeDecodeError) else e.strerror or str(e)
+        raise ConfigError(f"model.labels: cannot read labels file {p}: {why}") from None
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         head, _, rest = ln.partition(" ")
         if head.isdigit() and rest.strip():

@@ -94,3 +94,63 @@ def test_labels_file_plain_and_indexed(tmp_path):
     assert resolve_labels(str(indexed)) == ["person", "1", "car", "motor cycle"]
     with pytest.raises(ConfigError, match="labels file not found"):
         resolve_labels(str(tmp_path / "missing.txt"))
+
+
+@pytest.mark.parametrize("how", ["set", "env", "yaml"])
+def test_tracker_keys_without_type_apply_to_the_default_tracker(tmp_path, how):
+    if how == "set":
+        cfg = load_config(None, {"tracker.track_thresh": 0.6}, env={})
+    elif how == "env":
+        cfg = load_config(None, env={"VIGIL_TRACKER__TRACK_THRESH": "0.6"})
+    else:
+        cfg = load_config(write(tmp_path, "tracker: {track_thresh: 0.6}\n"), env={})
+    assert cfg.tracker.type == Config().tracker.type and cfg.tracker.track_thresh == 0.6
+
+
+def test_tracker_keys_apply_to_the_configured_tracker_type(tmp_path):
+    cfg = load_config(write(tmp_path, "tracker:\n  type: sort\n"), {"tracker.max_age": 10}, env={})
+    assert (cfg.tracker.type, cfg.tracker.max_age) == ("sort", 10)
+
+
+def test_a_key_of_the_other_tracker_names_the_type_it_belongs_to():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"tracker.max_age": 10}, env={})
+    assert str(e.value) == "tracker.max_age: unknown key for tracker.type bytetrack (it is a sort key: set tracker.type: sort)"
+
+
+def test_duplicate_yaml_key_is_an_error_naming_both_lines(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "model:\n  threads: 2\n  path: x.tflite\n  threads: 3\n"), env={})
+    assert str(e.value).endswith("c.yaml line 4: invalid YAML: duplicate key 'threads' (first on line 2)")
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    p = write(tmp_path, "zones:\n  a: &z {polygon: [[0, 0], [1, 0], [1, 1]], inertia: 2}\n  b:\n    <<: *z\n    inertia: 5\n")
+    assert load_config(p, env={}).zones["b"].inertia == 5
+
+
+def test_non_utf8_config_file_is_one_line_naming_file_and_line(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("model:\n  threads: 2\n# caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_config(p, env={})
+    assert str(e.value) == f"{p} line 3: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+
+
+def test_non_utf8_labels_file_is_a_config_error(tmp_path):
+    p = tmp_path / "labels.txt"
+    p.write_bytes(b"person\nv\xe9lo\n")
+    with pytest.raises(ConfigError, match="model.labels: cannot read labels file .*: not UTF-8 text"):
+        resolve_labels(str(p))
+
+
+@pytest.mark.parametrize("bad", [[1, 1], [1, -1], [0, float("inf")]])
+def test_empty_reversed_or_infinite_input_range_is_refused(bad):
+    with pytest.raises(ConfigError, match=r"^model\.input_range: must be \[low, high\] with low < high"):
+        load_config(None, {"model.input_range": bad}, env={})
+
+
+def test_empty_api_token_is_refused():
+    with pytest.raises(ConfigError, match=r"^api\.token: must not be empty"):
+        load_config(None, {"api.token": ""}, env={})
+    assert load_config(None, {"api.token": "t"}, env={}).api.token.get_secret_value() == "t"

@@ -24,6 +24,7 @@ __all__ = [
     "SortConfig",
     "SortTracker",
     "TRACKERS",
+    "TRACKER_CONFIGS",
     "TrackEvent",
     "TrackEvents",
     "Tracker",
@@ -60,6 +61,8 @@ class Tracker(Protocol):
 
 
 TrackerConfig = Annotated[Union[SortConfig, ByteTrackConfig], Field(discriminator="type")]
+
+TRACKER_CONFIGS: dict[str, type[SortConfig] | type[ByteTrackConfig]] = {"sort": SortConfig, "bytetrack": ByteTrackConfig}
 
 TRACKERS: dict[str, Callable[..., Tracker]] = {
     "sort": SortTracker,
