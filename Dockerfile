@@ -37,8 +37,9 @@ USER 1000:1000
 # across restarts (state.file).
 VOLUME ["/models", "/config", "/data"]
 EXPOSE 8080
-# /api/health is the HTTP API's; the start period covers a first DLPU compile (minutes).
+# /api/live answers without the token whatever api.protect says (503 when a component is failing,
+# nothing else); the start period covers a first DLPU compile (minutes).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=300s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/health' % os.environ.get('VIGIL_API__PORT', '8080'), timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/live' % os.environ.get('VIGIL_API__PORT', '8080'), timeout=4)"]
 ENTRYPOINT ["vigil"]
 CMD ["run", "--no-progress"]

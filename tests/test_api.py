@@ -1,4 +1,5 @@
 """The HTTP status API, Prometheus metrics and the status page, served by a pipeline running the sample clip."""
+import contextlib
 import json
 import shutil
 import subprocess
@@ -143,6 +144,14 @@ def test_latest_jpg_is_annotated_and_sized_as_asked(live):
     assert (band > 100).mean() > 0.3
 
 
+def test_latest_jpg_never_upscales_the_frame(live):
+    client, _, _ = live
+    r = client.get("/api/latest.jpg", params={"h": 4320})
+    assert r.status_code == 200
+    img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape[:2] == (576, 768)  # the clip's own size, not 5760x4320
+
+
 @pytest.mark.parametrize("path", [
     "/api/latest.jpg?h=abc", "/api/latest.jpg?h=5", "/api/latest.jpg?quality=500", "/api/events?limit=0",
     "/api/events?limit=x", "/api/nope",
@@ -183,6 +192,86 @@ def test_status_page_uses_relative_links_only(live):
     for r in refs:
         if r != "docs":
             assert client.get(f"/{r.split('?')[0]}").status_code == 200, r
+
+
+@contextlib.contextmanager
+def serving(api: dict):
+    """A looping pipeline on the sample clip with these api.* settings, on a free port; yields an httpx client."""
+    port = free_port()
+    cfg = load_config(None, {**FAST, **SCENE, "source.loop": True, "api": {"enabled": True, "port": port, **api}},
+                      env={})
+    stop = threading.Event()
+    errors = []
+
+    def target():
+        try:
+            pipeline.run(cfg, stop=stop)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+
+    def up():
+        if errors:
+            raise errors[0]
+        try:
+            return client.get("/api/live").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, 60, 0.05, "the API to answer")
+        yield client
+    finally:
+        stop.set()
+        thread.join(30)
+        client.close()
+    assert not errors, errors
+
+
+def exposure_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.getMessage().startswith("api: ")]
+
+
+def test_network_address_without_token_refuses_changes_and_warns_at_start(caplog):
+    with serving({"host": "0.0.0.0"}) as client:
+        r = client.post("/api/counts/reset")
+        assert r.status_code == 403 and "api.token" in r.json()["detail"]
+        assert client.get("/api/counts").status_code == 200  # reading stays open
+    warnings = exposure_warnings(caplog)
+    assert len(warnings) == 1 and "0.0.0.0 without api.token" in warnings[0] and "refused" in warnings[0]
+
+
+def test_explicit_opt_in_allows_changes_without_token_and_warns_at_start(caplog):
+    with serving({"host": "0.0.0.0", "allow_unauthenticated_changes": True}) as client:
+        wait_until(lambda: client.post("/api/counts/reset").status_code == 200, 30, 0.05, "counting to start")
+        assert client.post("/api/counts/reset", params={"line": "crossing"}).json()["reset"] == ["crossing"]
+    warnings = exposure_warnings(caplog)
+    assert len(warnings) == 1 and "anyone who reaches this address can read everything and reset counts" in warnings[0]
+
+
+def test_loopback_without_token_allows_changes_without_a_warning(caplog):
+    with serving({"host": "127.0.0.1"}) as client:
+        wait_until(lambda: client.post("/api/counts/reset").status_code == 200, 30, 0.05, "counting to start")
+    assert exposure_warnings(caplog) == []
+
+
+def test_liveness_needs_no_token_and_tells_nothing_when_everything_is_protected():
+    with serving({"token": TOKEN, "protect": "all"}) as client:
+        assert client.get("/api/health").status_code == 401
+        r = client.get("/api/live")
+        assert r.status_code == 200 and r.json() == {"alive": True}
+        spec = client.get("/openapi.json").json()["paths"]["/api/live"]["get"]
+        assert "security" not in spec and "401" not in spec["responses"]
+
+
+def test_empty_token_is_a_config_error_not_authentication_off():
+    p = run_vigil("run", "--max-frames", "1", "--no-progress", env={"VIGIL_API__TOKEN": "", "VIGIL_API__PROTECT": "all"})
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert [ln for ln in p.stderr.splitlines() if ln.startswith("vigil:")] == [
+        "vigil: config error: api.token: must not be empty; to run without a token, leave api.token unset (null) (got '')"]
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

@@ -66,12 +66,12 @@ def test_image_is_bookworm_python_311_multistage_with_a_native_build_stage():
     assert runtime[0][1] == "${PYTHON_IMAGE}"  # the target platform: linux/arm64 for the camera
 
 
-def test_runtime_runs_as_non_root_with_health_check_on_api_health():
+def test_runtime_runs_as_non_root_with_health_check_on_api_live():
     runtime = stages()[-1]
     users = [a for i, a in runtime if i == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0")
     health = next(a for i, a in runtime if i == "HEALTHCHECK")
-    assert "/api/health" in health and "--start-period=300s" in health
+    assert "/api/live" in health and "--start-period=300s" in health  # never behind the token
     env = runtime_env()
     api = Config().api
     assert env["VIGIL_API__ENABLED"] == "true" and env["VIGIL_API__HOST"] == "0.0.0.0"

@@ -10,18 +10,37 @@ class ApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     enabled: bool = Field(False, description="serve the status API, Prometheus metrics and the status page")
-    host: str = Field("127.0.0.1", description="address to bind; 0.0.0.0 exposes it to the network (set a token)")
+    host: str = Field(
+        "127.0.0.1",
+        description="address to bind; 0.0.0.0 exposes it to the network (set a token: without one, POST requests "
+        "are refused unless allow_unauthenticated_changes is set)",
+    )
     port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one (logged)")
     root_path: str = Field(
         "", description="path prefix a reverse proxy adds, e.g. /local/vigil on the camera (for the OpenAPI docs)"
     )
     token: SecretStr | None = Field(None, description="bearer token; when set, requests must send 'Authorization: Bearer …'")
-    protect: Literal["mutating", "all"] = Field("mutating", description="what the token protects: POST endpoints, or all")
+    protect: Literal["mutating", "all"] = Field(
+        "mutating", description="what the token protects: POST endpoints, or all (/api/live never: it reveals nothing)"
+    )
+    allow_unauthenticated_changes: bool = Field(
+        False,
+        description="with no token on a non-loopback host, let anyone who reaches the API change state "
+        "(POST, e.g. reset counts); off: such requests get 403",
+    )
 
     @field_validator("token", mode="before")
     @classmethod
     def _text(cls, v: Any) -> Any:
         return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+    @field_validator("token")
+    @classmethod
+    def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        # an empty token once meant "no authentication", even with protect: all
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("must not be empty; to run without a token, leave api.token unset (null)")
+        return v
 
     @field_validator("root_path")
     @classmethod
@@ -30,3 +49,20 @@ class ApiConfig(BaseModel):
         if v and not v.startswith("/"):
             raise ValueError("must start with '/' (e.g. /local/vigil)")
         return v.rstrip("/")
+
+    @property
+    def changes_allowed_without_token(self) -> bool:
+        """Whether POST routes are open when no token is set: on a loopback host, or by explicit opt-in."""
+        return self.allow_unauthenticated_changes or is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` keeps the API on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost may resolve to anything

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app import __version__
 from app.annotate import annotate, draw_lines, draw_zones
-from app.api.config import ApiConfig
+from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
 from app.prom import make_registry, render
 from app.status import Status
@@ -64,6 +64,10 @@ class Problem(BaseModel):
     detail: str
 
 
+class Liveness(BaseModel):
+    alive: bool
+
+
 class RootPath:
     """Serve under a reverse-proxy prefix whether or not the proxy strips it from the path.
 
@@ -79,6 +83,18 @@ class RootPath:
         if scope["type"] in ("http", "websocket"):
             scope = {**scope, "root_path": self.prefix}
         await self.app(scope, receive, send)
+
+
+def warn_exposure(api: ApiConfig) -> None:
+    """Say loudly at start when the API is reachable from the network without a token."""
+    if api.token is not None or is_loopback(api.host):
+        return
+    if api.allow_unauthenticated_changes:
+        log.warning("api: %s without api.token and with api.allow_unauthenticated_changes: anyone who reaches "
+                    "this address can read everything and reset counts", api.host)
+    else:
+        log.warning("api: %s without api.token: anyone who reaches this address can read status, counts and "
+                    "frames; changes (POST) are refused until api.token is set", api.host)
 
 
 def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: dict,
@@ -98,13 +114,29 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    def refuse_change() -> None:
+        raise HTTPException(403, "changes over the network need api.token (or api.allow_unauthenticated_changes: true)")
+
     # Only routes that really check the token carry it, so the OpenAPI document says which ones do.
     protect_reads = token is not None and api.protect == "all"
     auth = [Depends(check_token)] if protect_reads else []
-    write_auth = [Depends(check_token)] if token is not None else []
     problem = {401: {"model": Problem, "description": "missing or wrong bearer token"}}
+    if token is not None:
+        write_auth, write_problem = [Depends(check_token)], problem
+    elif not api.changes_allowed_without_token:
+        write_auth = [Depends(refuse_change)]
+        write_problem = {403: {"model": Problem, "description": "no api.token on a network address: changes refused"}}
+    else:
+        write_auth, write_problem = [], {}
     unauthorised = problem if protect_reads else {}
     not_found = {404: {"model": Problem, "description": "nothing to show yet"}}
+    warn_exposure(api)
+
+    @app.get("/api/live", response_model=Liveness, responses={503: {"model": Liveness, "description": "failing"}},
+             summary="liveness for container health checks: never needs the token, tells nothing but failing or not")
+    def live() -> Any:
+        failing = status.health()["status"] == "failing"
+        return JSONResponse({"alive": not failing}, status_code=503 if failing else 200)
 
     @app.get("/api/health", response_model=Health, dependencies=auth,
              responses={**unauthorised, 503: {"model": Health, "description": "a component is failing"}},
@@ -146,7 +178,7 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         return status.counts()
 
     @app.post("/api/counts/reset", response_model=ResetResult, dependencies=write_auth,
-              responses={**(problem if token else {}), 404: {"model": Problem, "description": "no such line"},
+              responses={**write_problem, 404: {"model": Problem, "description": "no such line"},
                          503: {"model": Problem, "description": "still starting"}},
               summary="zero line counts (all, or the lines named)")
     def reset_counts(line: Annotated[list[str] | None, Query(description="line to reset (repeatable); default: all")] = None) -> Any:
@@ -166,7 +198,7 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
                         **unauthorised, **not_found},
              summary="the latest frame, annotated")
     def latest_jpg(
-        h: Annotated[int | None, Query(ge=16, le=4320, description="height in pixels (aspect kept)")] = None,
+        h: Annotated[int | None, Query(ge=16, le=4320, description="height in pixels (aspect kept); never more than the frame's")] = None,
         quality: Annotated[int, Query(ge=1, le=100, description="JPEG quality")] = 70,
         bbox: Annotated[bool, Query(description="draw tracked objects")] = True,
         zones: Annotated[bool, Query(description="draw zones")] = True,
@@ -175,10 +207,17 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         frame, _, result = status.latest()
         if frame is None or result is None:
             raise HTTPException(404, "no frame processed yet")
+        h = min(h, frame.image.shape[0]) if h else None  # never upscale: the frame has no more to show
         key = (frame.seq, h, quality, bbox, zones, lines)
+        # One image is made at a time: concurrent requests wait rather than multiply CPU and memory.
         with jpeg_lock:
-            if jpeg_cache.get("key") == key:
-                return Response(jpeg_cache["data"], media_type="image/jpeg")
+            if jpeg_cache.get("key") != key:
+                jpeg_cache.update(key=key, data=render_jpeg(frame, result, h, quality, bbox, zones, lines))
+            data = jpeg_cache["data"]
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    def render_jpeg(frame, result, h: int | None, quality: int, bbox: bool, zones: bool, lines: bool) -> bytes:
+        """The annotated frame as JPEG, `h` pixels high (at most the frame's own height)."""
         img = annotate(frame.image, result.objects, status.labels) if bbox else frame.image.copy()
         if zones and status.zones_cfg:
             draw_zones(img, [(n, z.polygon, result.zones.get(n, {}).get("all", 0)) for n, z in status.zones_cfg.items()])
@@ -191,10 +230,7 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise HTTPException(404, "could not encode the frame")
-        data = buf.tobytes()
-        with jpeg_lock:
-            jpeg_cache.update(key=key, data=data)
-        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        return buf.tobytes()
 
     def static(name: str, media: str) -> Response:
         return Response((STATIC / name).read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
