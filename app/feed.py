@@ -66,6 +66,7 @@ class Feed:
         self.api = None
         self.worker = None
         self.device_id = ""
+        self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self._started = False
 
     def open(self, backend: Health | None = None, source: Health | None = None) -> None:
@@ -80,6 +81,7 @@ class Feed:
         self.device_id = resolve_device_id(cfg.device_id)
         status = self.status = Status(self.labels, self.device_id, self.timer, cfg.events.history, cfg.zones, cfg.lines)
         status.backend_health, status.source_health = backend, source
+        status.run_id = self.run_id
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app
 
@@ -100,7 +102,7 @@ class Feed:
         offset = 0.0 if getattr(source, "live", False) else time.time()
         analytics = Analytics(
             self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
-            epoch_offset=offset, run_id=secrets.token_hex(3), device_id=self.device_id,
+            epoch_offset=offset, run_id=self.run_id, device_id=self.device_id,
             keep_tracks_view=cfg.api.enabled,
         )
         if cfg.state.file and cfg.lines:

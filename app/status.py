@@ -46,6 +46,7 @@ class Status:
         self.lines_cfg = lines or {}
         self.started = time.monotonic()
         self.started_wall = time.time()
+        self.run_id: str | None = None
         self._lock = threading.Lock()
         self._frame: Frame | None = None
         self._tracked: Detections | None = None
@@ -137,11 +138,22 @@ class Status:
         with self._lock:
             return self._frame, self._tracked, self._result
 
-    def events(self, limit: int) -> list[dict]:
-        """The most recent events, newest last."""
+    def events(self, limit: int, after: int | None = None) -> list[dict]:
+        """The most recent events, newest last; with `after`, the first `limit` events whose seq is greater."""
         with self._lock:
             ev = list(self._events)
+        if after is not None:
+            # seq rises by one per event, so the first wanted one is found by arithmetic, not a scan
+            start = max(0, after + 1 - ev[0]["seq"]) if ev else 0
+            return ev[start:start + limit]
         return ev[-limit:] if limit else []
+
+    def event_window(self) -> tuple[int, int]:
+        """(oldest, newest) seq held for GET /api/events; (0, 0) before the first event."""
+        with self._lock:
+            if not self._events:
+                return 0, 0
+            return self._events[0]["seq"], self._events[-1]["seq"]
 
     def counts(self) -> dict:
         with self._lock:

@@ -126,7 +126,41 @@ def test_tracks_and_recent_events_are_event_objects(live):
         validate("event", e)
     wait_until(lambda: client.get("/api/tracks").json(), 30, 0.05, "a tracked object")
     for obj in client.get("/api/tracks").json():
-        validate("event", {"type": "update", "before": obj, "after": obj, "changes": []})
+        validate("event", {"type": "update", "seq": 1, "run_id": "x", "before": obj, "after": obj, "changes": []})
+
+
+def test_events_after_a_seq_backfill_what_followed_in_order(live):
+    client, _, _ = live
+    wait_until(lambda: len(client.get("/api/events?limit=100").json()) >= 8, 30, 0.1, "eight events")
+    r = client.get("/api/events", params={"limit": 100000})
+    held = r.json()
+    seqs = [e["seq"] for e in held]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # one per event, no gaps
+    assert {e["run_id"] for e in held} == {r.headers["X-Vigil-Run-Id"]}
+    assert int(r.headers["X-Vigil-Events-First"]) == seqs[0] and int(r.headers["X-Vigil-Events-Last"]) >= seqs[-1]
+    start = seqs[2]
+    got = client.get("/api/events", params={"after": start, "limit": 3}).json()
+    assert [e["seq"] for e in got] == [start + 1, start + 2, start + 3]
+    assert got == held[3:6]
+    # past the newest: nothing yet, not an error
+    assert client.get("/api/events", params={"after": 10**9}).json() == []
+
+
+def test_event_ring_is_bounded_and_after_a_forgotten_seq_starts_at_the_oldest_held():
+    from app.analytics import FrameResult
+    from app.status import Status
+    from app.timing import StageTimer
+    from app.types import Detections
+
+    st = Status(["person"], "dev", StageTimer(), history=5)
+    for seq in range(1, 13):
+        ev = {"type": "update", "seq": seq, "run_id": "r", "before": {}, "after": {}, "changes": []}
+        st.on_result(None, Detections(), FrameResult(seq=seq, timestamp=0.0, epoch=0.0, size=(1, 1),
+                                                     objects=Detections(), events=[ev]))
+    assert st.event_window() == (8, 12)
+    assert [e["seq"] for e in st.events(100, after=2)] == [8, 9, 10, 11, 12]  # 3..7 are gone: the gap shows
+    assert [e["seq"] for e in st.events(2, after=9)] == [10, 11]
+    assert [e["seq"] for e in st.events(3)] == [10, 11, 12]
 
 
 def test_latest_jpg_is_annotated_and_sized_as_asked(live):
@@ -153,7 +187,7 @@ def test_latest_jpg_never_upscales_the_frame(live):
 
 
 @pytest.mark.parametrize("path", [
-    "/api/latest.jpg?h=abc", "/api/latest.jpg?h=5", "/api/latest.jpg?quality=500", "/api/events?limit=0",
+    "/api/latest.jpg?h=abc", "/api/latest.jpg?h=5", "/api/latest.jpg?quality=500", "/api/events?limit=0", "/api/events?after=-1", "/api/events?after=x",
     "/api/events?limit=x", "/api/nope",
 ])
 def test_malformed_requests_get_4xx(live, path):

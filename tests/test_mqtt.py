@@ -115,6 +115,18 @@ def test_each_track_gets_new_first_and_end_last_exactly_once(clip_run):
     assert summary.feed["events"]["new"] == len(by_id) == summary.feed["events"]["end"]
 
 
+def test_events_are_numbered_from_one_without_gaps_and_every_end_says_why(clip_run):
+    msgs, summary, _ = clip_run
+    events = events_of(msgs)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    assert len({e["run_id"] for e in events}) == 1
+    assert all(e["after"]["id"].startswith(e["run_id"] + "-") for e in events)
+    reasons = [e["reason"] for e in events if e["type"] == "end"]
+    # the clip ends with people in view: those are ended by the stop, the others by the tracker
+    assert set(reasons) == {"lost", "stop"}
+    assert all("reason" not in e for e in events if e["type"] != "end")
+
+
 def test_updates_carry_the_previous_state_and_say_why(clip_run):
     msgs, _, _ = clip_run
     last_after = {}

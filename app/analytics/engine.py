@@ -38,7 +38,7 @@ class FrameResult:
     epoch: float  # the same instant as Unix time
     size: tuple[int, int]
     objects: Detections  # published tracks detected in this frame (boxes in source pixels)
-    events: list[dict] = field(default_factory=list)  # {"type", "before", "after", "changes"}
+    events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
     ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
     counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
     zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
@@ -136,6 +136,8 @@ class Analytics:
         self.policy = events or EventsConfig()
         self.offset = epoch_offset
         self.keep_tracks_view = keep_tracks_view
+        self.run_id = run_id
+        self.seq = 0  # sequence number of the last event of this run (1, 2, … with no gaps)
         self._describer = _Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
         nz, nl = len(self.zones), len(self.lines)
         self.T = Table({
@@ -158,6 +160,7 @@ class Analytics:
             **Zones.columns(nz),
             **Lines.columns(nl),
         })
+        self._end_reason = "lost"
         self._entered: dict[int, list[str]] = {}
         self._crossed: dict[int, list[dict]] = {}
         self._reasons: dict[int, list[str]] = {}
@@ -190,7 +193,21 @@ class Analytics:
             now = float(self.T.last_seen.max()) if len(self.T) else 0.0
             if len(events):
                 now = max(now, float(events.timestamp.max()))
-            return self._update(seq, now, self._size, Detections(), events)
+            self._end_reason = "stop"
+            try:
+                return self._update(seq, now, self._size, Detections(), events)
+            finally:
+                self._end_reason = "lost"
+
+    def end_orphans(self, objects: list[dict]) -> list[dict]:
+        """`end` events (reason `restart`) for objects an earlier run published but never ended (it died)."""
+        out = []
+        with self._lock:
+            for last in objects:
+                after = {**last, "end_time": last.get("frame_time")}
+                out.append(self._stamp({"type": "end", "before": last, "after": after, "changes": [],
+                                        "reason": "restart"}))
+        return out
 
     def reset_counts(self, names: list[str] | None = None) -> dict[str, dict]:
         """Zero line counts (all lines, or those named); return the new line states. Any thread."""
@@ -370,7 +387,15 @@ class Analytics:
         self._last_after[tid] = after
         T.last_event_ts[row] = now
         T.last_event_top[row] = T.top[row]
-        return {"type": kind, "before": before, "after": after, "changes": changes or []}
+        event = {"type": kind, "before": before, "after": after, "changes": changes or []}
+        if kind == "end":
+            event["reason"] = self._end_reason
+        return self._stamp(event)
+
+    def _stamp(self, event: dict) -> dict:
+        """Give an event the next sequence number of this run (caller holds the lock)."""
+        self.seq += 1
+        return {"type": event["type"], "seq": self.seq, "run_id": self.run_id, **event}
 
     def _due_updates(self, now: float) -> list[dict]:
         """Update events for published tracks with pending changes (rate-limited) or a heartbeat due."""

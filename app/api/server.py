@@ -168,9 +168,19 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
     def tracks() -> list[dict[str, Any]]:
         return status.tracks()
 
-    @app.get("/api/events", dependencies=auth, responses=unauthorised, summary="recent events, newest last")
-    def events(limit: Annotated[int, Query(ge=1, le=100000, description="at most this many")] = 50) -> list[dict[str, Any]]:
-        return status.events(limit)
+    @app.get("/api/events", dependencies=auth, responses=unauthorised,
+             summary="recent events, newest last; with after=<seq>, the events that followed it (backfill)")
+    def events(
+        response: Response,
+        limit: Annotated[int, Query(ge=1, le=100000, description="at most this many")] = 50,
+        after: Annotated[int | None, Query(ge=0, description="only events with a greater seq, oldest first")] = None,
+    ) -> list[dict[str, Any]]:
+        first, last = status.event_window()
+        # which part of the run's sequence the ring buffer still holds, so a client knows what it cannot backfill
+        response.headers["X-Vigil-Run-Id"] = status.run_id or ""
+        response.headers["X-Vigil-Events-First"] = str(first)
+        response.headers["X-Vigil-Events-Last"] = str(last)
+        return status.events(limit, after)
 
     @app.get("/api/counts", response_model=Counts, dependencies=auth, responses=unauthorised,
              summary="objects per label and zone now; line counts since their reset")
