@@ -205,7 +205,9 @@ def print_summary(summary) -> None:
         line = f"vigil: events: {ev.get('new', 0)} new, {ev.get('update', 0)} update, {ev.get('end', 0)} end"
         m = summary.feed.get("mqtt")
         if m:
-            line += (f"; mqtt {m['broker']}: {m['sent']} messages sent, {sum(m['dropped'].values())} dropped, "
+            left = m.get("undelivered", {})
+            line += (f"; mqtt {m['broker']}: {m['sent']} messages delivered, {sum(m['dropped'].values())} dropped, "
+                     f"{sum(left.values())} undelivered at exit ({left.get('critical', 0)} new/end), "
                      f"{m['reconnects']} reconnects")
         print(line, file=err)
 

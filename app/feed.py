@@ -82,6 +82,12 @@ class Feed:
         status = self.status = Status(self.labels, self.device_id, self.timer, cfg.events.history, cfg.zones, cfg.lines)
         status.backend_health, status.source_health = backend, source
         status.run_id = self.run_id
+        if cfg.mqtt.enabled:
+            from app.publish.mqtt import MqttPublisher
+
+            # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
+            self.mqtt = MqttPublisher(cfg.mqtt, self.device_id, self.labels, stats=status.stats)
+            status.mqtt = self.mqtt
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app
 
@@ -119,11 +125,7 @@ class Feed:
         initial = analytics.current()
         status.initial = initial
         consumers = [status] + ([self.state_file] if self.state_file else [])
-        if cfg.mqtt.enabled:
-            from app.publish.mqtt import MqttPublisher
-
-            self.mqtt = MqttPublisher(cfg.mqtt, self.device_id, self.labels, stats=status.stats)
-            status.mqtt = self.mqtt
+        if self.mqtt is not None:
             consumers.append(self.mqtt)
         self.worker = PublishWorker(consumers, self.timer)
         status.publish_worker = self.worker

@@ -86,7 +86,8 @@ class VigilCollector:
         if m.get("enabled"):
             yield gauge("vigil_mqtt_connected", "1 while connected to the broker", int(m["connected"]))
             yield gauge("vigil_mqtt_queued", "messages waiting for the broker", m["queued"])
-            sent = CounterMetricFamily("vigil_mqtt_sent", "messages handed to the broker", labels=["device"])
+            sent = CounterMetricFamily("vigil_mqtt_sent", "messages the broker acknowledged (QoS 0: written to it)",
+                                       labels=["device"])
             sent.add_metric(dev, m["sent"])
             yield sent
             dropped = CounterMetricFamily("vigil_mqtt_dropped", "messages dropped by the queue bound",
@@ -94,6 +95,11 @@ class VigilCollector:
             for k, v in m["dropped"].items():
                 dropped.add_metric([*dev, k], v)
             yield dropped
+            left = GaugeMetricFamily("vigil_mqtt_undelivered", "messages given up on at exit, never delivered",
+                                     labels=["device", "kind"])
+            for k, v in m["undelivered"].items():
+                left.add_metric([*dev, k], v)
+            yield left
             rec = CounterMetricFamily("vigil_mqtt_reconnects", "reconnections to the broker", labels=["device"])
             rec.add_metric(dev, m["reconnects"])
             yield rec

@@ -269,3 +269,114 @@ def test_missing_tls_files_are_a_config_error_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="mqtt.tls: cannot load certificates"):
         MqttPublisher(MqttConfig(enabled=True, tls={"enabled": True, "ca_file": str(tmp_path / "nope.pem")}),
                       "x", [])
+
+
+class FakePeer:
+    """A TCP server on a free port that is not an MQTT broker: silent, HTTP, or closing at once."""
+
+    def __init__(self, kind: str) -> None:
+        import socket
+
+        self.kind = kind
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._held = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.kind == "silent":
+                self._held.append(conn)  # reads nothing, answers nothing, keeps it open
+            elif self.kind == "http":
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                except OSError:
+                    pass
+                conn.close()
+            else:
+                conn.close()
+
+    def close(self):
+        self.sock.close()
+        for c in self._held:
+            c.close()
+
+
+@pytest.mark.parametrize("kind", ["silent", "http", "closes"])
+def test_a_peer_that_never_answers_connect_gives_a_logged_reason_within_the_connect_timeout(kind, caplog):
+    from app.publish.config import MqttConfig
+    from app.publish.mqtt import MqttPublisher
+
+    caplog.set_level(logging.INFO, logger="app.publish.mqtt")
+    peer = FakePeer(kind)
+    pub = MqttPublisher(MqttConfig(enabled=True, port=peer.port, connect_timeout=1, reconnect_min_delay=1,
+                                   reconnect_max_delay=1), "fake", ["person"])
+    assert pub.health()["status"] == "degraded" and "not connected yet" in pub.health()["detail"]
+    try:
+        pub.start()
+        # the connect timeout is 1 s; allow generous slack for a loaded machine
+        wait_until(lambda: pub.last_error is not None, 15, what="a reason for the failed handshake")
+        assert pub.state == "no_handshake" and not pub.connected
+        assert "CONNACK" in pub.last_error or "before answering the MQTT handshake" in pub.last_error
+        assert pub.last_error in pub.health()["detail"]
+        wait_until(lambda: peer.accepted >= 2, 15, what="a retry")  # keeps trying with its back-off
+    finally:
+        pub.close()
+        peer.close()
+    warned = [r.getMessage() for r in caplog.records if "is it an MQTT broker" in r.getMessage()]
+    assert len(warned) == 1, warned  # one line per outage, not one per attempt
+
+
+def test_while_starting_up_health_says_mqtt_is_not_connected_yet_not_disabled():
+    from app.feed import Feed
+    from app.timing import StageTimer
+
+    cfg = load_config(None, {"device_id": "early", "mqtt": {"enabled": True, "port": free_port()}}, env={})
+    feed = Feed(cfg, ["person"], StageTimer(), tracker=None)
+    feed.open()  # what the pipeline does before the model loads
+    try:
+        h = feed.status.health()["components"]["mqtt"]
+        assert h["status"] == "degraded" and h["detail"].startswith("not connected yet"), h
+        m = feed.status.stats()["mqtt"]
+        assert m["enabled"] is True and m["state"] == "starting"
+    finally:
+        feed.close()
+
+
+def test_messages_still_queued_at_exit_are_counted_undelivered_never_sent(broker_factory, capsys):
+    from app.cli import print_summary
+
+    prefix = "vigil/exit"
+    broker = broker_factory().start()
+    gate = Gate(broker.port)
+    gate.open()
+    sub = Subscriber(broker.port, f"{prefix}/#")
+    run = Background(looping_config({"port": gate.port}, "exit"))
+    try:
+        wait_until(lambda: any(m.json()["type"] == "new" for m in sub.on("/events")), 60, what="a first event")
+        gate.close()  # the broker stays up for the subscriber; Vigil cannot reach it any more
+        n = run.frames
+        run.wait_frames(n + 30)
+    finally:
+        summary = run.stop()  # the end events of the stop are queued, and the broker is out of reach
+    sub.close()
+    m = summary.feed["mqtt"]
+    got = {e["seq"] for msg in sub.on("/events") for e in [msg.json()] if e["type"] != "update"}
+    made = summary.feed["events"]["new"] + summary.feed["events"]["end"]
+    assert m["undelivered"]["critical"] >= 1
+    # every new/end the subscriber lacks is counted; so are the few the broker got but never acknowledged
+    assert made - len(got) <= m["undelivered"]["critical"] <= made - len(got) + m["inflight"]
+    print_summary(summary)
+    err = capsys.readouterr().err
+    left = sum(m["undelivered"].values())
+    assert f"{left} undelivered at exit ({m['undelivered']['critical']} new/end)" in err

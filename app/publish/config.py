@@ -48,6 +48,15 @@ class MqttConfig(_Model):
         description="events held while the broker is away; beyond it the oldest updates are dropped (never new/end)",
     )
     max_inflight: int = Field(100, ge=1, le=65535, description="messages sent but not yet acknowledged by the broker")
+    resume_delay: float = Field(
+        3.0, ge=0.0, le=600.0,
+        description="after a reconnect: seconds between republishing online and the retained state and sending the "
+                    "queued events, so subscribers of a restarted broker have resubscribed (bench/feed_restarts.py); 0: at once",
+    )
+    connect_timeout: float = Field(
+        10.0, ge=1.0, le=600.0,
+        description="seconds to wait for the broker's answer (CONNACK) once the TCP connection is open; then retry",
+    )
     frame: bool = Field(False, description="publish …/frame: every frame's objects as Axis scene metadata (frame v1)")
     stats_interval: float = Field(60.0, ge=0.0, description="seconds between …/stats messages; 0: off")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig, description="Home Assistant integration")

@@ -4,13 +4,15 @@ The pipeline's publish worker calls `on_result` once per frame; that only serial
 queues. A sender thread hands queued messages to paho while connected (at most `max_inflight`
 unacknowledged), and paho's network thread connects, reconnects with capped exponential
 back-off, and resends unacknowledged QoS 1 messages after a reconnect. On every (re)connect
-all retained state is queued again, then `available = online`. The last will is
+all retained state is queued again, then `available = online`; after an outage the queued
+events follow `mqtt.resume_delay` s later, once subscribers of a restarted broker are back. The last will is
 `available = offline`, retained, so subscribers learn of a crash.
 """
 from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -45,14 +47,19 @@ class MqttPublisher:
         self._stats_fn = stats
         self._cv = threading.Condition()
         self._q = OutboundQueue(cfg.queue_size)
-        self._outstanding: dict[int, int] = {}  # mid -> qos of messages paho has not finished
+        self._outstanding: dict[int, tuple[int, str]] = {}  # mid -> (qos, kind) of messages paho has not finished
         self._early: set[int] = set()  # mids paho finished before the sender recorded them
         self._connected = False
         self._stop = False
-        self.state = "connecting"  # connected | connecting | unreachable | refused | auth_failed | closed
+        # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
+        self.state = "starting"
         self.last_error: str | None = None
         self.connects = 0
-        self.sent = 0
+        self.sent = 0  # acknowledged by the broker (QoS 1) or written to its socket (QoS 0)
+        self.undelivered = {"critical": 0, "update": 0, "other": 0}  # given up on at exit
+        self._outage = False  # a connection failed or was lost since the last good one
+        self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
+        self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self._warned = False  # one warning per outage
         self._auth_logged = False
         self._next_stats = time.monotonic() + cfg.stats_interval
@@ -85,6 +92,7 @@ class MqttPublisher:
         c.on_disconnect = self._on_disconnect
         c.on_connect_fail = self._on_connect_fail
         c.on_publish = self._on_publish
+        c.on_socket_open = self._on_socket_open
         return c
 
     def start(self, initial: FrameResult | None = None) -> None:
@@ -94,6 +102,7 @@ class MqttPublisher:
                 self._queue_state(initial)
             self._q.set_retained(Message(self.topics.available, b"online", 1, True), last=True)
         log.info("mqtt: publishing to %s under %s/ as %s", self.broker, self.topics.prefix, self.client_id)
+        self.state = "connecting"
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
         self._client.loop_start()
         self._sender.start()
@@ -103,7 +112,8 @@ class MqttPublisher:
     def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
         """Queue this frame's events, changed state and (when enabled) the frame message."""
         qos = self.cfg.qos
-        msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update") for e in result.events]
+        msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update",
+                        "update" if e["type"] == "update" else "critical") for e in result.events]
         frame_msg = None
         if self.cfg.frame:
             frame_msg = Message(self.topics.frame, dumps(frame_message(
@@ -171,11 +181,15 @@ class MqttPublisher:
                         if self._connected and self._stats_fn is not None:
                             want_stats = True
                             break
-                    if self._connected and len(self._q) and self._inflight() < self.cfg.max_inflight:
-                        msg = self._q.pop()
+                    self._check_handshake(now)
+                    events_ok = now >= self._hold_until
+                    if self._connected and self._q.ready(events_ok) and self._inflight() < self.cfg.max_inflight:
+                        msg = self._q.pop(events_ok)
                         break
-                    wait = (self._next_stats - now) if interval > 0 else None
-                    self._cv.wait(timeout=min(wait, 1.0) if wait is not None else 1.0)
+                    wait = min((self._next_stats - now) if interval > 0 else 1.0, 1.0)
+                    if self._connected and not events_ok and self._q.events:
+                        wait = min(wait, self._hold_until - now)
+                    self._cv.wait(timeout=max(wait, 0.001))
             if want_stats:
                 try:
                     doc = self._stats_fn()
@@ -191,19 +205,47 @@ class MqttPublisher:
                 log.error("mqtt: cannot publish to %s: %s", msg.topic, e)
                 continue
             with self._cv:
-                self.sent += 1
                 if info.mid in self._early:
                     self._early.discard(info.mid)
                 elif info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and (msg.qos or info.rc == 0):
                     # QoS 1 messages paho could not send yet are resent by paho after the reconnect
-                    self._outstanding[info.mid] = msg.qos
+                    self._outstanding[info.mid] = (msg.qos, msg.kind)
 
     # ---- paho callbacks (paho's network thread) --------------------------------------------
 
+    def _on_socket_open(self, client, userdata, sock) -> None:
+        with self._cv:
+            self._socket_at = time.monotonic()
+            self._cv.notify_all()
+
+    def _check_handshake(self, now: float) -> None:
+        """Give up on a peer that took the TCP connection but has not answered CONNECT (sender thread, locked)."""
+        opened = self._socket_at
+        if opened is None or self._connected or now - opened < self.cfg.connect_timeout:
+            return
+        self._socket_at = None
+        self._outage = True
+        self.state = "no_handshake"
+        self.last_error = (f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) within "
+                           f"{self.cfg.connect_timeout:g} s")
+        if not self._warned:
+            self._warned = True
+            log.warning("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying with "
+                        "back-off up to %d s", self.last_error, self.cfg.reconnect_max_delay)
+        sock = self._client.socket()
+        if sock is not None:
+            try:  # paho's network thread sees the connection end and reconnects with its back-off
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cv:
+            self._socket_at = None
         if reason_code.is_failure:
             code = reason_code.value
             with self._cv:
+                self._outage = True
                 self._connected = False
                 self.last_error = str(reason_code)
                 if code in AUTH_CODES:
@@ -228,27 +270,48 @@ class MqttPublisher:
             self._warned = False
             self._auth_logged = False
             self._q.mark_all_dirty()
+            # Retained state and 'online' go now; events wait: a broker that has just restarted has no
+            # subscriptions until its clients are back, and hands what it gets meanwhile to nobody.
+            hold = self.cfg.resume_delay if self._outage else 0.0
+            self._hold_until = time.monotonic() + hold
+            self._outage = False
+            waiting = len(self._q.events)
             self._cv.notify_all()
-        log.info("mqtt: %s to %s", "connected" if self.connects == 1 else "reconnected", self.broker)
+        if hold and waiting:
+            log.info("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
+                     "connected" if self.connects == 1 else "reconnected", self.broker, waiting, hold)
+        else:
+            log.info("mqtt: %s to %s", "connected" if self.connects == 1 else "reconnected", self.broker)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
             was = self._connected
             self._connected = False
+            self._socket_at = None
+            if not self._stop:
+                self._outage = True
             self._q.drop_volatile()
             # QoS 0 messages in paho's buffer are gone; QoS 1 ones are resent after the reconnect
-            self._outstanding = {m: q for m, q in self._outstanding.items() if q}
-            if self.state not in ("closed", "auth_failed"):
-                self.state = "connecting"
+            self._outstanding = {m: v for m, v in self._outstanding.items() if v[0]}
             if was and not self._stop:
+                self.state = "connecting"
                 self.last_error = f"connection lost ({reason_code})"
                 log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
                             self.broker, reason_code, self.cfg.reconnect_max_delay)
+            elif not self._stop and self.state not in ("auth_failed", "refused", "no_handshake"):
+                # closed before CONNACK: not an MQTT broker, TLS expected, or a proxy that gave up
+                self.state = "no_handshake"
+                self.last_error = f"{self.broker} closed the connection before answering the MQTT handshake ({reason_code})"
+                if not self._warned:
+                    self._warned = True
+                    log.warning("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying "
+                                "with back-off up to %d s", self.last_error, self.cfg.reconnect_max_delay)
             self._cv.notify_all()
 
     def _on_connect_fail(self, client, userdata) -> None:
         with self._cv:
             self._connected = False
+            self._outage = True
             if self.state != "auth_failed":
                 self.state = "unreachable"
             self.last_error = f"cannot reach {self.broker}"
@@ -259,6 +322,7 @@ class MqttPublisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cv:
+            self.sent += 1
             if self._outstanding.pop(mid, None) is None:
                 self._early.add(mid)
             self._cv.notify()
@@ -283,6 +347,7 @@ class MqttPublisher:
                 "inflight": self._inflight(),
                 "sent": self.sent,
                 "dropped": {k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")},
+                "undelivered": dict(self.undelivered),
                 "reconnects": max(self.connects - 1, 0),
                 "last_error": self.last_error,
             }
@@ -290,6 +355,9 @@ class MqttPublisher:
     def health(self) -> dict:
         if self._connected:
             return {"status": "ok", "detail": f"connected to {self.broker}"}
+        if self.state == "starting":
+            return {"status": "degraded",
+                    "detail": f"not connected yet: connects to {self.broker} once the model is loaded and the source is open"}
         if self.state == "auth_failed":
             return {"status": "degraded", "detail": f"broker {self.broker} refused the credentials; retrying"}
         return {"status": "degraded", "detail": f"not connected to {self.broker} ({self.last_error or 'connecting'}); retrying"}
@@ -315,7 +383,15 @@ class MqttPublisher:
         with self._cv:
             self._stop = True
             self.state = "closed"
+            # what never reached the broker is counted as such, never as sent
+            left = self._q.undelivered()
+            for _, kind in self._outstanding.values():
+                left[kind] += 1
+            self.undelivered = left
             self._cv.notify_all()
+        if sum(left.values()):
+            log.warning("mqtt: %d messages (%d new/end events, %d updates) not delivered to %s before exit",
+                        sum(left.values()), left["critical"], left["update"], self.broker)
         if self._sender.is_alive():
             self._sender.join(timeout=2.0)
         self._client.disconnect()

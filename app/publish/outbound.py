@@ -12,6 +12,7 @@ class Message:
     qos: int = 1
     retain: bool = False
     critical: bool = False  # an event the bound never drops (new/end)
+    kind: str = "other"  # critical | update | other: how it is counted when it cannot be delivered
 
 
 class OutboundQueue:
@@ -87,8 +88,18 @@ class OutboundQueue:
             self.dropped["stats"] += 1
         self.stats = msg
 
-    def pop(self) -> Message | None:
-        """The next message to send: retained state, then events, then stats, then frames."""
+    def ready(self, events: bool = True) -> bool:
+        """Whether pop(events) has something to send."""
+        return bool(self._dirty or (events and self.events) or self.stats is not None or self.frames)
+
+    def undelivered(self) -> dict[str, int]:
+        """What is still queued, by kind: new/end events, update events, everything else."""
+        crit = sum(1 for m in self.events if m.critical)
+        return {"critical": crit, "update": len(self.events) - crit,
+                "other": len(self._dirty) + len(self.frames) + (self.stats is not None)}
+
+    def pop(self, events: bool = True) -> Message | None:
+        """The next message to send: retained state, then events (unless held back), then stats, then frames."""
         if self._dirty:
             topic = next(iter(self._dirty))
             if topic == self._last and len(self._dirty) > 1:
@@ -98,7 +109,7 @@ class OutboundQueue:
                 topic = next(iter(self._dirty))
             del self._dirty[topic]
             return self.retained[topic]
-        if self.events:
+        if events and self.events:
             return self.events.popleft()
         if self.stats is not None:
             msg, self.stats = self.stats, None
