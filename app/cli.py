@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from app import __version__
@@ -66,6 +67,9 @@ def _overrides(args) -> dict:
         out[key.strip()] = _parse_scalar(value)
     if getattr(args, "no_progress", False):
         out["output.progress"] = False
+    max_frames = getattr(args, "max_frames", None)
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1 (got {max_frames}); leave it out to run to the end")
     return out
 
 
@@ -233,22 +237,48 @@ def build_parser() -> argparse.ArgumentParser:
     from app import device_cli
 
     device_cli.add_commands(sub)
+    for command in sub.choices.values():  # `vigil run --debug` as well as `vigil --debug run`
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks and debug logs")
     return parser
+
+
+class LogFormatter(logging.Formatter):
+    """Log lines stamped in ISO 8601 UTC (2026-05-04T13:02:11.345Z), to line up with a broker's log."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging API
+        t = datetime.fromtimestamp(record.created, timezone.utc)
+        return f"{t:%Y-%m-%dT%H:%M:%S}.{int(record.msecs):03d}Z"
+
+
+def setup_logging() -> None:
+    """INFO and up to stderr, each line with its time, level and logger."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging()
     try:
         return args.func(args)
     except VigilError as e:
-        if args.debug:
-            raise
+        if args.debug:  # the traceback too, and still the documented exit code
+            import traceback
+
+            traceback.print_exc()
         kind = {2: "config error", 3: "model error", 4: "source error", 5: "inference server error"}.get(
             e.exit_code, "error")
         print(f"vigil: {kind}: {e}", file=sys.stderr)
         return e.exit_code
+    except BrokenPipeError:
+        # the reader of our stdout went away (`vigil … | head`): a normal end for a command-line tool
+        from app.sinks.jsonl import quiet_stdout
+
+        quiet_stdout()
+        return 0
     except KeyboardInterrupt:
         print("vigil: interrupted", file=sys.stderr)
         return 130

@@ -24,7 +24,7 @@ from app.feed import Feed
 from app.health import Health
 from app.ops import nms
 from app.preprocess import InputConverter, plan_views
-from app.sinks import Sink
+from app.sinks import OutputClosed, Sink
 from app.timing import StageTimer
 from app.tracking import create_tracker
 from app.types import Detections, Frame
@@ -163,6 +163,7 @@ class SinkWorker:
         self.sinks = sinks
         self.timer = timer
         self.error: BaseException | None = None
+        self.ended = False  # an output's reader went away: the run stops as at its end
         self._q: queue.Queue = queue.Queue(maxsize=size)
         self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
         self._thread.start()
@@ -181,20 +182,28 @@ class SinkWorker:
             item = self._q.get()
             if item is None:
                 return
-            if self.error:
+            if self.error or self.ended:
                 continue
             try:
                 with self.timer.measure("sink"):
                     for s in self.sinks:
                         s.write(*item)
+            except OutputClosed as e:
+                log.info("the reader of %s went away; stopping", e)
+                self.ended = True
             except BaseException as e:  # surfaced to the inference thread on its next put
                 self.error = e
 
     def close(self) -> None:
+        """Write what is queued, close every sink (each flushes what it can, even after another
+        failed), then raise the first error."""
         self._q.put(None)
         self._thread.join()
         for s in self.sinks:
-            s.close()
+            try:
+                s.close()
+            except Exception as e:
+                self.error = self.error or e
         if self.error:
             raise self.error
 
@@ -280,7 +289,7 @@ def run(
             summary.detections += len(dets)
             if progress:
                 progress(summary.frames, source.total)
-            if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()):
+            if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()) or worker.ended:
                 break
         summary.seconds = time.perf_counter() - t0
     finally:

@@ -80,3 +80,93 @@ def test_zone_label_the_model_does_not_have_is_one_clear_line(tmp_path):
     cfg.write_text("zones:\n  door:\n    polygon: [[0, 0], [1, 0], [1, 1]]\n    labels: [persn]\n")
     p = run_vigil("run", "--config", str(cfg), "--api", "0", "--max-frames", "1", "--no-progress")
     assert_one_clean_line(p, 2, "config error", "zones.door.labels: 'persn' is not one of the model's labels (person)")
+
+
+def test_closed_stdout_pipe_is_a_quiet_normal_end():
+    """`vigil run --jsonl - | head -n 2`, with the real head: exit 0, no traceback, the summary printed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    vigil = subprocess.Popen([sys.executable, "-m", "app", "run", "--jsonl", "-", "--no-progress"], cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    head = subprocess.run(["head", "-n", "2"], stdin=vigil.stdout, capture_output=True, text=True, timeout=300)
+    vigil.stdout.close()  # only head holds the pipe, as in a shell
+    err = vigil.stderr.read()
+    assert vigil.wait(timeout=300) == 0, err
+    assert len(head.stdout.splitlines()) == 2 and head.stdout.startswith('{"seq":0,')
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err, err
+    assert "the reader of stdout went away; stopping" in err and "frames in" in err
+
+
+def test_full_disk_for_jsonl_is_one_line_and_end_events_are_still_published(tmp_path, mosquitto):
+    from tests.mqtt_util import Subscriber
+
+    sub = Subscriber(mosquitto.port, "vigil/fulldisk/events")
+    try:
+        video = tmp_path / "annotated.avi"
+        p = run_vigil("run", "--jsonl", "/dev/full", "--save-video", str(video), "--mqtt", f"127.0.0.1:{mosquitto.port}",
+                      "--set", "device_id=fulldisk", "--set", "source.fps=5", "--max-frames", "60", "--no-progress")
+        assert_one_clean_line(p, 2, "config error: output.jsonl: cannot write /dev/full: No space left on device")
+        events = [m.json() for m in sub.messages]
+        new = {e["after"]["id"] for e in events if e["type"] == "new"}
+        end = {e["after"]["id"] for e in events if e["type"] == "end"}
+    finally:
+        sub.close()
+    assert new and end == new  # every object that started also ended
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))  # the other output was closed properly: a readable file
+    assert cap.isOpened() and cap.read()[0]
+    cap.release()
+
+
+def test_full_disk_on_stdout_is_one_line():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "app", "run", "--jsonl", "-", "--max-frames", "3", "--no-progress"],
+                           cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert_one_clean_line(p, 2, "output.jsonl: cannot write stdout: No space left on device")
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_max_frames_below_one_is_refused(value):
+    assert_one_clean_line(run_vigil("run", "--max-frames", value), 2, f"--max-frames must be at least 1 (got {value})")
+
+
+def test_debug_after_the_subcommand_is_accepted(tmp_path):
+    p = run_vigil("run", "--debug", "--model", str(tmp_path / "nope.tflite"))
+    assert p.returncode == 3 and "Traceback" in p.stderr
+    p = run_vigil("emulator", "--debug", "--video", str(tmp_path / "nope.mp4"))
+    assert p.returncode == 2 and "Traceback" in p.stderr
+
+
+def test_log_lines_carry_iso8601_utc_timestamps():
+    import re
+    from datetime import datetime, timezone
+
+    p = run_vigil("run", "--max-frames", "1", "--no-progress")
+    assert p.returncode == 0, p.stderr
+    logs = [ln for ln in p.stderr.splitlines() if " INFO app." in ln]
+    assert logs, p.stderr
+    for ln in logs:
+        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z INFO app\.", ln)
+        assert m, ln
+        stamp = datetime.fromisoformat(m[1]).replace(tzinfo=timezone.utc)
+        assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 600  # UTC, not local time
+
+
+def test_tracker_key_without_type_runs(tmp_path):
+    p = run_vigil("run", "--max-frames", "1", "--no-progress", "--set", "tracker.track_thresh=0.6")
+    assert p.returncode == 0, p.stderr
+
+
+def test_non_utf8_config_is_one_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_bytes(b"model:\n  threads: 1 # \xff\n")
+    assert_one_clean_line(run_vigil("run", "--config", str(cfg)), 2, "config error", "line 2: not UTF-8 text (byte 0xff)")

@@ -6,6 +6,11 @@ from typing import Protocol
 from app.types import Detections, Frame
 
 
+class OutputClosed(Exception):
+    """The reader of an output went away (a closed pipe, e.g. `vigil run --jsonl - | head`): the run
+    ends as at the end of its source, not as a failure."""
+
+
 class Sink(Protocol):
     def write(self, frame: Frame, dets: Detections) -> None: ...
 

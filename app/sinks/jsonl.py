@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from app.errors import ConfigError
-from app.sinks import record
+from app.sinks import OutputClosed, record
 from app.types import Detections, Frame
+
+
+def quiet_stdout() -> None:
+    """Point stdout at /dev/null, so what is still buffered for a closed pipe goes nowhere quietly
+    (instead of an 'Exception ignored … BrokenPipeError' at exit)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 class JsonlSink:
@@ -24,10 +36,31 @@ class JsonlSink:
                 raise ConfigError(f"output.jsonl: cannot write {target}: {e.strerror}") from None
 
     def write(self, frame: Frame, dets: Detections) -> None:
-        self._f.write(json.dumps(record(frame, dets, self.labels), separators=(",", ":")) + "\n")
+        line = json.dumps(record(frame, dets, self.labels), separators=(",", ":")) + "\n"
+        try:
+            self._f.write(line)
+        except OSError as e:
+            self._failed(e)
 
     def close(self) -> None:
-        if self._f is sys.stdout:
-            self._f.flush()
-        else:
-            self._f.close()
+        """Flush what is buffered (and close a file); a closed pipe is not an error here."""
+        try:
+            if self._f is sys.stdout:
+                self._f.flush()
+            else:
+                self._f.close()
+        except OutputClosed:
+            pass
+        except OSError as e:
+            try:
+                self._failed(e)
+            except OutputClosed:
+                pass
+
+    def _failed(self, e: OSError) -> None:
+        if isinstance(e, BrokenPipeError):  # stdout or a FIFO whose reader went away
+            if self._f is sys.stdout:
+                quiet_stdout()
+            raise OutputClosed("stdout" if self.target == "-" else self.target) from None
+        where = "stdout" if self.target == "-" else self.target
+        raise ConfigError(f"output.jsonl: cannot write {where}: {e.strerror or e}") from None
