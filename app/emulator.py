@@ -160,7 +160,10 @@ class Emulator:
         from concurrent import futures
 
         for m in self.config.preload:
-            self._model(m)
+            try:
+                self._model(m)
+            except _Abort as a:  # at start-up a bad model is the user's input, not a gRPC answer
+                raise ModelError(f"--model {m}: {a.message}") from None
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="emulator"),
             options=[("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)],
@@ -171,18 +174,29 @@ class Emulator:
         pb.videocapture_pb2_grpc.add_VideoCaptureServicer_to_server(_VideoCapture(self), server)
         pb.keyvaluestore_pb2_grpc.add_KeyValueStoreServicer_to_server(_KeyValueStore(self), server)
         path = self.socket_path
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
-                path.unlink()  # a socket left by a server that died
-        if self.config.tls_cert and self.config.tls_key:
-            creds = grpc.ssl_server_credentials([(Path(self.config.tls_key).read_bytes(),
-                                                  Path(self.config.tls_cert).read_bytes())])
-            port = server.add_secure_port(self.config.address, creds)
-        else:
-            port = server.add_insecure_port(self.config.address)
-        if path is None and port == 0:
-            raise ConfigError(f"emulator cannot listen on {self.config.address}")
+        address = self.config.address
+        if path is None:
+            host, _, port_text = address.rpartition(":")
+            if not host or not port_text.isdigit() or (":" in host and not host.startswith("[")):
+                raise ConfigError(f"--address: expected unix:///path, host:port or [ipv6]:port, got {address!r}")
+        try:
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+                    path.unlink()  # a socket left by a server that died
+            if self.config.tls_cert and self.config.tls_key:
+                creds = grpc.ssl_server_credentials([(Path(self.config.tls_key).read_bytes(),
+                                                      Path(self.config.tls_cert).read_bytes())])
+                port = server.add_secure_port(address, creds)
+            else:
+                port = server.add_insecure_port(address)
+        except OSError as e:
+            raise ConfigError(f"emulator cannot listen on {address}: {e.strerror or e}"
+                              f"{f' ({e.filename})' if e.filename else ''}") from None
+        except RuntimeError:  # grpc: "Failed to bind to address …" (busy port, no permission)
+            port = -1
+        if port == -1 or (path is None and port == 0):
+            raise ConfigError(f"emulator cannot listen on {address}")
         server.start()
         if path is not None:
             os.chmod(path, 0o660)  # as ACAP Runtime does

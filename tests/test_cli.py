@@ -170,3 +170,16 @@ def test_non_utf8_config_is_one_line(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_bytes(b"model:\n  threads: 1 # \xff\n")
     assert_one_clean_line(run_vigil("run", "--config", str(cfg)), 2, "config error", "line 2: not UTF-8 text (byte 0xff)")
+
+
+def test_emulator_with_a_non_tflite_model_is_one_model_error_line(tmp_path):
+    bad = tmp_path / "notes.tflite"
+    bad.write_text("not a model")
+    p = run_vigil("emulator", "--address", f"unix://{tmp_path}/rt.sock", "--model", str(bad))
+    assert_one_clean_line(p, 3, "model error", f"--model {bad}", "Failed to load model notes.tflite")
+
+
+@pytest.mark.parametrize("address", ["bogus:::addr", "localhost", "unix:///proc/no/such/dir/rt.sock"])
+def test_emulator_with_an_address_it_cannot_listen_on_is_one_config_error_line(address):
+    p = run_vigil("emulator", "--address", address, "--chip", "0")
+    assert_one_clean_line(p, 2, "config error", address)

@@ -1,8 +1,11 @@
 """Line counts survive a restart: the state file, through real pipeline runs on the sample clip."""
 import json
 
+import pytest
+
 from app import pipeline
 from app.config import load_config
+from app.errors import ConfigError
 from app.publish.statefile import LineStateFile
 from tests.conftest import run_vigil
 from tests.test_mqtt import FAST, SCENE
@@ -61,3 +64,24 @@ def test_saves_are_spaced_by_the_interval_and_the_last_change_is_saved_at_close(
     store.close()
     assert saved_lines(path)["door"]["in"] == 4
     assert LineStateFile(path).load() == {"door": {"in": 4, "out": 0, "since": 1.0, "labels": {}}}
+
+
+def test_state_file_naming_a_directory_is_a_config_error_and_the_directory_is_untouched(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "keep.txt").write_text("precious")
+    r = run_vigil("run", "--max-frames", "3", "--no-progress", "--set", "lines.door.start=[0.5,0]",
+                  "--set", "lines.door.end=[0.5,1]", "--set", f"state.file={data}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"vigil: config error: state.file: {data} is a directory; name a file in it" in r.stderr
+    assert (data / "keep.txt").read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_state_file_that_is_not_a_regular_file_is_a_config_error_and_is_not_moved(tmp_path):
+    import os
+
+    path = tmp_path / "state.json"
+    os.mkfifo(path)  # exists, but is nothing Vigil may read as JSON or set aside (and opening it would block)
+    with pytest.raises(ConfigError, match=f"^state.file: {path} is not a regular file$"):
+        LineStateFile(path).load()
+    assert path.exists() and not (tmp_path / "state.json.bad").exists()

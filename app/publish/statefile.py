@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -34,15 +35,27 @@ class LineStateFile:
         self._saved_at = float("-inf")
 
     def load(self) -> dict[str, dict]:
-        """The saved line states; {} when there is no file. A damaged file is set aside, not fatal."""
+        """The saved line states; {} when there is no file. A damaged regular file is set aside, not
+        fatal; anything else at the path (a directory, a device) or a file that cannot be read is a
+        ConfigError, and nothing is moved."""
         try:
-            doc = json.loads(self.path.read_text())
+            mode = self.path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise ConfigError(f"state.file: {self.path} is a directory; name a file in it, e.g. "
+                                  f"{self.path / 'state.json'}")
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"state.file: {self.path} is not a regular file")
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise ConfigError(f"state.file: cannot read {self.path}: {e.strerror or e}") from None
+        try:
+            doc = json.loads(raw)
             lines = doc["lines"]
             if doc.get("version") != VERSION or not isinstance(lines, dict):
                 raise ValueError(f"unknown layout (version {doc.get('version')!r})")
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (ValueError, KeyError, TypeError) as e:  # UnicodeDecodeError is a ValueError
             aside = self.path.with_name(self.path.name + ".bad")
             try:
                 os.replace(self.path, aside)
