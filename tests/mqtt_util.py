@@ -52,10 +52,10 @@ def mosquitto_binary() -> str:
 
 
 class Broker:
-    """A mosquitto on 127.0.0.1 without persistence, optionally with one user; start/stop at will."""
+    """A mosquitto on 127.0.0.1, without persistence unless asked, optionally with one user; start/stop at will."""
 
     def __init__(self, workdir: Path, port: int | None = None, users: dict[str, str] | None = None,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, persistent: bool = False) -> None:
         self.binary = mosquitto_binary()
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,9 @@ class Broker:
         self.proc: subprocess.Popen | None = None
         self._log = None
         self.log = self.dir / "mosquitto.log"
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false", "log_dest stderr",
+        # persistent: sessions, their queued QoS 1 messages and retained messages survive a stop (saved at exit)
+        store = ["persistence true", f"persistence_location {self.dir}/"] if persistent else ["persistence false"]
+        lines = [f"listener {self.port} 127.0.0.1", *store, "log_dest stderr",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  f"user {pwd.getpwuid(os.getuid()).pw_name}"]  # when run as root, stay root (tmp files)
         if users:
@@ -118,7 +120,7 @@ class Received:
 class Subscriber:
     """A real paho client that records every message on `topic`; resubscribes after reconnects."""
 
-    def __init__(self, port: int, topic: str = "#", client_id: str | None = None) -> None:
+    def __init__(self, port: int, topic: str = "#", client_id: str | None = None, clean_session: bool = True) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -127,7 +129,9 @@ class Subscriber:
         self.messages: list[Received] = []
         self.subscribed = threading.Event()
         self._cv = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{os.getpid()}-{id(self)}")
+        # clean_session=False with a fixed client_id: a persistent session, kept by the broker while away
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{os.getpid()}-{id(self)}",
+                                  clean_session=clean_session)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_message = self._on_message

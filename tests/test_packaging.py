@@ -208,6 +208,24 @@ def test_laptop_compose_runs_vigil_with_mosquitto_on_the_sample_clip():
     assert vigil["ports"] == [f"8080:{cfg.api.port}"]
 
 
+def test_laptop_compose_broker_keeps_sessions_and_retained_state_across_restarts(tmp_path):
+    from tests.mqtt_util import Broker
+
+    broker = compose("docker-compose.yml")["services"]["mosquitto"]
+    conf_src, conf_dst = next(v.split(":")[:2] for v in broker["volumes"] if v.startswith("./"))
+    assert broker["command"][-1] == conf_dst
+    text = (ROOT / conf_src).read_text()
+    opts = dict(ln.split(None, 1) for ln in text.splitlines() if ln.strip() and not ln.startswith("#"))
+    assert opts["persistence"] == "true"
+    store = opts["persistence_location"].rstrip("/")
+    assert any(v.split(":")[1] == store and not v.startswith(("/", ".")) for v in broker["volumes"]), \
+        "the broker's store must be in a named volume, or recreating the container loses it"
+    # every other option is one the real mosquitto accepts (it refuses to start on an unknown one)
+    own = {"listener", "persistence", "persistence_location", "allow_anonymous"}
+    b = Broker(tmp_path, persistent=True, extra=[f"{k} {v}" for k, v in opts.items() if k not in own]).start()
+    b.stop()
+
+
 def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_does():
     env = env_file()
     doc = compose("docker-compose.acap.yml", env)

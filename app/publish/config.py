@@ -49,7 +49,7 @@ class MqttConfig(_Model):
     )
     max_inflight: int = Field(100, ge=1, le=65535, description="messages sent but not yet acknowledged by the broker")
     resume_delay: float = Field(
-        3.0, ge=0.0, le=600.0,
+        5.0, ge=0.0, le=600.0,
         description="after a reconnect: seconds between republishing online and the retained state and sending the "
                     "queued events, so subscribers of a restarted broker have resubscribed (bench/feed_restarts.py); 0: at once",
     )

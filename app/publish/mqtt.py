@@ -47,8 +47,9 @@ class MqttPublisher:
         self._stats_fn = stats
         self._cv = threading.Condition()
         self._q = OutboundQueue(cfg.queue_size)
-        self._outstanding: dict[int, tuple[int, str]] = {}  # mid -> (qos, kind) of messages paho has not finished
+        self._outstanding: dict[int, Message] = {}  # mid -> message paho has not finished
         self._early: set[int] = set()  # mids paho finished before the sender recorded them
+        self._orphans: set[int] = set()  # mids of events paho resends on reconnect that were queued again
         self._connected = False
         self._stop = False
         # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
@@ -209,7 +210,7 @@ class MqttPublisher:
                     self._early.discard(info.mid)
                 elif info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and (msg.qos or info.rc == 0):
                     # QoS 1 messages paho could not send yet are resent by paho after the reconnect
-                    self._outstanding[info.mid] = (msg.qos, msg.kind)
+                    self._outstanding[info.mid] = msg
 
     # ---- paho callbacks (paho's network thread) --------------------------------------------
 
@@ -291,8 +292,14 @@ class MqttPublisher:
             if not self._stop:
                 self._outage = True
             self._q.drop_volatile()
-            # QoS 0 messages in paho's buffer are gone; QoS 1 ones are resent after the reconnect
-            self._outstanding = {m: v for m, v in self._outstanding.items() if v[0]}
+            # QoS 0 messages in paho's buffer are gone. paho resends unacknowledged QoS 1 ones the moment
+            # it reconnects, before subscribers of a restarted broker are back; so events among them are
+            # queued again to go after mqtt.resume_delay (a subscriber may get both copies: at-least-once).
+            again = [(m, msg) for m, msg in self._outstanding.items() if msg.qos and msg.kind != "other"]
+            for mid, msg in reversed(again):
+                self._q.events.appendleft(msg)
+                self._orphans.add(mid)
+            self._outstanding = {m: msg for m, msg in self._outstanding.items() if msg.qos and msg.kind == "other"}
             if was and not self._stop:
                 self.state = "connecting"
                 self.last_error = f"connection lost ({reason_code})"
@@ -322,6 +329,9 @@ class MqttPublisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cv:
+            if mid in self._orphans:  # the copy paho resent; the queued one is counted when it goes
+                self._orphans.discard(mid)
+                return
             self.sent += 1
             if self._outstanding.pop(mid, None) is None:
                 self._early.add(mid)
@@ -385,8 +395,8 @@ class MqttPublisher:
             self.state = "closed"
             # what never reached the broker is counted as such, never as sent
             left = self._q.undelivered()
-            for _, kind in self._outstanding.values():
-                left[kind] += 1
+            for msg in self._outstanding.values():
+                left[msg.kind] += 1
             self.undelivered = left
             self._cv.notify_all()
         if sum(left.values()):
