@@ -128,7 +128,9 @@ class AcapRuntimeConfig(_Section):
 
 class StateConfig(_Section):
     file: str | None = Field(
-        None, description="JSON file that keeps line counts (and when they started) across restarts; none = start from 0"
+        None, description="JSON file that keeps line counts (and when they started) across restarts, and beside it "
+                           "<name>.tracks.json the open tracks, ended (reason restart) by the next start after a crash; "
+                           "none = start from 0"
     )
     interval: float = Field(
         60.0, ge=1.0, le=3600.0,

@@ -60,6 +60,7 @@ class Feed:
         self.tracker = tracker
         self.enabled = cfg.mqtt.enabled or cfg.api.enabled or bool(cfg.state.file and cfg.lines)
         self.state_file = None
+        self.tracks_file = None
         self.analytics: Analytics | None = None
         self.status = None
         self.mqtt = None
@@ -119,19 +120,34 @@ class Feed:
             if restored:
                 log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
             self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
+        orphans: list[dict] = []
+        if cfg.state.file:
+            from app.publish.statefile import OpenTracksFile, tracks_path
+
+            self.tracks_file = OpenTracksFile(tracks_path(cfg.state.file), wait_for_ack=self.mqtt is not None)
+            orphans = self.tracks_file.load()
+            self.tracks_file.adopt(orphans)
         status.set_source(source)
         status.sink_worker = sink_worker
         status.model_runs_per_frame = model_runs_per_frame
         initial = analytics.current()
         status.initial = initial
-        consumers = [status] + ([self.state_file] if self.state_file else [])
+        # the open-tracks file before the publisher: a track is on disk before its `new` is queued
+        consumers = [status] + [c for c in (self.state_file, self.tracks_file) if c is not None]
         if self.mqtt is not None:
             consumers.append(self.mqtt)
+            if self.tracks_file is not None:
+                self.mqtt.on_end_delivered = self.tracks_file.confirm
         self.worker = PublishWorker(consumers, self.timer)
         status.publish_worker = self.worker
         self.analytics = analytics
         if self.mqtt is not None:
             self.mqtt.start(initial)
+        if orphans:  # the previous run died with these open: their end goes before anything of this run
+            ended = copy.copy(initial)
+            ended.events = analytics.end_orphans(orphans)
+            self.worker.put(None, Detections(), ended)
+            log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
         self._started = True
 
     def update(self, frame: Frame, tracked: Detections) -> None:
@@ -185,6 +201,8 @@ class Feed:
             self.status.finished = True
             if self.mqtt is not None:
                 self.mqtt.close()
+            if self.tracks_file is not None:
+                self.tracks_file.close()  # keeps only ends the broker never acknowledged
         except Exception:
             log.exception("closing the metadata feed failed")
         finally:

@@ -86,10 +86,11 @@ class Status:
             self._events.extend(result.events)
             for e in result.events:
                 self.event_totals[e["type"]] += 1
-            self.processed += 1
-            self.objects_seen += len(result.objects)
-            self._last_frame_at = now
-            self._samples.append((now, *self._counters()))
+            if result.seq >= 0:
+                self.processed += 1
+                self.objects_seen += len(result.objects)
+                self._last_frame_at = now
+                self._samples.append((now, *self._counters()))
 
     def set_lines(self, lines: dict[str, dict]) -> None:
         """Line states changed outside a frame (a reset)."""

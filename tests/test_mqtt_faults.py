@@ -15,7 +15,7 @@ import pytest
 from app import pipeline
 from app.config import load_config
 from tests.conftest import ROOT
-from tests.mqtt_util import Broker, Gate, Subscriber, free_port, retained_state, wait_until
+from tests.mqtt_util import Broker, Gate, Subscriber, free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
 
 
@@ -444,3 +444,62 @@ def test_ten_broker_restarts_lose_nothing_for_a_persistent_session_and_every_gap
     assert lost <= set(by_seq), sorted(lost - set(by_seq))[:10]
     assert all(by_seq[s] == got[s] for s in set(got) & set(by_seq))  # the same events, not look-alikes
     assert all(by_seq[s]["run_id"] == got[min(got)]["run_id"] for s in lost)
+
+
+def test_after_sigkill_the_next_start_ends_the_tracks_that_were_open(mosquitto, tmp_path):
+    prefix = "vigil/crashed"
+    state = tmp_path / "state.json"
+    journal = tmp_path / "state.tracks.json"
+    sub = Subscriber(mosquitto.port, f"{prefix}/#")
+    cmd = [sys.executable, "-m", "app", "run", "--loop", "--fps", "5", "--no-progress",
+           "--mqtt", f"127.0.0.1:{mosquitto.port}", "--set", "device_id=crashed", "--set", f"state.file={state}",
+           "--set", "preprocess.tiling.tile_size=256", "--set", "preprocess.tiling.full_frame=false"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+
+    def start():
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def events():
+        return [m.json() for m in sub.on("/events")]
+
+    def still_open(evs):
+        opened = [e["after"]["id"] for e in evs if e["type"] == "new"]
+        ended = {e["after"]["id"] for e in evs if e["type"] == "end"}
+        return [i for i in opened if i not in ended]
+
+    proc = start()
+    try:
+        wait_until(lambda: len(still_open(events())) >= 2, 90, what="two open tracks")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        n = len(sub.messages)
+        sub.wait_for(lambda m: m.payload == b"offline" and sub.messages.index(m) >= n - 1, 30, "offline (will)")
+        first = events()
+        left_open = set(still_open(first))
+        assert left_open and journal.exists()
+        kept = {o["id"] for o in json.loads(journal.read_text())["open"]}
+        assert left_open <= kept  # every track a subscriber saw start and not end is on disk
+        old_run = first[0]["run_id"]
+        proc = start()
+        wait_until(lambda: left_open <= {e["after"]["id"] for e in events()[len(first):]
+                                         if e["type"] == "end"}, 90, what="the end of every track left open")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        sub.close()
+    second = events()[len(first):]
+    restart = [e for e in second if e.get("reason") == "restart"]
+    assert {e["after"]["id"] for e in restart} <= kept and left_open <= {e["after"]["id"] for e in restart}
+    # they come first in the new run, numbered by it, with the object as it was last published
+    assert [e["seq"] for e in second[:len(restart)]] == list(range(1, len(restart) + 1))
+    assert all(e["run_id"] != old_run and e["after"]["id"].startswith(old_run + "-") for e in restart)
+    last_seen = {e["after"]["id"]: e["after"] for e in first}
+    for e in restart:
+        validate("event", e)
+        assert e["before"] == last_seen.get(e["after"]["id"], e["before"])
+        assert e["after"]["end_time"] == e["after"]["frame_time"]
+    assert not journal.exists()  # the clean stop ended everything, and the broker acknowledged it

@@ -85,3 +85,48 @@ def test_state_file_that_is_not_a_regular_file_is_a_config_error_and_is_not_move
     with pytest.raises(ConfigError, match=f"^state.file: {path} is not a regular file$"):
         LineStateFile(path).load()
     assert path.exists() and not (tmp_path / "state.json.bad").exists()
+
+
+def _result(*events):
+    from app.analytics import FrameResult
+    from app.types import Detections
+
+    evs = [{"type": t, "seq": 0, "run_id": "r", "before": {"id": i}, "after": {"id": i, "n": n}, "changes": []}
+           for t, i, n in events]
+    return FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1), objects=Detections(), events=evs)
+
+
+def test_open_tracks_stay_on_disk_until_the_broker_acknowledged_their_end(tmp_path):
+    from app.publish.statefile import OpenTracksFile, tracks_path
+
+    path = tracks_path(tmp_path / "state.json")
+    assert path == tmp_path / "state.tracks.json"
+    j = OpenTracksFile(path, wait_for_ack=True)
+
+    def on_disk():
+        return {o["id"]: o for o in json.loads(path.read_text())["open"]} if path.exists() else {}
+
+    j.on_result(None, None, _result(("new", "r-1", 0), ("new", "r-2", 0)))
+    assert set(on_disk()) == {"r-1", "r-2"}  # written before the publisher queues these new events
+    j.on_result(None, None, _result(("update", "r-1", 1), ("end", "r-2", 1)))
+    assert set(on_disk()) == {"r-1", "r-2"}  # the end is not acknowledged yet: a crash now re-ends r-2
+    j.confirm("r-2")
+    j.on_result(None, None, _result(("update", "r-1", 2)))
+    assert set(on_disk()) == {"r-1"} and on_disk()["r-1"]["n"] == 2
+    j.on_result(None, None, _result(("end", "r-1", 3)))
+    j.close()  # a clean stop while the broker was away: r-1's end never reached it
+    assert set(on_disk()) == {"r-1"}
+    again = OpenTracksFile(path, wait_for_ack=True)
+    assert [o["id"] for o in again.load()] == ["r-1"]
+    j.confirm("r-1")
+    j.close()
+    assert not path.exists()
+
+
+def test_a_damaged_open_tracks_file_is_set_aside(tmp_path, caplog):
+    from app.publish.statefile import OpenTracksFile
+
+    path = tmp_path / "state.tracks.json"
+    path.write_text('{"version": 1, "open": [{"no id": 1}]}')
+    assert OpenTracksFile(path, wait_for_ack=False).load() == []
+    assert (tmp_path / "state.tracks.json.bad").exists() and "unreadable" in caplog.text

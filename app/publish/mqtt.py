@@ -61,6 +61,7 @@ class MqttPublisher:
         self._outage = False  # a connection failed or was lost since the last good one
         self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
         self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
+        self.on_end_delivered: Callable[[str], None] | None = None  # called with an object id (under the lock)
         self._warned = False  # one warning per outage
         self._auth_logged = False
         self._next_stats = time.monotonic() + cfg.stats_interval
@@ -114,7 +115,8 @@ class MqttPublisher:
         """Queue this frame's events, changed state and (when enabled) the frame message."""
         qos = self.cfg.qos
         msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update",
-                        "update" if e["type"] == "update" else "critical") for e in result.events]
+                        "update" if e["type"] == "update" else "critical",
+                        e["after"]["id"] if e["type"] == "end" else None) for e in result.events]
         frame_msg = None
         if self.cfg.frame:
             frame_msg = Message(self.topics.frame, dumps(frame_message(
@@ -208,6 +210,7 @@ class MqttPublisher:
             with self._cv:
                 if info.mid in self._early:
                     self._early.discard(info.mid)
+                    self._delivered(msg)
                 elif info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and (msg.qos or info.rc == 0):
                     # QoS 1 messages paho could not send yet are resent by paho after the reconnect
                     self._outstanding[info.mid] = msg
@@ -333,9 +336,19 @@ class MqttPublisher:
                 self._orphans.discard(mid)
                 return
             self.sent += 1
-            if self._outstanding.pop(mid, None) is None:
+            msg = self._outstanding.pop(mid, None)
+            if msg is None:
                 self._early.add(mid)
+            else:
+                self._delivered(msg)
             self._cv.notify()
+
+    def _delivered(self, msg: Message) -> None:
+        if msg.ended is not None and self.on_end_delivered is not None:
+            try:
+                self.on_end_delivered(msg.ended)
+            except Exception:  # bookkeeping must never break paho's thread
+                log.exception("mqtt: recording a delivered end failed")
 
     # ---- status and shutdown --------------------------------------------------------------
 

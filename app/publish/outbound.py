@@ -13,6 +13,7 @@ class Message:
     retain: bool = False
     critical: bool = False  # an event the bound never drops (new/end)
     kind: str = "other"  # critical | update | other: how it is counted when it cannot be delivered
+    ended: str | None = None  # for an `end` event: the object's id, reported once the broker acknowledges it
 
 
 class OutboundQueue:

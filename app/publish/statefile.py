@@ -94,3 +94,110 @@ class LineStateFile:
             self.save(lines)
         except ConfigError as e:  # the disk filled up or went read-only mid-run: keep counting
             log.warning("%s", e)
+
+
+def tracks_path(state_file: str | Path) -> Path:
+    """Where the open tracks of a run are kept: beside state.file, e.g. /data/state.json -> /data/state.tracks.json."""
+    p = Path(state_file)
+    return p.with_name(f"{p.stem}.tracks.json")
+
+
+class OpenTracksFile:
+    """The published tracks that have not ended (or whose `end` the broker has not acknowledged yet).
+
+    A consumer of the publish worker placed before the MQTT publisher, so a track is on disk
+    before its `new` is queued. The file is rewritten (atomically) on a frame whose events open a
+    track, and when ends were confirmed; so a `kill -9` or power loss leaves every track whose
+    `new` a subscriber may have seen and whose `end` it may not have. The next start reads it and
+    publishes `end` (reason `restart`) for each. An entry leaves the file once its `end` is
+    acknowledged by the broker (`confirm`), or at once when there is no broker to wait for.
+    """
+
+    def __init__(self, path: str | Path, wait_for_ack: bool) -> None:
+        self.path = Path(path)
+        self.wait_for_ack = wait_for_ack
+        self._open: dict[str, dict] = {}  # event id -> the object as last published
+        self._ending: set[str] = set()  # ended, waiting for the broker's acknowledgement of the end
+        self._confirmed: set[str] = set()  # acknowledged ends not yet taken off (set from paho's thread)
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._failed = False
+
+    def load(self) -> list[dict]:
+        """The objects a previous run left open, oldest first; [] when none. A damaged file is set aside."""
+        try:
+            doc = json.loads(self.path.read_bytes())
+            objs = doc["open"]
+            if doc.get("version") != VERSION or not isinstance(objs, list) or not all(
+                    isinstance(o, dict) and isinstance(o.get("id"), str) for o in objs):
+                raise ValueError(f"unknown layout (version {doc.get('version')!r})")
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            aside = self.path.with_name(self.path.name + ".bad")
+            try:
+                os.replace(self.path, aside)
+            except OSError:
+                pass
+            log.warning("%s is unreadable (%s); tracks open at the last stop get no end", self.path, e)
+            return []
+        return objs
+
+    def adopt(self, objects: list[dict]) -> None:
+        """Keep the previous run's open objects until their restart `end` is acknowledged."""
+        for o in objects:
+            self._open[o["id"]] = o
+        self._dirty = bool(objects)
+
+    def confirm(self, event_id: str) -> None:
+        """The broker acknowledged the `end` of this object (any thread)."""
+        with self._lock:
+            self._confirmed.add(event_id)
+
+    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+        opened = False
+        for e in result.events:
+            oid = e["after"]["id"]
+            if e["type"] == "end":
+                if self.wait_for_ack:
+                    self._ending.add(oid)
+                else:
+                    self._open.pop(oid, None)
+                    self._dirty = True
+            elif oid not in self._ending:
+                opened |= oid not in self._open
+                self._open[oid] = e["after"]
+        with self._lock:
+            done, self._confirmed = self._confirmed, set()
+        for oid in done:
+            self._ending.discard(oid)
+            if self._open.pop(oid, None) is not None:
+                self._dirty = True
+        # written before the publisher queues this frame's `new`; ends only leave lazily (no hurry)
+        if opened or (self._dirty and result.events):
+            self.write()
+
+    def write(self) -> None:
+        """Replace the file with the open objects, or remove it when there are none (never raises)."""
+        self._dirty = False
+        try:
+            if not self._open:
+                self.path.unlink(missing_ok=True)
+                return
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            tmp.write_text(json.dumps({"version": VERSION, "saved": round(time.time(), 3),
+                                       "open": list(self._open.values())}, separators=(",", ":")))
+            os.replace(tmp, self.path)
+        except OSError as e:
+            if not self._failed:  # a full or read-only disk: keep running, say so once
+                self._failed = True
+                log.warning("cannot write %s (%s); tracks open at a crash would get no end",
+                            self.path, e.strerror or e)
+
+    def close(self) -> None:
+        """At a clean stop, after the publisher closed: keep only ends the broker never acknowledged."""
+        with self._lock:
+            done, self._confirmed = self._confirmed, set()
+        for oid in done:
+            self._open.pop(oid, None)
+        self.write()
