@@ -16,7 +16,9 @@ def add_commands(sub) -> None:
     e.add_argument("--model-dir", help="directory served as /models (the shared models volume)")
     e.add_argument("--video", default="samples/vtest.mp4", help="video file the camera 'sees'")
     e.add_argument("--pace", choices=["realtime", "lockstep"], default="realtime",
-                   help="realtime: latest frame by the clock (a live camera); lockstep: every frame in order")
+                   help="realtime: a live camera making source.stream.framerate frames a second, the newest "
+                        "to a late client; lockstep: every frame of the file in order, as fast as asked "
+                        "(run vigil with source.live=false to process them all)")
     e.add_argument("--loop", action="store_true", help="loop the video")
     e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a camera parameter (repeatable)")
     e.add_argument("-c", "--cert", help="TLS certificate (PEM); with --key serves TLS")

@@ -3,9 +3,10 @@
 Backed by the TFLite backend and a video file, it reproduces what matters of the real
 server (acap-runtime 2.0.0): models known by path and loaded on first use; stretch
 resize when the request image differs from the model input; outputs keyed by tensor
-name; inferences serialised by one lock; NV12 frames from VideoCapture; a read-only
-parameter store; every Predict failure reported as CANCELLED. Unlike the real server
-it says why in the status details, unless `terse_errors` is set.
+name; inferences serialised by one lock; NV12 frames from VideoCapture, each handed out
+once and numbered like VDO's; a read-only parameter store; every Predict failure reported
+as CANCELLED. Unlike the real server it says why in the status details, unless
+`terse_errors` is set.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class EmulatorConfig:
     preload: list[str] = field(default_factory=list)  # -m
     model_dir: str | None = None  # served as /models (the shared models volume)
     video: str = "samples/vtest.mp4"
-    pace: str = "realtime"  # realtime: latest frame by wall clock; lockstep: every frame in order
+    pace: str = "realtime"  # realtime: a live camera at the stream's frame rate; lockstep: every frame in order
     loop: bool = False
     params: dict[str, str] = field(default_factory=dict)
     tls_cert: str | None = None
@@ -57,7 +58,15 @@ class _Abort(Exception):
 
 
 class _Stream:
-    """One VideoCapture stream reading the video file at the requested size and format."""
+    """One VideoCapture stream: the video file at the requested size, format and frame rate.
+
+    Like VDO behind ACAP Runtime, GetFrame (and Predict with stream_id) waits for a frame this
+    stream has not delivered yet and never hands out the same frame twice. Sequence numbers
+    count every frame the camera produced, so a client that falls behind sees the gaps.
+    realtime: the camera makes `framerate` frames per second from the moment the stream opens,
+    showing the file at the wall clock's position; a late client gets the newest frame.
+    lockstep: every frame of the file in order, as soon as it is asked for.
+    """
 
     def __init__(self, sid: int, video: str, width: int, height: int, fmt: int, framerate: int, pace: str, loop: bool):
         self.id, self.video, self.width, self.height, self.fmt = sid, video, width, height, fmt
@@ -68,51 +77,77 @@ class _Stream:
         fps = self.cap.get(cv2.CAP_PROP_FPS)
         self.file_fps = fps if fps and 0 < fps < 1000 else 25.0
         self.index = -1  # index of the last frame read from the file, over all loops
+        self.delivered = -1  # sequence number of the last frame handed out
         self.start = time.monotonic()
+        self.start_wall = time.time()
         self.image: np.ndarray | None = None
         self.saved: collections.deque = collections.deque(maxlen=MAX_SAVED_FRAMES)
         self.next_id = 1
         self.lock = threading.Lock()
+        self.closed = threading.Event()
 
-    def _read(self) -> bool:
-        ok, img = self.cap.read()
-        if not ok and self.loop and self.index >= 0:
-            self.cap.release()
-            self.cap = cv2.VideoCapture(self.video)
-            ok, img = self.cap.read()
-        if not ok:
-            return False
-        self.index += 1
-        self.image = img
-        return True
+    def _advance(self, target: int) -> bool:
+        """Read the file up to frame `target` (counted over all loops); False when the file has ended."""
+        moved = False
+        while self.index < target:
+            if not self.cap.grab():
+                if not (self.loop and self.index >= 0):
+                    return False
+                self.cap.release()
+                self.cap = cv2.VideoCapture(self.video)
+                if not self.cap.grab():
+                    return False
+            self.index += 1
+            moved = True
+        if moved:
+            ok, img = self.cap.retrieve()
+            if not ok:
+                return False
+            self.image = img
+        return self.image is not None
 
-    def next_frame(self) -> tuple[int, np.ndarray, float]:
-        """(frame id, BGR image at the stream size, timestamp in s) of the frame to deliver now."""
+    def _next_tick(self) -> int | None:
+        """realtime: the sequence number of the next frame to deliver, after waiting for it to be
+        made (None when the stream was deleted meanwhile)."""
+        now = int((time.monotonic() - self.start) * self.framerate)
+        if now > self.delivered:
+            return now  # the newest frame; the ones before it were never fetched
+        seq = self.delivered + 1
+        if self.closed.wait(max(0.0, self.start + seq / self.framerate - time.monotonic())):
+            return None
+        return seq
+
+    def next_frame(self) -> tuple[int, np.ndarray, float, int]:
+        """(frame id, BGR image at the stream size, timestamp in s, sequence number) of a frame not
+        delivered before, waiting for the camera to make it."""
         with self.lock:
-            if self.pace == "lockstep" or self.image is None:
-                if not self._read():
+            if self.pace == "lockstep":
+                seq = self.delivered + 1
+                if not self._advance(seq):
                     raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
-            else:  # realtime: skip to the frame the wall clock has reached, like a live camera
-                due = int((time.monotonic() - self.start) * self.file_fps)
-                while self.index < due:
-                    if not self._read():
-                        if self.image is None:
-                            raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
-                        break
+                ts = seq / self.file_fps
+            else:
+                seq = self._next_tick()
+                if seq is None:
+                    raise _Abort("FAILED_PRECONDITION", "Getting frame failed. Stream not found")
+                # the file frame showing when the camera made frame `seq`
+                if not self._advance(int(seq * self.file_fps / self.framerate + 1e-9)):
+                    raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
+                ts = self.start_wall + seq / self.framerate
+            self.delivered = seq
             img = self.image
             if (img.shape[1], img.shape[0]) != (self.width, self.height):
                 img = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
             fid = self.next_id
             self.next_id += 1
-            ts = self.index / self.file_fps if self.pace == "lockstep" else time.time()
-            self.saved.append((fid, img, ts, self.index))
-            return fid, img, ts
+            self.saved.append((fid, img))
+            return fid, img, ts, seq
 
-    def saved_frame(self, fid: int):
+    def saved_frame(self, fid: int) -> np.ndarray:
         with self.lock:
             for item in self.saved:
                 if item[0] == fid:
-                    return item
+                    return item[1]
         raise _Abort("NOT_FOUND", f"frame {fid} is no longer kept (the server keeps {MAX_SAVED_FRAMES})")
 
     def encode(self, img: np.ndarray) -> bytes:
@@ -126,7 +161,9 @@ class _Stream:
         return jpg.tobytes()
 
     def close(self) -> None:
-        self.cap.release()
+        self.closed.set()  # wakes a GetFrame waiting for the next frame
+        with self.lock:
+            self.cap.release()
 
 
 class Emulator:
@@ -231,8 +268,8 @@ class Emulator:
     def _stream(self, sid: int) -> _Stream:
         with self._streams_lock:
             stream = self._streams.get(sid)
-        if stream is None:
-            raise _Abort("NOT_FOUND", f"no stream {sid}")
+        if stream is None:  # ACAP Runtime's answer for a stream it does not know (e.g. after a restart)
+            raise _Abort("FAILED_PRECONDITION", "Getting frame failed. Stream not found")
         return stream
 
     # -- model store ---------------------------------------------------------------------
@@ -295,7 +332,7 @@ class _Prediction:
         for tp, spec in zip(request.inputs.values(), model.inputs):
             if request.stream_id:
                 stream = emu._stream(request.stream_id)
-                frame_reference, img, _ = stream.next_frame()
+                frame_reference, img, _, _ = stream.next_frame()
                 # the server feeds the stream's NV12 to its preprocessing job: do the same round trip
                 from app.capture.acap_runtime import nv12_to_rgb
 
@@ -371,7 +408,7 @@ class _VideoCapture:
         with self.emu._streams_lock:
             stream = self.emu._streams.pop(request.stream_id, None)
         if stream is None:
-            self._abort(context, _Abort("NOT_FOUND", f"no stream {request.stream_id}"))
+            self._abort(context, _Abort("FAILED_PRECONDITION", "Deleting stream failed: stream not found"))
         stream.close()
         log.info("stream %d deleted", request.stream_id)
         return self.emu.pb.videocapture_pb2.DeleteStreamResponse()
@@ -380,16 +417,16 @@ class _VideoCapture:
         try:
             stream = self.emu._stream(request.stream_id)
             if request.frame_reference:
-                fid, img, ts, index = stream.saved_frame(request.frame_reference)
-            else:
-                fid, img, ts = stream.next_frame()
-                index = stream.index
+                # a frame kept from a Predict on the stream: ACAP Runtime fills in only data and size
+                data = stream.encode(stream.saved_frame(request.frame_reference))
+                return self.emu.pb.videocapture_pb2.GetFrameResponse(size=len(data), data=data)
+            fid, img, ts, seq = stream.next_frame()
         except _Abort as a:
             self._abort(context, a)
         data = stream.encode(img)
         kind = {3: "yuv", 8: "rgb", 9: "planar_rgb", 2: "jpeg"}[stream.fmt]
         return self.emu.pb.videocapture_pb2.GetFrameResponse(
-            id=fid, type=kind, size=len(data), timestamp=int(round(ts * 1e6)), sequence_nbr=index, data=data
+            id=fid, type=kind, size=len(data), timestamp=int(round(ts * 1e6)), sequence_nbr=seq, data=data
         )
 
 

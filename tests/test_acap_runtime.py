@@ -438,17 +438,82 @@ def test_stream_survives_a_server_restart_by_opening_a_new_stream(sock_dir):
     emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), pace="lockstep")).start()
     src = camera_source(emu, width=64, height=48)
     it = iter(src)
-    next(it)
+    seqs = [next(it).seq]
     emu.stop()
     emu2 = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), pace="lockstep")).start()
-    # the old stream id is unknown to the new server: the source opens a new stream there
+    # the old stream id is unknown to the new server (FAILED_PRECONDITION, as ACAP Runtime answers):
+    # the source opens a new stream there
     for n, frame in enumerate(it):
         assert frame.image.shape == (48, 64, 3) and n < 50
+        seqs.append(frame.seq)
         streams = list(emu2._streams.values())
         if streams and streams[0].index >= 2:  # frames now come from the new server
             break
     src.close()
     emu2.stop()
+    # the new stream counts from 0 again; Frame.seq carries on instead of repeating numbers
+    assert seqs == sorted(set(seqs)) and len(seqs) >= 3
+
+
+def test_get_frame_on_an_unknown_stream_is_failed_precondition_like_acap_runtime(emulator):
+    import grpc
+
+    vc = pb.videocapture_pb2
+    with Endpoint(emulator.config.address).channel() as ch:
+        stub = pb.videocapture_pb2_grpc.VideoCaptureStub(ch)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.GetFrame(vc.GetFrameRequest(stream_id=99, frame_reference=0), timeout=10)
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "Stream not found" in e.value.details()
+
+
+def test_realtime_get_frame_waits_for_a_frame_not_delivered_before(sock_dir):
+    """Two GetFrame calls in a row: the second waits for the camera's next frame (VDO's
+    get_buffer), with the next sequence number and a timestamp one frame period later."""
+    vc = pb.videocapture_pb2
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/r.sock", video=str(SAMPLE_CLIP))) as emu:
+        with Endpoint(emu.config.address).channel() as ch:
+            stub = pb.videocapture_pb2_grpc.VideoCaptureStub(ch)
+            sid = stub.NewStream(vc.NewStreamRequest(settings=vc.StreamSettings(
+                format=3, width=64, height=48, framerate=20))).stream_id
+            replies = [stub.GetFrame(vc.GetFrameRequest(stream_id=sid), timeout=10) for _ in range(4)]
+    seqs = [r.sequence_nbr for r in replies]
+    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    for a, b in zip(replies, replies[1:]):  # 20 fps: 50 ms per camera frame
+        assert abs((b.timestamp - a.timestamp) - (b.sequence_nbr - a.sequence_nbr) * 50_000) <= 1
+
+
+def test_frame_numbers_skip_repeats_and_count_gaps_as_dropped():
+    from app.capture.acap_runtime import FrameNumbers
+
+    n = FrameNumbers()
+    got = [n.take(seq, 1000 + seq) for seq in (0, 1, 2, 2, 4, 7)]
+    assert got == [0, 1, 2, None, 4, 7] and n.repeats == 1 and n.missed == 3
+    n.new_stream()  # a restarted server numbers from 0 again: Frame.seq carries on
+    assert [n.take(seq, 5000 + seq) for seq in (0, 1, 3)] == [8, 9, 11] and n.missed == 4
+    server_without_numbers = FrameNumbers()
+    assert [server_without_numbers.take(0, 0) for _ in range(3)] == [0, 1, 2]
+    assert server_without_numbers.repeats == 0 and server_without_numbers.missed == 0
+
+
+def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_missed(sock_dir, tmp_path):
+    """A live camera source over a realtime stream, run by the pipeline to the end of the clip:
+    each camera frame is processed at most once, and processed + dropped = frames the camera made
+    from the first processed to the last."""
+    from app import pipeline
+
+    clip = make_clip(tmp_path / "c.avi", frames=20, size=(160, 120))
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/p.sock", video=str(clip))) as emu:
+        cfg = Config()
+        cfg.model.path = str(DEFAULT_MODEL)
+        cfg.model.backend = "acap-runtime"
+        cfg.acap_runtime = acap_cfg(emu)
+        cfg.source.type = "acap-runtime"
+        cfg.source.stream.width, cfg.source.stream.height, cfg.source.stream.framerate = 320, 240, 40
+        seqs = []
+        summary = pipeline.run(cfg, max_frames=500, on_frame=lambda f, d: seqs.append(f.seq))
+    assert len(seqs) < 500  # the stream ended with the clip (2 s at 40 frames per second)
+    assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+    assert summary.frames + summary.dropped == seqs[-1] - seqs[0] + 1
 
 
 def test_missing_socket_for_capture_is_a_source_error(sock_dir):
@@ -469,7 +534,10 @@ def test_predict_on_a_stream_returns_a_frame_reference_for_get_frame(emulator):
         reply = pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
         assert reply.frame_reference > 0
         frame = stub.GetFrame(vc.GetFrameRequest(stream_id=sid, frame_reference=reply.frame_reference))
-        assert frame.id == reply.frame_reference and len(frame.data) == 320 * 240 * 3 // 2
+        # the frame the model ran on (the first of the file); like ACAP Runtime, only data and size
+        want = bgr_to_nv12(cv2.resize(video_frames(SAMPLE_CLIP, 1)[0], (320, 240), interpolation=cv2.INTER_LINEAR))
+        assert frame.data == want.tobytes() and frame.size == len(want)
+        assert frame.id == 0 and frame.sequence_nbr == 0 and frame.timestamp == 0
         stub.DeleteStream(vc.DeleteStreamRequest(stream_id=sid))
 
 
@@ -525,6 +593,59 @@ def test_vigil_camera_mode_against_the_emulator_matches_x86_mode(sock_dir, tmp_p
     assert len(cam_lines) == int(frames)
     assert cam_lines == (tmp_path / "x86.jsonl").read_text().splitlines()
     assert '"objects":[{' in cam_lines[0]
+
+
+def documented_emulator_runs() -> dict[str, tuple[list[str], list[str]]]:
+    """{pace: (emulator argv, vigil run argv)} from the shell blocks of docs/camera.md's emulator section."""
+    import re
+    import shlex
+
+    from tests.conftest import ROOT
+
+    section = (ROOT / "docs" / "camera.md").read_text().split("## Trying it on a laptop")[1].split("\n## ")[0]
+    runs = {}
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        emu, run = [shlex.split(line.rstrip(" &")) for line in block.replace("\\\n", " ").strip().splitlines()]
+        assert emu[:2] == ["vigil", "emulator"] and run[:2] == ["vigil", "run"], block
+        runs[emu[emu.index("--pace") + 1] if "--pace" in emu else "realtime"] = (emu[1:], run[1:])
+    return runs
+
+
+@pytest.mark.parametrize("pace", ["realtime", "lockstep"])
+def test_documented_emulator_commands_do_what_the_docs_say(pace, sock_dir, tmp_path):
+    """realtime: each camera frame at most once, and the drop count is the frames skipped; lockstep
+    (with the documented source.live=false): every frame of the file in order, none dropped."""
+    import json
+    import re
+    import sys
+
+    from tests.conftest import ROOT, run_vigil
+
+    emu_args, run_args = documented_emulator_runs()[pace]
+    address = f"unix://{sock_dir}/doc.sock"
+    emu_args[emu_args.index("--address") + 1] = address
+    if pace == "realtime":  # a 2 s clip, so the live run ends with it
+        emu_args[emu_args.index("--video") + 1] = str(make_clip(tmp_path / "c.avi", frames=20, size=(160, 120)))
+    else:
+        run_args += ["--max-frames", "4"]
+    emu = subprocess.Popen([sys.executable, "-m", "app", *emu_args], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert "ACAP Runtime services on" in emu.stdout.readline()
+        run = run_vigil(*run_args, "--no-progress", "--set", f"acap_runtime.address={address}", timeout=180)
+    finally:
+        emu.terminate()
+        emu.wait(10)
+    assert run.returncode == 0, run.stderr
+    seqs = [json.loads(line)["seq"] for line in run.stdout.splitlines()]
+    frames = int(re.search(r"vigil: (\d+) frames in", run.stderr).group(1))
+    dropped = int(re.search(r"(\d+) frames dropped", run.stderr).group(1))
+    assert frames == len(seqs) > 0
+    if pace == "lockstep":
+        assert seqs == [0, 1, 2, 3] and dropped == 0
+    else:
+        assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
+        assert frames + dropped == seqs[-1] - seqs[0] + 1
 
 
 # -- parameters ----------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Camera frames through ACAP Runtime's VideoCapture service (VDO behind gRPC).
 
-NewStream asks for a size, rate and format; GetFrame(frame_reference=0) returns the
-latest frame; DeleteStream on close. NV12 ("yuv", every chip) is converted to BGR here;
-"rgb" is taken as delivered where the chip offers it (ARTPEC-9).
+NewStream asks for a size, rate and format; GetFrame(frame_reference=0) waits for a frame
+the stream has not delivered yet; DeleteStream on close. NV12 ("yuv", every chip) is converted
+to BGR here; "rgb" is taken as delivered where the chip offers it (ARTPEC-9). VDO numbers every
+frame it makes, so frames the camera made while Vigil was busy show as gaps and are counted.
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from app.types import Frame
 
 log = logging.getLogger(__name__)
 FORMATS = {"yuv": 3, "rgb": 8}  # videocapture.v1.StreamFormat values
+# GetFrame on a stream the server does not know: ACAP Runtime says FAILED_PRECONDITION ("Stream not found")
+LOST_STREAM = ("FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT")
 
 
 def nv12_size(width: int, height: int) -> int:
@@ -72,6 +75,40 @@ def decode_frame(data: bytes, fmt: str, width: int, height: int) -> np.ndarray:
     return cv2.cvtColor(rgb.reshape(height, width, 3), cv2.COLOR_RGB2BGR)
 
 
+class FrameNumbers:
+    """Which camera frames are new, by VDO sequence number (and timestamp), and how many the camera
+    made that never arrived. Frame.seq stays increasing when a new stream starts counting again."""
+
+    def __init__(self) -> None:
+        self.last: tuple[int, int] | None = None  # (sequence_nbr, timestamp) of the last frame taken
+        self.offset = 0  # added to the stream's numbers: the first frame of a new stream follows on
+        self.seq = -1  # the last Frame.seq handed out
+        self.missed = 0  # frames the camera made between two we took (we were busy)
+        self.repeats = 0  # frames delivered again, not processed again
+
+    def new_stream(self) -> None:
+        """A new stream (or server) counts from its own start."""
+        self.last = None
+
+    def take(self, sequence_nbr: int, timestamp: int) -> int | None:
+        """The Frame.seq for this frame, or None when it is the frame taken last."""
+        key = (sequence_nbr, timestamp)
+        if self.last is not None:
+            if key == self.last and key != (0, 0):  # (0, 0): a server that numbers nothing
+                self.repeats += 1
+                return None
+            gap = sequence_nbr - self.last[0] - 1
+            if gap >= 0:
+                self.missed += gap
+            else:  # counting started again (or the server does not count): carry on from the last
+                self.offset = self.seq + 1 - sequence_nbr
+        else:
+            self.offset = self.seq + 1 - sequence_nbr if self.seq >= 0 else 0
+        self.last = key
+        self.seq = sequence_nbr + self.offset
+        return self.seq
+
+
 class AcapRuntimeSource(QueuedSource):
     """Frames from a VideoCapture stream, fetched in a thread of their own."""
 
@@ -95,6 +132,7 @@ class AcapRuntimeSource(QueuedSource):
         self.live = True if cfg.live is None else cfg.live
         self.skipped = 0
         self.read = 0
+        self.numbers = FrameNumbers()
         self.endpoint = Endpoint.from_config(acap)
         self.health = health or Health()
         self._stop = threading.Event()
@@ -129,6 +167,7 @@ class AcapRuntimeSource(QueuedSource):
             timeout=limit,
         )
         self.stream_id = reply.stream_id
+        self.numbers.new_stream()
         self.health.set("ready")
         log.info("camera stream %d: %dx%d @ %d fps, %s", self.stream_id, s.width, s.height, s.framerate, s.format)
 
@@ -152,33 +191,35 @@ class AcapRuntimeSource(QueuedSource):
 
         s = self.cfg.stream
         vc = self.pb.videocapture_pb2
-        seq = 0
         while not self._stop.is_set():
             def get():
                 return self._stub.GetFrame(vc.GetFrameRequest(stream_id=self.stream_id, frame_reference=0),
                                            timeout=self.timeout)
 
+            t0 = time.perf_counter()
             try:
-                with self.timer.measure("capture"):
-                    reply = self._retry.call("reading a camera frame", get)
-                    image = decode_frame(reply.data, s.format, s.width, s.height)
+                reply = self._retry.call("reading a camera frame", get)
             except grpc.RpcError as e:
                 if e.code() == grpc.StatusCode.OUT_OF_RANGE:  # the emulator's video file ended
                     log.info("camera stream ended: %s", e.details())
                     return
-                if e.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT) and not self._stop.is_set():
+                if getattr(e.code(), "name", "") in LOST_STREAM and not self._stop.is_set():
                     # a restarted server forgot our stream: ask for a new one
                     log.warning("stream %d lost (%s); opening a new one", self.stream_id, e.details())
                     self._new_stream(self._retry.policy.timeout)
                     continue
                 raise AcapRuntimeError(f"reading a camera frame failed: {self._retry.describe(e)}") from None
-            self.read += 1
             self.health.set("ready")
-            seq_nbr = int(reply.sequence_nbr) if reply.sequence_nbr else seq
+            first = self.numbers.last is None
+            seq = self.numbers.take(int(reply.sequence_nbr), int(reply.timestamp))
+            if seq is None:  # the frame we already have: never processed twice
+                continue
+            self.read += 1
+            image = decode_frame(reply.data, s.format, s.width, s.height)
+            self.timer.add("capture", time.perf_counter() - t0)
             # VDO timestamps are microseconds; a server that sends none gets the clock instead
-            ts = reply.timestamp / 1e6 if (reply.timestamp or seq == 0) else time.time()
-            self._frames.put(Frame(image, ts, seq_nbr))
-            seq += 1
+            ts = reply.timestamp / 1e6 if (reply.timestamp or first) else time.time()
+            self._frames.put(Frame(image, ts, seq))
 
     # -- consumer side -------------------------------------------------------------------
     def __iter__(self) -> Iterator[Frame]:
@@ -186,10 +227,16 @@ class AcapRuntimeSource(QueuedSource):
         if self.error is not None:
             raise SourceError(str(self.error))
 
+    @property
+    def dropped(self) -> int:
+        """Camera frames never processed: never fetched (gaps in the sequence numbers) or fetched and
+        then replaced by a newer one while inference was busy."""
+        return self.numbers.missed + self._frames.dropped
+
     def status(self) -> dict:
         """Health of the camera stream."""
         return {"source": "acap-runtime", "stream_id": self.stream_id, "frames": self.read,
-                "dropped": self.dropped, **self.health.as_dict()}
+                "dropped": self.dropped, "repeated": self.numbers.repeats, **self.health.as_dict()}
 
     def close(self) -> None:
         """Stop fetching and delete the stream on the server."""
