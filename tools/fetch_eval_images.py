@@ -77,6 +77,11 @@ ARCHIVES: dict[str, Archive] = {
         "darknet_0.0.0+git20180914.61c9d02e-2+b4_amd64.deb",
         "9ca14d36112d242a782bfed4104fa5adcd2ae8bc599ab610f42eb609ee125a01",
         "public domain (YOLO licence, Debian copyright file)"),
+    "node-opencv": Archive(
+        "deb", "node-opencv", "7.0.0+git20200316.f0a03a4b-1+b3",
+        "node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb",
+        "da596413219bfb66959724984d0050f4a4e453917a32e463070cdbac3d4feee5",
+        "Expat (MIT), Debian copyright file, examples included"),
     "ultralytics": Archive(
         "pypi", "ultralytics", "8.4.190", "ultralytics-8.4.190-py3-none-any.whl",
         "bd309728efa168af64d39040136828edd2dbcb4aeceb4510bdff4f3ca0ea01b8", "AGPL-3.0",
@@ -117,6 +122,7 @@ ARCHIVES: dict[str, Archive] = {
 
 _OCV = "./usr/share/doc/opencv-doc/"
 _DN = "./usr/share/darknet/data/"
+_NODE = "./usr/share/doc/node-opencv/examples/files/"
 MEMBERS: list[Member] = [
     Member("opencv-doc", _OCV + "examples/data/basketball1.png", "ocv-basketball1"),
     Member("opencv-doc", _OCV + "examples/data/messi5.jpg", "ocv-messi5"),
@@ -129,6 +135,8 @@ MEMBERS: list[Member] = [
     Member("darknet", _DN + "dog.jpg", "darknet-dog"),
     Member("darknet", _DN + "person.jpg", "darknet-person"),
     Member("darknet", _DN + "kite.jpg", "darknet-kite"),
+    Member("node-opencv", _NODE + "car1.jpg", "nodeopencv-car1"),
+    Member("node-opencv", _NODE + "car2.jpg", "nodeopencv-car2"),
     Member("ultralytics", "ultralytics/assets/bus.jpg", "ultralytics-bus"),
     Member("ultralytics", "ultralytics/assets/zidane.jpg", "ultralytics-zidane"),
     Member("scikit-image", "skimage/data/astronaut.png", "skimage-astronaut"),
