@@ -247,3 +247,49 @@ def test_stats_messages_report_the_pipeline(clip_run):
     assert s["device_id"] == DEVICE and s["mqtt"]["connected"] is True
     assert s["frames"]["processed"] > 0 and s["process_fps"] > 0 and s["inference_speed"]["p50"] > 0
     assert json.dumps(s)  # plain JSON, no NaN
+
+
+def all_retained(port: int, topic: str) -> dict[str, bytes]:
+    """Every retained message under `topic` now: subscribe, then wait for a marker sent after the SUBACK."""
+    import paho.mqtt.publish as publish
+
+    sub = Subscriber(port, topic)
+    try:
+        marker = f"{topic.rstrip('#')}marker-{id(sub)}"
+        sub.client.subscribe(marker, qos=1)
+        publish.single(marker, b"x", qos=1, hostname="127.0.0.1", port=port)
+        sub.wait_for(lambda m: m.topic == marker, 10, what="the marker")
+        return {m.topic: m.payload for m in sub.messages if m.retain and m.payload}
+    finally:
+        sub.close()
+
+
+def test_retained_topics_of_a_renamed_zone_and_a_removed_line_are_cleared_at_start(mosquitto):
+    import paho.mqtt.publish as publish
+
+    prefix, node = "vigil/rename", "vigil_rename"
+
+    def run(zones: dict, lines: dict) -> None:
+        cfg = load_config(None, {**FAST, "device_id": "rename", "zones": zones, "lines": lines,
+                                 "mqtt": {"enabled": True, "port": mosquitto.port,
+                                          "home_assistant": {"discovery": True}}}, env={})
+        pipeline.run(cfg, max_frames=3)
+
+    poly = [[0.4, 0.4], [1.0, 0.4], [1.0, 0.8], [0.4, 0.8]]
+    line = {"start": [0.7, 0.8], "end": [0.7, 0.25]}
+    run({"plaza": {"polygon": poly}}, {"door": line, "gate": line})
+    before = all_retained(mosquitto.port, "#")
+    assert f"{prefix}/zones/plaza/all" in before and f"{prefix}/lines/gate" in before
+    assert f"homeassistant/sensor/{node}/zone_plaza_person/config" in before
+    # not Vigil's: another device's sensor and a topic of the user's under the prefix stay
+    publish.single(f"{prefix}/notes", b"mine", retain=True, qos=1, hostname="127.0.0.1", port=mosquitto.port)
+    publish.single("homeassistant/sensor/other_node/zone_plaza_person/config", b"{}", retain=True, qos=1,
+                   hostname="127.0.0.1", port=mosquitto.port)
+    run({"lawn": {"polygon": poly}}, {"door": line})  # plaza renamed lawn, gate removed
+    after = all_retained(mosquitto.port, "#")
+    ours = {t for t in after if t.startswith(f"{prefix}/") or f"/{node}/" in t}
+    assert not {t for t in ours if "plaza" in t or "gate" in t}, sorted(ours)
+    assert f"{prefix}/zones/lawn/all" in after and f"{prefix}/lines/door" in after
+    assert f"homeassistant/sensor/{node}/zone_lawn_person/config" in after
+    assert f"homeassistant/sensor/{node}/line_door_in/config" in after
+    assert after[f"{prefix}/notes"] == b"mine" and "homeassistant/sensor/other_node/zone_plaza_person/config" in after

@@ -26,7 +26,7 @@ from app.analytics import FrameResult
 from app.errors import ConfigError
 from app.publish.config import MqttConfig
 from app.publish.outbound import Message, OutboundQueue
-from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery
+from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery, ha_node
 from app.types import Detections, Frame
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,10 @@ class MqttPublisher:
         self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
         self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self.on_end_delivered: Callable[[str], None] | None = None  # called with an object id (under the lock)
+        self._swept = False  # stale retained topics were looked for on this run's broker
+        self._sweep: dict | None = None  # the look running now: subscribe mid, marker, stale topics found
+        self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
+        self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
         self._warned = False  # one warning per outage
         self._auth_logged = False
         self._next_stats = time.monotonic() + cfg.stats_interval
@@ -95,6 +99,8 @@ class MqttPublisher:
         c.on_connect_fail = self._on_connect_fail
         c.on_publish = self._on_publish
         c.on_socket_open = self._on_socket_open
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
         return c
 
     def start(self, initial: FrameResult | None = None) -> None:
@@ -173,7 +179,7 @@ class MqttPublisher:
     def _send_loop(self) -> None:
         interval = self.cfg.stats_interval
         while True:
-            want_stats = False
+            want_stats = unsubscribe = False
             with self._cv:
                 while True:
                     if self._stop:
@@ -185,6 +191,10 @@ class MqttPublisher:
                             want_stats = True
                             break
                     self._check_handshake(now)
+                    self._check_sweep(now)
+                    if self._unsubscribe:
+                        self._unsubscribe, unsubscribe = False, True
+                        break
                     events_ok = now >= self._hold_until
                     if self._connected and self._q.ready(events_ok) and self._inflight() < self.cfg.max_inflight:
                         msg = self._q.pop(events_ok)
@@ -193,6 +203,9 @@ class MqttPublisher:
                     if self._connected and not events_ok and self._q.events:
                         wait = min(wait, self._hold_until - now)
                     self._cv.wait(timeout=max(wait, 0.001))
+            if unsubscribe:
+                self._client.unsubscribe(self._sweep_filters())
+                continue
             if want_stats:
                 try:
                     doc = self._stats_fn()
@@ -266,6 +279,8 @@ class MqttPublisher:
                         self._warned = True
                         log.warning("mqtt: broker %s refused the connection (%s); retrying", self.broker, reason_code)
             return
+        if not self._swept:  # before any state goes out, so our own 'online' comes back after the retained
+            self._start_sweep(client)
         with self._cv:
             self._connected = True
             self.connects += 1
@@ -292,6 +307,7 @@ class MqttPublisher:
             was = self._connected
             self._connected = False
             self._socket_at = None
+            self._sweep = None  # unfinished: looked for again at the next connect
             if not self._stop:
                 self._outage = True
             self._q.drop_volatile()
@@ -342,6 +358,68 @@ class MqttPublisher:
             else:
                 self._delivered(msg)
             self._cv.notify()
+
+    # ---- stale retained topics (a zone, line or label renamed or removed since an earlier run) ----
+
+    def _owned(self, topic: str) -> bool:
+        """Whether a retained topic is of a kind this publisher writes (counts, zones, lines, HA discovery)."""
+        base = self.topics.prefix + "/"
+        if topic.startswith(base):
+            rest = topic[len(base):].split("/")
+            return (rest[0] in ("counts", "lines") and len(rest) == 2) or (rest[0] == "zones" and len(rest) == 3)
+        ha = f"{self.cfg.home_assistant.prefix}/sensor/{ha_node(self.device_id)}/"
+        return topic.startswith(ha) and topic.endswith("/config") and topic.count("/") == ha.count("/") + 1
+
+    def _sweep_filters(self) -> list[str]:
+        return [f"{self.topics.prefix}/#", f"{self.cfg.home_assistant.prefix}/sensor/{ha_node(self.device_id)}/+/config"]
+
+    def _start_sweep(self, client) -> None:
+        """Subscribe to our own topics: the broker answers with what is retained there, and then (it
+        handles our packets in order) echoes the `online` we publish after the state."""
+        rc, mid = client.subscribe([(f, 1) for f in self._sweep_filters()])
+        with self._cv:
+            if rc == paho.MQTT_ERR_SUCCESS:
+                self._sweep = {"mid": mid, "stale": {}, "since": time.monotonic()}
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        with self._cv:
+            sw = self._sweep
+            if sw is None or mid != sw["mid"] or not any(rc.is_failure for rc in reason_codes):
+                return
+            self._sweep, self._swept = None, True
+        log.info("mqtt: the broker refused a subscription to Vigil's own topics; stale retained topics "
+                 "of earlier configurations are not cleared")
+        client.unsubscribe(self._sweep_filters())
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._cv:
+            sw = self._sweep
+            if sw is None:
+                return
+            if msg.topic == self.topics.available and not msg.retain and msg.payload == b"online":
+                self._sweep, self._swept = None, True
+                stale = [t for t in sw["stale"] if t not in self._q.retained]
+                for t in stale:
+                    self._q.clears.append(Message(t, b"", 1, True))
+                self.cleared += stale
+                self._cv.notify()
+            else:
+                if msg.retain and msg.payload and self._owned(msg.topic) and msg.topic not in self._q.retained:
+                    sw["stale"][msg.topic] = None
+                return
+        client.unsubscribe(self._sweep_filters())
+        if stale:
+            log.info("mqtt: cleared %d retained topics the configuration no longer has: %s", len(stale),
+                     ", ".join(stale[:10]) + (", …" if len(stale) > 10 else ""))
+
+    def _check_sweep(self, now: float) -> None:
+        """Give up looking for stale topics when the broker never echoes the marker (sender thread, locked)."""
+        sw = self._sweep
+        if sw is not None and now - sw["since"] > self.cfg.connect_timeout:
+            self._sweep, self._swept = None, True
+            self._unsubscribe = True
+            log.info("mqtt: no answer to the look for stale retained topics within %g s; not clearing any",
+                     self.cfg.connect_timeout)
 
     def _delivered(self, msg: Message) -> None:
         if msg.ended is not None and self.on_end_delivered is not None:

@@ -38,10 +38,12 @@ class OutboundQueue:
         self.events: deque[Message] = deque()
         self.frames: deque[Message] = deque()
         self.stats: Message | None = None
+        self.clears: deque[Message] = deque()  # one-shot empty retained messages deleting stale topics
         self.dropped: Counter = Counter()
 
     def __len__(self) -> int:
-        return len(self._dirty) + len(self.events) + len(self.frames) + (self.stats is not None)
+        return (len(self._dirty) + len(self.events) + len(self.frames) + (self.stats is not None)
+                + len(self.clears))
 
     def set_retained(self, msg: Message, last: bool = False) -> bool:
         """Store the latest value of a retained topic; queue it when it changed. Returns whether it did."""
@@ -91,16 +93,18 @@ class OutboundQueue:
 
     def ready(self, events: bool = True) -> bool:
         """Whether pop(events) has something to send."""
-        return bool(self._dirty or (events and self.events) or self.stats is not None or self.frames)
+        return bool(self.clears or self._dirty or (events and self.events) or self.stats is not None or self.frames)
 
     def undelivered(self) -> dict[str, int]:
         """What is still queued, by kind: new/end events, update events, everything else."""
         crit = sum(1 for m in self.events if m.critical)
         return {"critical": crit, "update": len(self.events) - crit,
-                "other": len(self._dirty) + len(self.frames) + (self.stats is not None)}
+                "other": len(self._dirty) + len(self.frames) + (self.stats is not None) + len(self.clears)}
 
     def pop(self, events: bool = True) -> Message | None:
-        """The next message to send: retained state, then events (unless held back), then stats, then frames."""
+        """The next message to send: stale-topic clears, retained state, events (unless held back), stats, frames."""
+        if self.clears:
+            return self.clears.popleft()
         if self._dirty:
             topic = next(iter(self._dirty))
             if topic == self._last and len(self._dirty) > 1:

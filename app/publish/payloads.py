@@ -69,10 +69,15 @@ def frame_message(epoch: float, size: tuple[int, int], objects: Detections, ende
     return msg
 
 
+def ha_node(device_id: str) -> str:
+    """The Home Assistant node id of a device: its discovery topics are <prefix>/sensor/<node>/<object>/config."""
+    return segment(f"vigil_{device_id}").replace(".", "_")
+
+
 def ha_discovery(topics: Topics, ha_prefix: str, device_id: str, version: str, state_topic: str) -> tuple[str, dict] | None:
     """(config topic, payload) announcing a Home Assistant sensor for a count or line topic; None for others."""
     rest = state_topic[len(topics.prefix) + 1:].split("/")
-    node = segment(f"vigil_{device_id}").replace(".", "_")
+    node = ha_node(device_id)
     device = {"identifiers": [node], "name": f"Vigil {device_id}", "manufacturer": "Vigil", "model": "Vigil",
               "sw_version": version}
     base = {"state_topic": state_topic, "availability_topic": topics.available, "payload_available": "online",
@@ -94,7 +99,7 @@ def ha_discovery(topics: Topics, ha_prefix: str, device_id: str, version: str, s
 
 def ha_line_discovery(topics: Topics, ha_prefix: str, device_id: str, version: str, line: str) -> list[tuple[str, dict]]:
     """Two Home Assistant sensors (in, out) for a line's retained topic."""
-    node = segment(f"vigil_{device_id}").replace(".", "_")
+    node = ha_node(device_id)
     device = {"identifiers": [node], "name": f"Vigil {device_id}", "manufacturer": "Vigil", "model": "Vigil",
               "sw_version": version}
     out = []
