@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench bench-grpc bench-feed models clean protos image image-local acap deploy
+.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts models clean protos image image-local acap deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -36,6 +36,10 @@ bench: venv
 ## make bench-feed: capture-to-MQTT latency, QoS 1 publish rate, CPU per frame of the publishing path (local mosquitto)
 bench-feed: venv test-deps
 	$(BIN)/python bench/feed_latency.py && $(BIN)/python bench/feed_throughput.py && $(BIN)/python bench/feed_cpu.py
+
+## make bench-restarts: new/end events subscribers miss over broker restarts, per mqtt.resume_delay (a few minutes)
+bench-restarts: venv test-deps
+	$(BIN)/python bench/feed_restarts.py
 
 ## make bench-grpc: per-frame cost of the ACAP Runtime gRPC path vs in-process TFLite (emulator)
 bench-grpc: venv

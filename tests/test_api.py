@@ -101,6 +101,9 @@ def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):
     assert processed and processed[0] >= 20
     zones = {s.labels["zone"] for s in fams["vigil_zone_objects"].samples}
     assert zones == {"walkway", "west"}
+    # nothing is given up on while running; the kinds match /api/stats mqtt.undelivered
+    left = {s.labels["kind"]: s.value for s in fams["vigil_mqtt_undelivered"].samples}
+    assert left == {"critical": 0, "update": 0, "other": 0}
 
 
 def test_config_is_redacted_and_valid_against_its_own_schema(live):
