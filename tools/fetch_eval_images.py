@@ -82,6 +82,10 @@ ARCHIVES: dict[str, Archive] = {
         "node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb",
         "da596413219bfb66959724984d0050f4a4e453917a32e463070cdbac3d4feee5",
         "Expat (MIT), Debian copyright file, examples included"),
+    "gimp-help-en": Archive(
+        "deb", "gimp-help-en", "2.10.34-2", "gimp-help-en_2.10.34-2_all.deb",
+        "a2deec76763aaf2fcdd197bac0736cdcb0770ba993d48d233329e1c92b0bfe36",
+        "GFDL-1.2+ (no invariant sections), Debian copyright file of gimp-help-common"),
     "ultralytics": Archive(
         "pypi", "ultralytics", "8.4.190", "ultralytics-8.4.190-py3-none-any.whl",
         "bd309728efa168af64d39040136828edd2dbcb4aeceb4510bdff4f3ca0ea01b8", "AGPL-3.0",
@@ -123,6 +127,7 @@ ARCHIVES: dict[str, Archive] = {
 _OCV = "./usr/share/doc/opencv-doc/"
 _DN = "./usr/share/darknet/data/"
 _NODE = "./usr/share/doc/node-opencv/examples/files/"
+_GIMP = "./usr/share/gimp/2.0/help/en/images/tutorials/"
 MEMBERS: list[Member] = [
     Member("opencv-doc", _OCV + "examples/data/basketball1.png", "ocv-basketball1"),
     Member("opencv-doc", _OCV + "examples/data/messi5.jpg", "ocv-messi5"),
@@ -137,6 +142,9 @@ MEMBERS: list[Member] = [
     Member("darknet", _DN + "kite.jpg", "darknet-kite"),
     Member("node-opencv", _NODE + "car1.jpg", "nodeopencv-car1"),
     Member("node-opencv", _NODE + "car2.jpg", "nodeopencv-car2"),
+    Member("gimp-help-en", _GIMP + "quickie-flip-example-source.jpg", "gimp-guards"),
+    Member("gimp-help-en", _GIMP + "quickie-jpeg-example.jpg", "gimp-vintage-cars"),
+    Member("gimp-help-en", _GIMP + "tone-mapping/apple-orchard-truck-from-camera.jpg", "gimp-orchard-truck"),
     Member("ultralytics", "ultralytics/assets/bus.jpg", "ultralytics-bus"),
     Member("ultralytics", "ultralytics/assets/zidane.jpg", "ultralytics-zidane"),
     Member("scikit-image", "skimage/data/astronaut.png", "skimage-astronaut"),
