@@ -147,3 +147,11 @@ def test_summary_prints_a_row_per_source_and_split(capsys):
     for source in {it["source"] for it in ITEMS}:
         for split in eval_set.SPLITS:
             assert re.search(rf"^{re.escape(source)}\s+{split}\s+\d+", out, re.M), (source, split)
+
+
+def test_render_draws_boxes_on_a_copy(loaded):
+    item = next(i for i in loaded if len(i.boxes) and len(i.ignore))
+    before = item.image.copy()
+    out = eval_set.render(item)
+    assert out.shape == item.image.shape and (out != item.image).any()
+    assert (item.image == before).all(), "the item's own image is left alone"

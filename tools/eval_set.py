@@ -5,7 +5,8 @@
     for item in load_eval_set("tune"):
         item.image, item.boxes, item.labels, item.ignore
 
-    python tools/eval_set.py        # items, persons and vehicles per source and split
+    python tools/eval_set.py                    # items, persons and vehicles per source and split
+    python tools/eval_set.py --render DIR       # every item with its boxes drawn, for checking by eye
 
 The set mixes frames of samples/vtest.mp4 (indices 400-794 only; 0-399 are kept for
 calibration) with still images that packages ship, committed under
@@ -133,11 +134,32 @@ def class_counts(spec: dict) -> dict[str, Counter]:
     return out
 
 
+_COLOURS = {"person": (0, 200, 0), "bicycle": (255, 255, 0), "car": (255, 0, 0),
+            "motorcycle": (0, 0, 255), "bus": (0, 255, 255), "truck": (255, 0, 255)}
+
+
+def render(item: EvalItem) -> np.ndarray:
+    """The item's image with its boxes (coloured by class) and ignore regions (thin orange)."""
+    img = item.image.copy()
+    for (x1, y1, x2, y2), c in zip(item.boxes.astype(int), item.labels):
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), _COLOURS[c], 2)
+        cv2.putText(img, c, (x1 + 2, y1 + 14), cv2.FONT_HERSHEY_PLAIN, 1, _COLOURS[c], 1, cv2.LINE_AA)
+    for x1, y1, x2, y2 in item.ignore.astype(int):
+        cv2.rectangle(img, (x1, y1), (x2 - 1, y2 - 1), (0, 140, 255), 1)
+    return img
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--labels", type=Path, default=LABELS)
+    ap.add_argument("--render", type=Path, metavar="DIR", help="write ID.png with the boxes drawn")
     a = ap.parse_args(argv)
     spec = load_spec(a.labels)
+    if a.render:
+        a.render.mkdir(parents=True, exist_ok=True)
+        for item in load_eval_set(labels_path=a.labels):
+            cv2.imwrite(str(a.render / f"{item.id}.png"), render(item))
+
     order = {s: k for k, s in enumerate(dict.fromkeys(it["source"] for it in spec["items"]))}
     order["ALL"] = len(order)
     rows = sorted(summary(spec), key=lambda r: (order[r[0]], ("tune", "holdout", "all").index(r[1])))

@@ -71,12 +71,12 @@ ARCHIVES: dict[str, Archive] = {
     "opencv-doc": Archive(
         "deb", "opencv-doc", "4.6.0+dfsg-12", "opencv-doc_4.6.0+dfsg-12_all.deb",
         "4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a",
-        "Apache-2.0 (OpenCV 4.x; samples/data and doc images, Debian copyright file)"),
+        "Apache-2.0 AND BSD-3-Clause (Debian copyright file, Files: *, images included)"),
     "darknet": Archive(
         "deb", "darknet", "0.0.0+git20180914.61c9d02e-2+b4",
         "darknet_0.0.0+git20180914.61c9d02e-2+b4_amd64.deb",
         "9ca14d36112d242a782bfed4104fa5adcd2ae8bc599ab610f42eb609ee125a01",
-        "public domain (YOLO licence, Debian copyright file)"),
+        "GPL-3.0+ or MIT or WTFPL (Debian copyright file, Files: *)"),
     "node-opencv": Archive(
         "deb", "node-opencv", "7.0.0+git20200316.f0a03a4b-1+b3",
         "node-opencv_7.0.0+git20200316.f0a03a4b-1+b3_amd64.deb",
