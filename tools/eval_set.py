@@ -89,7 +89,7 @@ def load_eval_set(split: str | None = None, sources: set[str] | None = None,
     if split not in (None, *SPLITS):
         raise ValueError(f"split must be one of {SPLITS} or None, got {split!r}")
     spec = load_spec(labels_path)
-    root = Path(labels_path).resolve().parents[3]
+    root = ROOT  # image paths in labels.json are relative to the repository root
     items = [it for it in spec["items"]
              if (split is None or it["split"] == split) and (sources is None or it["source"] in sources)]
     wanted: dict[str, set[int]] = {}
