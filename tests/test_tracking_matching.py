@@ -75,3 +75,32 @@ def test_assignment_of_empty_matrices():
     for shape in ((0, 3), (3, 0), (0, 0)):
         rows, cols = linear_assignment(np.zeros(shape), 0.5)
         assert len(rows) == len(cols) == 0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_solver_is_scipys_linear_sum_assignment(seed):
+    from scipy.optimize import linear_sum_assignment as scipy_lsa
+
+    from app.tracking.matching import linear_sum_assignment
+
+    rng = np.random.default_rng(seed)
+    cost = rng.random(tuple(rng.integers(1, 9, 2)))
+    got, want = linear_sum_assignment(cost), scipy_lsa(cost)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_contested_assignment_does_not_import_scipy_optimize():
+    """scipy.optimize's package import costs ~50 MiB of RSS; the solver is its small extension only."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import json, sys\nimport numpy as np\nfrom app.tracking.matching import linear_assignment\n"
+            "r, c = linear_assignment(np.array([[0.2, 0.1], [0.9, 0.3]]), 0.5)\n"
+            "print(json.dumps([r.tolist(), c.tolist(), sorted(m for m in sys.modules if m.startswith('scipy'))]))")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    rows, cols, scipy_modules = json.loads(p.stdout)
+    assert sorted(zip(rows, cols)) == [(0, 0), (1, 1)]
+    assert scipy_modules == ["scipy.optimize._lsap"]
