@@ -183,3 +183,41 @@ def test_emulator_with_a_non_tflite_model_is_one_model_error_line(tmp_path):
 def test_emulator_with_an_address_it_cannot_listen_on_is_one_config_error_line(address):
     p = run_vigil("emulator", "--address", address, "--chip", "0")
     assert_one_clean_line(p, 2, "config error", address)
+
+
+# -- what a run loads: memory on a camera that shares 2 GB with video ---------------------------------
+HTTP_STACK = {"fastapi", "uvicorn", "starlette", "prometheus_client"}
+GRPC_STACK = {"grpc", "google.protobuf", "app.protos"}
+SCIPY = {"scipy", "scipy.optimize"}  # the tracker's solver is loaded without the package (50 MiB)
+
+
+def modules_after_run(*args: str) -> set[str]:
+    """sys.modules after `vigil run ARGS` in a fresh interpreter."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import json, sys\nfrom app.cli import main\nrc = main(sys.argv[1:])\n"
+            "print(json.dumps({'rc': rc, 'modules': sorted(sys.modules)}))")
+    p = subprocess.run([sys.executable, "-c", code, "run", "--no-progress", *args], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    out = json.loads(p.stdout.splitlines()[-1])
+    assert out["rc"] == 0, p.stderr
+    return set(out["modules"])
+
+
+def test_a_file_run_without_feed_or_camera_never_imports_the_http_mqtt_grpc_or_scipy_stacks(tmp_path):
+    mods = modules_after_run("--source", str(SAMPLE_CLIP), "--max-frames", "3", "--jsonl", str(tmp_path / "o.jsonl"))
+    assert "app.tracking.bytetrack" in mods and "cv2" in mods  # it did run the pipeline
+    assert sorted(mods & (HTTP_STACK | GRPC_STACK | SCIPY | {"paho"})) == []
+
+
+def test_a_run_with_api_and_mqtt_imports_neither_grpc_nor_scipy_nor_prometheus_before_a_scrape(mosquitto):
+    from tests.mqtt_util import free_port
+
+    mods = modules_after_run("--source", str(SAMPLE_CLIP), "--max-frames", "3", "--api", str(free_port()),
+                             "--mqtt", f"127.0.0.1:{mosquitto.port}")
+    assert {"fastapi", "uvicorn", "paho"} <= mods
+    assert sorted(mods & (GRPC_STACK | SCIPY | {"prometheus_client"})) == []

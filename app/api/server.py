@@ -23,7 +23,6 @@ from app import __version__
 from app.annotate import annotate, draw_lines, draw_zones
 from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
-from app.prom import make_registry, render
 from app.status import Status
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,8 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         app.add_middleware(RootPath, prefix=api.root_path)
     token = api.token.get_secret_value() if api.token else None
     bearer = HTTPBearer(auto_error=False, description="the api.token, when one is configured")
-    registry = make_registry(status)
+    registry: list = []  # made at the first scrape: prometheus_client costs ~9 MiB a camera nobody scrapes need not pay
+    registry_lock = threading.Lock()
     jpeg_cache: dict = {}
     jpeg_lock = threading.Lock()
 
@@ -154,7 +154,12 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
              responses={200: {"content": {PROM_TYPE: {"schema": {"type": "string"}}}}, **unauthorised},
              response_class=Response)
     def metrics() -> Response:
-        return Response(render(registry), media_type=PROM_TYPE)
+        from app.prom import make_registry, render
+
+        with registry_lock:
+            if not registry:
+                registry.append(make_registry(status))
+        return Response(render(registry[0]), media_type=PROM_TYPE)
 
     @app.get("/api/config", dependencies=auth, responses=unauthorised, summary="the running configuration, secrets redacted")
     def config() -> dict[str, Any]:
