@@ -134,6 +134,9 @@ def cmd_run(args) -> int:
     import signal
     import threading
 
+    from app.memory import tune_malloc
+
+    tune_malloc()  # before any thread starts: frame buffers go back to the OS (app/memory.py)
     terminated = threading.Event()
     stop = threading.Event()
 
