@@ -27,10 +27,10 @@ STAGES = ("capture", "detect", "preprocess", "invoke", "decode", "merge", "track
 def _ms(timer, stage: str) -> dict[str, float | None]:
     """p50/p95 in milliseconds of a timer stage; read safely while other threads add samples."""
     q = timer.samples.get(stage)
-    vals = tuple(q) if q else ()  # one C-level copy: no mutation can interleave
-    if not vals:
+    vals = q.values() if q else ()  # a copy: the inference thread keeps adding
+    if not len(vals):
         return {"p50": None, "p95": None}
-    p50, p95 = np.percentile(np.asarray(vals), (50, 95)) * 1000
+    p50, p95 = np.percentile(vals, (50, 95)) * 1000
     return {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
 
 
