@@ -506,3 +506,40 @@ def test_after_sigkill_the_next_start_ends_the_tracks_that_were_open(mosquitto, 
         assert e["before"] == last_seen.get(e["after"]["id"], e["before"])
         assert e["after"]["end_time"] == e["after"]["frame_time"]
     assert not journal.exists()  # the clean stop ended everything, and the broker acknowledged it
+
+
+def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_after_vigil(broker_factory):
+    from app.analytics import FrameResult
+    from app.publish.config import MqttConfig
+    from app.publish.mqtt import MqttPublisher
+    from app.types import Detections
+
+    broker = broker_factory().start()
+    gate = Gate(broker.port)
+    gate.open()
+    pub = MqttPublisher(MqttConfig(enabled=True, port=gate.port, topic_prefix="vigil/hold", resume_delay=3,
+                                   reconnect_min_delay=1, reconnect_max_delay=1), "hold", ["person"])
+    sub = None
+    try:
+        pub.start()
+        wait_until(lambda: pub.connected, 30, what="connected")
+        gate.close()
+        wait_until(lambda: not pub.connected, 30, what="the connection cut")
+        events = [{"type": t, "seq": i + 1, "run_id": "r", "before": {"id": "r-1"}, "after": {"id": "r-1"},
+                   "changes": [], **({"reason": "lost"} if t == "end" else {})}
+                  for i, t in enumerate(["new", "update", "end"])]
+        pub.on_result(None, Detections(), FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1),
+                                                      objects=Detections(), events=events, counts={"all": 0}))
+        gate.open()
+        wait_until(lambda: pub.connected, 30, what="reconnected")
+        # a subscriber of a restarted broker is back a moment after Vigil; before the fix the queue
+        # had gone out at once, to nobody
+        sub = Subscriber(broker.port, "vigil/hold/#")
+        sub.wait_for(lambda m: len(sub.on("/events")) == 3, 30, what="the three queued events")
+        assert [m.json()["seq"] for m in sub.on("/events")] == [1, 2, 3]
+        assert pub.flush(10) and pub.stats()["queued"] == 0
+    finally:
+        pub.close()
+        gate.close()
+        if sub is not None:
+            sub.close()
