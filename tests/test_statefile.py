@@ -130,3 +130,15 @@ def test_a_damaged_open_tracks_file_is_set_aside(tmp_path, caplog):
     path.write_text('{"version": 1, "open": [{"no id": 1}]}')
     assert OpenTracksFile(path, wait_for_ack=False).load() == []
     assert (tmp_path / "state.tracks.json.bad").exists() and "unreadable" in caplog.text
+
+
+def test_a_directory_where_the_open_tracks_file_goes_is_left_alone(tmp_path, caplog):
+    from app.publish.statefile import OpenTracksFile
+
+    path = tmp_path / "state.tracks.json"
+    path.mkdir()
+    j = OpenTracksFile(path, wait_for_ack=False)
+    assert j.load() == []
+    assert path.is_dir() and not (tmp_path / "state.tracks.json.bad").exists()
+    j.on_result(None, None, _result(("new", "r-1", 0)))  # cannot write there: one warning, no exception
+    assert "not a regular file" in caplog.text and "cannot write" in caplog.text

@@ -126,6 +126,9 @@ class OpenTracksFile:
     def load(self) -> list[dict]:
         """The objects a previous run left open, oldest first; [] when none. A damaged file is set aside."""
         try:
+            if not stat.S_ISREG(self.path.stat().st_mode):  # a directory or device: never moved, never read
+                log.warning("%s is not a regular file; tracks open at the last stop get no end", self.path)
+                return []
             doc = json.loads(self.path.read_bytes())
             objs = doc["open"]
             if doc.get("version") != VERSION or not isinstance(objs, list) or not all(
