@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts models clean protos image image-local acap deploy
+.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models clean protos image image-local acap deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -40,6 +40,10 @@ bench-feed: venv test-deps
 ## make bench-restarts: new/end events subscribers miss over broker restarts, per mqtt.resume_delay (a few minutes)
 bench-restarts: venv test-deps
 	$(BIN)/python bench/feed_restarts.py
+
+## make bench-soak: RSS curve of a 30-minute run with the HTTP API polled every 3 s and MQTT on (SOAK_ARGS=--minutes 5 …)
+bench-soak: venv test-deps
+	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 ## make bench-grpc: per-frame cost of the ACAP Runtime gRPC path vs in-process TFLite (emulator)
 bench-grpc: venv
