@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
+)
 
 from app.decoders import DecoderConfig
 from app.errors import ConfigError
@@ -59,7 +61,7 @@ class SourceConfig(_Section):
 
 
 class ModelConfig(_Section):
-    path: str = Field("models/person_detect_int8_pertensor.tflite", description="the .tflite model")
+    path: str = Field("models/nanodet_int8_pertensor.tflite", description="the .tflite model")
     backend: Literal["tflite", "acap-runtime"] = Field(
         "tflite", description="inference backend: tflite (in-process) or acap-runtime (the camera's inference server)"
     )
@@ -70,11 +72,20 @@ class ModelConfig(_Section):
         None, description="acap-runtime: the model's path inside the inference-server container; default: model.path"
     )
     threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
-    labels: list[str] | str = Field(["person"], description="label list, or a labels file (one per line, or '<id> <label>')")
+    labels: list[str] | str = Field(
+        "coco_labels.txt",
+        description="label list, or a labels file (one per line, or '<id> <label>'); a relative file name "
+        "is looked up in the working directory, then beside the model",
+    )
     input_range: tuple[float, float] | None = Field(
         None, description="real-valued range the model expects for pixels 0..255, e.g. [-1, 1]; default: inferred"
     )
-    color: Literal["rgb", "bgr"] = Field("rgb", description="channel order of the model input")
+    color: Literal["rgb", "bgr"] = Field("bgr", description="channel order of the model input")
+    groups: dict[str, list[str]] = Field(
+        {"vehicle": ["bicycle", "car", "motorcycle", "bus", "truck"]},
+        description="named label groups, usable wherever a label is (decoder.classes and class_thresholds, zone, "
+        "line and filter labels); each also gets its own count (MQTT counts/<group>)",
+    )
 
     @field_validator("input_range")
     @classmethod
@@ -86,8 +97,8 @@ class ModelConfig(_Section):
 
 
 class TilingConfig(_Section):
-    enabled: bool = Field(True, description="run the model on overlapping tiles and merge (finds small objects)")
-    tile_size: int = Field(160, ge=16, description="tile side in source pixels (the default model wants people filling much of a tile)")
+    enabled: bool = Field(False, description="run the model on overlapping tiles and merge (finds small objects)")
+    tile_size: int = Field(416, ge=16, description="tile side in source pixels (416: the default model's input at 1:1)")
     overlap: float = Field(0.25, ge=0.0, le=0.9, description="fraction of a tile shared with its neighbour")
     full_frame: bool = Field(True, description="also run the model on the whole frame (for large objects)")
     merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which tile detections are merged")
@@ -176,8 +187,46 @@ class Config(_Section):
             return {"type": DEFAULT_TRACKER, **v}
         return v
 
+    @model_validator(mode="after")
+    def _expand_groups(self) -> "Config":
+        """Group names in label lists and per-label maps stand for their members."""
+        g = self.model.groups
+        if not g:
+            return self
+        self.decoder.classes = expand_labels(self.decoder.classes, g)
+        self.decoder.class_thresholds = expand_label_map(self.decoder.class_thresholds, g)
+        for z in self.zones.values():
+            z.labels = expand_labels(z.labels, g)
+        for ln in self.lines.values():
+            ln.labels = expand_labels(ln.labels, g)
+        self.filters.labels = expand_label_map(self.filters.labels, g)
+        return self
+
 
 DEFAULT_TRACKER = ByteTrackConfig.model_fields["type"].default
+
+
+def expand_labels(labels: list[str], groups: Mapping[str, list[str]]) -> list[str]:
+    """Labels with every group name replaced by its members, order kept, no repeats."""
+    out: list[str] = []
+    for label in labels:
+        for member in groups.get(label, [label]):
+            if member not in out:
+                out.append(member)
+    return out
+
+
+def expand_label_map(values: Mapping[str, Any], groups: Mapping[str, list[str]]) -> dict[str, Any]:
+    """A per-label map where a group's entry applies to each member; a member's own entry wins."""
+    out: dict[str, Any] = {}
+    for label, v in values.items():
+        if label in groups:
+            for member in groups[label]:
+                out.setdefault(member, v)
+    for label, v in values.items():
+        if label not in groups:
+            out[label] = v
+    return out
 
 
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
@@ -303,13 +352,16 @@ def load_config(
         raise ConfigError(format_validation_error(e)) from None
 
 
-def resolve_labels(labels: list[str] | str) -> list[str]:
-    """The label list from the config value: a list as-is, or a labels file."""
+def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> list[str]:
+    """The label list from the config value: a list as-is, or a labels file (here, or beside the model)."""
     if isinstance(labels, list):
         return labels
     p = Path(labels)
+    if not p.is_file() and model_path and not p.is_absolute() and (Path(model_path).parent / p).is_file():
+        p = Path(model_path).parent / p
     if not p.is_file():
-        raise ConfigError(f"model.labels: labels file not found: {p}")
+        beside = f" (nor beside the model, in {Path(model_path).parent})" if model_path else ""
+        raise ConfigError(f"model.labels: labels file not found: {p}{beside}")
     out: dict[int, str] = {}
     try:
         text = p.read_text(encoding="utf-8-sig")

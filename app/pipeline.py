@@ -39,7 +39,7 @@ class Detector:
                  cancel: threading.Event | None = None) -> None:
         self.cfg = cfg
         self.timer = timer or StageTimer()
-        self.labels = resolve_labels(cfg.model.labels)
+        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
         self.model = model or backends.load(
             cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads,
             acap=cfg.acap_runtime, server_path=cfg.model.server_path, health=health, cancel=cancel,
@@ -50,6 +50,7 @@ class Detector:
         self.decoder = create_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
         self.rgb = cfg.model.color == "rgb"
         self._views: dict[tuple[int, int], list] = {}
+        self.merge_ids = merge_ids(self.labels, cfg.model.groups) if cfg.decoder.merge_groups else None
 
     def views(self, size: tuple[int, int]):
         """The views for a frame size, planned once per size."""
@@ -92,6 +93,9 @@ class Detector:
                 t = self.cfg.preprocess.tiling
                 keep = nms(dets.xyxy, dets.scores, t.merge_threshold, dets.class_ids, metric=t.merge_metric)
                 dets = dets[keep]
+            if self.merge_ids is not None and len(dets) > 1:
+                ids = self.merge_ids[np.clip(dets.class_ids, 0, len(self.merge_ids) - 1)]
+                dets = dets[nms(dets.xyxy, dets.scores, self.cfg.decoder.iou_threshold, ids)]
             w, h = frame.size
             np.clip(dets.xyxy, 0, [w, h, w, h], out=dets.xyxy)
             # boxes entirely off-frame collapse to zero width when clipped; NaN never compares true
@@ -99,6 +103,19 @@ class Detector:
             if not valid.all():
                 dets = dets[valid]
         return dets
+
+
+def merge_ids(labels: list[str], groups: dict[str, list[str]]) -> np.ndarray | None:
+    """Per class id, the id NMS uses when group members count as one class (None: no group has two
+    of these labels, nothing to merge)."""
+    ids = np.arange(max(len(labels), 1))
+    merged = False
+    for members in groups.values():
+        present = [labels.index(m) for m in members if m in labels]
+        if len(present) > 1:
+            ids[present] = present[0]
+            merged = True
+    return ids if merged else None
 
 
 class PrepareWorker:
@@ -251,7 +268,7 @@ def run(
     """Process the configured source until it ends, `max_frames`, or `stop` is set."""
     timer = StageTimer()
     tracker = create_tracker(cfg.tracker)
-    feed = Feed(cfg, resolve_labels(cfg.model.labels), timer, tracker)
+    feed = Feed(cfg, resolve_labels(cfg.model.labels, cfg.model.path), timer, tracker)
     backend_health, source_health = Health(), Health()
     feed.open(backend_health, source_health)  # /api/health answers while the model loads
     summary = Summary()

@@ -6,6 +6,7 @@ and `create(cfg, specs, labels) -> Decoder`; DECODERS maps the config name to th
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
@@ -16,11 +17,14 @@ from app.errors import ConfigError, ModelError
 from app.ops import nms
 from app.types import Detections
 
+log = logging.getLogger(__name__)
+
 DECODERS = {
     "ssd_postprocess": "app.decoders.ssd_postprocess",
     "yolov5": "app.decoders.yolo",
     "yolov8": "app.decoders.yolo",
     "mediapipe_ssd": "app.decoders.mediapipe",
+    "nanodet": "app.decoders.nanodet",
 }
 
 
@@ -44,7 +48,7 @@ class DecoderConfig(BaseModel):
     """How raw outputs become detections."""
 
     model_config = ConfigDict(extra="forbid")
-    type: Literal["auto", "ssd_postprocess", "yolov5", "yolov8", "mediapipe_ssd"] = Field(
+    type: Literal["auto", "ssd_postprocess", "yolov5", "yolov8", "mediapipe_ssd", "nanodet"] = Field(
         "auto", description="output convention; auto picks the one decoder whose tensor shapes match"
     )
     score_threshold: float = Field(
@@ -53,7 +57,16 @@ class DecoderConfig(BaseModel):
         "tracker.new_track_thresh decides which start one",
     )
     class_thresholds: dict[str, float] = Field(
-        default_factory=dict, description="per-label score thresholds overriding score_threshold"
+        default_factory=dict, description="per-label (or label group) score thresholds overriding score_threshold"
+    )
+    classes: list[str] = Field(
+        ["person", "vehicle"],
+        description="labels (or label groups) to detect; others are dropped unless class_thresholds names them; "
+        "empty: every label. Names the model does not have are ignored (with a warning if none is left)",
+    )
+    merge_groups: bool = Field(
+        True, description="NMS treats the members of a label group as one class (a van seen as truck 0.51 and car 0.46 "
+        "gives one box)",
     )
     iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="NMS IoU above which the weaker box is dropped")
     nms_agnostic: bool = Field(False, description="NMS across classes (Axis's YOLOv5 example does this)")
@@ -122,6 +135,14 @@ class ScoreFilter:
     def __init__(self, cfg: DecoderConfig, labels: list[str], num_classes: int) -> None:
         n = max(num_classes, len(labels), 1)
         self.thresholds = np.full(n, cfg.score_threshold, np.float32)
+        wanted = [labels.index(c) for c in cfg.classes if c in labels]
+        if wanted:
+            dropped = np.ones(n, bool)
+            dropped[wanted] = False
+            self.thresholds[dropped] = np.inf
+        elif cfg.classes and labels:
+            log.warning("decoder.classes (%s) names none of the model's labels; keeping every label",
+                        ", ".join(cfg.classes))
         for label, thr in cfg.class_thresholds.items():
             if label in labels:
                 self.thresholds[labels.index(label)] = thr
@@ -132,7 +153,8 @@ class ScoreFilter:
                     f"decoder.class_thresholds: unknown label {label!r} (labels: {', '.join(labels[:10])}"
                     f"{', …' if len(labels) > 10 else ''})"
                 )
-        self.minimum = float(self.thresholds.min())
+        finite = np.isfinite(self.thresholds)
+        self.minimum = float(self.thresholds[finite].min()) if finite.any() else 1.0
 
     def keep(self, scores: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
         cls = np.clip(class_ids, 0, len(self.thresholds) - 1)

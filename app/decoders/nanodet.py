@@ -1,0 +1,162 @@
+"""NanoDet / GFL raw outputs: per stride a class tensor [1,H,W,C] (or [1,H*W,C]) and a box
+distribution tensor with 4 × (reg_max + 1) bins per point (left, top, right, bottom).
+
+Point centre = ((col + 0.5) · stride, (row + 0.5) · stride); each side's distance is the
+expectation of a softmax over its bins, times the stride. Class values are sigmoid-ed unless
+the model already did (auto: a tensor whose real range stays within 0..1 is probabilities).
+Quantised outputs are thresholded in the integer domain; only survivors are dequantised.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from app.backends import TensorSpec
+from app.decoders import DecoderConfig, ScoreFilter, finish
+from app.types import Detections
+
+BIN_COUNTS = (8, 11, 17)  # reg_max 7 (NanoDet-m), 10 (NanoDet-g / NanoDet-Plus at 416), 16 (GFL)
+MAX_CANDIDATES = 3000
+
+
+@dataclass(frozen=True)
+class Level:
+    """One stride's pair of outputs."""
+
+    stride: int
+    grid_w: int
+    cls: int  # index of the class tensor in the outputs
+    box: int  # index of the box-distribution tensor
+
+
+def _points(spec: TensorSpec) -> tuple[int, int] | None:
+    """(grid width, point count) of an output, or None when it is not [1,H,W,C] / [1,N,C]."""
+    s = spec.shape
+    if len(s) == 4 and s[0] == 1:
+        return s[2], s[1] * s[2]
+    if len(s) == 3 and s[0] == 1:
+        side = math.isqrt(s[1])
+        return (side, s[1]) if side * side == s[1] else None
+    return None
+
+
+def find_levels(specs: Sequence[TensorSpec], input_w: int | None = None) -> tuple[list[Level], int, int] | None:
+    """The stride levels (ascending), class count and bins per side, or None when the outputs are not NanoDet's."""
+    if len(specs) < 2 or len(specs) % 2:
+        return None
+    groups: dict[int, list[int]] = {}
+    for i, spec in enumerate(specs):
+        p = _points(spec)
+        if p is None:
+            return None
+        groups.setdefault(p[1], []).append(i)
+    if any(len(g) != 2 for g in groups.values()):
+        return None
+    levels, classes, bins = [], set(), set()
+    widest = max(_points(specs[g[0]])[0] for g in groups.values())
+    for n, (a, b) in sorted(groups.items(), reverse=True):
+        ca, cb = specs[a].shape[-1], specs[b].shape[-1]
+        is_box = [c % 4 == 0 and c // 4 in BIN_COUNTS for c in (ca, cb)]
+        if is_box[0] == is_box[1]:  # both (or neither) could be boxes: the smaller one is
+            if ca == cb or not (is_box[0] or is_box[1]):
+                return None
+            box, cls = (a, b) if ca < cb else (b, a)
+        else:
+            box, cls = (a, b) if is_box[0] else (b, a)
+        grid_w = _points(specs[box])[0]
+        stride_base = input_w if input_w else widest * 8
+        stride = stride_base // grid_w
+        levels.append(Level(stride, grid_w, cls, box))
+        classes.add(specs[cls].shape[-1])
+        bins.add(specs[box].shape[-1] // 4)
+    if len(classes) != 1 or len(bins) != 1:
+        return None
+    return levels, classes.pop(), bins.pop()
+
+
+def matches(name: str, specs: Sequence[TensorSpec]) -> bool:
+    return find_levels(specs) is not None
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+class NanoDetDecoder:
+    def __init__(self, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str],
+                 input_size: tuple[int, int]) -> None:
+        self.cfg = cfg
+        self.input_size = input_size
+        self.levels, self.num_classes, self.bins = find_levels(specs, input_size[0])
+        self.specs = list(specs)
+        self.filter = ScoreFilter(cfg, labels, self.num_classes)
+        self.project = np.arange(self.bins, dtype=np.float32)
+        self.sigmoid = [self._needs_sigmoid(specs[lv.cls]) for lv in self.levels]
+        # per class, the smallest raw value that can reach its threshold, in each level's domain
+        self.floors = []
+        for lv, sig in zip(self.levels, self.sigmoid):
+            thr = self.filter.thresholds[: self.num_classes]
+            if len(thr) < self.num_classes:
+                thr = np.concatenate([thr, np.full(self.num_classes - len(thr), self.filter.thresholds[0])])
+            real = _logit(thr) if sig else thr.astype(np.float64)
+            spec = specs[lv.cls]
+            if spec.quantized:
+                # a gate that lets through every raw value that can reach the threshold (and at most
+                # one step more); the exact comparison on probabilities follows
+                q = np.floor(real / spec.scale + spec.zero_point)
+                info = np.iinfo(spec.dtype)
+                self.floors.append(np.clip(q, info.min, info.max + 1).astype(np.int32))
+            else:
+                self.floors.append(real.astype(np.float32))
+
+    @staticmethod
+    def _needs_sigmoid(spec: TensorSpec) -> bool:
+        if not spec.quantized:
+            return True  # a float model's outputs cannot be told apart; NanoDet exports logits
+        info = np.iinfo(spec.dtype)
+        lo = (info.min - spec.zero_point) * spec.scale
+        hi = (info.max - spec.zero_point) * spec.scale
+        return not (lo >= -1e-6 and hi <= 1.0 + 1e-3)
+
+    def decode(self, outputs: Sequence[np.ndarray]) -> Detections:
+        boxes, scores, classes = [], [], []
+        for lv, sig, floor in zip(self.levels, self.sigmoid, self.floors):
+            raw = outputs[lv.cls].reshape(-1, self.num_classes)
+            pts, cls = np.nonzero(raw >= floor)
+            if len(pts) == 0:
+                continue
+            if len(pts) > MAX_CANDIDATES:
+                top = np.argsort(-raw[pts, cls], kind="stable")[:MAX_CANDIDATES]
+                pts, cls = pts[top], cls[top]
+            val = self.specs[lv.cls].dequantize(raw[pts, cls])
+            prob = 1.0 / (1.0 + np.exp(-val)) if sig else val
+            keep = self.filter.keep(prob, cls)
+            if not keep.any():
+                continue
+            pts, cls, prob = pts[keep], cls[keep], prob[keep]
+            uniq, inv = np.unique(pts, return_inverse=True)
+            dist = self.specs[lv.box].dequantize(outputs[lv.box].reshape(-1, 4, self.bins)[uniq])
+            dist = np.exp(dist - dist.max(axis=2, keepdims=True))
+            ltrb = (dist / dist.sum(axis=2, keepdims=True)) @ self.project * lv.stride
+            cx = (uniq % lv.grid_w + 0.5) * lv.stride
+            cy = (uniq // lv.grid_w + 0.5) * lv.stride
+            xyxy = np.stack([cx - ltrb[:, 0], cy - ltrb[:, 1], cx + ltrb[:, 2], cy + ltrb[:, 3]], axis=1)
+            boxes.append(xyxy[inv])
+            scores.append(prob)
+            classes.append(cls)
+        if not boxes:
+            return Detections()
+        w, h = self.input_size
+        xyxy = np.concatenate(boxes).astype(np.float32) / np.array([w, h, w, h], np.float32)
+        np.clip(xyxy, 0.0, 1.0, out=xyxy)
+        return finish(self.cfg, xyxy, np.concatenate(scores).astype(np.float32),
+                      np.concatenate(classes).astype(np.int32))
+
+
+def create(name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str],
+           input_size: tuple[int, int]) -> NanoDetDecoder:
+    return NanoDetDecoder(cfg, specs, labels, input_size)
