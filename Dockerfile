@@ -20,7 +20,7 @@ FROM ${PYTHON_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIGIL_CONFIG=/config/vigil.yaml \
-    VIGIL_MODEL__PATH=/models/person_detect_int8_pertensor.tflite \
+    VIGIL_MODEL__PATH=/models/nanodet_int8_pertensor.tflite \
     VIGIL_API__ENABLED=true \
     VIGIL_API__HOST=0.0.0.0 \
     VIGIL_API__PORT=8080 \

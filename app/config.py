@@ -75,7 +75,7 @@ class ModelConfig(_Section):
     labels: list[str] | str = Field(
         "coco_labels.txt",
         description="label list, or a labels file (one per line, or '<id> <label>'); a relative file name "
-        "is looked up in the working directory, then beside the model",
+        "is looked for in the working directory, beside the model, then among Vigil's own (COCO's 80)",
     )
     input_range: tuple[float, float] | None = Field(
         None, description="real-valued range the model expects for pixels 0..255, e.g. [-1, 1]; default: inferred"
@@ -352,16 +352,21 @@ def load_config(
         raise ConfigError(format_validation_error(e)) from None
 
 
+BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"
+
+
 def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> list[str]:
-    """The label list from the config value: a list as-is, or a labels file (here, or beside the model)."""
+    """The label list from the config value: a list as-is, or a labels file. A relative file name is
+    looked for in the working directory, beside the model, then among Vigil's own (coco_labels.txt)."""
     if isinstance(labels, list):
         return labels
     p = Path(labels)
-    if not p.is_file() and model_path and not p.is_absolute() and (Path(model_path).parent / p).is_file():
-        p = Path(model_path).parent / p
+    if not p.is_absolute():
+        places = [p] + ([Path(model_path).parent / p] if model_path else []) + [BUNDLED_LABELS / p]
+        p = next((c for c in places if c.is_file()), p)
     if not p.is_file():
-        beside = f" (nor beside the model, in {Path(model_path).parent})" if model_path else ""
-        raise ConfigError(f"model.labels: labels file not found: {p}{beside}")
+        raise ConfigError(f"model.labels: labels file not found: {labels} (looked in the working directory, "
+                          f"beside the model and in {BUNDLED_LABELS})")
     out: dict[int, str] = {}
     try:
         text = p.read_text(encoding="utf-8-sig")

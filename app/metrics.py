@@ -29,32 +29,58 @@ class Counts:
         return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
 
 
-def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None,
-          iou: float = 0.5) -> Counts:
-    """TP/FP/FN of predicted boxes against true boxes (all xyxy), best score first, one match per truth.
+TP, FP, IGNORED = 1, 0, -1
 
-    Unmatched predictions that lie mostly (> 50 %) inside an ignore region count as neither.
+
+def match_flags(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None,
+                iou: float = 0.5) -> np.ndarray:
+    """Per prediction (in input order) TP, FP or IGNORED: best score first, one match per truth box.
+
+    Unmatched predictions that lie mostly (> 50 %) inside an ignore region are IGNORED. Greedy by score,
+    so the flags of the predictions scoring at least t are the flags a run at threshold t would get.
     """
     pred = np.asarray(pred, np.float64).reshape(-1, 4)
     truth = np.asarray(truth, np.float64).reshape(-1, 4)
-    order = np.argsort(-np.asarray(scores))
+    flags = np.full(len(pred), FP, np.int8)
+    order = np.argsort(-np.asarray(scores), kind="stable")
     overlaps = iou_matrix(pred[order], truth) if len(truth) else np.zeros((len(pred), 0))
     taken = np.zeros(len(truth), bool)
-    unmatched = []
-    tp = 0
     for row, i in enumerate(order):
-        cand = np.where(taken, -1.0, overlaps[row]) if len(truth) else np.zeros(0)
-        if len(cand) and cand.max() >= iou:
-            taken[int(cand.argmax())] = True
-            tp += 1
-        else:
-            unmatched.append(i)
-    fp = len(unmatched)
-    if unmatched and ignore is not None and len(ignore):
+        if len(truth):
+            cand = np.where(taken, -1.0, overlaps[row])
+            if cand.max() >= iou:
+                taken[int(cand.argmax())] = True
+                flags[i] = TP
+    unmatched = np.flatnonzero(flags == FP)
+    if len(unmatched) and ignore is not None and len(ignore):
         ign = np.asarray(ignore, np.float64).reshape(-1, 4)
         inside = _fraction_inside(pred[unmatched], ign).max(axis=1) > 0.5
-        fp -= int(inside.sum())
-    return Counts(tp, fp, int((~taken).sum()))
+        flags[unmatched[inside]] = IGNORED
+    return flags
+
+
+def match(pred: np.ndarray, scores: np.ndarray, truth: np.ndarray, ignore: np.ndarray | None = None,
+          iou: float = 0.5) -> Counts:
+    """TP/FP/FN of predicted boxes against true boxes (all xyxy); see match_flags."""
+    flags = match_flags(pred, scores, truth, ignore, iou)
+    tp = int((flags == TP).sum())
+    return Counts(tp, int((flags == FP).sum()), len(np.asarray(truth).reshape(-1, 4)) - tp)
+
+
+def average_precision(scores: np.ndarray, flags: np.ndarray, num_truth: int) -> float:
+    """Area under the precision-recall curve (all-point interpolation, as PASCAL VOC 2010+ and COCO's
+    AP50 without its 101-point sampling) of pooled predictions with match_flags results."""
+    if num_truth == 0:
+        return float("nan")
+    keep = flags != IGNORED
+    scores, flags = np.asarray(scores)[keep], flags[keep]
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(flags[order] == TP)
+    fp = np.cumsum(flags[order] == FP)
+    recall = np.concatenate([[0.0], tp / num_truth])
+    precision = np.concatenate([[1.0], tp / np.maximum(tp + fp, 1)])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]  # the envelope
+    return float(np.sum(np.diff(recall) * precision[1:]))
 
 
 def _fraction_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:

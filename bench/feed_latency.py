@@ -6,7 +6,7 @@ frame is published on …/frame.
 Latency = time the subscriber receives the frame message − the frame's capture time. Printed next
 to the inference time per frame measured in the same run (target: p95 ≤ inference p95 + 10 ms).
 
-    python bench/feed_latency.py [--frames 150] [--rate 10] [--full]   (--full: the default 36-run tiling)
+    python bench/feed_latency.py [--frames 150] [--rate 10]   (the default detector: one model run per frame)
 """
 import argparse
 import tempfile
@@ -74,7 +74,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--rate", type=float, default=10.0, help="camera frame rate to emulate")
-    ap.add_argument("--full", action="store_true", help="default detector set-up (36 model runs per frame)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         broker = Broker(Path(tmp)).start()
@@ -82,11 +81,8 @@ def main() -> None:
         over = {
             "source.live": True, "source.queue_size": 1,
             "device_id": "lat", "source.uri": str(ROOT / "samples/vtest.mp4"),
-            "model.path": str(ROOT / "models/person_detect_int8_pertensor.tflite"),
             "mqtt": {"enabled": True, "port": broker.port, "frame": True, "stats_interval": 0},
         }
-        if not args.full:
-            over.update({"preprocess.tiling.tile_size": 256, "preprocess.tiling.full_frame": False})
         cfg = load_config(None, over, env={})
         PacedCapture.rate = args.rate
         opencv_capture.cv2 = _Cv2With(PacedCapture)

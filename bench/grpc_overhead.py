@@ -37,11 +37,12 @@ from app.pipeline import Detector  # noqa: E402
 from app.types import Frame  # noqa: E402
 
 
-def frame_views(model, n: int, tiling: bool = True) -> list[list[np.ndarray]]:
+def frame_views(model, n: int, tiling: bool | None = None) -> list[list[np.ndarray]]:
     """The model inputs of every view of n clip frames, as the pipeline prepares them under the
-    default config (tiling=False: one letterboxed view of the whole frame)."""
+    default config (tiling=False: one letterboxed view of the whole frame; None: as configured)."""
     cfg = Config()
-    cfg.preprocess.tiling.enabled = tiling
+    if tiling is not None:
+        cfg.preprocess.tiling.enabled = tiling
     detector = Detector(cfg, model=model)
     cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
     out = []
@@ -86,7 +87,7 @@ def echo_round_trip(request_bytes: int, reply_bytes: int, calls: int = 300) -> f
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=str(ROOT / "models" / "person_detect_int8_pertensor.tflite"))
+    p.add_argument("--model", default=str(ROOT / "models" / "nanodet_int8_pertensor.tflite"))
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)

@@ -12,8 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CLIP = ROOT / "samples" / "vtest.mp4"
-DEFAULT_MODEL = ROOT / "models" / "person_detect_int8_pertensor.tflite"
-PERCHANNEL_MODEL = ROOT / "models" / "person_detect_int8_perchannel.tflite"
+DEFAULT_MODEL = ROOT / "models" / "nanodet_int8_pertensor.tflite"
+PERCHANNEL_MODEL = ROOT / "models" / "nanodet_int8_perchannel.tflite"
+# the optional BlazePose person detector (config/blazepose.yaml), int8 input and output
+BLAZEPOSE_MODEL = ROOT / "models" / "person_detect_int8_pertensor.tflite"
+BLAZEPOSE_PERCHANNEL = ROOT / "models" / "person_detect_int8_perchannel.tflite"
 FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models"
 LABELS = ROOT / "tests" / "data" / "vtest_labels.json"
 

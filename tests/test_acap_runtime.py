@@ -28,7 +28,7 @@ from app.capture.acap_runtime import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
 from app.config import AcapRuntimeConfig, Config, SourceConfig
 from app.emulator import Emulator, EmulatorConfig
 from app.errors import ConfigError, ModelError, SourceError
-from tests.conftest import DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
+from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
 
 pb = protos.load()
 FAST = RetryPolicy(timeout=20, base_delay=0.02, max_delay=0.1)
@@ -170,7 +170,7 @@ def test_backend_outputs_equal_in_process_tflite(emulator):
     local = load(DEFAULT_MODEL, "tflite")
     rng = np.random.default_rng(0)
     for _ in range(3):
-        x = rng.integers(-128, 128, local.inputs[0].shape).astype(np.int8)
+        x = random_inputs(local.inputs[0], 1, int(rng.integers(1 << 30)))[0]
         for a, b in zip(remote.run([x]), local.run([x])):
             assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
     assert remote.status()["state"] == "ready" and remote.status()["chip"] == 12
@@ -178,8 +178,10 @@ def test_backend_outputs_equal_in_process_tflite(emulator):
 
 
 def random_inputs(spec, n: int, seed: int = 0) -> list[np.ndarray]:
+    """n random tensors of the spec's shape and (integer) dtype."""
     rng = np.random.default_rng(seed)
-    return [rng.integers(-128, 128, spec.shape).astype(np.int8) for _ in range(n)]
+    info = np.iinfo(spec.dtype)
+    return [rng.integers(info.min, info.max + 1, spec.shape).astype(spec.dtype) for _ in range(n)]
 
 
 @pytest.mark.parametrize("inflight", [1, 3])
@@ -303,16 +305,16 @@ def test_different_model_on_server_is_detected_by_output_names(emulator):
         remote_model(emulator, FIXTURE_MODELS / "yolov5_int8.tflite",
                      server_path=str(FIXTURE_MODELS / "ssd_postprocess_int8.tflite"))
     with pytest.raises(ModelError, match="does not match the model's uint8"):  # int8 input, uint8 model
-        remote_model(emulator, server_path=str(FIXTURE_MODELS / "yolov5_int8.tflite"))
+        remote_model(emulator, BLAZEPOSE_MODEL, server_path=str(FIXTURE_MODELS / "yolov5_int8.tflite"))
 
 
 def test_wrong_input_shape_is_refused_locally_and_by_the_server(emulator):
     m = remote_model(emulator)
     with pytest.raises(ModelError, match="expects shape"):
-        m.run([np.zeros((1, 100, 3), np.int8)])
+        m.run([np.zeros((1, 100, 3), m.inputs[0].dtype)])
     req = pb.tensorflow_serving_pb2.PredictRequest()
     req.model_spec.name = str(DEFAULT_MODEL)
-    req.inputs["x"].CopyFrom(tensor_to_proto(np.zeros((1, 224, 224, 4), np.int8), pb))
+    req.inputs["x"].CopyFrom(tensor_to_proto(np.zeros((1, 224, 224, 4), m.inputs[0].dtype), pb))
     import grpc
 
     with Endpoint(emulator.config.address).channel() as ch, pytest.raises(grpc.RpcError) as err:
@@ -339,7 +341,7 @@ def test_server_restart_mid_run_is_retried_and_visible_in_health(sock_dir):
     address = f"unix://{sock_dir}/r.sock"
     emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP))).start()
     m = remote_model(emu)
-    x = np.zeros(m.inputs[0].shape, np.int8)
+    x = np.zeros(m.inputs[0].shape, m.inputs[0].dtype)
     want = m.run([x])
     emu.stop()
     result = {}
@@ -357,7 +359,7 @@ def test_server_gone_for_longer_than_retry_timeout_gives_up(emulator):
     m = remote_model(emulator, policy=RetryPolicy(timeout=0.3, base_delay=0.02))
     emulator.stop()
     with pytest.raises(AcapRuntimeError, match="giving up"):
-        m.run([np.zeros(m.inputs[0].shape, np.int8)])
+        m.run([np.zeros(m.inputs[0].shape, m.inputs[0].dtype)])
     assert m.status()["state"] == "failed"
 
 
@@ -529,7 +531,7 @@ def test_predict_on_a_stream_returns_a_frame_reference_for_get_frame(emulator):
         stub = pb.videocapture_pb2_grpc.VideoCaptureStub(ch)
         sid = stub.NewStream(vc.NewStreamRequest(settings=vc.StreamSettings(format=3, width=320, height=240,
                                                                                framerate=10))).stream_id
-        req = m.request([np.zeros(m.inputs[0].shape, np.uint8).view(np.int8)], stream_id=sid)
+        req = m.request([np.zeros(m.inputs[0].shape, m.inputs[0].dtype)], stream_id=sid)
         # the request tensor is ignored when stream_id is set: the server takes the stream's frame
         reply = pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
         assert reply.frame_reference > 0
@@ -662,7 +664,7 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
     assert cfg.decoder.score_threshold == 0.35 and cfg.tracker.type == "bytetrack"
     assert cfg.decoder.iou_threshold == 0.3  # not set on the camera: the flag's value
     assert cfg.preprocess.tiling.enabled is True  # the flag beats the camera's "no"
-    assert cfg.model.path.endswith("person_detect_int8_pertensor.tflite")  # "" keeps the configured model
+    assert cfg.model.path.endswith("nanodet_int8_pertensor.tflite")  # "" keeps the configured model
 
 
 def test_bad_camera_parameter_value_is_a_config_error(sock_dir):

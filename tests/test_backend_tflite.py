@@ -12,22 +12,34 @@ import pytest
 from app.backends import load
 from app.backends import tflite as tflite_backend
 from app.errors import ModelError
-from tests.conftest import DEFAULT_MODEL, FIXTURE_MODELS, ROOT
+from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, ROOT
 
 
 def test_specs_of_the_default_model():
     m = load(DEFAULT_MODEL)
     (inp,) = m.inputs
-    assert (inp.name, inp.shape, inp.dtype, inp.zero_point) == ("input_1", (1, 224, 224, 3), np.int8, -1)
-    assert inp.scale == pytest.approx(2 / 255) and inp.quantized
-    assert sorted(o.shape for o in m.outputs) == [(1, 2254, 1), (1, 2254, 12)]
+    # uint8 BGR pixels as they are: scale 1, zero point 0 (the normalisation is inside the model)
+    assert (inp.name, inp.shape, inp.dtype, inp.zero_point, inp.scale) == ("image", (1, 416, 416, 3), np.uint8, 0, 1.0)
+    assert sorted((o.name, o.shape, o.dtype) for o in m.outputs) == [
+        (f"{kind}_s{s}", (1, 416 // s, 416 // s, c), np.uint8)
+        for kind, c in (("box", 44), ("cls", 80)) for s in (16, 32, 8)
+    ]
     assert m.runtime == "ai-edge-litert"
 
 
-def test_float_input_to_int8_model_is_refused():
-    m = load(DEFAULT_MODEL)
+def test_specs_of_the_blazepose_model():
+    m = load(BLAZEPOSE_MODEL)
+    (inp,) = m.inputs
+    assert (inp.name, inp.shape, inp.dtype, inp.zero_point) == ("input_1", (1, 224, 224, 3), np.int8, -1)
+    assert inp.scale == pytest.approx(2 / 255) and inp.quantized
+    assert sorted(o.shape for o in m.outputs) == [(1, 2254, 1), (1, 2254, 12)]
+
+
+def test_float_input_to_integer_model_is_refused():
+    with pytest.raises(ModelError, match="expects uint8, got float32"):
+        load(DEFAULT_MODEL).run([np.zeros((1, 416, 416, 3), np.float32)])
     with pytest.raises(ModelError, match="expects int8, got float32"):
-        m.run([np.zeros((1, 224, 224, 3), np.float32)])
+        load(BLAZEPOSE_MODEL).run([np.zeros((1, 224, 224, 3), np.float32)])
 
 
 def test_outputs_are_copies_not_views_of_interpreter_memory():

@@ -79,7 +79,7 @@ def test_zone_label_the_model_does_not_have_is_one_clear_line(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("zones:\n  door:\n    polygon: [[0, 0], [1, 0], [1, 1]]\n    labels: [persn]\n")
     p = run_vigil("run", "--config", str(cfg), "--api", "0", "--max-frames", "1", "--no-progress")
-    assert_one_clean_line(p, 2, "config error", "zones.door.labels: 'persn' is not one of the model's labels (person)")
+    assert_one_clean_line(p, 2, "config error", "zones.door.labels: 'persn' is not one of the model's labels (person, bicycle, car")
 
 
 def test_closed_stdout_pipe_is_a_quiet_normal_end():

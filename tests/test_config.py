@@ -154,3 +154,33 @@ def test_empty_api_token_is_refused():
     with pytest.raises(ConfigError, match=r"^api\.token: must not be empty"):
         load_config(None, {"api.token": ""}, env={})
     assert load_config(None, {"api.token": "t"}, env={}).api.token.get_secret_value() == "t"
+
+
+def test_label_groups_stand_for_their_members_in_every_label_list():
+    cfg = load_config(None, {
+        "decoder.classes": ["person", "vehicle"],
+        "decoder.class_thresholds": {"vehicle": 0.4, "bus": 0.6},
+        "zones": {"road": {"polygon": [[0, 0], [1, 0], [1, 1]], "labels": ["vehicle"]}},
+        "lines": {"gate": {"start": [0, 0.5], "end": [1, 0.5], "labels": ["person", "vehicle"]}},
+        "filters": {"labels": {"vehicle": {"min_score": 0.5}}},
+    }, env={})
+    members = ["bicycle", "car", "motorcycle", "bus", "truck"]
+    assert cfg.decoder.classes == ["person", *members]
+    assert cfg.decoder.class_thresholds == {**{m: 0.4 for m in members}, "bus": 0.6}  # the member's own wins
+    assert cfg.zones["road"].labels == members and cfg.lines["gate"].labels == ["person", *members]
+    assert set(cfg.filters.labels) == set(members) and cfg.filters.labels["car"].min_score == 0.5
+
+
+def test_a_custom_group_works_the_same_way():
+    cfg = load_config(None, {"model.groups": {"pets": ["cat", "dog"]}, "decoder.classes": ["pets"]}, env={})
+    assert cfg.decoder.classes == ["cat", "dog"]
+
+
+def test_relative_labels_file_is_found_beside_the_model_then_among_vigils_own(tmp_path):
+    (tmp_path / "mine.txt").write_text("cat\ndog\n")
+    model = tmp_path / "m.tflite"
+    assert resolve_labels("mine.txt", str(model)) == ["cat", "dog"]
+    coco = resolve_labels("coco_labels.txt", str(model))  # not beside it: the bundled COCO list
+    assert len(coco) == 80 and coco[:3] == ["person", "bicycle", "car"] and coco[-1] == "toothbrush"
+    with pytest.raises(ConfigError, match="labels file not found: nope.txt"):
+        resolve_labels("nope.txt", str(model))

@@ -168,3 +168,75 @@ def test_outputs_matching_no_decoder_is_a_model_error_listing_tensors():
 def test_forcing_a_decoder_that_does_not_fit_is_a_model_error():
     with pytest.raises(ModelError, match="do not fit decoder 'yolov5'"):
         create_decoder(DecoderConfig(type="yolov5"), ssd_specs(), ["x"], (300, 300))
+
+
+# -- NanoDet (GFL) ------------------------------------------------------------------------------------
+def nanodet_specs(size=64, classes=3, bins=11, quant=None, flat=False):
+    """cls and box specs per stride 8/16/32, in the committed model's order (box tensors first)."""
+    specs = []
+    for kind, c in (("box", 4 * bins), ("cls", classes)):
+        for s in (8, 16, 32):
+            g = size // s
+            shape = (1, g * g, c) if flat else (1, g, g, c)
+            dtype, scale, zp = (U8, *quant[kind]) if quant else (F32, 0.0, 0)
+            specs.append(TensorSpec(f"{kind}_s{s}", shape, dtype, scale, zp))
+    return specs
+
+
+def nanodet_outputs(specs, hits):
+    """Outputs with background logits -8 and, per hit (stride, row, col, class, logit, (l, t, r, b) bins),
+    one confident point whose side distributions put all mass on the given bin."""
+    real = []
+    for spec in specs:
+        c = spec.shape[-1]
+        a = np.full(spec.shape, -8.0 if spec.name.startswith("cls") else 0.0, np.float32).reshape(-1, c)
+        real.append(a)
+    by_name = {s.name: i for i, s in enumerate(specs)}
+    for stride, row, col, cls, logit, sides in hits:
+        g = int(np.sqrt(real[by_name[f"cls_s{stride}"]].shape[0]))
+        p = row * g + col
+        real[by_name[f"cls_s{stride}"]][p, cls] = logit
+        box = real[by_name[f"box_s{stride}"]][p].reshape(4, -1)
+        box[:] = -10.0
+        box[np.arange(4), sides] = 10.0
+    return [s.quantize(a.reshape(s.shape)) for s, a in zip(specs, real)]
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_nanodet_point_centre_plus_expected_side_distances(flat):
+    specs = nanodet_specs(flat=flat)
+    dec = create_decoder(DecoderConfig(score_threshold=0.5, classes=[]), specs, ["a", "b", "c"], (64, 64))
+    # stride 8, row 2, col 3: centre (28, 20); sides l=2, t=1, r=3, b=4 bins of 8 px
+    d = dec.decode(nanodet_outputs(specs, [(8, 2, 3, 1, 3.0, (2, 1, 3, 4))]))
+    assert d.class_ids.tolist() == [1]
+    np.testing.assert_allclose(d.scores, [1 / (1 + np.exp(-3.0))], rtol=1e-5)
+    np.testing.assert_allclose(d.xyxy * 64, [[28 - 16, 20 - 8, 28 + 24, 20 + 32]], atol=1e-2)
+
+
+def test_nanodet_quantised_logits_thresholded_like_float():
+    quant = {"cls": (10 / 255, 153), "box": (0.1, 128)}
+    specs = nanodet_specs(quant=quant)
+    hits = [(16, 1, 1, 0, 0.5, (1, 1, 1, 1)), (32, 0, 1, 2, -0.5, (0, 0, 1, 1)), (8, 5, 5, 1, -2.0, (1, 1, 1, 1))]
+    cfg = DecoderConfig(score_threshold=0.3, classes=[])
+    d = create_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
+    # sigmoid(0.5) = 0.62 and sigmoid(-0.5) = 0.38 pass 0.3; sigmoid(-2) = 0.12 does not
+    assert sorted(d.class_ids.tolist()) == [0, 2]
+    assert np.all(d.scores >= 0.3)
+
+
+def test_nanodet_classes_keep_only_the_named_labels():
+    specs = nanodet_specs()
+    hits = [(8, 1, 1, 0, 2.0, (1, 1, 1, 1)), (8, 5, 5, 2, 2.0, (1, 1, 1, 1))]
+    cfg = DecoderConfig(score_threshold=0.3, classes=["c", "not-in-this-model"])
+    d = create_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
+    assert d.class_ids.tolist() == [2]
+
+
+def test_nanodet_is_auto_detected_and_tells_boxes_from_classes_by_bin_count():
+    for flat in (False, True):
+        dec = create_decoder(DecoderConfig(), nanodet_specs(classes=80, flat=flat), [], (64, 64))
+        assert type(dec).__name__ == "NanoDetDecoder"
+        assert [lv.stride for lv in dec.levels] == [8, 16, 32] and dec.num_classes == 80 and dec.bins == 11
+    # a level without its partner tensor is not NanoDet's layout
+    with pytest.raises(ModelError, match="match no decoder"):
+        create_decoder(DecoderConfig(), nanodet_specs()[:-1], [], (64, 64))

@@ -111,3 +111,19 @@ def test_detector_drops_boxes_that_clipping_collapses():
     d = det(Frame(img, 0, 0))
     assert len(d) >= 1
     assert np.all(d.xyxy[:, 2] - d.xyxy[:, 0] >= 1) and np.isfinite(d.xyxy).all()
+
+
+def test_group_members_on_one_object_give_one_box_unless_merging_is_off():
+    from app.types import Detections
+
+    class VanAsTwoClasses:  # the parked van: truck 0.51 and car 0.46 on almost the same box
+        def decode(self, outputs):
+            return Detections([[0.80, 0.07, 0.90, 0.17], [0.80, 0.08, 0.90, 0.17], [0.1, 0.1, 0.2, 0.4]],
+                              [0.51, 0.46, 0.9], [7, 2, 0])
+
+    img = np.zeros((576, 768, 3), np.uint8)
+    for merge, want in ((True, [7, 0]), (False, [7, 2, 0])):
+        det = pipeline.Detector(load_config(None, {"decoder.merge_groups": merge}, env={}))
+        det.decoder = VanAsTwoClasses()
+        d = det(Frame(img, 0, 0))
+        assert sorted(d.class_ids.tolist(), reverse=True) == want

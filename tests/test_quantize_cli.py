@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.modeltools import dlpu
-from tests.conftest import DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, run_vigil
+from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, run_vigil
 
 FLOAT_MODEL = FIXTURE_MODELS / "tiny_float.tflite"
 
@@ -60,5 +60,7 @@ def test_too_few_calibration_images_is_a_config_error(tmp_path):
 
 
 def test_already_quantised_model_is_refused(calib_dir):
-    r = run_vigil("quantize", str(DEFAULT_MODEL), "--calib", str(calib_dir))
+    r = run_vigil("quantize", str(BLAZEPOSE_MODEL), "--calib", str(calib_dir))
     assert r.returncode == 3 and "input is already INT8; quantize takes a float model" in r.stderr
+    r = run_vigil("quantize", str(DEFAULT_MODEL), "--calib", str(calib_dir))
+    assert r.returncode == 3 and "input is already UINT8; quantize takes a float model" in r.stderr

@@ -1,64 +1,162 @@
-"""Recall and precision at IoU 0.5 of a detector config on the hand-labelled frames of the sample clip.
+"""Detector accuracy on the labelled evaluation set (tests/data/eval): recall and precision at IoU 0.5
+at each configuration's operating point, and AP50, per class group, per source and split — one table.
 
-    python tools/eval_detector.py [--model M] [--set key=value ...]
+    python tools/eval_detector.py [--split tune|holdout|all] [--only NAME ...] [--float-model PATH]
+
+Rows: BlazePose per-tensor with config/blazepose.yaml (the default before NanoDet), and NanoDet float,
+per-channel and per-tensor, each with config/default.yaml. The float model is not bundled (it is
+21 MB): tools/make_nanodet.py leaves it in ~/.cache/vigil/nanodet_float.tflite.
+
+Matching is per class group (person; vehicle = the members of model.groups.vehicle): a vehicle box of
+any vehicle class matches a labelled vehicle of any vehicle class. Boxes of other classes are not
+scored (nothing else is labelled). Unmatched boxes mostly inside an ignore region do not count.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from app.config import load_config
-from app.metrics import Counts, match
-from app.pipeline import Detector
-from app.types import Frame
-
 ROOT = Path(__file__).resolve().parents[1]
-LABELS = ROOT / "tests" / "data" / "vtest_labels.json"
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+from app.config import Config, load_config  # noqa: E402
+from app.decoders import ScoreFilter  # noqa: E402
+from app.metrics import FP, TP, average_precision, match_flags  # noqa: E402
+from app.pipeline import Detector  # noqa: E402
+from app.types import Frame  # noqa: E402
+from eval_set import load_eval_set  # noqa: E402
+
+GROUPS = ("person", "vehicle")
+FLOAT_MODEL = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vigil" / "nanodet_float.tflite"
+# the lowest score kept for the precision-recall curve (AP50); operating points are applied afterwards
+AP_FLOOR = 0.05
 
 
-def labelled_frames(labels_path: Path = LABELS):
-    """(frame index, BGR image, persons (n,4), ignore (m,4)) for every labelled frame, in clip order."""
-    spec = json.loads(labels_path.read_text())
-    wanted = {f["index"]: f for f in spec["frames"]}
-    cap = cv2.VideoCapture(str(ROOT / spec["clip"]))
-    index = 0
-    while wanted:
-        ok, img = cap.read()
-        if not ok:
-            raise RuntimeError(f"clip ended before frames {sorted(wanted)}")
-        f = wanted.pop(index, None)
-        if f is not None:
-            yield index, img, np.array(f["persons"], float).reshape(-1, 4), np.array(f["ignore"], float).reshape(-1, 4)
-        index += 1
-    cap.release()
+def configurations(float_model: Path) -> dict[str, tuple[Path, dict]]:
+    """name -> (config file, overrides) of every row."""
+    return {
+        "blazepose-pertensor": (ROOT / "config" / "blazepose.yaml", {}),
+        "nanodet-float": (ROOT / "config" / "default.yaml",
+                          {"model.path": str(float_model), "model.input_range": [0, 255]}),
+        "nanodet-perchannel": (ROOT / "config" / "default.yaml",
+                               {"model.path": str(ROOT / "models" / "nanodet_int8_perchannel.tflite")}),
+        "nanodet-pertensor": (ROOT / "config" / "default.yaml", {}),
+    }
 
 
-def evaluate(cfg, frames=None) -> Counts:
-    """Summed TP/FP/FN of the configured detector over the labelled frames."""
-    det = Detector(cfg)
-    total = Counts()
-    for index, img, persons, ignore in frames if frames is not None else labelled_frames():
-        d = det(Frame(img, index / 10.0, index))
-        total += match(d.xyxy, d.scores, persons, ignore)
-    return total
+def group_of_label(cfg: Config) -> dict[str, str]:
+    """Label -> class group for the scored groups."""
+    out = {"person": "person"}
+    for member in cfg.model.groups.get("vehicle", []):
+        out[member] = "vehicle"
+    return out
+
+
+@dataclass
+class Pool:
+    """Pooled predictions of one (source, group): scores, match flags and the number of true boxes."""
+
+    scores: list[np.ndarray] = field(default_factory=list)
+    flags: list[np.ndarray] = field(default_factory=list)
+    operating: list[np.ndarray] = field(default_factory=list)  # kept at the operating point
+    truth: int = 0
+
+    def add(self, other: "Pool") -> None:
+        self.scores += other.scores
+        self.flags += other.flags
+        self.operating += other.operating
+        self.truth += other.truth
+
+    def result(self) -> dict[str, float]:
+        s = np.concatenate(self.scores) if self.scores else np.zeros(0)
+        f = np.concatenate(self.flags) if self.flags else np.zeros(0, np.int8)
+        op = np.concatenate(self.operating) if self.operating else np.zeros(0, bool)
+        tp, fp = int(((f == TP) & op).sum()), int(((f == FP) & op).sum())
+        return {
+            "truth": self.truth, "tp": tp, "fp": fp,
+            "recall": tp / self.truth if self.truth else float("nan"),
+            "precision": tp / (tp + fp) if tp + fp else float("nan"),
+            "ap50": average_precision(s, f, self.truth),
+        }
+
+
+def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
+    """(source, group) -> Pool for one configuration over the items."""
+    run_cfg = cfg.model_copy(deep=True)
+    run_cfg.decoder.score_threshold = AP_FLOOR
+    run_cfg.decoder.class_thresholds = {}
+    run_cfg.decoder.max_detections = 300
+    det = Detector(run_cfg)
+    # the configured operating point: the configured thresholds over the same (greedy) NMS output
+    op_filter = ScoreFilter(cfg.decoder, det.labels, len(det.labels))
+    groups = group_of_label(cfg)
+    label_group = np.array([groups.get(lab, "") for lab in det.labels] + [""], dtype=object)
+    pools: dict[tuple[str, str], Pool] = {}
+    for item in items:
+        d = det(Frame(item.image, 0.0, 0))
+        g_pred = label_group[np.clip(d.class_ids, 0, len(det.labels))]
+        truth_groups = np.array([groups.get(lab, "") for lab in item.labels], dtype=object)
+        for g in GROUPS:
+            sel = g_pred == g
+            truth = item.boxes[truth_groups == g] if len(item.boxes) else np.zeros((0, 4))
+            # labelled boxes of classes outside the groups (e.g. a dog) neither help nor hurt
+            others = item.boxes[truth_groups == ""] if len(item.boxes) else np.zeros((0, 4))
+            ignore = np.concatenate([item.ignore.reshape(-1, 4), others.reshape(-1, 4)])
+            flags = match_flags(d.xyxy[sel], d.scores[sel], truth, ignore)
+            p = pools.setdefault((item.source, g), Pool())
+            p.scores.append(d.scores[sel])
+            p.flags.append(flags)
+            p.operating.append(op_filter.keep(d.scores[sel], d.class_ids[sel]))
+            p.truth += len(truth)
+    if hasattr(det.model, "close"):
+        det.model.close()
+    return pools
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--config")
-    ap.add_argument("--model")
-    ap.add_argument("--set", action="append", default=[])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=["tune", "holdout", "all"], default="all",
+                    help="which half (all: both, each reported on its own)")
+    ap.add_argument("--only", nargs="*", help="configuration names to run (default: all)")
+    ap.add_argument("--float-model", type=Path, default=FLOAT_MODEL)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override for every configuration, e.g. decoder.class_thresholds.person=0.5")
     args = ap.parse_args()
-    overrides = {k: __import__("yaml").safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
-    if args.model:
-        overrides["model.path"] = args.model
-    cfg = load_config(args.config, overrides, env={})
-    c = evaluate(cfg)
-    print(f"{cfg.model.path}: recall {c.recall:.3f}  precision {c.precision:.3f}  (TP {c.tp}, FP {c.fp}, FN {c.fn})")
+    import yaml
+
+    extra = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+    splits = ["tune", "holdout"] if args.split == "all" else [args.split]
+    items = {s: list(load_eval_set(s)) for s in splits}
+    print(f"evaluation set: " + ", ".join(f"{s} {len(v)} items" for s, v in items.items()))
+    print(f"{'configuration':<22}{'split':<9}{'source':<16}{'group':<9}{'truth':>6}{'TP':>5}{'FP':>5}"
+          f"{'recall':>8}{'prec.':>7}{'AP50':>7}")
+    for name, (path, over) in configurations(args.float_model).items():
+        if args.only and name not in args.only:
+            continue
+        if name == "nanodet-float" and not args.float_model.exists():
+            print(f"{name:<22}(not run: {args.float_model} missing; tools/make_nanodet.py writes it)")
+            continue
+        cfg = load_config(path, {**over, **extra}, env={})
+        for split in splits:
+            pools = evaluate(cfg, items[split])
+            sources = sorted({s for s, _ in pools})
+            for g in GROUPS:
+                total = Pool()
+                for src in sources + ["all"]:
+                    p = total if src == "all" else pools.get((src, g), Pool())
+                    if src != "all":
+                        total.add(p)
+                    if p.truth == 0 and not any(len(x) for x in p.scores):
+                        continue
+                    r = p.result()
+                    print(f"{name:<22}{split:<9}{src:<16}{g:<9}{r['truth']:>6}{r['tp']:>5}{r['fp']:>5}"
+                          f"{r['recall']:>8.3f}{r['precision']:>7.3f}{r['ap50']:>7.3f}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class DecoderConfig(BaseModel):
         default_factory=dict, description="per-label (or label group) score thresholds overriding score_threshold"
     )
     classes: list[str] = Field(
-        ["person", "vehicle"],
+        ["person", "bicycle", "car", "motorcycle", "bus", "truck"],
         description="labels (or label groups) to detect; others are dropped unless class_thresholds names them; "
         "empty: every label. Names the model does not have are ignored (with a warning if none is left)",
     )
