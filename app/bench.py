@@ -22,6 +22,24 @@ def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
     return invokes / (time.perf_counter() - t0)
 
 
+def baseline_fps(args, config_path: str) -> dict:
+    """End-to-end rate of another config (e.g. config/blazepose.yaml) on the same source and frame
+    budget, run in this process right after the main one so both see the same machine state."""
+    from argparse import Namespace
+
+    from app import pipeline
+    from app.cli import load
+
+    other = Namespace(**{**vars(args), "config": config_path, "model": None})
+    cfg = load(other)
+    cfg.output.progress = False
+    cfg.output.video = None
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg.output.jsonl = str(Path(tmp) / "baseline.jsonl")
+        summary = pipeline.run(cfg, max_frames=args.max_frames)
+    return {"fps": summary.fps, "frames": summary.frames, "runs": summary.model_runs_per_frame}
+
+
 def main(args) -> int:
     from app import pipeline
     from app.capture import open_source
@@ -57,6 +75,10 @@ def main(args) -> int:
         s = summary.stages.get(stage)
         if s:
             print(f"{stage:<12}{s['p50']:>10.3f}{s['p95']:>10.3f}{s['count']:>8}")
+    for path in args.baseline or []:
+        base = baseline_fps(args, path)
+        print(f"baseline {path}: {base['fps']:.2f} frames/s end to end ({base['frames']} frames, "
+              f"{base['runs']} model runs/frame); this config is {summary.fps / base['fps']:.2f}x faster")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS: {rss_mb:.0f} MiB")
     sys.stdout.flush()

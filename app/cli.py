@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure raw invoke rate vs end-to-end pipeline rate, per-stage times")
     _add_run_options(b)
     b.add_argument("--invokes", type=int, default=300, help="raw interpreter invokes to time")
+    b.add_argument("--baseline", action="append", metavar="CONFIG",
+                   help="also run this config on the same source and frames and print the speed ratio "
+                        "(e.g. config/blazepose.yaml); repeatable")
     b.set_defaults(func=cmd_bench)
     from app import device_cli
 

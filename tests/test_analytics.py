@@ -323,3 +323,16 @@ def test_with_the_real_tracker_every_published_track_gets_new_then_end():
     for types in per.values():
         assert types[0] == "new" and types[-1] == "end" and types.count("end") == 1
     assert a.counts["all"] == 0
+
+
+def test_a_label_group_is_counted_as_the_sum_of_its_members_globally_and_per_zone():
+    labels = ["person", "bicycle", "car", "truck", "dog"]
+    zone = {"road": ZoneConfig(polygon=[(0, 0), (1, 0), (1, 1), (0, 1)], inertia=1, labels=["car", "truck"])}
+    a = Analytics(labels, zones=zone, count_labels=["person", "car", "truck"],
+                  groups={"vehicle": ["bicycle", "car", "motorcycle", "bus", "truck"], "pets": ["cat"]})
+    r = a.update(frame(0.0), dets((1, 0.2, 0.5, 0.9, 0), (2, 0.4, 0.5, 0.9, 2), (3, 0.6, 0.5, 0.9, 3),
+                                   (4, 0.8, 0.5, 0.9, 1)))
+    # a label seen gets a count of its own; "pets" has no member in this model, so no count
+    assert r.counts == {"all": 4, "person": 1, "car": 1, "truck": 1, "bicycle": 1, "vehicle": 3}
+    # in a zone for cars and trucks, its vehicles are its cars and trucks
+    assert r.zones["road"] == {"all": 2, "car": 1, "truck": 1, "vehicle": 2}

@@ -127,8 +127,13 @@ class Analytics:
         run_id: str = "run",
         device_id: str = "vigil",
         keep_tracks_view: bool = False,
+        count_labels: list[str] | None = None,
+        groups: dict[str, list[str]] | None = None,
     ) -> None:
         self.labels = list(labels)
+        # label groups with at least one member this model has get a count of their own
+        self.groups = {g: [m for m in members if m in self.labels] for g, members in (groups or {}).items()
+                       if any(m in self.labels for m in members) and g not in self.labels}
         self.zones = Zones(zones or {}, self.labels)
         self.lines = Lines(lines or {}, self.labels, since=time.time())
         self.filters = filters or FiltersConfig()
@@ -166,7 +171,11 @@ class Analytics:
         self._reasons: dict[int, list[str]] = {}
         self._last_after: dict[int, dict] = {}
         self._per_class_filters()
-        self.count_labels: list[str] = list(self.labels) if len(self.labels) <= MAX_COUNT_LABELS else []
+        # the labels that can be detected (decoder.classes) when given, else every label of a short list
+        if count_labels is not None:
+            self.count_labels: list[str] = [lab for lab in count_labels if lab in self.labels][:MAX_COUNT_LABELS]
+        else:
+            self.count_labels = list(self.labels) if len(self.labels) <= MAX_COUNT_LABELS else []
         for z in self.zones.cfg:
             for lab in z.labels:
                 if lab not in self.count_labels:
@@ -455,6 +464,8 @@ class Analytics:
         counts = {"all": int(len(cls))}
         for lab in self.count_labels:
             counts[lab] = int(np.count_nonzero(names == lab)) if len(names) else 0
+        for g, members in self.groups.items():
+            counts[g] = int(np.isin(names, members).sum()) if len(names) else 0
         if counts != self.counts:
             self.counts = counts
         zones = {}
@@ -463,6 +474,10 @@ class Analytics:
             zl = names[inside] if len(names) else names
             want = self.zones.cfg[z].labels or self.count_labels
             zones[zname] = {"all": int(len(zl)), **{lab: int(np.count_nonzero(zl == lab)) for lab in want}}
+            for g, members in self.groups.items():
+                inside_group = [m for m in members if m in want]
+                if inside_group:
+                    zones[zname][g] = int(np.isin(zl, inside_group).sum()) if len(zl) else 0
         if zones != self.zone_counts:
             self.zone_counts = zones
 
