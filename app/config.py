@@ -157,8 +157,7 @@ class Config(_Section):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
     tracker: TrackerConfig = Field(
-        # low-score boxes (decoder.score_threshold 0.3) only continue tracks, births need 0.7: on the
-        # labelled frames this tracks 70 % of people at 0.91 precision, SORT 59 % (docs/tracking.md)
+        # boxes of 0.375-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
         default_factory=ByteTrackConfig,
         description="multi-object tracker (sort or bytetrack)",
     )

@@ -267,8 +267,9 @@ def run(
 ) -> Summary:
     """Process the configured source until it ends, `max_frames`, or `stop` is set."""
     timer = StageTimer()
-    tracker = create_tracker(cfg.tracker)
-    feed = Feed(cfg, resolve_labels(cfg.model.labels, cfg.model.path), timer, tracker)
+    labels = resolve_labels(cfg.model.labels, cfg.model.path)
+    tracker = create_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
+    feed = Feed(cfg, labels, timer, tracker)
     backend_health, source_health = Health(), Health()
     feed.open(backend_health, source_health)  # /api/health answers while the model loads
     summary = Summary()

@@ -75,7 +75,7 @@ def test_bad_tracker_config_is_rejected(raw):
 
 def test_unset_new_track_threshold_is_track_thresh_plus_margin():
     assert ByteTrackConfig(track_thresh=0.4, new_track_thresh=None).det_thresh == pytest.approx(0.5)
-    assert ByteTrackConfig().det_thresh == pytest.approx(0.7)
+    assert ByteTrackConfig().det_thresh == pytest.approx(0.45)  # the default sets it explicitly
     assert ByteTrackConfig(track_thresh=0.4, new_track_thresh=0.45).det_thresh == pytest.approx(0.45)
 
 
@@ -183,6 +183,24 @@ def test_per_class_tracking_never_changes_class():
                 classes.update(out.class_ids.tolist())
         assert ids == expect_ids
         assert classes == {person}  # track 1 stays a person either way (majority class)
+
+
+def test_members_of_one_label_group_continue_each_others_track_when_tracking_per_class():
+    person, car, truck = 0, 2, 7
+    groups = np.arange(80)
+    groups[truck] = car  # vehicle group: car and truck compare equal
+    for class_groups, expect_ids in ((groups, {1}), (None, {1, 2})):
+        tracker = ByteTrackTracker(ByteTrackConfig(per_class=True), class_groups)
+        ids = set()
+        for k in range(30):
+            cls = car if k % 3 else truck  # a van, seen as car twice as often as truck
+            ids.update(tracker.update(dets([box(300, 200)], classes=[cls]), k / FPS).track_ids.tolist())
+        assert ids == expect_ids
+    # a person on the same box is still kept apart from the vehicle
+    tracker = ByteTrackTracker(ByteTrackConfig(per_class=True), groups)
+    for k in range(10):
+        out = tracker.update(dets([box(300, 200)], classes=[car if k < 5 else person]), k / FPS)
+    assert out.track_ids.tolist() == [2]
 
 
 def test_low_score_box_continues_a_track_but_never_starts_one():

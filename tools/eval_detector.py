@@ -127,6 +127,9 @@ def main() -> None:
     ap.add_argument("--float-model", type=Path, default=FLOAT_MODEL)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override for every configuration, e.g. decoder.class_thresholds.person=0.5")
+    ap.add_argument("--sweep", metavar="NAME",
+                    help="instead of the table: recall, precision and F1 of one configuration at thresholds "
+                         "0.20-0.70 per group, on --split (how the default thresholds were chosen, on tune)")
     args = ap.parse_args()
     import yaml
 
@@ -134,6 +137,25 @@ def main() -> None:
     splits = ["tune", "holdout"] if args.split == "all" else [args.split]
     items = {s: list(load_eval_set(s)) for s in splits}
     print(f"evaluation set: " + ", ".join(f"{s} {len(v)} items" for s, v in items.items()))
+    if args.sweep:
+        path, over = configurations(args.float_model)[args.sweep]
+        cfg = load_config(path, {**over, **extra}, env={})
+        for split in splits:
+            pools = evaluate(cfg, items[split])
+            print(f"{args.sweep} on {split}: threshold, then recall/precision/F1 per group")
+            for t in np.arange(0.20, 0.71, 0.025):
+                row = f"  {t:.3f}"
+                for g in GROUPS:
+                    total = Pool()
+                    for (src, grp), p in pools.items():
+                        if grp == g:
+                            total.add(p)
+                    total.operating = [s >= t for s in total.scores]
+                    r = total.result()
+                    f1 = 2 * r["recall"] * r["precision"] / (r["recall"] + r["precision"]) if r["tp"] else 0.0
+                    row += f"   {g} {r['recall']:.3f}/{r['precision']:.3f}/{f1:.3f}"
+                print(row)
+        return
     print(f"{'configuration':<22}{'split':<9}{'source':<16}{'group':<9}{'truth':>6}{'TP':>5}{'FP':>5}"
           f"{'recall':>8}{'prec.':>7}{'AP50':>7}")
     for name, (path, over) in configurations(args.float_model).items():

@@ -70,6 +70,7 @@ TRACKERS: dict[str, Callable[..., Tracker]] = {
 }
 
 
-def create_tracker(cfg: SortConfig | ByteTrackConfig) -> Tracker:
-    """Build the tracker named by cfg.type."""
-    return TRACKERS[cfg.type](cfg)
+def create_tracker(cfg: SortConfig | ByteTrackConfig, class_groups=None) -> Tracker:
+    """Build the tracker named by cfg.type; class_groups (per class id, the id per-class matching
+    compares) lets members of one label group continue each other's tracks."""
+    return TRACKERS[cfg.type](cfg, class_groups)

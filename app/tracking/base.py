@@ -66,8 +66,11 @@ class TrackerStats:
 class TableTracker:
     """Base of the array trackers: table, clock, sanitising, events, output."""
 
-    def __init__(self, per_class: bool) -> None:
+    def __init__(self, per_class: bool, class_groups: np.ndarray | None = None) -> None:
         self.per_class = per_class
+        # per class id, the id that per-class matching compares (a van seen as car, then truck,
+        # keeps its track); None compares the class ids themselves
+        self.class_groups = None if class_groups is None else np.asarray(class_groups, np.int64)
         self._f = np.zeros((0, FLOAT_COLUMNS))
         self._i = np.zeros((0, INT_COLUMNS), np.int64)
         self._next_id = 1
@@ -192,7 +195,11 @@ class TableTracker:
     def _class_gate(self, iou: np.ndarray, dets: Detections) -> np.ndarray:
         """Zero the IoU of pairs whose classes differ, when tracking per class."""
         if self.per_class and iou.size:
-            iou *= self._i[:, CLASS, None] == dets.class_ids[None, :]
+            a, b = self._i[:, CLASS], dets.class_ids
+            if self.class_groups is not None:
+                g = self.class_groups
+                a, b = g[np.clip(a, 0, len(g) - 1)], g[np.clip(b, 0, len(g) - 1)]
+            iou *= a[:, None] == b[None, :]
         return iou
 
     def _commit(self, t_rows: np.ndarray, d_rows: np.ndarray, dets: Detections, now: float) -> None:

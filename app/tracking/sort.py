@@ -47,9 +47,9 @@ class SortConfig(BaseModel):
 class SortTracker(TableTracker):
     """SORT over a table of tracks: one Kalman predict/update and one assignment per frame."""
 
-    def __init__(self, cfg: SortConfig | None = None) -> None:
+    def __init__(self, cfg: SortConfig | None = None, class_groups: np.ndarray | None = None) -> None:
         self.cfg = cfg or SortConfig()
-        super().__init__(self.cfg.per_class)
+        super().__init__(self.cfg.per_class, class_groups)
 
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate this frame's detections; return those on confirmed tracks, with track_ids."""
