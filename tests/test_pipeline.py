@@ -12,50 +12,59 @@ import pytest
 
 from app import pipeline
 from app.config import load_config
-from app.metrics import Counts, match
 from app.types import Frame
 from tests.conftest import DEFAULT_MODEL, PERCHANNEL_MODEL, ROOT, SAMPLE_CLIP
 
 sys.path.insert(0, str(ROOT / "tools"))
-from eval_detector import labelled_frames  # noqa: E402
+from eval_detector import Pool, evaluate  # noqa: E402
+from eval_set import load_eval_set  # noqa: E402
 
-# Measured with the default config at decoder score 0.6 (tile 160) and written in models/README.md;
-# the floors leave a margin for runtime differences between machines.
-MIN_RECALL = {"pertensor": 0.55, "perchannel": 0.60}
-MIN_PRECISION = {"pertensor": 0.75, "perchannel": 0.70}
+# Floors for the whole labelled set (both halves), per model and class group, measured with the
+# default config and written in models/README.md (on this x86 machine: per-tensor person recall
+# 0.921 / precision 0.933, vehicles 1.000 / 1.000); they leave about 0.05 for other CPUs' kernels
+# and video decoders.
+FLOORS = {
+    "pertensor": {"person": (0.87, 0.88), "vehicle": (0.95, 0.95)},
+    "perchannel": {"person": (0.86, 0.87), "vehicle": (0.95, 0.93)},
+}
 
 
 @pytest.fixture(scope="module")
-def frames():
-    return list(labelled_frames())
+def items():
+    return list(load_eval_set())
+
+
+def group_results(cfg, items) -> dict[str, dict]:
+    pools = evaluate(cfg, items)
+    out = {}
+    for g in ("person", "vehicle"):
+        total = Pool()
+        for (_, grp), p in pools.items():
+            if grp == g:
+                total.add(p)
+        out[g] = total.result()
+    return out
 
 
 @pytest.mark.parametrize("variant,path", [("pertensor", DEFAULT_MODEL), ("perchannel", PERCHANNEL_MODEL)])
-def test_default_model_finds_labelled_people(frames, variant, path):
-    cfg = load_config(ROOT / "config" / "default.yaml", {"model.path": str(path), "decoder.score_threshold": 0.6}, env={})
+def test_default_model_finds_labelled_people_and_vehicles(items, variant, path):
+    cfg = load_config(ROOT / "config" / "default.yaml", {"model.path": str(path)}, env={})
     det = pipeline.Detector(cfg)
-    assert det.model.inputs[0].dtype == np.int8  # a real full-integer model, fed int8
-    total = Counts()
-    for index, img, persons, ignore in frames:
-        d = det(Frame(img, index / 10, index))
-        total += match(d.xyxy, d.scores, persons, ignore, iou=0.5)
-    assert total.tp + total.fn == sum(len(p) for _, _, p, _ in frames)
-    assert total.recall >= MIN_RECALL[variant], total
-    assert total.precision >= MIN_PRECISION[variant], total
+    assert det.model.inputs[0].dtype == np.uint8  # a real full-integer model with Axis's uint8 input
+    assert len(det.views((768, 576))) == 1  # one model run per frame
+    results = group_results(cfg, items)
+    assert results["person"]["truth"] == sum(lab == "person" for it in items for lab in it.labels)
+    for group, (min_recall, min_precision) in FLOORS[variant].items():
+        r = results[group]
+        assert r["recall"] >= min_recall and r["precision"] >= min_precision, (group, r)
 
 
-def test_tiling_finds_people_the_whole_frame_misses(frames):
-    base = load_config(ROOT / "config" / "default.yaml", env={})
-    whole = load_config(ROOT / "config" / "default.yaml", {"preprocess.tiling.enabled": False}, env={})
-    counts = []
-    for cfg in (base, whole):
-        det = pipeline.Detector(cfg)
-        c = Counts()
-        for index, img, persons, ignore in frames[:5]:
-            d = det(Frame(img, 0, index))
-            c += match(d.xyxy, d.scores, persons, ignore)
-        counts.append(c)
-    assert counts[0].tp > 2 * max(counts[1].tp, 1)
+def test_blazepose_tiling_finds_people_the_whole_frame_misses(items):
+    base = load_config(ROOT / "config" / "blazepose.yaml", env={})
+    whole = load_config(ROOT / "config" / "blazepose.yaml", {"preprocess.tiling.enabled": False}, env={})
+    clip = [it for it in items if it.source == "vtest"][:5]
+    tps = [group_results(cfg, clip)["person"]["tp"] for cfg in (base, whole)]
+    assert tps[0] > 2 * max(tps[1], 1)
 
 
 def test_pipeline_tracks_people_on_sample_clip(tmp_path):
@@ -66,14 +75,16 @@ def test_pipeline_tracks_people_on_sample_clip(tmp_path):
     assert summary.frames == 100
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["seq"] for r in recs] == list(range(100))
-    ids = {}
+    ids, vehicles = {}, {}
     for r in recs:
         for o in r["objects"]:
-            assert o["label"] == "person" and o["track_id"] >= 0
-            ids.setdefault(o["track_id"], []).append(r["seq"])
+            assert o["label"] in ("person", "bicycle", "car", "motorcycle", "bus", "truck") and o["track_id"] >= 0
+            (ids if o["label"] == "person" else vehicles).setdefault(o["track_id"], []).append(r["seq"])
     long_tracks = [t for t, seqs in ids.items() if seqs[-1] - seqs[0] >= 20]
     assert len(long_tracks) >= 3, ids  # several pedestrians followed for 2 s or more under one id
     assert len(ids) <= 25, ids  # about six people in view at a time: ids must not fragment without bound
+    # the parked van and car at the top right: at least one vehicle held for most of the 10 s
+    assert any(seqs[-1] - seqs[0] >= 50 for seqs in vehicles.values()), vehicles
     assert summary.stages["invoke"]["count"] == 100 * summary.model_runs_per_frame
 
 
@@ -93,6 +104,7 @@ def test_make_demo_end_to_end(tmp_path):
     assert len(recs) == 40
     tracked = {o["track_id"] for r in recs for o in r["objects"] if o["label"] == "person"}
     assert len(tracked) >= 3
+    assert any(o["label"] in ("car", "truck") for r in recs for o in r["objects"])  # the parked vehicles
     assert (tmp_path / "demo.mp4").stat().st_size > 10_000
 
 
