@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models clean protos image image-local acap deploy
+.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local acap deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -49,8 +49,15 @@ bench-soak: venv test-deps
 bench-grpc: venv
 	$(BIN)/python bench/grpc_overhead.py
 
-## make models: rebuild the INT8 default models from MediaPipe's float detector
-models: $(BIN)/python
+## make models: rebuild the default NanoDet INT8 models (TensorFlow in its own venv, .venv-build)
+BUILD_VENV := .venv-build
+models:
+	test -x $(BUILD_VENV)/bin/python || $(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet "tensorflow-cpu==2.21.0" opencv-python-headless ai-edge-litert pydantic pyyaml
+	$(BUILD_VENV)/bin/python tools/make_nanodet.py
+
+## make models-blazepose: rebuild the optional BlazePose INT8 models from MediaPipe's float detector
+models-blazepose: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[quantize]'
 	$(BIN)/python tools/make_default_model.py
 

@@ -38,6 +38,13 @@ def _bool(v: str) -> bool:
     return v == "yes"
 
 
+def _tiling(v: str) -> bool | None:
+    """auto (tiles only for large frames), yes or no."""
+    if v not in ("auto", "yes", "no"):
+        raise ValueError(f"expected auto, yes or no, got {v!r}")
+    return None if v == "auto" else v == "yes"
+
+
 def _enum(values: list[str]) -> Callable[[str], str]:
     def conv(v: str) -> str:
         if v not in values:
@@ -54,7 +61,8 @@ PARAMS: list[Param] = [
     Param("IouThresholdPercent", "int:maxlen=3;min=0;max=100", "decoder.iou_threshold", _percent,
           lambda v: str(round(v * 100))),
     Param("Tracker", "enum:sort|SORT, bytetrack|ByteTrack", "tracker.type", _enum(["sort", "bytetrack"]), str),
-    Param("Tiling", "bool:no,yes", "preprocess.tiling.enabled", _bool, lambda v: "yes" if v else "no"),
+    Param("Tiling", "enum:auto|Auto, no|No, yes|Yes", "preprocess.tiling.enabled",
+          _tiling, lambda v: "auto" if v is None else ("yes" if v else "no")),
     Param("StreamWidth", "int:maxlen=4;min=16;max=3840", "source.stream.width", int, str),
     Param("StreamHeight", "int:maxlen=4;min=16;max=2160", "source.stream.height", int, str),
     Param("StreamFramerate", "int:maxlen=2;min=1;max=30", "source.stream.framerate", int, str),

@@ -97,8 +97,21 @@ class ModelConfig(_Section):
 
 
 class TilingConfig(_Section):
-    enabled: bool = Field(False, description="run the model on overlapping tiles and merge (finds small objects)")
-    tile_size: int = Field(416, ge=16, description="tile side in source pixels (416: the default model's input at 1:1)")
+    enabled: bool | None = Field(
+        None,
+        description="run the model on overlapping tiles and merge (finds small objects); none = auto: tiles "
+        "only when the frame's long side is at least auto_scale model inputs (bench/tiling_highres.py)",
+    )
+    auto_scale: float = Field(
+        4.0, gt=0.0,
+        description="auto tiling: frame long side / model input side from which tiles are used (at 416: 768x576 "
+        "is 1.8 and 1280x720 3.1, whole frame, where tiles did not pay; 1920x1080 is 4.6, tiles)",
+    )
+    tile_size: int = Field(
+        832, ge=16,
+        description="tile side in source pixels (832: 2x the default model's input; best on 1920x1080, "
+        "bench/tiling_highres.py)",
+    )
     overlap: float = Field(0.25, ge=0.0, le=0.9, description="fraction of a tile shared with its neighbour")
     full_frame: bool = Field(True, description="also run the model on the whole frame (for large objects)")
     merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which tile detections are merged")

@@ -58,9 +58,10 @@ class Detector:
         if v is None:
             t = self.cfg.preprocess.tiling
             mw, mh = self.converter.size
+            tiles = t.enabled if t.enabled is not None else max(size) >= t.auto_scale * max(mw, mh)
             v = self._views[size] = plan_views(
                 size[0], size[1], mw, mh, self.cfg.preprocess.resize,
-                t.tile_size if t.enabled else None, t.overlap, t.full_frame,
+                t.tile_size if tiles else None, t.overlap, t.full_frame,
             )
             log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
         return v

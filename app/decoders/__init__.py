@@ -52,8 +52,8 @@ class DecoderConfig(BaseModel):
         "auto", description="output convention; auto picks the one decoder whose tensor shapes match"
     )
     score_threshold: float = Field(
-        0.375, ge=0.0, le=1.0,
-        description="minimum score of every class without a class_thresholds entry (0.375: the best F1 for "
+        0.35, ge=0.0, le=1.0,
+        description="minimum score of every class without a class_thresholds entry (0.35: the best F1 for "
         "vehicles on the tuning half of tests/data/eval); boxes below tracker.track_thresh only continue "
         "tracks (ByteTrack), tracker.new_track_thresh decides which start one",
     )
