@@ -42,7 +42,7 @@ def configurations(float_model: Path) -> dict[str, tuple[Path, dict]]:
     """name -> (config file, overrides) of every row."""
     return {
         # its decoder threshold (0.3) only feeds the tracker's low boxes; 0.6 was its operating point
-        "blazepose-pertensor": (ROOT / "config" / "blazepose.yaml", {"decoder.score_threshold": 0.6}),
+        "blazepose-pertensor": (ROOT / "config" / "blazepose.yaml", {"decoder.class_thresholds": {"person": 0.6}}),
         "nanodet-float": (ROOT / "config" / "default.yaml",
                           {"model.path": str(float_model), "model.input_range": [0, 255]}),
         "nanodet-perchannel": (ROOT / "config" / "default.yaml",
