@@ -205,13 +205,16 @@ class Config(_Section):
         g = self.model.groups
         if not g:
             return self
-        self.decoder.classes = expand_labels(self.decoder.classes, g)
-        self.decoder.class_thresholds = expand_label_map(self.decoder.class_thresholds, g)
-        for z in self.zones.values():
-            z.labels = expand_labels(z.labels, g)
-        for ln in self.lines.values():
-            ln.labels = expand_labels(ln.labels, g)
-        self.filters.labels = expand_label_map(self.filters.labels, g)
+        # assigned only when a group was named, so defaults stay defaults (model_fields_set)
+        for owner, key, expand in ((self.decoder, "classes", expand_labels),
+                                   (self.decoder, "class_thresholds", expand_label_map),
+                                   (self.filters, "labels", expand_label_map),
+                                   *((z, "labels", expand_labels) for z in self.zones.values()),
+                                   *((ln, "labels", expand_labels) for ln in self.lines.values())):
+            value = getattr(owner, key)
+            expanded = expand(value, g)
+            if expanded != value:
+                setattr(owner, key, expanded)
         return self
 
 

@@ -42,6 +42,9 @@ def add_commands(sub) -> None:
     q.add_argument("--holdout", type=float, default=0.1, help="fraction of images kept out of calibration for the comparison")
     q.add_argument("--input-range", help="real range the float model expects for pixels 0..255, e.g. -1,1 (default 0,1)")
     q.add_argument("--resize", choices=["stretch", "letterbox"], default="stretch", help="how images become the model input")
+    q.add_argument("--color", choices=["rgb", "bgr"], default="rgb", help="channel order the model expects")
+    q.add_argument("--io", choices=["uint8", "int8"], default="uint8",
+                   help="input/output type: uint8 as Axis's recipe (a QUANTIZE at each end), or int8")
     q.add_argument("--min-images", type=int, default=100, help=argparse.SUPPRESS)
     q.add_argument("--chip", default=None, choices=["artpec7", "artpec8", "artpec9", "cv25", "cpu"],
                    help="chip to check the result for (default: artpec8 for per-tensor, artpec9 for per-channel)")

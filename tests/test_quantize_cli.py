@@ -40,6 +40,88 @@ def test_quantize_writes_full_integer_model_reports_agreement_and_checks_it(cali
     assert not any(f.rule == "Q-A8" for f in report.findings)  # per-tensor weights
 
 
+def test_io_is_uint8_as_axis_makes_it_unless_int8_is_asked_for(calib_dir, tmp_path):
+    from app.backends.tflite import TFLiteModel
+
+    outs = {}
+    for io in ("uint8", "int8"):
+        outs[io] = tmp_path / f"tiny_{io}.tflite"
+        r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(calib_dir), "--io", io, "-o", str(outs[io]))
+        assert r.returncode == 0, r.stderr
+    u8, i8 = TFLiteModel(outs["uint8"], 1), TFLiteModel(outs["int8"], 1)
+    assert {s.dtype for s in u8.inputs + u8.outputs} == {np.dtype(np.uint8)}
+    assert {s.dtype for s in i8.inputs + i8.outputs} == {np.dtype(np.int8)}
+    assert [s.scale for s in u8.inputs] == [s.scale for s in i8.inputs]
+    assert [s.zero_point for s in u8.inputs] == [s.zero_point + 128 for s in i8.inputs]
+    # the same network: uint8 in = int8 in + 128, and the outputs shift the same way
+    x = np.random.default_rng(0).integers(-128, 128, i8.inputs[0].shape).astype(np.int8)
+    for a, b in zip(i8.run([x]), u8.run([(x.astype(np.int16) + 128).astype(np.uint8)])):
+        np.testing.assert_array_equal(a.astype(np.int16) + 128, b.astype(np.int16))
+
+
+def pad_then_max_pool_model(pad_value: float) -> bytes:
+    """A float model: PADV2 by 1 with pad_value, then a 3x3 stride-2 VALID max pool (4x4 -> 2x2)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from app.modeltools import flatbuffer as fb
+
+    def tensor(name, shape, ttype, buffer):
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, shape, ttype, buffer
+        return t
+
+    def buffer(data: bytes | None):
+        b = schema.BufferT()
+        b.data = None if data is None else np.frombuffer(data, np.uint8)
+        return b
+
+    T = schema.TensorType
+    m = schema.ModelT()
+    m.version = 3
+    m.buffers = [buffer(None), buffer(np.array([[0, 0], [1, 1], [1, 1], [0, 0]], np.int32).tobytes()),
+                 buffer(np.array([pad_value], np.float32).tobytes())]
+    sg = schema.SubGraphT()
+    sg.tensors = [tensor("x", [1, 4, 4, 1], T.FLOAT32, 0), tensor("pads", [4, 2], T.INT32, 1),
+                  tensor("value", [1], T.FLOAT32, 2), tensor("padded", [1, 6, 6, 1], T.FLOAT32, 0),
+                  tensor("y", [1, 2, 2, 1], T.FLOAT32, 0)]
+    sg.inputs, sg.outputs = [0], [4]
+    pad, pool = schema.OperatorT(), schema.OperatorT()
+    pad.opcodeIndex, pad.inputs, pad.outputs = 0, [0, 1, 2], [3]
+    pad.builtinOptionsType, pad.builtinOptions = schema.BuiltinOptions.PadV2Options, schema.PadV2OptionsT()
+    options = schema.Pool2DOptionsT()
+    options.padding, options.strideW, options.strideH = schema.Padding.VALID, 2, 2
+    options.filterWidth = options.filterHeight = 3
+    pool.opcodeIndex, pool.inputs, pool.outputs = 1, [3], [4]
+    pool.builtinOptionsType, pool.builtinOptions = schema.BuiltinOptions.Pool2DOptions, options
+    sg.operators = [pad, pool]
+    m.subgraphs = [sg]
+    codes = []
+    for code in (schema.BuiltinOperator.PADV2, schema.BuiltinOperator.MAX_POOL_2D):
+        c = schema.OperatorCodeT()
+        c.builtinCode = c.deprecatedBuiltinCode = code
+        c.version = 1
+        codes.append(c)
+    m.operatorCodes = codes
+    return fb.serialize(m)
+
+
+def test_minus_inf_max_pool_padding_is_made_finite_before_calibration(tmp_path):
+    from app.modeltools import flatbuffer as fb
+    from app.modeltools.check import Runner
+
+    src = tmp_path / "pool.tflite"
+    src.write_bytes(pad_then_max_pool_model(-np.inf))
+    model = fb.load_model(src)
+    assert fb.finite_max_pool_pads(model) == ["value"]
+    fixed = tmp_path / "fixed.tflite"
+    fixed.write_bytes(fb.serialize(model))
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1) + 1  # positive, as after a ReLU
+    np.testing.assert_array_equal(Runner(src)(x)[0], Runner(fixed)(x)[0])  # exact on non-negative input
+    assert np.isfinite(Runner(fixed)(-x)[0]).all()  # and nothing is -inf any more
+    # a finite pad value is the user's choice and is left alone
+    assert fb.finite_max_pool_pads(fb.load_model(pad_then_max_pool_model(-1.0))) == []
+
+
 def test_per_channel_granularity_gives_per_channel_weights_checked_for_artpec9(calib_dir, tmp_path):
     out = tmp_path / "pc.tflite"
     r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(calib_dir), "--granularity", "per-channel", "-o", str(out))

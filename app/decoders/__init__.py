@@ -145,11 +145,14 @@ class ScoreFilter:
         elif cfg.classes and labels:
             log.warning("decoder.classes (%s) names none of the model's labels; keeping every label",
                         ", ".join(cfg.classes))
+        given = "class_thresholds" in cfg.model_fields_set  # else the defaults, for labels a model may lack
         for label, thr in cfg.class_thresholds.items():
             if label in labels:
                 i = labels.index(label)
             elif label.isdigit() and int(label) < n:
                 i = int(label)
+            elif not given:
+                continue
             else:
                 raise ConfigError(
                     f"decoder.class_thresholds: unknown label {label!r} (labels: {', '.join(labels[:10])}"

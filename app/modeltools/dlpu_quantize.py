@@ -44,8 +44,9 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def to_input(path: Path, height: int, width: int, resize: str, low: float, high: float) -> np.ndarray:
-    """An image file as a float model input: RGB, model size, pixels 0..255 mapped to [low, high]."""
+def to_input(path: Path, height: int, width: int, resize: str, low: float, high: float,
+             color: str = "rgb") -> np.ndarray:
+    """An image file as a float model input: RGB (or BGR), model size, pixels 0..255 mapped to [low, high]."""
     bgr = cv2.imread(str(path))
     if bgr is None:
         raise ConfigError(f"--calib: cannot read image {path}")
@@ -58,8 +59,8 @@ def to_input(path: Path, height: int, width: int, resize: str, low: float, high:
         bgr = canvas
     else:
         bgr = cv2.resize(bgr, (width, height), interpolation=cv2.INTER_AREA)
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32)
-    return (rgb / 255.0 * (high - low) + low)[None]
+    pixels = (cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if color == "rgb" else bgr).astype(np.float32)
+    return (pixels / 255.0 * (high - low) + low)[None]
 
 
 def compare(float_path: Path, int8_path: Path, images: list[np.ndarray]) -> list[OutputAgreement]:
@@ -124,11 +125,18 @@ def main(args) -> int:
     err = sys.stderr
     print(f"vigil quantize: {src.name} -> {out} ({args.granularity}); calibrating on {len(calib)} images, "
           f"comparing on {len(held)} held out", file=err)
-    make = lambda p: to_input(p, height, width, args.resize, low, high)  # noqa: E731
+    make = lambda p: to_input(p, height, width, args.resize, low, high, args.color)  # noqa: E731
     try:
         report = quantize.quantize_model(src, out, (make(p) for p in calib), args.granularity)
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"quantisation failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    if args.io == "uint8":
+        from app.modeltools import flatbuffer as fb
+
+        model = fb.load_model(out)
+        fb.uint8_io(model)
+        quantize.write_model(fb.serialize(model), out)
+        report = quantize.describe_model(out, granularity=args.granularity, num_calibration=len(calib))
     if report.float_ops:
         print(f"vigil quantize: warning: ops left in float: {', '.join(report.float_ops)}", file=err)
     print(f"INT8 model: {out} ({report.size} bytes), weights "

@@ -277,6 +277,75 @@ def append_logistic(model: schema.ModelT, output_name: str, new_name: str | None
     return new_name
 
 
+def uint8_io(model: schema.ModelT) -> int:
+    """Give an int8 model uint8 graph inputs and outputs, as Axis's recipe makes them: each int8 input
+    gets a uint8 tensor (zero point + 128, same scale) and a QUANTIZE in front, each int8 output a
+    QUANTIZE to uint8 behind it. The uint8 tensors take the original names. Returns the ops added."""
+    subgraph = model.subgraphs[0]
+    quantize = _opcode_index(model, Op.QUANTIZE)
+
+    def twin(index: int) -> int:
+        src = subgraph.tensors[index]
+        q = src.quantization
+        if src.type != TensorType.INT8 or q is None or q.scale is None or len(q.scale) != 1:
+            raise ValueError(f"{tensor_name(src)!r} is not a per-tensor INT8 tensor")
+        t = copy.deepcopy(src)
+        t.type = TensorType.UINT8
+        t.buffer = 0
+        t.quantization.zeroPoint = [int(q.zeroPoint[0]) + 128]
+        src.name = f"{tensor_name(src)}_int8"
+        subgraph.tensors.append(t)
+        return len(subgraph.tensors) - 1
+
+    moved: dict[int, int] = {}
+    front, back = [], []
+    for index in subgraph.inputs:
+        new = moved[index] = twin(index)
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = quantize, [new], [index]
+        front.append(op)
+    for index in subgraph.outputs:
+        new = moved[index] = twin(index)
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = quantize, [index], [new]
+        back.append(op)
+    subgraph.operators = front + list(subgraph.operators) + back
+    subgraph.inputs = [moved[i] for i in subgraph.inputs]
+    subgraph.outputs = [moved[i] for i in subgraph.outputs]
+    for signature in model.signatureDefs or []:
+        if signature.subgraphIndex == 0:
+            for tensor_map in (signature.inputs or []) + (signature.outputs or []):
+                tensor_map.tensorIndex = moved.get(tensor_map.tensorIndex, tensor_map.tensorIndex)
+    return len(front) + len(back)
+
+
+def finite_max_pool_pads(model: schema.ModelT) -> list[str]:
+    """Set the pad value of PADV2 ops that pad with -inf for a MAX_POOL_2D to 0 (an ONNX-export
+    leftover: -inf wrecks INT8 calibration and XNNPACK refuses the INT8 graph). Exact after a ReLU;
+    after activations that go negative it can change border values, so the caller should say so.
+    Returns the names of the pad-constant tensors changed."""
+    subgraph = model.subgraphs[0]
+    consumers: dict[int, list[int]] = {}
+    for op in subgraph.operators:
+        for i in op.inputs:
+            consumers.setdefault(i, []).append(builtin_code(model, op))
+    changed = []
+    for op in subgraph.operators:
+        if builtin_code(model, op) != Op.PADV2 or len(op.inputs) < 3:
+            continue
+        if Op.MAX_POOL_2D not in consumers.get(op.outputs[0], []):
+            continue
+        const = subgraph.tensors[op.inputs[2]]
+        buf = model.buffers[const.buffer]
+        if const.type != TensorType.FLOAT32 or buf.data is None:
+            continue
+        value = np.frombuffer(bytes(bytearray(buf.data)), np.float32)
+        if value.size and np.isneginf(value).all():
+            buf.data = np.zeros_like(value).tobytes()
+            changed.append(tensor_name(const))
+    return changed
+
+
 def set_signature(
     model: schema.ModelT,
     key: str = "serving_default",

@@ -104,6 +104,9 @@ def prepare_float_model(
     if changed:
         log.info("copied builtin codes into %d operator codes", changed)
     fb.materialise_constant_weights(model)
+    for name in fb.finite_max_pool_pads(model):
+        log.warning("PADV2 %s padded a max pool with -inf (breaks INT8 calibration); padding with 0 instead, "
+                    "which is exact after a ReLU", name)
     # Stale metadata (e.g. MediaPipe's, which describes float I/O) would mislead readers of an INT8 file.
     dropped = fb.drop_metadata(model, drop_metadata)
     if dropped:
