@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import load_config  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
-from eval_detector import GROUPS, Pool, evaluate  # noqa: E402
+from eval_detector import GROUPS, by_group, evaluate  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 
 PLANS = {
@@ -60,11 +60,7 @@ def main() -> None:
         runs = len(Detector(cfg).views((width, height)))
         pools = evaluate(cfg, items)
         row = f"{name:<20}{runs:>11}"
-        for g in GROUPS:
-            total = Pool()
-            for (_, grp), p in pools.items():
-                if grp == g:
-                    total.add(p)
+        for total in by_group(pools).values():
             r = total.result()
             row += f"{r['recall']:>18.3f} / {r['precision']:.3f}"
         print(row)

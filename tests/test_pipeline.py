@@ -16,7 +16,7 @@ from app.types import Frame
 from tests.conftest import DEFAULT_MODEL, PERCHANNEL_MODEL, ROOT, SAMPLE_CLIP
 
 sys.path.insert(0, str(ROOT / "tools"))
-from eval_detector import Pool, evaluate  # noqa: E402
+from eval_detector import by_group, evaluate  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 
 # Floors for the whole labelled set (both halves), per model and class group, measured with the
@@ -35,15 +35,7 @@ def items():
 
 
 def group_results(cfg, items) -> dict[str, dict]:
-    pools = evaluate(cfg, items)
-    out = {}
-    for g in ("person", "vehicle"):
-        total = Pool()
-        for (_, grp), p in pools.items():
-            if grp == g:
-                total.add(p)
-        out[g] = total.result()
-    return out
+    return {g: p.result() for g, p in by_group(evaluate(cfg, items)).items()}
 
 
 @pytest.mark.parametrize("variant,path", [("pertensor", DEFAULT_MODEL), ("perchannel", PERCHANNEL_MODEL)])

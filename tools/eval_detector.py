@@ -120,6 +120,14 @@ def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
     return pools
 
 
+def by_group(pools: dict[tuple[str, str], Pool]) -> dict[str, Pool]:
+    """Every source's pool summed per class group."""
+    out = {g: Pool() for g in GROUPS}
+    for (_, g), p in pools.items():
+        out[g].add(p)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", choices=["tune", "holdout", "all"], default="all",
@@ -146,11 +154,7 @@ def main() -> None:
             print(f"{args.sweep} on {split}: threshold, then recall/precision/F1 per group")
             for t in np.arange(0.20, 0.71, 0.025):
                 row = f"  {t:.3f}"
-                for g in GROUPS:
-                    total = Pool()
-                    for (src, grp), p in pools.items():
-                        if grp == g:
-                            total.add(p)
+                for g, total in by_group(pools).items():
                     total.operating = [s >= t for s in total.scores]
                     r = total.result()
                     f1 = 2 * r["recall"] * r["precision"] / (r["recall"] + r["precision"]) if r["tp"] else 0.0
