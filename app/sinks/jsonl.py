@@ -43,14 +43,12 @@ class JsonlSink:
             self._failed(e)
 
     def close(self) -> None:
-        """Flush what is buffered (and close a file); a closed pipe is not an error here."""
+        """Flush what is buffered (and close a file); a reader that went away is no error here."""
         try:
             if self._f is sys.stdout:
                 self._f.flush()
             else:
                 self._f.close()
-        except OutputClosed:
-            pass
         except OSError as e:
             try:
                 self._failed(e)
@@ -58,9 +56,10 @@ class JsonlSink:
                 pass
 
     def _failed(self, e: OSError) -> None:
-        if isinstance(e, BrokenPipeError):  # stdout or a FIFO whose reader went away
-            if self._f is sys.stdout:
-                quiet_stdout()
-            raise OutputClosed("stdout" if self.target == "-" else self.target) from None
+        """OutputClosed for a pipe or FIFO whose reader went away, else a ConfigError naming the problem."""
         where = "stdout" if self.target == "-" else self.target
+        if self._f is sys.stdout:
+            quiet_stdout()  # nothing more can reach it; the interpreter's last flush must not fail too
+        if isinstance(e, BrokenPipeError):
+            raise OutputClosed(where) from None
         raise ConfigError(f"output.jsonl: cannot write {where}: {e.strerror or e}") from None
