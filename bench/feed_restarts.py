@@ -72,6 +72,8 @@ class Source:
         self.pub = MqttPublisher(cfg, prefix.replace("/", "_"), ["person"])
         self.seq = 0
         self.critical: set[int] = set()
+        self.cycle: dict[int, int] = {}  # seq -> the restart (1, 2, …) it was made before; 0 before the first
+        self.now_cycle = 0
         self.reconnected_at: list[float] = []
         self._was = False
 
@@ -80,6 +82,7 @@ class Source:
         for kind in ("new", "end"):
             self.seq += 1
             self.critical.add(self.seq)
+            self.cycle[self.seq] = self.now_cycle
             obj = {"id": f"bench-{track}", "track_id": track}
             events.append({"type": kind, "seq": self.seq, "run_id": "bench", "before": obj, "after": obj,
                            "changes": []})
@@ -139,6 +142,8 @@ def main() -> None:
     back_at: list[float] = []
     for i in range(args.restarts):
         time.sleep(2.0)
+        for s in sources.values():
+            s.now_cycle = i + 1  # events from now until the next restart are this outage's
         for b in brokers.values():
             b.stop()
         time.sleep(outages[i % len(outages)])
@@ -168,15 +173,17 @@ def main() -> None:
         return f"{p50:5.2f} / {p95:5.2f}"
 
     print(f"\n{args.restarts} broker restarts (down {args.outages} s in turn), {args.rate * 2:g} new/end events/s per publisher")
-    print(f"{'broker':<11} {'subscriber':<26} {'resume_delay':>12} {'new/end sent':>12} {'lost':>6} "
-          f"{'Vigil back p50/max s':>21} {'subscriber back p50/max s':>26}")
+    per = " ".join(f"{f'{outages[i % len(outages)]:g}s':>5}" for i in range(args.restarts))
+    print(f"{'broker':<11} {'subscriber':<26} {'resume_delay':>12} {'new/end sent':>12} {'lost':>6}  "
+          f"lost per outage: {per}  {'Vigil back p50/max s':>21} {'subscriber back p50/max s':>26}")
     for (kind, d), s in sources.items():
         w = watchers[kind, d]
         missing = sorted(s.critical - w.seqs)
         lost = len(missing)
         who = "persistent session, QoS 1" if kind == "persistent" else "paho defaults"
-        print(f"{kind:<11} {who:<26} {d:>12g} {len(s.critical):>12} {lost:>6} "
-              f"{lags(s.reconnected_at):>21} {lags(w.subscribed_at):>26}")
+        by = [sum(1 for q in missing if s.cycle[q] == i + 1) for i in range(args.restarts)]
+        print(f"{kind:<11} {who:<26} {d:>12g} {len(s.critical):>12} {lost:>6}  "
+              f"{'':>17}{' '.join(f'{n:>5}' for n in by)}  {lags(s.reconnected_at):>21} {lags(w.subscribed_at):>26}")
     for s in sources.values():
         s.pub.close(2)
     for w in watchers.values():

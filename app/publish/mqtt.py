@@ -50,6 +50,7 @@ class MqttPublisher:
         self._outstanding: dict[int, Message] = {}  # mid -> message paho has not finished
         self._early: set[int] = set()  # mids paho finished before the sender recorded them
         self._orphans: set[int] = set()  # mids of events paho resends on reconnect that were queued again
+        self._requeued = 0  # events queued again at the front since the last disconnect
         self._connected = False
         self._stop = False
         # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
@@ -224,6 +225,12 @@ class MqttPublisher:
                 if info.mid in self._early:
                     self._early.discard(info.mid)
                     self._delivered(msg)
+                elif not self._connected and msg.qos and msg.kind != "other":
+                    # the connection went down during publish() (paho noticed it writing this one), so
+                    # _on_disconnect did not see it: queue it again like the others it found
+                    self._q.events.insert(self._requeued, msg)
+                    self._requeued += 1
+                    self._orphans.add(info.mid)
                 elif info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN) and (msg.qos or info.rc == 0):
                     # QoS 1 messages paho could not send yet are resent by paho after the reconnect
                     self._outstanding[info.mid] = msg
@@ -318,6 +325,7 @@ class MqttPublisher:
             for mid, msg in reversed(again):
                 self._q.events.appendleft(msg)
                 self._orphans.add(mid)
+            self._requeued = len(again)
             self._outstanding = {m: msg for m, msg in self._outstanding.items() if msg.qos and msg.kind == "other"}
             if was and not self._stop:
                 self.state = "connecting"
