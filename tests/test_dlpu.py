@@ -110,6 +110,29 @@ def conv_then_activation(p, act="HARD_SWISH"):
     return g.save(p, [x], [z])
 
 
+def recipe_io(p, io="UINT8", scale_out=None):
+    """Axis's uint8 recipe in miniature: QUANTIZE uint8->int8 at the input, int8 conv, QUANTIZE int8->uint8 out."""
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), io, 1 / 255, zp=0 if io == "UINT8" else -128)
+    xq = g.tensor((1, 32, 32, 3), "INT8", 1 / 255 if scale_out is None else scale_out, zp=-128)
+    g.op("QUANTIZE", [x], [xq])
+    y = conv(g, xq, 12, type="INT8", act=1)
+    yq = g.tensor((1, 32, 32, 12), io, 0.05, zp=128 if io == "UINT8" else 0)
+    g.op("QUANTIZE", [y], [yq])
+    return g.save(p, [x], [yq])
+
+
+def inner_requantize(p):
+    """A uint8->int8 QUANTIZE between two convolutions: not at the model's edge."""
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "UINT8", 1 / 255)
+    y = conv(g, x, 12, type="UINT8", act=1)
+    yq = g.tensor((1, 32, 32, 12), "INT8", 0.05, zp=-128)
+    g.op("QUANTIZE", [y], [yq])
+    z = conv(g, yq, 12, type="INT8", act=1)
+    return g.save(p, [x], [z])
+
+
 def two_input(p, name, a_shape, b_shape, out_shape, a_scale=0.05, b_scale=0.05, out_scale=0.05, **options):
     g = Graph()
     a = g.tensor(a_shape, "UINT8", a_scale)
@@ -186,8 +209,11 @@ CASES = [
     ("A8-06 conv+pool", conv_then_pool, "artpec8", "A8-06", "tip", 1),
     ("A8-07 16 filters", lambda p: conv_model(p, out_ch=16), "artpec8", "A8-07", "tip", 0),
     ("A8-08 unfused activation", conv_then_activation, "artpec8", "A8-08", "tip", 0),
-    ("A8-10 SUB", lambda p: two_input(p, "SUB", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 16)), "artpec8", "A8-10", "cpu", 0),
-    ("A8-10 LOGISTIC", lambda p: single_op(p, "LOGISTIC", (1, 8), (1, 8), out_scale=1 / 256), "artpec8", "A8-10", "cpu", 0),
+    ("A8-10 SUB", lambda p: two_input(p, "SUB", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 16)), "artpec8", "A8-10",
+     "unlisted", 0),
+    ("A8-10 LOGISTIC", lambda p: single_op(p, "LOGISTIC", (1, 8), (1, 8), out_scale=1 / 256), "artpec8", "A8-10",
+     "unlisted", 0),
+    ("A8-IO uint8 input", lambda p: recipe_io(p, "UINT8"), "artpec8", "A8-IO", "io", 0),
     ("A9-G01 rank 5", reshape_rank5, "artpec9", "A9-G01", "cpu", 0),
     ("A9-G02 batch 2", lambda p: single_op(p, "RELU", (2, 8, 8, 16), (2, 8, 8, 16)),
      "artpec9", "A9-G02", "cpu", 0),
@@ -242,8 +268,8 @@ def test_each_rule_fires_on_its_crafted_model(case, tmp_path):
     name, build, chip, rule, level, op = case
     report = check_model(build(tmp_path / "m.tflite"), chip)
     assert rule in rules_of(report, level, op), report.table()
-    if level == "cpu":
-        assert report.ops[op].where == "CPU"
+    if level in ("cpu", "unlisted", "io"):
+        assert report.ops[op].where == {"cpu": "CPU", "unlisted": "CPU?", "io": "I/O"}[level]
     assert rule in RULES
 
 
@@ -298,6 +324,58 @@ def test_exit_codes_zero_one_two(tmp_path):
     assert check_model(float_conv(tmp_path / "c.tflite"), "cpu").exit_code == 0
 
 
+def test_op_missing_from_the_artpec8_list_is_likely_cpu_with_exit_3(tmp_path):
+    # Axis's ARTPEC-8 table is "a more detailed table of specific supported operators", not a complete one
+    sub = two_input(tmp_path / "s.tflite", "SUB", (1, 8, 8, 16), (1, 8, 8, 16), (1, 8, 8, 16))
+    report = check_model(sub, "artpec8")
+    assert [o.where for o in report.ops] == ["CPU?"] and report.exit_code == 3
+    assert "likely CPU fallback" in report.summary() and report.as_dict()["counts"]["likely_cpu"] == 1
+    # a rule that puts an op on the CPU outranks "not listed": exit 1
+    g = Graph()
+    a, b = g.tensor((1, 8, 8, 16), "UINT8", 0.05), g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    y = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    g.op("SUB", [a, b], [y])
+    z = g.tensor((1, 8, 8, 16), "FLOAT32")
+    g.op("CUSTOM", [y], [z], custom="MyPostProcess")
+    report = check_model(g.save(tmp_path / "c.tflite", [a, b], [z]), "artpec8")
+    assert [o.where for o in report.ops] == ["CPU?", "CPU"] and report.exit_code == 1
+    # on ARTPEC-9 the table is the list of what runs (A9-G09): certain CPU, and nothing is left on the DLPU
+    nine = check_model(sub, "artpec9")
+    assert nine.ops[0].where == "CPU" and nine.exit_code == 2
+
+
+def test_uint8_recipe_io_quantize_is_io_requantisation_not_cpu_fallback(tmp_path):
+    uint8 = check_model(recipe_io(tmp_path / "u.tflite"), "artpec8")
+    assert [o.where for o in uint8.ops] == ["I/O", "DLPU", "I/O"]
+    assert uint8.exit_code == 0 and "fully on the DLPU" in uint8.summary() and "G-05" not in rules_of(uint8)
+    # the same network with int8 I/O has no QUANTIZE and also exits 0, with the G-05 warning: not ranked higher
+    int8 = check_model(conv_model(tmp_path / "i.tflite", in_type="INT8"), "artpec8")
+    assert int8.exit_code == 0 and "G-05" in rules_of(int8, "warn")
+    # a uint8<->int8 QUANTIZE at the edge that also rescales is still the model's I/O conversion
+    rescaled = check_model(recipe_io(tmp_path / "r.tflite", scale_out=2 / 255), "artpec8")
+    assert rescaled.ops[0].where == "I/O" and "rescales" in rescaled.ops[0].findings[0].detail
+
+
+def test_requantize_inside_the_graph_is_not_io_requantisation(tmp_path):
+    report = check_model(inner_requantize(tmp_path / "m.tflite"), "artpec8")
+    assert [o.where for o in report.ops] == ["DLPU", "CPU?", "DLPU"] and report.exit_code == 3
+    # ARTPEC-9 lists Requantize: the same op is on its DLPU
+    assert check_model(inner_requantize(tmp_path / "m.tflite"), "artpec9").ops[1].where == "DLPU"
+
+
+@pytest.mark.parametrize("name", ["recipe_uint8_io", "recipe_int8_io"])
+def test_converter_made_axis_recipe_model_runs_fully_on_artpec8(name):
+    # tools/make_dlpu_recipe_models.py: TF converter with seed 003's settings, listed ops only
+    path = FIXTURE_MODELS / "dlpu" / f"{name}.tflite"
+    r = run_vigil("check-model", str(path), "--chip", "artpec8", "--json")
+    data = json.loads(r.stdout)
+    assert r.returncode == 0 and data["exit_code"] == 0, r.stdout
+    io = [o["op"] for o in data["ops"] if o["where"] == "I/O"]
+    assert io == (["QUANTIZE", "QUANTIZE"] if name == "recipe_uint8_io" else [])
+    assert data["counts"]["cpu"] == data["counts"]["likely_cpu"] == 0
+    assert data["counts"]["dlpu"] == 5
+
+
 def test_per_channel_on_artpec8_warns_but_keeps_ops_on_the_dlpu(tmp_path):
     report = check_model(per_channel_conv(tmp_path / "m.tflite"), "artpec8")
     assert report.exit_code == 0 and report.counts()["warn"] == 1
@@ -333,23 +411,25 @@ def test_cli_non_tflite_file_exits_2_with_one_line(tmp_path):
 
 
 # -- real models ----------------------------------------------------------------------------------------
-def test_default_model_network_runs_on_the_artpec8_dlpu_only_io_requantisation_is_cpu():
+def test_default_model_runs_fully_on_the_artpec8_dlpu_its_io_quantize_is_io_requantisation():
     pt = check_model(DEFAULT_MODEL, "artpec8")
     pc = check_model(PERCHANNEL_MODEL, "artpec8")
     assert "Q-A8" not in rules_of(pt) and "Q-A8" in rules_of(pc, "warn")
-    cpu = [o for o in pt.ops if o.where == "CPU"]
-    # only the uint8<->int8 QUANTIZE at the input and the six outputs (Axis's uint8 I/O recipe);
-    # the tool counts them as CPU because QUANTIZE is not in the ARTPEC-8 list (models/README.md)
-    assert [o.op for o in cpu] == ["QUANTIZE"] * 7
-    assert pt.exit_code == 1
+    # the uint8<->int8 QUANTIZE at the input and the six outputs (Axis's uint8 I/O recipe) are
+    # I/O requantisation; every other op is listed
+    assert [o.index for o in pt.ops if o.where == "I/O"] == [0, 145, 146, 147, 148, 149, 150]
+    assert {o.op for o in pt.ops if o.where == "I/O"} == {"QUANTIZE"}
+    assert all(o.where == "DLPU" for o in pt.ops if o.op != "QUANTIZE")
+    assert pt.exit_code == 0
 
 
 def test_blazepose_models_per_tensor_vs_per_channel_on_artpec8():
     pt = check_model(BLAZEPOSE_MODEL, "artpec8")
     pc = check_model(BLAZEPOSE_PERCHANNEL, "artpec8")
     assert "Q-A8" not in rules_of(pt) and "Q-A8" in rules_of(pc, "warn")
-    assert pt.exit_code == 1  # PAD, DEPTH_TO_SPACE and LOGISTIC are not in the ARTPEC-8 list
-    assert {o.op for o in pt.ops if o.where == "CPU"} == {"PAD", "DEPTH_TO_SPACE", "LOGISTIC"}
+    assert pt.exit_code == 3  # PAD, DEPTH_TO_SPACE and LOGISTIC are not in the ARTPEC-8 list: likely CPU
+    assert {o.op for o in pt.ops if o.where == "CPU?"} == {"PAD", "DEPTH_TO_SPACE", "LOGISTIC"}
+    assert not [o for o in pt.ops if o.where == "CPU"]
 
 
 def test_ssd_fixture_post_process_runs_on_the_cpu():

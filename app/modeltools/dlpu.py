@@ -1,10 +1,14 @@
 """Which ops of a .tflite run on an Axis DLPU and which fall back to the CPU, and why.
 
 Encodes the rules of dlpu-rules.md (the rule ids below are that digest's: G global,
-Q quantisation, A7/A8/A9 per chip, CV CV25, T generic TFLite). Each op gets a place,
-DLPU or CPU, with the rules that decided it; warnings and tips do not move an op.
-Exit codes: 0 every op on the DLPU (or chip cpu), 1 runs with CPU fallback, 2 nothing
-would run on the DLPU (float model, uncompiled Edge TPU model) or not a TFLite file.
+Q quantisation, A7/A8/A9 per chip, CV CV25, T generic TFLite). Each op gets a place with
+the rules that decided it: DLPU; CPU (a rule puts it there); CPU? (not in ARTPEC-8's
+operator list, which Axis does not say is complete: likely the CPU); I/O (the uint8<->int8
+QUANTIZE at the model's edge that Axis's own uint8 recipe makes). Warnings and tips do
+not move an op. Exit codes: 0 every op on the DLPU apart from I/O requantisation (or chip
+cpu), 1 runs with CPU fallback, 2 nothing would run on the DLPU (float model, uncompiled
+Edge TPU model) or not a TFLite file, 3 no rule puts an op on the CPU but some ops are not
+in the chip's operator list (likely CPU fallback).
 """
 from __future__ import annotations
 
@@ -17,8 +21,11 @@ import numpy as np
 CHIPS = ("artpec7", "artpec8", "artpec9", "cv25", "cpu")
 CHIP_NAMES = {"artpec7": "ARTPEC-7", "artpec8": "ARTPEC-8", "artpec9": "ARTPEC-9", "cv25": "CV25", "cpu": "CPU"}
 
-# Levels: "cpu" moves the op to the CPU; "warn" runs but costs speed or accuracy; "tip" is advice; "info" a fact.
-LEVELS = ("cpu", "warn", "tip", "info")
+# Levels: "cpu" moves the op to the CPU; "unlisted" marks it likely CPU (not in a list not stated complete);
+# "io" marks I/O requantisation; "warn" runs but costs speed or accuracy; "tip" is advice; "info" a fact.
+LEVELS = ("cpu", "unlisted", "io", "warn", "tip", "info")
+# where an op runs, by the strongest level among its findings
+PLACES = {"cpu": "CPU", "unlisted": "CPU?", "io": "I/O"}
 
 RULES = {
     "G-01": "DLPUs run integer ops only: float tensors run on the CPU",
@@ -35,7 +42,9 @@ RULES = {
     "A8-06": "ARTPEC-8: a stride-2 convolution beats convolution + 2x pooling",
     "A8-07": "ARTPEC-8: filters per convolution should be a multiple of 6",
     "A8-08": "ARTPEC-8: a ReLU fused into the convolution is faster",
-    "A8-10": "not in the ARTPEC-8 operator list",
+    "A8-10": "not in the ARTPEC-8 operator list (Axis does not say the list is complete): likely the CPU",
+    "A8-IO": "uint8<->int8 QUANTIZE at the model input/output, as Axis's uint8 recipe makes it (seed 003): "
+             "I/O requantisation, not counted as CPU fallback (QUANTIZE is not in the ARTPEC-8 list)",
     "A9-G01": "ARTPEC-9: tensors of rank > 4 run on the CPU",
     "A9-G02": "ARTPEC-9: batch > 1 runs on the CPU",
     "A9-G05": "ARTPEC-9: use ReLU6 as the activation where possible",
@@ -160,17 +169,23 @@ class Report:
     ops: list[OpReport]
     findings: list[Finding]  # model-level and per-op, in order
 
+    def placed(self, where: str) -> list[OpReport]:
+        return [o for o in self.ops if o.where == where]
+
     @property
     def on_dlpu(self) -> int:
-        return sum(o.where == "DLPU" for o in self.ops)
+        return len(self.placed("DLPU"))
 
     @property
     def exit_code(self) -> int:
         if self.chip == "cpu":
             return 0
-        if not self.ops or self.on_dlpu == 0:
+        likely = len(self.placed("CPU?"))
+        if not self.ops or (self.on_dlpu == 0 and likely == 0):
             return 2
-        return 0 if self.on_dlpu == len(self.ops) else 1
+        if self.placed("CPU"):
+            return 1
+        return 3 if likely else 0
 
     def counts(self) -> dict[str, int]:
         c = {level: 0 for level in LEVELS}
@@ -180,12 +195,19 @@ class Report:
 
     def summary(self) -> str:
         name = CHIP_NAMES[self.chip]
-        cpu_ops = [o for o in self.ops if o.where == "CPU"]
-        kinds = sorted({o.op for o in cpu_ops})
+
+        def kinds(ops: list[OpReport]) -> str:
+            return f" ({', '.join(sorted({o.op for o in ops}))})" if ops else ""
+
+        cpu_ops, likely, io = self.placed("CPU"), self.placed("CPU?"), self.placed("I/O")
         meaning = {0: "fully on the DLPU" if self.chip != "cpu" else "runs on the CPU",
-                   1: "runs with CPU fallback", 2: "cannot run on the DLPU"}[self.exit_code]
+                   1: "runs with CPU fallback", 2: "cannot run on the DLPU",
+                   3: "likely CPU fallback: ops not in the operator list"}[self.exit_code]
         c = self.counts()
-        where = f"{self.on_dlpu} on the DLPU, {len(cpu_ops)} on the CPU" + (f" ({', '.join(kinds)})" if kinds else "")
+        where = (f"{self.on_dlpu} on the DLPU"
+                 + (f", {len(io)} I/O requantisation{kinds(io)}" if io else "")
+                 + (f", {len(likely)} not listed, likely CPU{kinds(likely)}" if likely else "")
+                 + f", {len(cpu_ops)} on the CPU{kinds(cpu_ops)}")
         return (f"{name}: {len(self.ops)} ops, {where}; {c['warn']} warning{'s' * (c['warn'] != 1)}, "
                 f"{c['tip']} tip{'s' * (c['tip'] != 1)} -> exit {self.exit_code} ({meaning})")
 
@@ -205,7 +227,7 @@ class Report:
                      + (f" ({f.detail})" if f.detail and f.op is not None else f.detail) for f in fs]
             shown = "; ".join(i.strip() for i in items[:6] if i.strip())
             more = f"; and {len(items) - 6} more" if len(items) > 6 else ""
-            lines.append(f"  {level.upper():<4} {rule:<9} {RULES[rule]}" + (f": {shown}{more}" if shown else ""))
+            lines.append(f"  {level.upper():<8} {rule:<10} {RULES[rule]}" + (f": {shown}{more}" if shown else ""))
         lines.append(f"summary: {self.summary()}")
         return "\n".join(lines)
 
@@ -216,7 +238,9 @@ class Report:
                     for o in self.ops],
             "findings": [{"rule": f.rule, "level": f.level, "op": f.op, "detail": f.detail, "text": RULES[f.rule]}
                          for f in self.findings],
-            "counts": {"ops": len(self.ops), "dlpu": self.on_dlpu, "cpu": len(self.ops) - self.on_dlpu, **self.counts()},
+            "counts": {"ops": len(self.ops), "dlpu": self.on_dlpu, "cpu": len(self.placed("CPU")),
+                       "likely_cpu": len(self.placed("CPU?")), "io_requantisation": len(self.placed("I/O")),
+                       **self.counts()},
         }
 
 
@@ -307,6 +331,14 @@ def _scale_ratios(op: Op) -> list[float]:
     return [i * s / o for s in w.scales] if o else [float("inf")]
 
 
+def _io_requantisation(op: Op, edge: set[int]) -> bool:
+    """A QUANTIZE between uint8 and int8 that reads a model input or writes a model output."""
+    if op.name != "QUANTIZE" or not op.inputs or not op.outputs:
+        return False
+    i, o = op.inputs[0], op.outputs[0]
+    return {i.type, o.type} == {"UINT8", "INT8"} and (i.index in edge or o.index in edge)
+
+
 def _int_activations(op: Op) -> bool:
     return all(t.type in ("INT8", "UINT8", "INT32", "INT64", "BOOL") for t in op.activations())
 
@@ -334,8 +366,10 @@ class Checker:
         if op is not None:
             r = self.reports[op.index]
             r.findings.append(f)
-            if level == "cpu":
-                r.where = "CPU"
+            # a stronger place wins: CPU over CPU? over I/O over DLPU
+            order = ("DLPU", "I/O", "CPU?", "CPU")
+            if level in PLACES and order.index(PLACES[level]) > order.index(r.where):
+                r.where = PLACES[level]
 
     def run(self) -> Report:
         getattr(self, f"_chip_{self.chip}")()
@@ -416,9 +450,17 @@ class Checker:
 
     def _chip_artpec8(self) -> None:
         self._integer_rules()
+        edge = {t.index for t in self.inputs + self.outputs}
         for op in self.ops:
-            if self.reports[op.index].where == "DLPU" and op.name not in ARTPEC8_OPS:
-                self.add("A8-10", "cpu", "", op)
+            if self.reports[op.index].where != "DLPU" or op.name in ARTPEC8_OPS:
+                continue
+            if _io_requantisation(op, edge):
+                i, o = op.inputs[0], op.outputs[0]
+                exact = (i.scales[:1] == o.scales[:1] and len(i.zero_points) == len(o.zero_points) == 1
+                         and abs(i.zero_points[0] - o.zero_points[0]) == 128)
+                self.add("A8-IO", "io", f"{i.type} -> {o.type}, {'exact' if exact else 'rescales'}", op)
+            else:
+                self.add("A8-10", "unlisted", "", op)
         for op in self._per_channel():
             self.add("Q-A8", "warn", f"{len(op.weights.scales)} weight scales", op)
         for op in self.ops:

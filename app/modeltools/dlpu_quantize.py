@@ -152,4 +152,4 @@ def main(args) -> int:
     chip = args.chip or ("artpec8" if args.granularity == "per-tensor" else "artpec9")
     check = dlpu.check_model(out, chip)
     print(check.table())
-    return 0 if check.exit_code < 2 else 2
+    return 0 if check.exit_code != 2 else 2
