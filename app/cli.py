@@ -265,8 +265,10 @@ def setup_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from app.device_cli import attach_negative_values
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     setup_logging()
     try:
         return args.func(args)

@@ -7,6 +7,30 @@ import sys
 from pathlib import Path
 
 
+# options whose value may start with a minus sign ("--input-range -1,1"): argparse takes "-1,1" for an
+# option because it is not a plain negative number, so the value is attached before parsing
+NEGATIVE_VALUED = ("--input-range",)
+
+
+def attach_negative_values(argv: list[str]) -> list[str]:
+    """argv with "--opt -1,1" rewritten as "--opt=-1,1" for the options in NEGATIVE_VALUED."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a in NEGATIVE_VALUED and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == "."):
+            out.append(f"{a}={nxt}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+        if a == "--":  # everything after is positional
+            out.extend(argv[i:])
+            break
+    return out
+
+
 def add_commands(sub) -> None:
     """Register the subcommands on the CLI's subparsers."""
     e = sub.add_parser("emulator", help="serve ACAP Runtime's gRPC services locally (TFLite + a video file)")

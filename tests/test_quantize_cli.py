@@ -146,3 +146,14 @@ def test_already_quantised_model_is_refused(calib_dir):
     assert r.returncode == 3 and "input is already INT8; quantize takes a float model" in r.stderr
     r = run_vigil("quantize", str(DEFAULT_MODEL), "--calib", str(calib_dir))
     assert r.returncode == 3 and "input is already UINT8; quantize takes a float model" in r.stderr
+
+
+def test_quantize_input_range_accepts_a_negative_low_as_its_help_shows(tmp_path):
+    empty = tmp_path / "calib"
+    empty.mkdir()
+    for form in (["--input-range", "-1,1"], ["--input-range=-1,1"]):
+        r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(empty), *form)
+        # the range was parsed: the run goes on to count the calibration images
+        assert r.returncode == 2 and "--calib: 0 images" in r.stderr, r.stderr
+    r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(empty), "--input-range", "-1,x")
+    assert "--input-range expects LOW,HIGH" in r.stderr, r.stderr
