@@ -13,8 +13,8 @@ from ai_edge_litert import schema_py_generated as schema
 from app.modeltools import flatbuffer as fb
 
 Op = schema.BuiltinOperator
-TYPES = {"FLOAT32": 0, "INT32": 2, "UINT8": 3, "INT64": 4, "INT16": 7, "INT8": 9}
-NUMPY = {"FLOAT32": np.float32, "INT32": np.int32, "UINT8": np.uint8, "INT64": np.int64, "INT16": np.int16,
+TYPES = {"FLOAT32": 0, "FLOAT16": 1, "INT32": 2, "UINT8": 3, "INT64": 4, "INT16": 7, "INT8": 9}
+NUMPY = {"FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "UINT8": np.uint8, "INT64": np.int64, "INT16": np.int16,
          "INT8": np.int8}
 OPTIONS = {
     "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions", "MAX_POOL_2D": "Pool2DOptions",
@@ -23,6 +23,7 @@ OPTIONS = {
     "LEAKY_RELU": "LeakyReluOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions", "MEAN": "ReducerOptions",
     "SPLIT": "SplitOptions", "FULLY_CONNECTED": "FullyConnectedOptions", "RESHAPE": "ReshapeOptions",
     "SOFTMAX": "SoftmaxOptions", "ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "PAD": "PadOptions",
+    "PADV2": "PadV2Options",
 }
 
 
@@ -45,7 +46,7 @@ class Graph:
         t.shape = list(shape)
         t.type = TYPES[type]
         t.buffer = 0
-        if type not in ("FLOAT32", "INT32", "INT64") and scale is not None:
+        if type not in ("FLOAT32", "FLOAT16", "INT32", "INT64") and scale is not None:
             q = schema.QuantizationParametersT()
             scales = list(scale) if isinstance(scale, (list, tuple)) else [scale]
             q.scale = scales
@@ -90,6 +91,17 @@ class Graph:
             o.builtinOptions = opts
         self.g.operators.append(o)
         return len(self.g.operators) - 1
+
+    def subgraph(self) -> int:
+        """Start another subgraph (a WHILE body, say): later tensors and ops go into it. Returns its index."""
+        self.g = schema.SubGraphT()
+        self.g.tensors, self.g.operators, self.g.inputs, self.g.outputs = [], [], [], []
+        self.model.subgraphs.append(self.g)
+        return len(self.model.subgraphs) - 1
+
+    def main(self) -> None:
+        """Go back to the main subgraph."""
+        self.g = self.model.subgraphs[0]
 
     def save(self, path: Path, inputs, outputs) -> Path:
         self.g.inputs, self.g.outputs = list(inputs), list(outputs)

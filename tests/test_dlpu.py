@@ -256,6 +256,7 @@ CASES = [
     ("A9-TANH-1", lambda p: single_op(p, "TANH", (1, 8), (1, 8), out_scale=1 / 128, out_zp=0), "artpec9", "A9-TANH-1", "cpu", 0),
     ("A9-TCONV stride 1", lambda p: transpose_conv(p, 1), "artpec9", "A9-TCONV", "cpu", 0),
     ("ACAP no chip id", conv_model, "artpec9", "ACAP", "info", None),
+    ("A9-ADD scalar", lambda p: scalar_add(p, 1.0, 0), "artpec9", "A9-ADD", "cpu", 0),
     ("CV-02 not x32", lambda p: conv_model(p, hw=(40, 40)), "cv25", "CV-02", "warn", None),
     ("CV-03 quantised", conv_model, "cv25", "CV-03", "info", None),
     ("CV-04 conversion", float_conv, "cv25", "CV-04", "info", None),
@@ -437,3 +438,115 @@ def test_ssd_fixture_post_process_runs_on_the_cpu():
     cpu = [o for o in report.ops if o.where == "CPU"]
     assert [o.op for o in cpu if "G-03" in {f.rule for f in o.findings}] == ["TFLite_Detection_PostProcess"]
     assert report.exit_code == 1
+
+
+# -- issue 14: the edges of every rule, both sides, with the verdict per chip ------------------------------
+def scalar_mul(p, value, out_scale, in_scale=0.05):
+    """x * c for a one-element int8 constant c (stored as 127 with scale value/127)."""
+    return single_op(p, "MUL", (1, 8, 8, 16), (1, 8, 8, 16), type="INT8", in_scale=in_scale, out_scale=out_scale,
+                     extra_inputs=[lambda g: g.const((1,), "INT8", abs(value) / 127, 127 if value > 0 else -127)])
+
+
+def scalar_add(p, value, out_zp, out_scale=0.05):
+    """x + c for a one-element int8 constant c = value (scale 0.05)."""
+    return single_op(p, "ADD", (1, 8, 8, 16), (1, 8, 8, 16), type="INT8", out_scale=out_scale, out_zp=out_zp,
+                     extra_inputs=[lambda g: g.const((1, 1, 1, 1), "INT8", 0.05, round(value / 0.05))])
+
+
+def padv2(p, value):
+    """PADV2 by 1 in H and W with a pad value of `value` (uint8, scale 0.05, zero point 0)."""
+    pads = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    return single_op(p, "PADV2", (1, 8, 8, 16), (1, 10, 10, 16),
+                     extra_inputs=[lambda g: g.ints(pads), lambda g: g.const((1,), "UINT8", 0.05, round(value / 0.05))])
+
+
+def max_pool(p, hw, padding, k=3, s=2):
+    out = [(n - k) // s + 1 if padding == 1 else -(-n // s) for n in hw]
+    return single_op(p, "MAX_POOL_2D", (1, *hw, 16), (1, *out, 16), padding=padding, strideH=s, strideW=s,
+                     filterHeight=k, filterWidth=k)
+
+
+def fc_batch(p, batch):
+    g = Graph()
+    x = g.tensor((batch, 64), "UINT8", 0.05)
+    w = g.const((16, 64), "INT8", 0.01)
+    b = g.const((16,), "INT32", None, 0)
+    y = g.tensor((batch, 16), "UINT8", 0.05)
+    g.op("FULLY_CONNECTED", [x, w, b], [y])
+    return g.save(p, [x], [y])
+
+
+# (edge, builder, {chip: expected exit code}); 0 all on the DLPU, 1 CPU fallback, 2 nothing on the DLPU,
+# 3 only ops missing from the ARTPEC-8 list besides DLPU ones
+EDGES = [
+    ("kernel 3x3", lambda p: conv_model(p, out_ch=16), {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+    ("kernel 4x4", lambda p: conv_model(p, k=(4, 4), out_ch=16), {"artpec8": 0, "artpec9": 2, "cv25": 0}),
+    ("stride 3", lambda p: conv_model(p, stride=(3, 3), out_ch=16, hw=(48, 48)), {"artpec8": 0, "artpec9": 2}),
+    ("9x9 stride 2", lambda p: conv_model(p, k=(9, 9), stride=(2, 2), out_ch=16), {"artpec8": 0, "artpec9": 2}),
+    ("9x9 stride 1", lambda p: conv_model(p, k=(9, 9), out_ch=16), {"artpec8": 0, "artpec9": 0}),
+    ("depthwise multiplier 1", depthwise, {"artpec8": 0, "artpec9": 0}),
+    ("depthwise multiplier 2", lambda p: depthwise(p, multiplier=2), {"artpec8": 0, "artpec9": 2}),
+    ("concat 24+16", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 24), (1, 8, 8, 16), (1, 8, 8, 40), axis=3),
+     {"artpec8": 0, "artpec9": 2}),
+    ("concat 16+32", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 16), (1, 8, 8, 32), (1, 8, 8, 48), axis=3),
+     {"artpec8": 0, "artpec9": 0}),
+    ("max pool 3x3/2 VALID even 8x8", lambda p: max_pool(p, (8, 8), 1), {"artpec8": 0, "artpec9": 0}),
+    ("max pool 3x3/2 VALID odd 9x9", lambda p: max_pool(p, (9, 9), 1), {"artpec8": 0, "artpec9": 2}),
+    ("max pool 3x3/2 VALID width 416", lambda p: max_pool(p, (8, 416), 1), {"artpec8": 0, "artpec9": 0}),
+    ("max pool 3x3/2 VALID width 418", lambda p: max_pool(p, (8, 418), 1), {"artpec8": 0, "artpec9": 2}),
+    ("max pool 3x3/2 SAME width 417", lambda p: max_pool(p, (9, 417), 0), {"artpec8": 0, "artpec9": 0}),
+    ("max pool 3x3/2 SAME width 419", lambda p: max_pool(p, (9, 419), 0), {"artpec8": 0, "artpec9": 2}),
+    ("pad 7", lambda p: pad(p, [[0, 0], [7, 7], [0, 0], [0, 0]]), {"artpec8": 3, "artpec9": 0}),
+    ("pad 8", lambda p: pad(p, [[0, 0], [8, 8], [0, 0], [0, 0]]), {"artpec8": 3, "artpec9": 2}),
+    ("PADV2 value 0", lambda p: padv2(p, 0.0), {"artpec8": 3, "artpec9": 0}),
+    ("PADV2 value 0.5", lambda p: padv2(p, 0.5), {"artpec8": 3, "artpec9": 2}),
+    ("fully connected batch 1 [1,64]", lambda p: fc_batch(p, 1), {"artpec8": 0, "artpec9": 0}),
+    ("fully connected batch 2 [2,64]", lambda p: fc_batch(p, 2), {"artpec8": 0, "artpec9": 2}),
+    ("ReLU batch 2 [2,8,8,16]", lambda p: single_op(p, "RELU", (2, 8, 8, 16), (2, 8, 8, 16)),
+     {"artpec8": 0, "artpec9": 2}),
+    # Arm NN gives the Ethos-N [2, 64] as [1, 2, 64, 1]: no batch for an element-wise op
+    ("ReLU [2,64]", lambda p: single_op(p, "RELU", (2, 64), (2, 64)), {"artpec8": 0, "artpec9": 0}),
+    ("rank 5", reshape_rank5, {"artpec8": 0, "artpec9": 2}),
+    ("per-channel weights", per_channel_conv, {"artpec8": 0, "artpec9": 0}),
+    ("60 filters", lambda p: conv_model(p, out_ch=60), {"artpec8": 0, "artpec9": 0}),
+    ("64 filters", lambda p: conv_model(p, out_ch=64), {"artpec8": 0, "artpec9": 0}),
+    ("input 224x224", lambda p: conv_model(p, hw=(224, 224)), {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+    ("input 225x225", lambda p: conv_model(p, hw=(225, 225)), {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+    ("transpose conv stride 1", lambda p: transpose_conv(p, 1), {"artpec8": 0, "artpec9": 2}),
+    ("transpose conv stride 2", lambda p: transpose_conv(p, 2), {"artpec8": 0, "artpec9": 0}),
+    ("scalar mul x0.5, output scale x0.5", lambda p: scalar_mul(p, 0.5, 0.025), {"artpec8": 0, "artpec9": 0}),
+    ("scalar mul x0.5, output scale kept", lambda p: scalar_mul(p, 0.5, 0.05), {"artpec8": 0, "artpec9": 2}),
+    ("scalar mul x3, output scale x3", lambda p: scalar_mul(p, 3.0, 0.15), {"artpec8": 0, "artpec9": 0}),
+    ("scalar mul x-0.5", lambda p: scalar_mul(p, -0.5, 0.025), {"artpec8": 0, "artpec9": 2}),
+    ("scalar add +1, zero point moved", lambda p: scalar_add(p, 1.0, -20), {"artpec8": 0, "artpec9": 0}),
+    ("scalar add +1, zero point kept", lambda p: scalar_add(p, 1.0, 0), {"artpec8": 0, "artpec9": 2}),
+    ("scalar add +1, scale changed", lambda p: scalar_add(p, 1.0, -20, out_scale=0.1), {"artpec8": 0, "artpec9": 2}),
+    ("add of two variables, broadcast",
+     lambda p: two_input(p, "ADD", (1, 8, 8, 16), (1, 1, 1, 16), (1, 8, 8, 16)), {"artpec8": 0, "artpec9": 2}),
+    ("add of a 1x1x1xC constant", lambda p: single_op(p, "ADD", (1, 8, 8, 16), (1, 8, 8, 16),
+                                                      extra_inputs=[lambda g: g.const((1, 1, 1, 16), "UINT8", 0.05)]),
+     {"artpec8": 0, "artpec9": 0}),
+    ("uint8 I/O (Axis's recipe)", recipe_io, {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+    ("int8 I/O", lambda p: conv_model(p, in_type="INT8"), {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+]
+
+
+@pytest.mark.parametrize("edge", EDGES, ids=[e[0] for e in EDGES])
+def test_edge_models_get_the_expected_verdict_per_chip(edge, tmp_path):
+    name, build, verdicts = edge
+    path = build(tmp_path / "m.tflite")
+    for chip, code in verdicts.items():
+        report = check_model(path, chip)
+        assert report.exit_code == code, f"{chip}\n{report.table()}"
+
+
+def test_scalar_mul_off_the_rule_names_the_scale_it_needed(tmp_path):
+    report = check_model(scalar_mul(tmp_path / "m.tflite", 0.5, 0.05), "artpec9")
+    detail = report.ops[0].findings[0].detail
+    assert "x 0.5" in detail and "0.025" in detail
+
+
+def test_padv2_with_a_non_zero_value_says_so(tmp_path):
+    report = check_model(padv2(tmp_path / "m.tflite", 0.5), "artpec9")
+    assert "pad value 0.5, not zero" in report.ops[0].findings[0].detail
+

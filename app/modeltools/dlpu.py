@@ -46,11 +46,13 @@ RULES = {
     "A8-IO": "uint8<->int8 QUANTIZE at the model input/output, as Axis's uint8 recipe makes it (seed 003): "
              "I/O requantisation, not counted as CPU fallback (QUANTIZE is not in the ARTPEC-8 list)",
     "A9-G01": "ARTPEC-9: tensors of rank > 4 run on the CPU",
-    "A9-G02": "ARTPEC-9: batch > 1 runs on the CPU",
+    "A9-G02": "ARTPEC-9: batch > 1 runs on the CPU (dimension 0 of a 4-D tensor or of a fully-connected input)",
     "A9-G05": "ARTPEC-9: use ReLU6 as the activation where possible",
     "A9-G06": "ARTPEC-9: avoid explicit padding",
     "A9-G07": "ARTPEC-9: filters are best a multiple of 16",
     "A9-G09": "not in the ARTPEC-9 operator table",
+    "A9-ADD": "ARTPEC-9 add: element by element; a constant of shape 1x1x1xC, or a scalar when the output keeps "
+              "the input scale and its zero point moves by -value/scale (Arm's reinterpret-quantization replacement)",
     "A9-AVG": "ARTPEC-9 average pooling: only 3x3 stride 1 SAME, or a 7x7/8x8 mean over the whole input",
     "A9-CAT-1": "ARTPEC-9 concatenation: output scale must be >= input scale / 128",
     "A9-CAT-2": "ARTPEC-9 concatenation along channels: every input's channels a multiple of 16",
@@ -62,7 +64,8 @@ RULES = {
     "A9-LRELU-1": "ARTPEC-9 leaky ReLU: 0 < alpha < 1",
     "A9-MAX": "ARTPEC-9 max pooling: only the listed pool/stride/padding configurations",
     "A9-MEAN": "ARTPEC-9 mean: only 7x7 or 8x8 over H and W down to 1x1",
-    "A9-MUL": "ARTPEC-9 multiply: only by a constant of shape 1x1x1xC, or by a scalar that keeps the quantisation",
+    "A9-MUL": "ARTPEC-9 multiply: only by a constant of shape 1x1x1xC, or by a scalar c with output scale = "
+              "input scale x c (the quantised values are unchanged: a reinterpretation of the quantisation)",
     "A9-PAD": "ARTPEC-9 pad: zeros, in H and W only, at most 7 per side, same input and output quantisation",
     "A9-REQ-1": "ARTPEC-9 requantize: output scale must be >= input scale / 128",
     "A9-RES-1": "ARTPEC-9 resize: output height and width must be 2n or 2n-1 of the input's",
@@ -96,6 +99,7 @@ ARTPEC9_OPS = {
     "RELU_0_TO_1", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "LOGISTIC",
     "SPLIT", "SPLIT_V", "TANH", "TRANSPOSE_CONV",
 }
+INT_DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64}
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}
 ACTIVATIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU",
                "PRELU", "ELU", "GELU"}
@@ -273,8 +277,11 @@ def read_model(path: str | Path) -> tuple[list[Op], list[Tensor], list[Tensor]]:
         const = buf is not None and ((buf.data is not None and len(buf.data) > 0) or (buf.offset or 0) > 1)
         tname = fb.type_name(t.type)
         values = None
-        if const and tname in ("INT32", "INT64") and buf.data is not None and len(buf.data) <= 64:
-            values = np.frombuffer(bytes(buf.data), np.int32 if tname == "INT32" else np.int64)
+        # small integer constants (axes, pads, shapes, scalar operands) are kept for the rules
+        if const and tname in INT_DTYPES and buf.data is not None and len(buf.data) <= 256:
+            raw = bytes(buf.data)
+            if len(raw) % np.dtype(INT_DTYPES[tname]).itemsize == 0:
+                values = np.frombuffer(raw, INT_DTYPES[tname])
         shape = tuple(int(s) for s in t.shape) if t.shape is not None else ()
         return Tensor(i, fb.tensor_name(t), tname, shape, scales, zps, const, values)
 
@@ -329,6 +336,35 @@ def _scale_ratios(op: Op) -> list[float]:
         return []
     i, o = data_in.scales[0], op.outputs[0].scales[0]
     return [i * s / o for s in w.scales] if o else [float("inf")]
+
+
+def _batch(op: Op) -> int:
+    """The batch the Ethos-N sees: dimension 0 of 4-D tensors; of any rank for a fully-connected input.
+
+    Arm NN pads a tensor of rank < 4 to 4-D with the first dimension moved right when it is > 1
+    ([2, 64] -> [1, 2, 64, 1]: BuildEthosNTensorShape, armnn-ethos-n-backend/EthosNTensorUtils.cpp), so there
+    it is not a batch; a fully-connected layer reads dimension 0 as its batch (IsFullyConnectedSupportedImpl,
+    EthosNLayerSupport.cpp, then SupportQueries::IsFullyConnectedSupported: "Batch size must be 1").
+    """
+    if op.name == "FULLY_CONNECTED" and op.inputs and op.inputs[0].shape:
+        return op.inputs[0].shape[0]
+    return max((t.shape[0] for t in op.inputs + op.outputs if not t.const and len(t.shape) == 4), default=1)
+
+
+def _ethosn_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A shape as Arm NN gives it to the Ethos-N (BuildEthosNTensorShape): 4-D, padded as _batch says."""
+    if len(shape) >= 4:
+        return tuple(shape)
+    lead = (1,) if shape and shape[0] > 1 else ()
+    return (lead + tuple(shape) + (1, 1, 1, 1))[:4]
+
+
+def _const_value(t: Tensor) -> float | None:
+    """The real value of a one-element quantised (or plain integer) constant, None if unknown."""
+    if t.data is None or t.data.size != 1:
+        return None
+    raw = float(t.data.flat[0])
+    return (raw - (t.zero_points[0] if t.zero_points else 0)) * t.scales[0] if t.scales else raw
 
 
 def _io_requantisation(op: Op, edge: set[int]) -> bool:
@@ -499,8 +535,8 @@ class Checker:
             tensors = [t for t in op.inputs + op.outputs if not t.const]
             if any(len(t.shape) > 4 for t in tensors):
                 self.add("A9-G01", "cpu", f"rank {max(len(t.shape) for t in tensors)}", op)
-            elif any(len(t.shape) == 4 and t.shape[0] > 1 for t in tensors):
-                self.add("A9-G02", "cpu", f"batch {max(t.shape[0] for t in tensors if len(t.shape) == 4)}", op)
+            elif _batch(op) > 1:
+                self.add("A9-G02", "cpu", f"batch {_batch(op)}", op)
             else:
                 getattr(self, f"_a9_{op.name.lower()}", lambda o: None)(op)
             if op.name in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"):
@@ -619,21 +655,59 @@ class Checker:
             c = consts[0]
             size = int(np.prod(c.shape)) if c.shape else 1
             if size == 1:
+                # Arm's ReplaceScalarMultiplicationWithReinterpretQuantization (armnn-ethos-n-backend/
+                # EthosNReplaceUnsupported.cpp): the output scale must be input scale x constant, within 0.004
                 var = next(t for t in op.inputs if not t.const)
-                out = op.outputs[0]
-                ok = var.scales[:1] == out.scales[:1] and var.zero_points[:1] == out.zero_points[:1]
-            else:
-                ok = len(c.shape) in (1, 4) and all(d == 1 for d in c.shape[:-1])
+                out, value = op.outputs[0], _const_value(c)
+                if value is None or not var.scales or not out.scales:
+                    self.add("A9-MUL", "cpu", "scalar constant of unknown value", op)
+                    return
+                want = var.scales[0] * value
+                if abs(want - out.scales[0]) > 0.004:
+                    self.add("A9-MUL", "cpu", f"x {value:.4g}: output scale {out.scales[0]:.4g}, "
+                             f"not input scale x constant = {want:.4g}", op)
+                return
+            ok = len(c.shape) in (1, 4) and all(d == 1 for d in c.shape[:-1])
         if not ok:
             self.add("A9-MUL", "cpu", "two variable tensors" if not consts else f"constant {list(consts[0].shape)}", op)
+
+    def _a9_add(self, op: Op) -> None:
+        a, b = op.inputs[0], op.inputs[1]
+        sa, sb = _ethosn_shape(a.shape), _ethosn_shape(b.shape)
+        if sa[1:] == sb[1:]:
+            return  # element by element
+        var, c = (a, b) if b.const else (b, a)
+        sc, sv = _ethosn_shape(c.shape), _ethosn_shape(var.shape)
+        if not c.const:
+            self.add("A9-ADD", "cpu", f"broadcast of {list(a.shape)} and {list(b.shape)}", op)
+        elif sc[:3] == (1, 1, 1) and sc[3] == sv[3]:
+            return  # a 1x1x1xC constant: Arm NN makes it a depthwise convolution (ReplaceConstantAdditionWithDepthwise)
+        elif sc == (1, 1, 1, 1):
+            # Arm's IsAdditionSupportedByReinterpretQuantization (EthosNLayerSupport.cpp): same scale within 1e-5;
+            # ReplaceConstantAdditionWithReinterpretQuantization: zero point moved by -value/scale, within 1
+            out, value = op.outputs[0], _const_value(c)
+            if value is None or not var.scales or not out.scales or not var.zero_points or not out.zero_points:
+                self.add("A9-ADD", "cpu", "scalar constant of unknown value", op)
+            elif abs(out.scales[0] - var.scales[0]) >= 1e-5:
+                self.add("A9-ADD", "cpu", f"+ {value:.4g}: output scale {out.scales[0]:.4g} is not the input's "
+                         f"{var.scales[0]:.4g}", op)
+            elif abs(var.zero_points[0] - value / var.scales[0] - out.zero_points[0]) > 1:
+                self.add("A9-ADD", "cpu", f"+ {value:.4g}: output zero point {out.zero_points[0]}, not "
+                         f"{var.zero_points[0] - value / var.scales[0]:.4g}", op)
+        else:
+            self.add("A9-ADD", "cpu", f"constant {list(c.shape)} broadcast", op)
 
     def _a9_pad(self, op: Op) -> None:
         pads = op.inputs[1].data if len(op.inputs) > 1 else None
         reasons = []
         if op.name == "PADV2" and len(op.inputs) > 2:
-            value, data = op.inputs[2], op.inputs[0]
-            if value.const and data.zero_points and value.zero_points != data.zero_points[:1]:
-                reasons.append("non-zero constant")
+            # the pad value is stored quantised: zero padding means its stored value is its zero point
+            value = op.inputs[2]
+            real = _const_value(value) if value.const else None
+            if real is None:
+                reasons.append("pad value not a known constant")
+            elif real != 0:
+                reasons.append(f"pad value {real:.4g}, not zero")
         if pads is not None and pads.size == 8:
             p = pads.reshape(4, 2)
             if p[0].any() or p[3].any():
