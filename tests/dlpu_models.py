@@ -23,7 +23,7 @@ OPTIONS = {
     "LEAKY_RELU": "LeakyReluOptions", "DEPTH_TO_SPACE": "DepthToSpaceOptions", "MEAN": "ReducerOptions",
     "SPLIT": "SplitOptions", "FULLY_CONNECTED": "FullyConnectedOptions", "RESHAPE": "ReshapeOptions",
     "SOFTMAX": "SoftmaxOptions", "ADD": "AddOptions", "SUB": "SubOptions", "MUL": "MulOptions", "PAD": "PadOptions",
-    "PADV2": "PadV2Options",
+    "PADV2": "PadV2Options", "WHILE": "WhileOptions", "STRIDED_SLICE": "StridedSliceOptions",
 }
 
 

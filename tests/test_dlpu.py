@@ -256,6 +256,8 @@ CASES = [
     ("A9-TANH-1", lambda p: single_op(p, "TANH", (1, 8), (1, 8), out_scale=1 / 128, out_zp=0), "artpec9", "A9-TANH-1", "cpu", 0),
     ("A9-TCONV stride 1", lambda p: transpose_conv(p, 1), "artpec9", "A9-TCONV", "cpu", 0),
     ("ACAP no chip id", conv_model, "artpec9", "ACAP", "info", None),
+    ("G-CF WHILE", lambda p: while_loop(p), "cv25", "G-CF", "cpu", 0),
+    ("G-INT32 shape concat", lambda p: shape_concat(p), "artpec9", "G-INT32", "cpu", 0),
     ("A9-ADD scalar", lambda p: scalar_add(p, 1.0, 0), "artpec9", "A9-ADD", "cpu", 0),
     ("CV-02 not x32", lambda p: conv_model(p, hw=(40, 40)), "cv25", "CV-02", "warn", None),
     ("CV-03 quantised", conv_model, "cv25", "CV-03", "info", None),
@@ -476,6 +478,69 @@ def fc_batch(p, batch):
     return g.save(p, [x], [y])
 
 
+def concat_const(p):
+    """A 16-channel input concatenated with an 8-channel constant along channels."""
+    g = Graph()
+    x = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    c = g.const((1, 8, 8, 8), "UINT8", 0.05, 3)
+    y = g.tensor((1, 8, 8, 24), "UINT8", 0.05)
+    g.op("CONCATENATION", [x, c], [y], axis=3)
+    return g.save(p, [x], [y])
+
+
+def shape_concat(p):
+    """A uint8 conv whose output is reshaped to a shape concatenated from int32 pieces (rank 1, axis 0)."""
+    g = Graph()
+    x = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    head = g.tensor((2,), "INT32", None, name="head")
+    tail = g.ints([8, 16])
+    shape = g.tensor((4,), "INT32", None)
+    g.op("CONCATENATION", [head, tail], [shape], axis=0)
+    y = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    g.op("RESHAPE", [x, shape], [y])
+    return g.save(p, [x, head], [y])
+
+
+def dynamic_range(p):
+    """Weights-only quantisation: int8 conv weights on float activations, plus int32 shape arithmetic."""
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "FLOAT32")
+    y = conv(g, x, 12, type="FLOAT32")
+    shape = g.tensor((4,), "INT32", None)
+    g.op("SHAPE", [y], [shape])
+    hw = g.tensor((2,), "INT32", None)
+    g.op("STRIDED_SLICE", [shape, g.ints([1]), g.ints([3]), g.ints([1])], [hw], beginMask=0, endMask=0)
+    return g.save(p, [x], [y, hw])
+
+
+def float16_weights(p):
+    """A float16 model as the converter writes it: fp16 weights, DEQUANTIZE to float32, float conv."""
+    g = Graph()
+    x = g.tensor((1, 32, 32, 3), "FLOAT32")
+    w16 = g.tensor((12, 3, 3, 3), "FLOAT16", None, data=np.full((12, 3, 3, 3), 0.1))
+    w = g.tensor((12, 3, 3, 3), "FLOAT32")
+    g.op("DEQUANTIZE", [w16], [w])
+    b = g.tensor((12,), "FLOAT32", data=np.zeros(12))
+    y = g.tensor((1, 32, 32, 12), "FLOAT32")
+    g.op("CONV_2D", [x, w, b], [y], padding=0, strideH=1, strideW=1, dilationHFactor=1, dilationWFactor=1)
+    return g.save(p, [x], [y])
+
+
+def while_loop(p, body_op="LOGISTIC", custom=None):
+    """A uint8 WHILE whose body runs one op; the condition graph is empty (only its index matters here)."""
+    g = Graph()
+    cond, body = g.subgraph(), g.subgraph()
+    bx = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    by = g.tensor((1, 8, 8, 16), "UINT8", 1 / 256)
+    g.op(body_op, [bx], [by], custom=custom)
+    g.g.inputs, g.g.outputs = [bx], [by]
+    g.main()
+    x = g.tensor((1, 8, 8, 16), "UINT8", 0.05)
+    y = g.tensor((1, 8, 8, 16), "UINT8", 1 / 256)
+    g.op("WHILE", [x], [y], condSubgraphIndex=cond, bodySubgraphIndex=body)
+    return g.save(p, [x], [y])
+
+
 # (edge, builder, {chip: expected exit code}); 0 all on the DLPU, 1 CPU fallback, 2 nothing on the DLPU,
 # 3 only ops missing from the ARTPEC-8 list besides DLPU ones
 EDGES = [
@@ -490,6 +555,7 @@ EDGES = [
      {"artpec8": 0, "artpec9": 2}),
     ("concat 16+32", lambda p: two_input(p, "CONCATENATION", (1, 8, 8, 16), (1, 8, 8, 32), (1, 8, 8, 48), axis=3),
      {"artpec8": 0, "artpec9": 0}),
+    ("concat 16 + constant 8", concat_const, {"artpec8": 0, "artpec9": 2}),
     ("max pool 3x3/2 VALID even 8x8", lambda p: max_pool(p, (8, 8), 1), {"artpec8": 0, "artpec9": 0}),
     ("max pool 3x3/2 VALID odd 9x9", lambda p: max_pool(p, (9, 9), 1), {"artpec8": 0, "artpec9": 2}),
     ("max pool 3x3/2 VALID width 416", lambda p: max_pool(p, (8, 416), 1), {"artpec8": 0, "artpec9": 0}),
@@ -528,6 +594,10 @@ EDGES = [
      {"artpec8": 0, "artpec9": 0}),
     ("uint8 I/O (Axis's recipe)", recipe_io, {"artpec8": 0, "artpec9": 0, "cv25": 0}),
     ("int8 I/O", lambda p: conv_model(p, in_type="INT8"), {"artpec8": 0, "artpec9": 0, "cv25": 0}),
+    ("int32 shape concat", shape_concat, {"artpec8": 1, "artpec9": 1}),
+    ("weights-only (dynamic range)", dynamic_range, {"artpec8": 2, "artpec9": 2, "cv25": 0}),
+    ("float16 weights", float16_weights, {"artpec8": 2, "artpec9": 2, "cv25": 0}),
+    ("WHILE, LOGISTIC body", while_loop, {"artpec8": 1, "artpec9": 1, "cv25": 1}),
 ]
 
 
@@ -538,6 +608,34 @@ def test_edge_models_get_the_expected_verdict_per_chip(edge, tmp_path):
     for chip, code in verdicts.items():
         report = check_model(path, chip)
         assert report.exit_code == code, f"{chip}\n{report.table()}"
+
+
+def test_int32_shape_concat_is_shape_arithmetic_not_the_channel_rule(tmp_path):
+    report = check_model(shape_concat(tmp_path / "m.tflite"), "artpec9")
+    assert rules_of(report, op=0) == {"G-INT32"} and report.ops[1].where == "DLPU"
+
+
+def test_weights_only_model_has_nothing_on_the_dlpu(tmp_path):
+    report = check_model(dynamic_range(tmp_path / "m.tflite"), "artpec8")
+    assert [o.op for o in report.ops] == ["CONV_2D", "SHAPE", "STRIDED_SLICE"]
+    assert [o.where for o in report.ops] == ["CPU"] * 3 and report.exit_code == 2
+    assert "hybrid" in report.ops[0].findings[0].detail and rules_of(report, op=2) == {"G-INT32"}
+
+
+def test_float16_weight_dequantize_is_a_float16_model_not_a_float_island(tmp_path):
+    report = check_model(float16_weights(tmp_path / "m.tflite"), "artpec9")
+    assert rules_of(report, op=0) == {"G-01"} and "float16" in report.ops[0].findings[0].detail
+    assert "G-04" not in rules_of(report)
+
+
+def test_while_bodies_are_read_and_the_loop_itself_is_cpu(tmp_path):
+    report = check_model(while_loop(tmp_path / "m.tflite"), "artpec8")
+    assert [(o.op, o.subgraph, o.where) for o in report.ops] == [("WHILE", 0, "CPU"), ("LOGISTIC", 2, "CPU?")]
+    assert "LOGISTIC [graph 2]" in report.table()
+    assert report.as_dict()["ops"][1]["subgraph"] == 2 and "subgraph" not in report.as_dict()["ops"][0]
+    # a custom op inside the body is found too, on every chip
+    custom = check_model(while_loop(tmp_path / "c.tflite", "CUSTOM", custom="MyOp"), "cv25")
+    assert [o.where for o in custom.ops] == ["CPU", "CPU"] and rules_of(custom, op=1) == {"G-03"}
 
 
 def test_scalar_mul_off_the_rule_names_the_scale_it_needed(tmp_path):

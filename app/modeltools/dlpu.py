@@ -31,6 +31,9 @@ RULES = {
     "G-01": "DLPUs run integer ops only: float tensors run on the CPU",
     "G-03": "only TFLite built-in int8 ops run on a DLPU: custom ops run on the CPU",
     "G-04": "full-integer quantisation: quantise/dequantise steps inside the graph run on the CPU",
+    "G-CF": "control flow (WHILE, IF, CALL_ONCE) is run by the TFLite interpreter on the CPU; "
+            "the ops of its bodies are checked like the main graph's",
+    "G-INT32": "an op on int32/int64 tensors only (shape arithmetic) is not an INT8 op: the CPU",
     "G-05": "Axis's conversion recipe uses uint8 model input and output (inference_input_type/inference_output_type = tf.uint8)",
     "Q-A7": "per-channel quantisation is recommended on ARTPEC-7 (more accurate, same speed)",
     "Q-A8": "ARTPEC-8 wants per-tensor weights: per-channel ones run much slower (vigil quantize --granularity per-tensor)",
@@ -100,6 +103,7 @@ ARTPEC9_OPS = {
     "SPLIT", "SPLIT_V", "TANH", "TRANSPOSE_CONV",
 }
 INT_DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32, "INT64": np.int64}
+CONTROL_FLOW = {"WHILE", "IF", "CALL_ONCE", "CALL"}
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}
 ACTIVATIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU",
                "PRELU", "ELU", "GELU"}
@@ -140,6 +144,7 @@ class Op:
     inputs: list[Tensor]
     outputs: list[Tensor]
     options: object | None
+    subgraph: int = 0  # 0 the main graph; others are WHILE/IF/CALL_ONCE bodies
 
     @property
     def weights(self) -> Tensor | None:
@@ -148,6 +153,11 @@ class Op:
     def activations(self) -> list[Tensor]:
         """Non-constant inputs and outputs."""
         return [t for t in self.inputs + self.outputs if not t.const]
+
+    def shape_arithmetic(self) -> bool:
+        """Only int32/int64 tensors flow through it (shapes, indices), no INT8 data."""
+        acts = self.activations()
+        return bool(acts) and all(t.type in ("INT32", "INT64") for t in acts)
 
 
 @dataclass
@@ -164,6 +174,7 @@ class OpReport:
     op: str
     where: str = "DLPU"
     findings: list[Finding] = field(default_factory=list)
+    subgraph: int = 0
 
 
 @dataclass
@@ -220,7 +231,8 @@ class Report:
         lines = [f"{self.model}  (chip {CHIP_NAMES[self.chip]})", f"{'#':>4}  {'op':<28} {'where':<5}  rules"]
         for o in self.ops:
             rules = ", ".join(dict.fromkeys(f.rule for f in o.findings))
-            lines.append(f"{o.index:>4}  {o.op[:28]:<28} {o.where:<5}  {rules}")
+            name = o.op if not o.subgraph else f"{o.op} [graph {o.subgraph}]"
+            lines.append(f"{o.index:>4}  {name[:28]:<28} {o.where:<5}  {rules}")
         groups: dict[tuple[str, str], list[Finding]] = defaultdict(list)
         for f in self.findings:
             groups[(f.level, f.rule)].append(f)
@@ -239,7 +251,7 @@ class Report:
         return {
             "model": self.model, "chip": self.chip, "exit_code": self.exit_code, "summary": self.summary(),
             "ops": [{"index": o.index, "op": o.op, "where": o.where, "rules": [f.rule for f in o.findings]}
-                    for o in self.ops],
+                    | ({"subgraph": o.subgraph} if o.subgraph else {}) for o in self.ops],
             "findings": [{"rule": f.rule, "level": f.level, "op": f.op, "detail": f.detail, "text": RULES[f.rule]}
                          for f in self.findings],
             "counts": {"ops": len(self.ops), "dlpu": self.on_dlpu, "cpu": len(self.placed("CPU")),
@@ -250,7 +262,8 @@ class Report:
 
 # -- reading ------------------------------------------------------------------------------
 def read_model(path: str | Path) -> tuple[list[Op], list[Tensor], list[Tensor]]:
-    """The main graph's operators with their tensors and options, and its input and output tensors."""
+    """Every graph's operators (the main graph's first, then WHILE/IF bodies) and the main graph's input and
+    output tensors; tensor indices are made unique across graphs."""
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -266,9 +279,8 @@ def read_model(path: str | Path) -> tuple[list[Op], list[Tensor], list[Tensor]]:
         raise NotAModel(f"{p} is a damaged TFLite model: {e}") from None
     if not model.subgraphs:
         raise NotAModel(f"{p} has no graph")
-    graph = model.subgraphs[0]
 
-    def tensor(i: int) -> Tensor:
+    def tensor(graph, offset: int, i: int) -> Tensor:
         t = graph.tensors[i]
         q = t.quantization
         scales = tuple(float(s) for s in q.scale) if q is not None and q.scale is not None else ()
@@ -283,18 +295,22 @@ def read_model(path: str | Path) -> tuple[list[Op], list[Tensor], list[Tensor]]:
             if len(raw) % np.dtype(INT_DTYPES[tname]).itemsize == 0:
                 values = np.frombuffer(raw, INT_DTYPES[tname])
         shape = tuple(int(s) for s in t.shape) if t.shape is not None else ()
-        return Tensor(i, fb.tensor_name(t), tname, shape, scales, zps, const, values)
+        return Tensor(offset + i, fb.tensor_name(t), tname, shape, scales, zps, const, values)
 
-    ops = []
-    for k, op in enumerate(graph.operators):
-        code = model.operatorCodes[op.opcodeIndex]
-        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-        custom = fb.op_name(builtin) == "CUSTOM"
-        name = fb.as_str(code.customCode) if custom else fb.op_name(builtin)
-        ins = [tensor(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
-        outs = [tensor(i) for i in (op.outputs if op.outputs is not None else []) if i >= 0]
-        ops.append(Op(k, name, custom, ins, outs, op.builtinOptions))
-    return ops, [tensor(i) for i in graph.inputs], [tensor(i) for i in graph.outputs]
+    ops: list[Op] = []
+    offset = 0
+    for g, graph in enumerate(model.subgraphs):
+        for op in graph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            custom = fb.op_name(builtin) == "CUSTOM"
+            name = fb.as_str(code.customCode) if custom else fb.op_name(builtin)
+            ins = [tensor(graph, offset, i) for i in (op.inputs if op.inputs is not None else []) if i >= 0]
+            outs = [tensor(graph, offset, i) for i in (op.outputs if op.outputs is not None else []) if i >= 0]
+            ops.append(Op(len(ops), name, custom, ins, outs, op.builtinOptions, g))
+        offset += len(graph.tensors or [])
+    main = model.subgraphs[0]
+    return ops, [tensor(main, 0, i) for i in main.inputs], [tensor(main, 0, i) for i in main.outputs]
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -385,7 +401,7 @@ class Checker:
     def __init__(self, ops: list[Op], graph_io: tuple[list[Tensor], list[Tensor]], chip: str) -> None:
         self.ops, self.chip = ops, chip
         self.inputs, self.outputs = graph_io
-        self.reports = [OpReport(o.index, o.name) for o in ops]
+        self.reports = [OpReport(o.index, o.name, subgraph=o.subgraph) for o in ops]
         self.findings: list[Finding] = []
         consumers: dict[int, list[Op]] = defaultdict(list)
         producer: dict[int, Op] = {}
@@ -430,6 +446,12 @@ class Checker:
                 what = "SSD post-processing: expected on the CPU" if op.name == "TFLite_Detection_PostProcess" else op.name
                 self.add("G-03", "cpu", what, op)
                 continue
+            if op.name in CONTROL_FLOW:
+                self.add("G-CF", "cpu", "", op)
+                continue
+            if op.name == "DEQUANTIZE" and op.inputs and op.inputs[0].const and op.inputs[0].type == "FLOAT16":
+                self.add("G-01", "cpu", "float16 weights widened to float32: a float16 model", op)
+                continue
             if op.name in ("QUANTIZE", "DEQUANTIZE") and any(t.float for t in op.activations()):
                 graph_edge = any(t.index in {x.index for x in self.inputs + self.outputs} for t in op.activations())
                 users = self.consumers.get(op.outputs[0].index, [])
@@ -448,6 +470,8 @@ class Checker:
                          + f"float {floats[0].name!r}", op)
             elif any(t.type == "INT16" for t in op.activations()):
                 self.add("G-01", "cpu", "int16 activations (the DLPUs are INT8)", op)
+            elif op.shape_arithmetic():
+                self.add("G-INT32", "cpu", ", ".join(f"{t.type} {list(t.shape)}" for t in op.activations()[:3]), op)
 
     def _per_channel(self) -> list[Op]:
         return [op for op in self.ops if op.weights is not None and len(op.weights.scales) > 1]
@@ -465,6 +489,8 @@ class Checker:
         for op in self.ops:
             if op.custom:
                 self.add("G-03", "cpu", op.name, op)
+            elif op.name in CONTROL_FLOW:
+                self.add("G-CF", "cpu", "", op)
         self._io_rules(32, "CV-02")
 
     def _chip_artpec7(self) -> None:
@@ -608,7 +634,7 @@ class Checker:
 
     def _a9_concatenation(self, op: Op) -> None:
         out = op.outputs[0]
-        data = [t for t in op.inputs if not t.const]
+        data = list(op.inputs)  # constant inputs are concatenated like the others
         if out.scales and any(t.scales and out.scales[0] < t.scales[0] / 128 for t in data):
             self.add("A9-CAT-1", "cpu", "", op)
         if _channel_axis(op, getattr(op.options, "axis", 0), len(out.shape)):
