@@ -259,6 +259,10 @@ CASES = [
     ("G-CF WHILE", lambda p: while_loop(p), "cv25", "G-CF", "cpu", 0),
     ("G-INT32 shape concat", lambda p: shape_concat(p), "artpec9", "G-INT32", "cpu", 0),
     ("A9-ADD scalar", lambda p: scalar_add(p, 1.0, 0), "artpec9", "A9-ADD", "cpu", 0),
+    ("A9-G04 depth 40000", lambda p: single_op(p, "RELU", (1, 8, 8, 40000), (1, 8, 8, 40000)),
+     "artpec9", "A9-G04", "cpu", 0),
+    ("A9-G04 depth 8192", lambda p: single_op(p, "RELU", (1, 8, 8, 8192), (1, 8, 8, 8192)),
+     "artpec9", "A9-G04", "warn", 0),
     ("CV-02 not x32", lambda p: conv_model(p, hw=(40, 40)), "cv25", "CV-02", "warn", None),
     ("CV-03 quantised", conv_model, "cv25", "CV-03", "info", None),
     ("CV-04 conversion", float_conv, "cv25", "CV-04", "info", None),
@@ -572,6 +576,14 @@ EDGES = [
      {"artpec8": 0, "artpec9": 2}),
     # Arm NN gives the Ethos-N [2, 64] as [1, 2, 64, 1]: no batch for an element-wise op
     ("ReLU [2,64]", lambda p: single_op(p, "RELU", (2, 64), (2, 64)), {"artpec8": 0, "artpec9": 0}),
+    # tensor depth: 8 x 8 x C bytes must fit the SRAM (448 KB to 2 MB); width 1 is exempt
+    ("depth 7168 (448 KB)", lambda p: single_op(p, "RELU", (1, 8, 8, 7168), (1, 8, 8, 7168)),
+     {"artpec8": 0, "artpec9": 0}),
+    ("depth 32768 (2 MB)", lambda p: single_op(p, "RELU", (1, 8, 8, 32768), (1, 8, 8, 32768)),
+     {"artpec8": 0, "artpec9": 0}),
+    ("depth 32784", lambda p: single_op(p, "RELU", (1, 8, 8, 32784), (1, 8, 8, 32784)), {"artpec8": 0, "artpec9": 2}),
+    ("depth 40000, width 1", lambda p: single_op(p, "RELU", (1, 8, 1, 40000), (1, 8, 1, 40000)),
+     {"artpec8": 0, "artpec9": 0}),
     ("rank 5", reshape_rank5, {"artpec8": 0, "artpec9": 2}),
     ("per-channel weights", per_channel_conv, {"artpec8": 0, "artpec9": 0}),
     ("60 filters", lambda p: conv_model(p, out_ch=60), {"artpec8": 0, "artpec9": 0}),
@@ -648,3 +660,10 @@ def test_padv2_with_a_non_zero_value_says_so(tmp_path):
     report = check_model(padv2(tmp_path / "m.tflite", 0.5), "artpec9")
     assert "pad value 0.5, not zero" in report.ops[0].findings[0].detail
 
+
+
+def test_tensor_depth_between_the_smallest_and_largest_sram_is_a_warning_not_cpu(tmp_path):
+    inside = check_model(single_op(tmp_path / "a.tflite", "RELU", (1, 8, 8, 7168), (1, 8, 8, 7168)), "artpec9")
+    assert "A9-G04" not in rules_of(inside)
+    between = check_model(single_op(tmp_path / "b.tflite", "RELU", (1, 8, 8, 7184), (1, 8, 8, 7184)), "artpec9")
+    assert rules_of(between, "warn", 0) >= {"A9-G04"} and between.ops[0].where == "DLPU"

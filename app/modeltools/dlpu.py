@@ -50,6 +50,8 @@ RULES = {
              "I/O requantisation, not counted as CPU fallback (QUANTIZE is not in the ARTPEC-8 list)",
     "A9-G01": "ARTPEC-9: tensors of rank > 4 run on the CPU",
     "A9-G02": "ARTPEC-9: batch > 1 runs on the CPU (dimension 0 of a 4-D tensor or of a fully-connected input)",
+    "A9-G04": "ARTPEC-9: a tensor too deep for the DLPU's SRAM, which must hold an 8x8xC chunk (Arm's "
+              "IsTensorDepthSupported; 448 KB to 2 MB by Ethos-N78 variant, ARTPEC-9's is not published)",
     "A9-G05": "ARTPEC-9: use ReLU6 as the activation where possible",
     "A9-G06": "ARTPEC-9: avoid explicit padding",
     "A9-G07": "ARTPEC-9: filters are best a multiple of 16",
@@ -108,6 +110,9 @@ WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"}
 ACTIVATIONS = {"RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU",
                "PRELU", "ELU", "GELU"}
 A9_KERNELS = {1, 2, 3, 5, 7, 9}
+# total SRAM of the smallest and the largest Ethos-N78 variant (GetEthosN78FwHwCapabilities,
+# driver/support_library/src/CapabilitiesInternal.cpp); which variant ARTPEC-9 has is not published
+SRAM_BYTES = (448 * 1024, 2048 * 1024)
 SAME, VALID = 0, 1
 ACT_NONE, ACT_RELU, ACT_RELU6 = 0, 1, 3
 
@@ -367,6 +372,19 @@ def _batch(op: Op) -> int:
     return max((t.shape[0] for t in op.inputs + op.outputs if not t.const and len(t.shape) == 4), default=1)
 
 
+def _depth_bytes(op: Op) -> int:
+    """SRAM an op's deepest tensor needs on the Ethos-N: an 8 x 8 x C chunk of int8, none when W is 1.
+
+    IsTensorDepthSupported (driver/support_library/src/SupportQueries.cpp): the DMA cannot split NHWC in depth,
+    so 8 * 8 * C bytes must fit in the SRAM; a width of 1 is exempt (the DMA splits channels as width). A
+    fully-connected layer's tensors are [N, 1, 1, C] there (IsFullyConnectedSupportedImpl): always exempt.
+    """
+    if op.name == "FULLY_CONNECTED":
+        return 0
+    shapes = [_ethosn_shape(t.shape) for t in op.inputs + op.outputs if not t.const and 0 < len(t.shape) <= 4]
+    return max((8 * 8 * s[3] for s in shapes if s[2] != 1), default=0)
+
+
 def _ethosn_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """A shape as Arm NN gives it to the Ethos-N (BuildEthosNTensorShape): 4-D, padded as _batch says."""
     if len(shape) >= 4:
@@ -563,8 +581,14 @@ class Checker:
                 self.add("A9-G01", "cpu", f"rank {max(len(t.shape) for t in tensors)}", op)
             elif _batch(op) > 1:
                 self.add("A9-G02", "cpu", f"batch {_batch(op)}", op)
+            elif _depth_bytes(op) > SRAM_BYTES[1]:
+                self.add("A9-G04", "cpu", f"8x8xC chunk of {_depth_bytes(op) // 1024} KB > {SRAM_BYTES[1] // 1024} KB, "
+                         "the largest Ethos-N78 SRAM", op)
             else:
                 getattr(self, f"_a9_{op.name.lower()}", lambda o: None)(op)
+            if SRAM_BYTES[0] < _depth_bytes(op) <= SRAM_BYTES[1]:
+                self.add("A9-G04", "warn", f"8x8xC chunk of {_depth_bytes(op) // 1024} KB: fits only an Ethos-N78 "
+                         f"with more than {SRAM_BYTES[0] // 1024} KB of SRAM", op)
             if op.name in ("CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED"):
                 n = _filters(op)
                 if n and n % 16:
