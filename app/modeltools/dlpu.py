@@ -67,7 +67,7 @@ RULES = {
     "A9-D2S": "ARTPEC-9 depth-to-space: block size 2 and depth a multiple of 4",
     "A9-DW-6": "ARTPEC-9 depthwise convolution: channel multiplier must be 1",
     "A9-LRELU-1": "ARTPEC-9 leaky ReLU: 0 < alpha < 1",
-    "A9-MAX": "ARTPEC-9 max pooling: only the listed pool/stride/padding configurations",
+    "A9-MAX": "ARTPEC-9 max pooling: only the listed pool/stride/padding configurations (3x3/2 parities as Arm's code)",
     "A9-MEAN": "ARTPEC-9 mean: only 7x7 or 8x8 over H and W down to 1x1",
     "A9-MUL": "ARTPEC-9 multiply: only by a constant of shape 1x1x1xC, or by a scalar c with output scale = "
               "input scale x c (the quantised values are unchanged: a reinterpretation of the quantisation)",
@@ -372,6 +372,17 @@ def _batch(op: Op) -> int:
     return max((t.shape[0] for t in op.inputs + op.outputs if not t.const and len(t.shape) == 4), default=1)
 
 
+def _tflite_pads(hw: tuple[int, int], k: tuple[int, int], s: tuple[int, int], same: bool) -> tuple[int, ...]:
+    """(top, bottom, left, right) padding TFLite applies: none for VALID; for SAME the total, extra after."""
+    if not same:
+        return (0, 0, 0, 0)
+    pads = []
+    for n, kk, ss in zip(hw, k, s):
+        total = max((-(-n // ss) - 1) * ss + kk - n, 0)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
 def _depth_bytes(op: Op) -> int:
     """SRAM an op's deepest tensor needs on the Ethos-N: an 8 x 8 x C chunk of int8, none when W is 1.
 
@@ -638,23 +649,43 @@ class Checker:
             self.add("A9-AVG", "cpu", f"pool {k[0]}x{k[1]} stride {s[0]} {'SAME' if pad == SAME else 'VALID'}", op)
 
     def _a9_max_pool_2d(self, op: Op) -> None:
+        # SupportQueries::IsPoolingSupported (driver/support_library/src/SupportQueries.cpp) on the padding TFLite
+        # computes. Stride 2: 1x1 unpadded; 2x2 unpadded on even sizes or padded 1 after on odd ones; 3x3 at
+        # most 417 wide, unpadded on ODD sizes or padded 1 after on EVEN ones. Axis's text (Arm's SUPPORTED.md)
+        # gives the 3x3 parities the other way round; the code is what runs, and an unpadded 3x3/2 pool covers
+        # an odd input exactly. Stride 1: unpadded up to 9x9, SAME up to 17x17.
         o = op.options
-        k, s, pad = (o.filterHeight, o.filterWidth), _strides(op), o.padding
+        k, s, same = (o.filterHeight, o.filterWidth), _strides(op), o.padding == SAME
         hw = _hw(op.inputs[0]) or (0, 0)
+        pads = _tflite_pads(hw, k, s, same)
+        no_pad, pad_after = pads == (0, 0, 0, 0), pads == (0, 1, 0, 1)
         even = hw[0] % 2 == 0 and hw[1] % 2 == 0
         odd = hw[0] % 2 == 1 and hw[1] % 2 == 1
-        ok = (
-            (k == (1, 1) and s == (2, 2))
-            or (k == (2, 2) and s == (2, 2) and ((pad == VALID and even) or (pad == SAME and odd)))
-            or (k == (3, 3) and s == (2, 2) and hw[1] <= 417 and ((pad == VALID and even) or (pad == SAME and odd)))
-            or (s == (1, 1) and pad == VALID and max(k) <= 9)
-            or (s == (1, 1) and pad == SAME and max(k) <= 17)
-        )
-        if ok and (hw[0] < k[0] or hw[1] < k[1]):
-            ok = False
-        if not ok:
-            self.add("A9-MAX", "cpu", f"pool {k[0]}x{k[1]} stride {s[0]}x{s[1]} "
-                     f"{'SAME' if pad == SAME else 'VALID'} on {hw[1]}x{hw[0]}", op)
+        why = ""
+        if s == (2, 2):
+            if k == (1, 1) and no_pad:
+                pass
+            elif k == (2, 2) and (no_pad or pad_after):
+                if not (even if no_pad else odd):
+                    why = f"input sizes must be {'even' if no_pad else 'odd'}"
+            elif k == (3, 3) and (no_pad or pad_after):
+                if hw[1] > 417:
+                    why = "input wider than 417"
+                elif not (odd if no_pad else even):
+                    why = f"input sizes must be {'odd' if no_pad else 'even'} (Arm's code; Axis's text says " \
+                          f"{'even' if no_pad else 'odd'})"
+            else:
+                why = "not a supported stride-2 configuration"
+        elif s == (1, 1):
+            if not ((no_pad and max(k) <= 9) or (same and max(k) <= 17)):
+                why = "stride 1 needs VALID up to 9x9 or SAME up to 17x17"
+        else:
+            why = "stride must be 1 or 2"
+        if not why and (hw[0] < k[0] or hw[1] < k[1]):
+            why = "input smaller than the pool"
+        if why:
+            self.add("A9-MAX", "cpu", f"pool {k[0]}x{k[1]} stride {s[0]}x{s[1]} {'SAME' if same else 'VALID'} "
+                     f"on {hw[1]}x{hw[0]}: {why}", op)
 
     def _a9_concatenation(self, op: Op) -> None:
         out = op.outputs[0]
