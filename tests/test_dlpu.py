@@ -674,3 +674,25 @@ def test_tensor_depth_between_the_smallest_and_largest_sram_is_a_warning_not_cpu
     assert "A9-G04" not in rules_of(inside)
     between = check_model(single_op(tmp_path / "b.tflite", "RELU", (1, 8, 8, 7184), (1, 8, 8, 7184)), "artpec9")
     assert rules_of(between, "warn", 0) >= {"A9-G04"} and between.ops[0].where == "DLPU"
+
+
+# both sides of the advice bounds: which warning or tip a chip gives
+ADVICE = [
+    ("60 filters", lambda p: conv_model(p, out_ch=60), {"artpec8": ("A8-07", False), "artpec9": ("A9-G07", True)}),
+    ("64 filters", lambda p: conv_model(p, out_ch=64), {"artpec8": ("A8-07", True), "artpec9": ("A9-G07", False)}),
+    ("input 224x224", lambda p: conv_model(p, hw=(224, 224)), {"cv25": ("CV-02", False), "artpec8": ("T-03", False)}),
+    ("input 225x225", lambda p: conv_model(p, hw=(225, 225)), {"cv25": ("CV-02", True), "artpec8": ("T-03", True)}),
+    ("per-channel weights", per_channel_conv, {"artpec8": ("Q-A8", True), "artpec9": ("Q-A8", False)}),
+    ("per-tensor weights", conv_model, {"artpec8": ("Q-A8", False), "artpec7": ("Q-A7", True)}),
+    ("depth 7184 (> 448 KB)", lambda p: single_op(p, "RELU", (1, 8, 8, 7184), (1, 8, 8, 7184)),
+     {"artpec9": ("A9-G04", True)}),
+]
+
+
+@pytest.mark.parametrize("case", ADVICE, ids=[c[0] for c in ADVICE])
+def test_advice_bounds_give_their_warning_or_tip_on_one_side_only(case, tmp_path):
+    name, build, expected = case
+    path = build(tmp_path / "m.tflite")
+    for chip, (rule, present) in expected.items():
+        report = check_model(path, chip)
+        assert (rule in rules_of(report)) == present, f"{chip}\n{report.table()}"
