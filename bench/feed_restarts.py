@@ -66,9 +66,9 @@ class Watcher:
 class Source:
     """A publisher fed a new and an end event every tick (synthetic tracks), numbered 1, 2, …"""
 
-    def __init__(self, port: int, prefix: str, delay: float) -> None:
+    def __init__(self, port: int, prefix: str, delay: float, reconnect_max: int) -> None:
         cfg = MqttConfig(enabled=True, port=port, topic_prefix=prefix, resume_delay=delay, queue_size=100000,
-                         stats_interval=0)
+                         stats_interval=0, reconnect_max_delay=reconnect_max)
         self.pub = MqttPublisher(cfg, prefix.replace("/", "_"), ["person"])
         self.seq = 0
         self.critical: set[int] = set()
@@ -104,6 +104,8 @@ def main() -> None:
     ap.add_argument("--outages", default="2,8,17", help="seconds the broker is down, used in turn")
     ap.add_argument("--delays", default="0,1,3,5", help="mqtt.resume_delay values to compare")
     ap.add_argument("--rate", type=float, default=5.0, help="ticks per second (2 new/end events each)")
+    ap.add_argument("--reconnect-max", type=int, default=60,
+                    help="Vigil's mqtt.reconnect_max_delay; 1 puts Vigil out of phase with paho's back-off")
     args = ap.parse_args()
     outages = [float(x) for x in args.outages.split(",")]
     delays = [float(x) for x in args.delays.split(",")]
@@ -113,7 +115,7 @@ def main() -> None:
     for kind, b in brokers.items():
         for d in delays:
             prefix = f"bench/{kind}/d{d:g}"
-            sources[kind, d] = Source(b.port, prefix, d)
+            sources[kind, d] = Source(b.port, prefix, d, args.reconnect_max)
             persistent = kind == "persistent"
             watchers[kind, d] = Watcher(b.port, f"{prefix}/events", persistent, f"bench-{kind}-{d:g}")
     for s in sources.values():
@@ -172,7 +174,8 @@ def main() -> None:
         p50, p95 = percentiles(after, (50, 100))
         return f"{p50:5.2f} / {p95:5.2f}"
 
-    print(f"\n{args.restarts} broker restarts (down {args.outages} s in turn), {args.rate * 2:g} new/end events/s per publisher")
+    print(f"\n{args.restarts} broker restarts (down {args.outages} s in turn), {args.rate * 2:g} new/end events/s per publisher, "
+          f"Vigil's reconnect back-off 1..{args.reconnect_max} s, paho's 1..120 s")
     per = " ".join(f"{f'{outages[i % len(outages)]:g}s':>5}" for i in range(args.restarts))
     print(f"{'broker':<11} {'subscriber':<26} {'resume_delay':>12} {'new/end sent':>12} {'lost':>6}  "
           f"lost per outage: {per}  {'Vigil back p50/max s':>21} {'subscriber back p50/max s':>26}")
