@@ -170,7 +170,7 @@ class Config(_Section):
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
     decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
     tracker: TrackerConfig = Field(
-        # boxes of 0.375-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
+        # boxes of 0.35-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
         default_factory=ByteTrackConfig,
         description="multi-object tracker (sort or bytetrack)",
     )

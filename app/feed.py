@@ -111,7 +111,7 @@ class Feed:
             self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
             epoch_offset=offset, run_id=self.run_id, device_id=self.device_id,
             keep_tracks_view=cfg.api.enabled,
-            count_labels=[c for c in cfg.decoder.classes if c in self.labels] or None,
+            count_labels=cfg.decoder.classes or None,
             groups=cfg.model.groups,
         )
         if cfg.state.file and cfg.lines:

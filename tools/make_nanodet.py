@@ -128,17 +128,13 @@ def refuse_evaluation_images(images: list[np.ndarray]) -> None:
     """Exit if any calibration image is (pixel for pixel, after letterboxing) an evaluation image."""
     if not EVAL_LABELS.exists():
         return
-    spec = json.loads(EVAL_LABELS.read_text())
-    items = spec["items"] if isinstance(spec, dict) else spec
+    sys.path.insert(0, str(REPO / "tools"))
+    from eval_set import load_eval_set
+
     seen = {hashlib.sha256(img.tobytes()).hexdigest() for img in images}
-    for item in items:
-        image = item.get("image")
-        if isinstance(image, str):
-            img = cv2.imread(str(EVAL_LABELS.parent / image))
-            if img is None:
-                img = cv2.imread(str(REPO / image))
-            if img is not None and hashlib.sha256(letterbox(img).tobytes()).hexdigest() in seen:
-                sys.exit(f"calibration would include evaluation image {image}")
+    for item in load_eval_set(labels_path=EVAL_LABELS):
+        if hashlib.sha256(letterbox(item.image).tobytes()).hexdigest() in seen:
+            sys.exit(f"calibration would include evaluation image {item.id}")
 
 
 # -- the published graph ------------------------------------------------------------------------
@@ -326,15 +322,12 @@ def compare(ref: list[list[np.ndarray]], new: list[dict[str, np.ndarray]]) -> di
 
 # -- images ---------------------------------------------------------------------------------------
 
-def letterbox(img: np.ndarray, size: int = SIZE, fill: int = 114) -> np.ndarray:
-    """BGR image scaled to fit size x size, centred on grey (what Vigil's preprocess does)."""
+def letterbox(img: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """BGR image letterboxed into size x size exactly as Vigil's preprocess renders a whole-frame view."""
+    from app.preprocess import make_view
+
     h, w = img.shape[:2]
-    s = min(size / w, size / h)
-    nw, nh = min(size, round(w * s)), min(size, round(h * s))
-    canvas = np.full((size, size, 3), fill, np.uint8)
-    y0, x0 = (size - nh) // 2, (size - nw) // 2
-    canvas[y0:y0 + nh, x0:x0 + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return canvas
+    return make_view(0, 0, w, h, size, size, "letterbox").render(img, rgb=False)
 
 
 def calibration_images(clip: Path, scenes: list[Path], n_frames: int = 80, seed: int = 0) -> list[np.ndarray]:

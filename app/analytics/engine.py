@@ -132,8 +132,9 @@ class Analytics:
     ) -> None:
         self.labels = list(labels)
         # label groups with at least one member this model has get a count of their own
-        self.groups = {g: [m for m in members if m in self.labels] for g, members in (groups or {}).items()
-                       if any(m in self.labels for m in members) and g not in self.labels}
+        present = {g: [m for m in members if m in self.labels] for g, members in (groups or {}).items()
+                   if g not in self.labels}
+        self.groups = {g: members for g, members in present.items() if members}
         self.zones = Zones(zones or {}, self.labels)
         self.lines = Lines(lines or {}, self.labels, since=time.time())
         self.filters = filters or FiltersConfig()
@@ -172,8 +173,9 @@ class Analytics:
         self._last_after: dict[int, dict] = {}
         self._per_class_filters()
         # the labels that can be detected (decoder.classes) when given, else every label of a short list
-        if count_labels is not None:
-            self.count_labels: list[str] = [lab for lab in count_labels if lab in self.labels][:MAX_COUNT_LABELS]
+        detectable = [lab for lab in count_labels or [] if lab in self.labels]
+        if detectable:
+            self.count_labels: list[str] = detectable[:MAX_COUNT_LABELS]
         else:
             self.count_labels = list(self.labels) if len(self.labels) <= MAX_COUNT_LABELS else []
         for z in self.zones.cfg:

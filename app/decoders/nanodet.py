@@ -56,7 +56,8 @@ def find_levels(specs: Sequence[TensorSpec], input_w: int | None = None) -> tupl
     if any(len(g) != 2 for g in groups.values()):
         return None
     levels, classes, bins = [], set(), set()
-    widest = max(_points(specs[g[0]])[0] for g in groups.values())
+    # without the input size (auto-detection), assume the finest level is stride 8
+    stride_base = input_w or 8 * max(_points(specs[g[0]])[0] for g in groups.values())
     for n, (a, b) in sorted(groups.items(), reverse=True):
         ca, cb = specs[a].shape[-1], specs[b].shape[-1]
         is_box = [c % 4 == 0 and c // 4 in BIN_COUNTS for c in (ca, cb)]
@@ -67,7 +68,6 @@ def find_levels(specs: Sequence[TensorSpec], input_w: int | None = None) -> tupl
         else:
             box, cls = (a, b) if is_box[0] else (b, a)
         grid_w = _points(specs[box])[0]
-        stride_base = input_w if input_w else widest * 8
         stride = stride_base // grid_w
         levels.append(Level(stride, grid_w, cls, box))
         classes.add(specs[cls].shape[-1])
