@@ -20,6 +20,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.backends.acap_runtime import read_io_specs  # noqa: E402
 from app.config import load_config  # noqa: E402
 from app.ops import iou_matrix  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
@@ -34,19 +35,20 @@ MODELS = {
 
 
 class Runner:
-    """One interpreter with a chosen op resolver, behind the Model protocol's run()."""
+    """One interpreter with a chosen op resolver, behind the Model protocol (specs, run, run_many)."""
 
     def __init__(self, path: str, reference: bool) -> None:
         resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if reference else OpResolverType.AUTO
         self.interp = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=resolver)
         self.interp.allocate_tensors()
-        self.inputs = self.interp.get_input_details()
-        self.outputs = self.interp.get_output_details()
+        self.inputs, self.outputs = read_io_specs(path)
+        self._in = self.interp.get_input_details()[0]["index"]
+        self._out = [d["index"] for d in self.interp.get_output_details()]
 
     def run(self, tensors):
-        self.interp.set_tensor(self.inputs[0]["index"], tensors[0])
+        self.interp.set_tensor(self._in, tensors[0])
         self.interp.invoke()
-        return [self.interp.get_tensor(o["index"]).copy() for o in self.outputs]
+        return [self.interp.get_tensor(i).copy() for i in self._out]
 
     def run_many(self, batches):
         for b in batches:
@@ -70,9 +72,8 @@ def main() -> None:
     print(f"{'model':<30}{'values differing':>18}{'max steps':>11}{'detections shared':>20}")
     for name, (path, over) in MODELS.items():
         cfg = load_config(path, over, env={})
-        fast, ref = Detector(cfg), Detector(cfg)
         a_run, b_run = Runner(cfg.model.path, False), Runner(cfg.model.path, True)
-        fast.model, ref.model = a_run, b_run
+        fast, ref = Detector(cfg, model=a_run), Detector(cfg, model=b_run)
         differing = total = worst = 0
         shared = seen = 0
         for img in frames:
