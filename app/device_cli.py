@@ -98,11 +98,11 @@ def cmd_emulator(args) -> int:
 
 
 def cmd_check_model(args) -> int:
-    from app.modeltools import dlpu
+    from app.modeltools import dlpu_check
 
     try:
-        report = dlpu.check_model(args.model, args.chip)
-    except dlpu.NotAModel as e:
+        report = dlpu_check.check_model(args.model, args.chip)
+    except dlpu_check.NotAModel as e:
         if args.json:
             print(json.dumps({"model": args.model, "chip": args.chip, "exit_code": 2, "error": str(e)}))
         else:

@@ -9,7 +9,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.errors import ModelError
 
 ResizeMode = Literal["stretch", "letterbox"]

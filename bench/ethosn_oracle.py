@@ -36,9 +36,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.modeltools.dlpu import (  # noqa: E402
-    SAME, Op, Tensor, _ethosn_shape, _strides, _tflite_pads, check_model, read_model,
-)
+from app.modelfile import Operator, TensorSpec, read_model  # noqa: E402
+from app.modeltools.dlpu_check import check_model  # noqa: E402
+from app.modeltools.dlpu_check.geometry import ethosn_shape, strides, tflite_pads  # noqa: E402
+from app.modeltools.dlpu_check.rules import SAME  # noqa: E402
 
 
 def build(stack: Path, out: Path) -> Path:
@@ -63,20 +64,20 @@ def build(stack: Path, out: Path) -> Path:
     return exe
 
 
-def tensor(t: Tensor, shape: tuple[int, ...] | None = None, fmt: str = "NHWC", scales=None, zp=None) -> str:
+def tensor(t: TensorSpec, shape: tuple[int, ...] | None = None, fmt: str = "NHWC", scales=None, zp=None) -> str:
     """The oracle's n,h,w,c/type/zp/scales/format token for a tensor."""
-    dims = shape if shape is not None else _ethosn_shape(t.shape)
+    dims = shape if shape is not None else ethosn_shape(t.shape)
     kind = {"UINT8": "u8", "INT8": "i8", "INT32": "i32"}.get(t.type, "u8")
     scales = scales if scales is not None else (t.scales or (1.0,))
     zp = zp if zp is not None else (t.zero_points[0] if t.zero_points else 0)
     return f"{','.join(map(str, dims))}/{kind}/{zp}/{';'.join(f'{s:.9g}' for s in scales)}/{fmt}"
 
 
-def out_quant(t: Tensor) -> str:
+def out_quant(t: TensorSpec) -> str:
     return f"{t.zero_points[0] if t.zero_points else 0}/{(t.scales or (1.0,))[0]:.9g}"
 
 
-def query(op: Op) -> str | None:
+def query(op: Operator) -> str | None:
     """The oracle query for one op, or None when the support library has none for it."""
     name = op.name
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV"):
@@ -91,14 +92,14 @@ def query(op: Op) -> str | None:
             channels = o
         bias_scales = [x.scales[0] * s for s in w.scales] if x.scales and w.scales else [1.0]
         bias = f"1,1,1,{channels}/i32/0/{';'.join(f'{s:.9g}' for s in bias_scales)}/NHWC"
-        s = _strides(op)
+        s = strides(op)
         same = getattr(op.options, "padding", SAME) == SAME
         if name == "TRANSPOSE_CONV":
             total = max(kh - s[0], 0), max(kw - s[1], 0)  # the output is input x stride
             pads = (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2) if same \
                 else (0, 0, 0, 0)
         else:
-            pads = _tflite_pads(x.shape[1:3], (kh, kw), s, same)
+            pads = tflite_pads(x.shape[1:3], (kh, kw), s, same)
         kind = {"CONV_2D": "CONV", "DEPTHWISE_CONV_2D": "DW", "TRANSPOSE_CONV": "TCONV"}[name]
         return (f"{kind} {tensor(x)} {weights} {bias} {','.join(map(str, pads))} {s[1]},{s[0]} "
                 f"{out_quant(op.outputs[0])}")
@@ -111,8 +112,8 @@ def query(op: Op) -> str | None:
                 f"{out_quant(op.outputs[0])}")
     if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         o, x = op.options, op.inputs[0]
-        k, s = (o.filterHeight, o.filterWidth), _strides(op)
-        pads = _tflite_pads(x.shape[1:3], k, s, o.padding == SAME)
+        k, s = (o.filterHeight, o.filterWidth), strides(op)
+        pads = tflite_pads(x.shape[1:3], k, s, o.padding == SAME)
         kind = "max" if name == "MAX_POOL_2D" else "avg"
         return f"POOL {kind} {k[1]},{k[0]} {s[1]},{s[0]} {','.join(map(str, pads))} {tensor(x)}"
     if name == "CONCATENATION":
@@ -172,8 +173,7 @@ def main() -> int:
         for k, (name, make) in enumerate(models()):
             path = make(Path(tmp) / f"m{k}.tflite")
             report = check_model(path, "artpec9")
-            ops, _, _ = read_model(path)
-            for op in ops:
+            for op in read_model(path).operators:
                 q = query(op) if report.ops[op.index].where == "DLPU" or any(
                     f.rule.startswith("A9") for f in report.ops[op.index].findings) else None
                 if q is None:

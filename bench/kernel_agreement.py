@@ -15,12 +15,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.backends.acap_runtime import read_io_specs  # noqa: E402
+from app.backends.tflite import TFLiteModel  # noqa: E402
 from app.config import load_config  # noqa: E402
 from app.ops import iou_matrix  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
@@ -32,27 +31,6 @@ MODELS = {
                             {"model.path": str(ROOT / "models" / "nanodet_int8_perchannel.tflite")}),
     "blazepose per-tensor": (ROOT / "config" / "blazepose.yaml", {}),
 }
-
-
-class Runner:
-    """One interpreter with a chosen op resolver, behind the Model protocol (specs, run, run_many)."""
-
-    def __init__(self, path: str, reference: bool) -> None:
-        resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if reference else OpResolverType.AUTO
-        self.interp = Interpreter(model_path=path, num_threads=1, experimental_op_resolver_type=resolver)
-        self.interp.allocate_tensors()
-        self.inputs, self.outputs = read_io_specs(path)
-        self._in = self.interp.get_input_details()[0]["index"]
-        self._out = [d["index"] for d in self.interp.get_output_details()]
-
-    def run(self, tensors):
-        self.interp.set_tensor(self._in, tensors[0])
-        self.interp.invoke()
-        return [self.interp.get_tensor(i).copy() for i in self._out]
-
-    def run_many(self, batches):
-        for b in batches:
-            yield self.run(b)
 
 
 def main() -> None:
@@ -72,7 +50,8 @@ def main() -> None:
     print(f"{'model':<30}{'values differing':>18}{'max steps':>11}{'detections shared':>20}")
     for name, (path, over) in MODELS.items():
         cfg = load_config(path, over, env={})
-        a_run, b_run = Runner(cfg.model.path, False), Runner(cfg.model.path, True)
+        model = Path(cfg.model.path)
+        a_run, b_run = TFLiteModel(model, 1), TFLiteModel(model, 1, reference_kernels=True)
         fast, ref = Detector(cfg, model=a_run), Detector(cfg, model=b_run)
         differing = total = worst = 0
         shared = seen = 0

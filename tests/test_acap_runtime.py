@@ -14,7 +14,7 @@ import pytest
 
 from app import protos
 from app.backends import load
-from app.backends.acap_runtime import AcapRuntimeModel, read_io_specs
+from app.backends.acap_runtime import AcapRuntimeModel
 from app.backends.acap_runtime_client import (
     AcapRuntimeError,
     Endpoint,
@@ -28,6 +28,7 @@ from app.capture.acap_runtime import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
 from app.config import AcapRuntimeConfig, Config, SourceConfig
 from app.emulator import Emulator, EmulatorConfig
 from app.errors import ConfigError, ModelError, SourceError
+from app.modelfile import read_model
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
 
 pb = protos.load()
@@ -161,7 +162,7 @@ def test_artpec9_has_no_chip_id_and_says_why():
 # -- backend ----------------------------------------------------------------------------------------
 def test_backend_specs_come_from_the_local_file_and_match_tflite():
     tfl = load(DEFAULT_MODEL, "tflite")
-    inputs, outputs = read_io_specs(DEFAULT_MODEL)
+    inputs, outputs = read_model(DEFAULT_MODEL).io_specs()
     assert inputs == tfl.inputs and outputs == tfl.outputs
 
 

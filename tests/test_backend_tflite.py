@@ -61,7 +61,7 @@ def test_no_runtime_installed_is_a_clear_model_error(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_tflite)
     with pytest.raises(ModelError, match="no TFLite runtime installed: pip install ai-edge-litert"):
-        tflite_backend._interpreter_class()
+        tflite_backend._interpreter_module()
 
 
 def test_device_other_than_cpu_is_refused():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.decoders import AnchorOptions, DecoderConfig, create_decoder
 from app.decoders.mediapipe import generate_anchors
 from app.errors import ConfigError, ModelError

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from app.modeltools.dlpu import RULES, check_model
+from app.modeltools.dlpu_check import RULES, check_model
 from tests.conftest import (
     BLAZEPOSE_MODEL, BLAZEPOSE_PERCHANNEL, DEFAULT_MODEL, FIXTURE_MODELS, PERCHANNEL_MODEL, run_vigil,
 )

@@ -22,11 +22,11 @@ def test_default_models_are_full_integer_uint8_io_with_only_artpec8_listed_ops(p
     assert report.weights_per_tensor() is per_tensor
     assert report.weights_per_channel() is not per_tensor
     (inp,) = report.inputs
-    assert inp.dtype == "UINT8" and tuple(inp.shape) == (1, 416, 416, 3) and inp.scale == (1.0,)
+    assert inp.type == "UINT8" and tuple(inp.shape) == (1, 416, 416, 3) and inp.scales == (1.0,)
     cls = [o for o in report.outputs if o.name.startswith("cls_")]
-    assert len(cls) == 3 and all(o.dtype == "UINT8" for o in report.outputs)
+    assert len(cls) == 3 and all(o.type == "UINT8" for o in report.outputs)
     for o in cls:  # class logits forced to [-6, 4]
-        assert o.scale == pytest.approx((10 / 255,)) and o.zero_point == (153,)
+        assert o.scales == pytest.approx((10 / 255,)) and o.zero_points == (153,)
 
 
 @pytest.mark.parametrize("path,per_tensor", [(BLAZEPOSE_MODEL, True), (BLAZEPOSE_PERCHANNEL, False)])
@@ -39,9 +39,9 @@ def test_blazepose_models_are_full_integer_with_stated_granularity(path, per_ten
     assert report.weights_per_tensor() is per_tensor
     assert report.weights_per_channel() is not per_tensor
     (inp,) = report.inputs
-    assert inp.dtype == "INT8" and tuple(inp.shape) == (1, 224, 224, 3)
+    assert inp.type == "INT8" and tuple(inp.shape) == (1, 224, 224, 3)
     scores = next(o for o in report.outputs if tuple(o.shape) == (1, 2254, 1))
-    assert scores.scale == pytest.approx((1 / 256,)) and scores.zero_point == (-128,)
+    assert scores.scales == pytest.approx((1 / 256,)) and scores.zero_points == (-128,)
 
 
 def test_model_check_tool_uses_the_decoders_anchors():

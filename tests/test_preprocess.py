@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.errors import ModelError
 from app.preprocess import InputConverter, infer_input_range, make_view, plan_views, tile_starts
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.modeltools import dlpu
+from app.modeltools import dlpu_check
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, run_vigil
 
 FLOAT_MODEL = FIXTURE_MODELS / "tiny_float.tflite"
@@ -35,7 +35,7 @@ def test_quantize_writes_full_integer_model_reports_agreement_and_checks_it(cali
     assert m and float(m.group(1)) < 10  # INT8 close to float on images it was not calibrated on
     assert "SQNR" in r.stderr and "weights per-tensor" in r.stderr
     assert r.stdout.splitlines()[-1].startswith("summary: ARTPEC-8:")
-    report = dlpu.check_model(out, "artpec8")
+    report = dlpu_check.check_model(out, "artpec8")
     assert not any(f.rule == "G-01" for f in report.findings)  # no float ops left
     assert not any(f.rule == "Q-A8" for f in report.findings)  # per-tensor weights
 
@@ -127,7 +127,7 @@ def test_per_channel_granularity_gives_per_channel_weights_checked_for_artpec9(c
     r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(calib_dir), "--granularity", "per-channel", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "weights per-channel" in r.stderr and "summary: ARTPEC-9" in r.stdout
-    assert any(f.rule == "Q-A8" for f in dlpu.check_model(out, "artpec8").findings)
+    assert any(f.rule == "Q-A8" for f in dlpu_check.check_model(out, "artpec8").findings)
 
 
 def test_too_few_calibration_images_is_a_config_error(tmp_path):

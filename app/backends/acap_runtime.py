@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from app.backends import TensorSpec, check_model_file
+from app.backends import check_model_file
 from app.backends.acap_runtime_client import (
     Endpoint,
     Health,
@@ -26,44 +26,9 @@ from app.backends.acap_runtime_client import (
     tensor_to_proto,
 )
 from app.errors import ModelError
+from app.modelfile import read_model
 
 log = logging.getLogger(__name__)
-
-# TFLite schema TensorType -> numpy
-_TFLITE_DTYPES = {
-    0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 6: np.bool_, 7: np.int16,
-    9: np.int8, 10: np.float64, 15: np.uint32, 16: np.uint16,
-}
-
-
-def read_io_specs(path: str | Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Input and output TensorSpecs of a .tflite file's main graph, read from the flatbuffer alone."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    data = Path(path).read_bytes()
-    try:
-        model = schema.Model.GetRootAs(data, 0)
-        graph = model.Subgraphs(0)
-    except Exception as e:  # a truncated or foreign file fails anywhere in the reader
-        raise ModelError(f"cannot parse TFLite model {path}: {e}") from None
-    if graph is None:
-        raise ModelError(f"TFLite model {path} has no graph")
-
-    def spec(index: int) -> TensorSpec:
-        t = graph.Tensors(index)
-        dtype = _TFLITE_DTYPES.get(t.Type())
-        if dtype is None:
-            raise ModelError(f"{path}: tensor {t.Name().decode()!r} has unsupported type {t.Type()}")
-        q = t.Quantization()
-        scale = float(q.Scale(0)) if q is not None and q.ScaleLength() == 1 else 0.0
-        zero_point = int(q.ZeroPoint(0)) if q is not None and q.ZeroPointLength() == 1 else 0
-        shape = tuple(int(s) for s in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        return TensorSpec(t.Name().decode(), shape, np.dtype(dtype), scale, zero_point)
-
-    inputs = [spec(int(i)) for i in graph.InputsAsNumpy()]
-    outputs = [spec(int(i)) for i in graph.OutputsAsNumpy()]
-    return inputs, outputs
-
 
 class AcapRuntimeModel:
     """A model served by ACAP Runtime behind the Model protocol."""
@@ -90,7 +55,7 @@ class AcapRuntimeModel:
         self.server_path = server_path
         self.endpoint = endpoint
         self.chip = chip
-        self.inputs, self.outputs = read_io_specs(path)
+        self.inputs, self.outputs = read_model(path).io_specs()
         self.load_timeout = load_timeout
         self.timeout = timeout
         self.inflight = max(1, inflight)

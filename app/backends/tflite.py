@@ -7,23 +7,24 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from app.backends import TensorSpec, check_model_file
+from app.modelfile import TensorSpec, check_model_file
 from app.errors import ModelError
 
 log = logging.getLogger(__name__)
 
 
-def _interpreter_class():
+def _interpreter_module():
+    # Deferred: the runtime is a large native library, loaded only when a model is.
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert import interpreter
 
-        return Interpreter, "ai-edge-litert"
+        return interpreter, "ai-edge-litert"
     except ImportError:
         pass
     try:
-        from tflite_runtime.interpreter import Interpreter
+        from tflite_runtime import interpreter
 
-        return Interpreter, "tflite-runtime"
+        return interpreter, "tflite-runtime"
     except ImportError:
         raise ModelError(
             "no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime with numpy<2)"
@@ -31,23 +32,35 @@ def _interpreter_class():
 
 
 def _spec(d: dict) -> TensorSpec:
+    """The interpreter's view of a tensor as the TensorSpec `app.modelfile.read_model` gives for it."""
     scale, zero_point = d.get("quantization", (0.0, 0))
+    params = d.get("quantization_parameters", {})
     return TensorSpec(
         name=d["name"],
         shape=tuple(int(s) for s in d["shape"]),
         dtype=np.dtype(d["dtype"]),
         scale=float(scale),
         zero_point=int(zero_point),
+        scales=tuple(float(s) for s in params.get("scales", ())),
+        zero_points=tuple(int(z) for z in params.get("zero_points", ())),
+        index=int(d["index"]),
     )
 
 
 class TFLiteModel:
-    """A TFLite interpreter behind the Model protocol."""
+    """A TFLite interpreter behind the Model protocol.
 
-    def __init__(self, path: Path, threads: int) -> None:
-        interpreter_cls, self.runtime = _interpreter_class()
+    reference_kernels runs TFLite's builtin kernels without the default delegate (XNNPACK), as
+    the model tools do to tell a kernel's rounding from a quantisation error.
+    """
+
+    def __init__(self, path: Path, threads: int, reference_kernels: bool = False) -> None:
+        module, self.runtime = _interpreter_module()
+        options = {}
+        if reference_kernels:
+            options["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interp = interpreter_cls(model_path=str(path), num_threads=threads)
+            self._interp = module.Interpreter(model_path=str(path), num_threads=threads, **options)
             self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -81,10 +94,10 @@ class TFLiteModel:
         """Nothing to release: the interpreter goes with the object."""
 
 
-def load(path, device: str = "cpu", threads: int = 1, **_options) -> TFLiteModel:
-    """Load a .tflite file for the CPU (XNNPACK) interpreter."""
+def load(path, device: str = "cpu", threads: int = 1, reference_kernels: bool = False, **_options) -> TFLiteModel:
+    """Load a .tflite file for the CPU interpreter (XNNPACK, or the reference kernels)."""
     if device not in ("cpu", "auto"):
         raise ModelError(f"the tflite backend runs on the CPU only (device {device!r} requested)")
-    model = TFLiteModel(check_model_file(path), threads)
+    model = TFLiteModel(check_model_file(path), threads, reference_kernels)
     log.info("loaded %s with %s (%d thread%s)", path, model.runtime, threads, "" if threads == 1 else "s")
     return model

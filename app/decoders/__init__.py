@@ -12,7 +12,7 @@ from typing import Literal, Protocol, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.errors import ConfigError, ModelError
 from app.ops import nms
 from app.types import Detections

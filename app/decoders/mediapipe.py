@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.decoders import AnchorOptions, DecoderConfig, ScoreFilter, finish
 from app.errors import ModelError
 from app.types import Detections

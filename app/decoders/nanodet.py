@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.decoders import DecoderConfig, ScoreFilter, finish
 from app.types import Detections
 

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from app.backends import TensorSpec
+from app.modelfile import TensorSpec
 from app.decoders import DecoderConfig, ScoreFilter, finish
 from app.ops import cxcywh_to_xyxy
 from app.types import Detections

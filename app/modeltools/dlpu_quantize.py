@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from app.errors import ConfigError, ModelError
+from app.modelfile import read_model
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -89,14 +90,11 @@ def compare(float_path: Path, int8_path: Path, images: list[np.ndarray]) -> list
 
 def main(args) -> int:
     """Run `vigil quantize` from parsed arguments; returns the exit code."""
-    from app.modeltools import dlpu, quantize
+    from app.modeltools import dlpu_check, quantize
     from app.modeltools.check import Runner
 
     src = Path(args.model)
-    try:
-        ops, inputs, _ = dlpu.read_model(src)
-    except dlpu.NotAModel as e:
-        raise ModelError(str(e)) from None
+    inputs = read_model(src).inputs  # NotAModel is a ModelError
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
         raise ModelError(f"{src}: quantize handles single-image models with one NHWC input")
     if inputs[0].type != "FLOAT32":
@@ -150,6 +148,6 @@ def main(args) -> int:
         for a in agreement:
             print(a.line(), file=err)
     chip = args.chip or ("artpec8" if args.granularity == "per-tensor" else "artpec9")
-    check = dlpu.check_model(out, chip)
+    check = dlpu_check.check_model(out, chip)
     print(check.table())
     return 0 if check.exit_code != 2 else 2

@@ -7,16 +7,16 @@ import logging
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from ai_edge_litert import schema_py_generated as schema
 from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe_manager
 from ai_edge_quantizer.utils import qsv_utils
 
+from app.modelfile import WEIGHTED_OPS, TensorSpec, read_model
 from app.modeltools import flatbuffer as fb
 
 log = logging.getLogger(__name__)
@@ -35,30 +35,6 @@ _PRESERVE_ALL_TENSORS_WARNING = ".*experimental_preserve_all_tensors.*"
 # None = keep the calibrated range but give every tensor on the path the same one.
 Range = tuple[float, float] | None
 QSVs = dict[str, dict[str, Any]]
-
-_WEIGHTED_OPS = {fb.Op.CONV_2D, fb.Op.DEPTHWISE_CONV_2D, fb.Op.FULLY_CONNECTED, fb.Op.TRANSPOSE_CONV}
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    """Name, shape, dtype and quantisation of one model input or output."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    scale: tuple[float, ...] = ()
-    zero_point: tuple[int, ...] = ()
-
-    def describe(self) -> str:
-        """One line such as 'input_1 [1,224,224,3] INT8 scale=0.00784 zp=-1'."""
-        shape = ",".join(str(d) for d in self.shape)
-        quant = ""
-        if len(self.scale) == 1:
-            quant = f" scale={self.scale[0]:.9g} zp={self.zero_point[0]}"
-        elif self.scale:
-            quant = f" {len(self.scale)} scales"
-        return f"{self.name} [{shape}] {self.dtype}{quant}"
-
 
 @dataclass
 class QuantizeReport:
@@ -259,44 +235,45 @@ def write_model(data: bytes, path: str | Path) -> Path:
     return path
 
 
-def _spec(tensor: schema.TensorT) -> TensorSpec:
-    quant = tensor.quantization
-    scale = tuple(float(s) for s in quant.scale) if quant is not None and quant.scale is not None else ()
-    zero_point = tuple(int(z) for z in quant.zeroPoint) if quant is not None and quant.zeroPoint is not None else ()
-    shape = tuple(int(d) for d in tensor.shape)
-    return TensorSpec(fb.tensor_name(tensor), shape, fb.type_name(tensor.type), scale, zero_point)
-
-
 def describe_model(path: str | Path, *, granularity: str = "", num_calibration: int = 0) -> QuantizeReport:
     """Read back a quantised model: I/O specs, op counts, float ops left and weight scale counts."""
-    data = Path(path).read_bytes()
-    model = fb.load_model(data)
-    subgraph = model.subgraphs[0]
+    model = read_model(path)
     ops: Counter[str] = Counter()
     float_ops: list[str] = []
     scales: dict[str, list[tuple[int, int]]] = {}
-    for index, op in enumerate(subgraph.operators):
-        code = fb.builtin_code(model, op)
-        ops[fb.op_name(code)] += 1
-        activations = [subgraph.tensors[i] for i in list(op.inputs) + list(op.outputs) if i >= 0]
-        if any(t.type == fb.TensorType.FLOAT32 and not fb.has_constant_data(model, t) for t in activations):
-            float_ops.append(f"{index}:{fb.op_name(code)}")
-        if code in _WEIGHTED_OPS:
-            weights = subgraph.tensors[op.inputs[1]]
-            quant = weights.quantization
-            count = 0 if quant is None or quant.scale is None else len(quant.scale)
+    for op in model.main_operators():
+        ops[op.name] += 1
+        if any(t.type == "FLOAT32" and not t.const for t in op.inputs + op.outputs):
+            float_ops.append(f"{op.index}:{op.name}")
+        if op.name in WEIGHTED_OPS:
+            weights = op.weights
             # Output channels are the last filter axis for depthwise, the first otherwise.
-            channels = int(weights.shape[3 if code == fb.Op.DEPTHWISE_CONV_2D else 0])
-            scales.setdefault(fb.op_name(code), []).append((count, channels))
+            channels = int(weights.shape[3 if op.name == "DEPTHWISE_CONV_2D" else 0])
+            scales.setdefault(op.name, []).append((len(weights.scales), channels))
+    data = Path(path).read_bytes()
     return QuantizeReport(
         path=Path(path),
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         granularity=granularity,
         num_calibration=num_calibration,
-        inputs=[_spec(subgraph.tensors[i]) for i in subgraph.inputs],
-        outputs=[_spec(subgraph.tensors[i]) for i in subgraph.outputs],
+        inputs=model.inputs,
+        outputs=model.outputs,
         op_counts=dict(sorted(ops.items())),
         float_ops=float_ops,
         weight_scales=scales,
     )
+
+
+def describe_weight_scales(weight_scales: dict[str, Sequence[tuple[int, int]]]) -> str:
+    """Summary such as 'CONV_2D: 45 ops, 1 scale each; DEPTHWISE_CONV_2D: 28 ops, 1 scale per output channel'."""
+    parts = []
+    for op, pairs in weight_scales.items():
+        if all(n == 1 for n, _ in pairs):
+            how = "1 scale each"
+        elif all(n == c for n, c in pairs):
+            how = f"1 scale per output channel ({min(c for _, c in pairs)}-{max(c for _, c in pairs)})"
+        else:
+            how = "mixed scale counts " + ",".join(str(n) for n, _ in pairs)
+        parts.append(f"{op}: {len(pairs)} ops, {how}")
+    return "; ".join(parts)
