@@ -11,9 +11,10 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
 )
 
-from app.decoders import DecoderConfig
+from app.decoders import DECODERS
 from app.errors import ConfigError
-from app.tracking import ByteTrackConfig, TrackerConfig
+from app.plugins import PluginConfig, Registry, registries
+from app.tracking import TRACKERS
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
 )
@@ -168,12 +169,9 @@ class Config(_Section):
     source: SourceConfig = Field(default_factory=SourceConfig, description="where frames come from")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the detector and how to run it")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
-    decoder: DecoderConfig = Field(default_factory=DecoderConfig, description="model outputs to detections")
-    tracker: TrackerConfig = Field(
-        # boxes of 0.35-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
-        default_factory=ByteTrackConfig,
-        description="multi-object tracker (sort or bytetrack)",
-    )
+    decoder: DECODERS.section("auto") = DECODERS.field("auto", description="model outputs to detections")
+    # boxes of 0.35-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
+    tracker: TRACKERS.section("bytetrack") = TRACKERS.field("bytetrack", description="multi-object tracker")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
     acap_runtime: AcapRuntimeConfig = Field(
         default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"
@@ -190,14 +188,6 @@ class Config(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")
     state: StateConfig = Field(default_factory=StateConfig, description="what survives a restart")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
-
-    @field_validator("tracker", mode="before")
-    @classmethod
-    def _tracker_type(cls, v: Any) -> Any:
-        # tracker keys given without tracker.type apply to the default tracker
-        if isinstance(v, dict) and "type" not in v:
-            return {"type": DEFAULT_TRACKER, **v}
-        return v
 
     @model_validator(mode="after")
     def _expand_groups(self) -> "Config":
@@ -216,9 +206,6 @@ class Config(_Section):
             if expanded != value:
                 setattr(owner, key, expanded)
         return self
-
-
-DEFAULT_TRACKER = ByteTrackConfig.model_fields["type"].default
 
 
 def expand_labels(labels: list[str], groups: Mapping[str, list[str]]) -> list[str]:
@@ -294,34 +281,48 @@ def _parse_scalar(raw: str) -> Any:
         return raw
 
 
-def format_validation_error(e: ValidationError) -> str:
+def format_validation_error(e: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key and the problem."""
     errs = e.errors()
     first = errs[0]
-    parts = list(first["loc"])
-    tracker_type = None
-    if len(parts) > 2 and parts[0] == "tracker":
-        tracker_type = parts.pop(1)  # pydantic puts the union's tag (sort/bytetrack) in the path; users never write it
+    parts = [*(prefix.split(".") if prefix else []), *first["loc"]]
+    registry, plugin_type = _plugin_section(parts)
     loc = ".".join(str(p) for p in parts)
     msg = first["msg"].removeprefix("Value error, ")
     got = first.get("input")
-    line = f"{loc}: {msg}"
-    if first["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list)):
-        line += f" (got {got!r})"
+    if first["type"] == "union_tag_invalid" and registry is not None:
+        line = f"{loc}.type: unknown {registry.kind} {first['ctx']['tag']!r}; choose one of {', '.join(registry.names())}"
     elif first["type"] == "extra_forbidden":
         line = f"{loc}: unknown key"
-        if tracker_type is not None:
-            line += f" for tracker.type {tracker_type}" + _other_tracker_hint(str(parts[-1]), tracker_type)
+        if plugin_type is not None:
+            line += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
+    else:
+        line = f"{loc}: {msg}"
+        if first["type"] != "missing" and not isinstance(got, (dict, list)):
+            line += f" (got {got!r})"
     if len(errs) > 1:
         line += f" (and {len(errs) - 1} more)"
     return line
 
 
-def _other_tracker_hint(key: str, tracker_type: str) -> str:
-    from app.tracking import TRACKER_CONFIGS
+def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
+    """The registry whose section `parts` is in, and the plugin type pydantic put in the path (the
+    union's tag, which users never write; removed from `parts`)."""
+    for registry in registries():
+        key = registry.key.split(".")
+        if parts[: len(key)] != key:
+            continue
+        if len(parts) > len(key) + 1 and parts[len(key)] in registry.modules:
+            return registry, parts.pop(len(key))
+        return registry, None
+    return None, None
 
-    owners = [name for name, model in TRACKER_CONFIGS.items() if name != tracker_type and key in model.model_fields]
-    return f" (it is a {' and '.join(owners)} key: set tracker.type: {owners[0]})" if owners else ""
+
+def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
+    owners = registry.owners(key, besides=plugin_type)
+    if not owners:
+        return ""
+    return f" (it is a {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -404,21 +405,56 @@ def _yaml_value(v: Any) -> str:
     return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
 
 
-def _render(model: BaseModel, indent: int, lines: list[str]) -> None:
-    pad = "  " * indent
-    for name, field in type(model).model_fields.items():
+def _render(model: BaseModel, pad: str, lines: list[str], only: Mapping[str, Any] | None = None) -> None:
+    """model's fields (or `only` those) as YAML lines, each after its description; `pad` is the
+    indent, ending in "# " for a commented-out alternative."""
+    registry = _registry_of(model)
+    for name, field in (only or type(model).model_fields).items():
         value = getattr(model, name)
-        if field.description:
-            lines.append(f"{pad}# {field.description}")
+        description = field.description
+        if registry is not None and name == "type":
+            description = f"one of: {', '.join(registry.names())}" + (f"; {description}" if description else "")
+        if description:
+            lines.append(f"{pad}# {description}")
         if isinstance(value, BaseModel):
             lines.append(f"{pad}{name}:")
-            _render(value, indent + 1, lines)
+            _render(value, pad + "  ", lines)
         else:
             lines.append(f"{pad}{name}: {_yaml_value(value)}")
+    if registry is not None and only is None and not pad.endswith("# "):
+        _render_alternatives(registry, model, pad, lines)
+
+
+def _registry_of(model: BaseModel) -> Registry | None:
+    if isinstance(model, PluginConfig):
+        for registry in registries():
+            if type(model) in registry.configs().values():
+                return registry
+    return None
+
+
+def _render_alternatives(registry: Registry, chosen: PluginConfig, pad: str, lines: list[str]) -> None:
+    """The other types' keys, commented out, so users find them: those the chosen type lacks or
+    has with another default."""
+    mine = type(chosen).model_fields
+    names: dict[type[PluginConfig], list[str]] = {}
+    for name, cls in registry.configs().items():
+        if cls is not type(chosen):
+            names.setdefault(cls, []).append(name)
+    for cls, types in names.items():
+        other = cls.model_validate({"type": types[0]})
+        theirs = {k: f for k, f in cls.model_fields.items()
+                  if k != "type" and not (k in mine and getattr(other, k) == getattr(chosen, k))}
+        if not theirs:
+            lines.append(f"{pad}# or type: {' or '.join(types)} (no keys of its own)")
+            continue
+        how = "which adds" if all(k in cls.model_fields for k in mine) else "whose own keys are"
+        lines.append(f"{pad}# or type: {' or '.join(types)}, {how}:")
+        _render(other, pad + "# ", lines, only=theirs)
 
 
 def render_defaults(header: str = "") -> str:
     """The whole configuration with every key, its default and its description, as YAML."""
     lines = [header.rstrip()] if header else []
-    _render(Config(), 0, lines)
+    _render(Config(), "", lines)
     return "\n".join(lines) + "\n"

@@ -54,7 +54,9 @@ def dump(config: str | None, score: float, out: Path) -> None:
 def video(dets_path: Path, tracker_type: str, out: Path, clip: str) -> None:
     """Track the dumped detections and draw the tracks on the clip."""
     from app.annotate import annotate
-    from app.tracking import ByteTrackConfig, SortConfig, create_tracker
+    from app.tracking import build_tracker as create_tracker
+    from app.tracking.bytetrack import Config as ByteTrackConfig
+    from app.tracking.sort import Config as SortConfig
 
     tracker = create_tracker(ByteTrackConfig() if tracker_type == "bytetrack" else SortConfig())
     records = [json.loads(line) for line in open(dets_path) if line.strip()]

@@ -27,7 +27,9 @@ from app.config import load_config, resolve_labels  # noqa: E402
 from app.decoders import ScoreFilter  # noqa: E402
 from app.metrics import Counts, match  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
-from app.tracking import ByteTrackConfig, SortConfig, create_tracker  # noqa: E402
+from app.tracking import build_tracker as create_tracker  # noqa: E402
+from app.tracking.bytetrack import Config as ByteTrackConfig  # noqa: E402
+from app.tracking.sort import Config as SortConfig  # noqa: E402
 from app.types import Detections, Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 

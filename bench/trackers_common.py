@@ -14,7 +14,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.tracking import ByteTrackConfig, SortConfig, create_tracker
+from app.tracking import build_tracker as create_tracker
+from app.tracking.bytetrack import Config as ByteTrackConfig
+from app.tracking.sort import Config as SortConfig
 from app.types import Detections
 
 log = logging.getLogger("bench.trackers")

@@ -5,7 +5,8 @@ import pytest
 from app.analytics import (Analytics, EventsConfig, FiltersConfig, LabelFilter, LineConfig, StationaryConfig,
                            ZoneConfig)
 from app.analytics.geometry import inside_polygon, signed_distance
-from app.tracking import SortConfig, create_tracker
+from app.tracking import build_tracker
+from app.tracking.sort import Config as SortConfig
 from app.tracking.events import END, TrackEvents
 from app.types import Detections, Frame
 
@@ -302,7 +303,7 @@ def test_counts_dicts_are_replaced_not_mutated_so_readers_can_hold_them():
 
 
 def test_with_the_real_tracker_every_published_track_gets_new_then_end():
-    tracker = create_tracker(SortConfig(min_hits=2, max_age=2))
+    tracker = build_tracker(SortConfig(min_hits=2, max_age=2))
     a = Analytics(LABELS, events=EventsConfig(update_interval=0.2, heartbeat=0))
     events = []
     rng = np.random.default_rng(0)

@@ -184,3 +184,34 @@ def test_relative_labels_file_is_found_beside_the_model_then_among_vigils_own(tm
     assert len(coco) == 80 and coco[:3] == ["person", "bicycle", "car"] and coco[-1] == "toothbrush"
     with pytest.raises(ConfigError, match="labels file not found: nope.txt"):
         resolve_labels("nope.txt", str(model))
+
+
+def test_a_key_of_another_decoder_type_is_refused_naming_the_type_it_belongs_to(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "decoder:\n  type: yolov5\n  person_box: body\n"), env={})
+    assert str(e.value) == ("decoder.person_box: unknown key for decoder.type yolov5 "
+                            "(it is a mediapipe_ssd key: set decoder.type: mediapipe_ssd)")
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"decoder.yolo_score": "objectness"}, env={})  # no type: auto
+    assert str(e.value) == ("decoder.yolo_score: unknown key for decoder.type auto "
+                            "(it is a yolov5 and yolov8 key: set decoder.type: yolov5)")
+
+
+def test_decoder_errors_do_not_show_the_union_tag(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, "decoder:\n  type: mediapipe_ssd\n  anchors: {num_layers: 0}\n"), env={})
+    assert str(e.value).startswith("decoder.anchors.num_layers: Input should be greater than or equal to 1 (got 0)")
+
+
+def test_unknown_decoder_type_lists_the_registered_ones():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"decoder.type": "yolov9"}, env={})
+    assert str(e.value) == ("decoder.type: unknown decoder 'yolov9'; choose one of auto, ssd_postprocess, "
+                            "yolov5, yolov8, mediapipe_ssd, nanodet")
+
+
+def test_decoder_keys_of_the_chosen_type_apply(tmp_path):
+    cfg = load_config(write(tmp_path, "decoder:\n  type: mediapipe_ssd\n  person_box: regressed\n"),
+                      {"decoder.score_threshold": 0.3}, env={})
+    assert (cfg.decoder.type, cfg.decoder.person_box, cfg.decoder.score_threshold) == ("mediapipe_ssd", "regressed", 0.3)
+    assert cfg.decoder.classes == Config().decoder.classes  # the common keys keep their defaults

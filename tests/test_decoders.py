@@ -3,12 +3,17 @@ import numpy as np
 import pytest
 
 from app.modelfile import TensorSpec
-from app.decoders import AnchorOptions, DecoderConfig, create_decoder
-from app.decoders.mediapipe import generate_anchors
+from app.decoders import DECODERS, build_decoder
+from app.decoders.mediapipe import AnchorOptions, generate_anchors
 from app.errors import ConfigError, ModelError
 
 F32 = np.dtype(np.float32)
 U8 = np.dtype(np.uint8)
+
+
+def cfg_of(**keys):
+    """A decoder section as the config tree validates it (type auto unless given)."""
+    return DECODERS.parse(keys)
 
 
 def ssd_specs(n=3):
@@ -26,7 +31,7 @@ def ssd_outputs():
 
 
 def test_ssd_postprocess_swaps_yx_and_respects_count():
-    dec = create_decoder(DecoderConfig(score_threshold=0.5), ssd_specs(), ["person", "bicycle", "car"], (300, 300))
+    dec = build_decoder(cfg_of(score_threshold=0.5), ssd_specs(), ["person", "bicycle", "car"], (300, 300))
     d = dec.decode(ssd_outputs())
     np.testing.assert_allclose(d.xyxy, [[0.2, 0.1, 0.4, 0.5], [0.5, 0.0, 1.0, 1.0]])
     assert d.class_ids.tolist() == [0, 2]
@@ -34,14 +39,14 @@ def test_ssd_postprocess_swaps_yx_and_respects_count():
 
 
 def test_ssd_per_class_threshold_by_label():
-    cfg = DecoderConfig(score_threshold=0.5, class_thresholds={"car": 0.7})
-    d = create_decoder(cfg, ssd_specs(), ["person", "bicycle", "car"], (300, 300)).decode(ssd_outputs())
+    cfg = cfg_of(score_threshold=0.5, class_thresholds={"car": 0.7})
+    d = build_decoder(cfg, ssd_specs(), ["person", "bicycle", "car"], (300, 300)).decode(ssd_outputs())
     assert d.class_ids.tolist() == [0]
 
 
 def test_unknown_label_in_class_thresholds_is_a_config_error():
     with pytest.raises(ConfigError, match="decoder.class_thresholds: unknown label 'persn'"):
-        create_decoder(DecoderConfig(class_thresholds={"persn": 0.7}), ssd_specs(), ["person"], (300, 300))
+        build_decoder(cfg_of(class_thresholds={"persn": 0.7}), ssd_specs(), ["person"], (300, 300))
 
 
 def quantized_yolo_v5(rows_real, scale=1 / 255, zp=0):
@@ -57,7 +62,7 @@ def test_yolov5_dequantises_scores_obj_times_class_and_suppresses_duplicates():
         [0.8, 0.8, 0.1, 0.1, 0.3, 0.9, 0.9],    # objectness below threshold
     ] + [[0, 0, 0, 0, 0, 0, 0]] * 20
     spec, q = quantized_yolo_v5(rows)
-    dec = create_decoder(DecoderConfig(score_threshold=0.5), [spec], ["a", "b"], (640, 640))
+    dec = build_decoder(cfg_of(score_threshold=0.5), [spec], ["a", "b"], (640, 640))
     d = dec.decode([q])
     assert len(d) == 2
     assert d.class_ids.tolist() == [1, 0]
@@ -68,7 +73,7 @@ def test_yolov5_dequantises_scores_obj_times_class_and_suppresses_duplicates():
 def test_yolov5_zero_point_is_subtracted():
     rows = [[0.5, 0.5, 0.2, 0.2, 0.9, 0.9]] + [[0, 0, 0, 0, 0, 0]] * 10
     spec, q = quantized_yolo_v5(rows, scale=0.0042464, zp=1)
-    d = create_decoder(DecoderConfig(), [spec], ["a"], (640, 640)).decode([q])
+    d = build_decoder(cfg_of(), [spec], ["a"], (640, 640)).decode([q])
     np.testing.assert_allclose(d.xyxy[0], [0.4, 0.4, 0.6, 0.6], atol=0.005)
 
 
@@ -78,7 +83,7 @@ def test_yolov8_channels_first_pixel_coordinates():
     out[0, :, 7] = [320, 160, 64, 128, 0.1, 0.8]   # class 1 at 0.8
     out[0, :, 9] = [100, 100, 20, 20, 0.3, 0.2]     # below threshold
     spec = TensorSpec("output0", (1, 6, n), F32)
-    d = create_decoder(DecoderConfig(score_threshold=0.5), [spec], ["a", "b"], (640, 640)).decode([out])
+    d = build_decoder(cfg_of(score_threshold=0.5), [spec], ["a", "b"], (640, 640)).decode([out])
     assert d.class_ids.tolist() == [1]
     np.testing.assert_allclose(d.xyxy[0], [0.45, 0.15, 0.55, 0.35], atol=1e-6)
 
@@ -112,7 +117,7 @@ def mediapipe_outputs(i=2):
 
 def test_mediapipe_regressed_box_and_sigmoid_score():
     reg, logits = mediapipe_outputs()
-    dec = create_decoder(DecoderConfig(person_box="regressed"), mediapipe_specs(), ["person"], (224, 224))
+    dec = build_decoder(cfg_of(type="mediapipe_ssd", person_box="regressed"), mediapipe_specs(), ["person"], (224, 224))
     d = dec.decode([reg, logits])
     cx, cy = 1.5 / 28, 0.5 / 28
     np.testing.assert_allclose(d.xyxy, [[cx - 0.1, cy - 0.1, cx + 0.1, cy + 0.1]], atol=1e-6)
@@ -121,7 +126,7 @@ def test_mediapipe_regressed_box_and_sigmoid_score():
 
 def test_mediapipe_body_box_from_keypoints():
     reg, logits = mediapipe_outputs()
-    dec = create_decoder(DecoderConfig(person_box="body", body_aspect=0.5, body_scale=1.0), mediapipe_specs(), ["person"], (224, 224))
+    dec = build_decoder(cfg_of(type="mediapipe_ssd", person_box="body", body_aspect=0.5, body_scale=1.0), mediapipe_specs(), ["person"], (224, 224))
     d = dec.decode([reg, logits])
     cx, cy = 1.5 / 28, 0.5 / 28
     np.testing.assert_allclose(d.xyxy, [[cx - 0.05, cy - 0.1, cx + 0.05, cy + 0.1]], atol=1e-6)
@@ -133,13 +138,13 @@ def test_mediapipe_quantised_probability_scores_are_not_squashed_again():
     reg[0, 5, 6:8] = [0, 11]  # 22 px at scale 2
     scores = np.full((1, 2254, 1), -128, np.int8)
     scores[0, 5, 0] = specs[1].quantize(np.float32(0.75))
-    d = create_decoder(DecoderConfig(), specs, ["person"], (224, 224)).decode([reg, scores])
+    d = build_decoder(cfg_of(), specs, ["person"], (224, 224)).decode([reg, scores])
     np.testing.assert_allclose(d.scores, [0.75], atol=1 / 256)
 
 
 def test_mediapipe_wrong_anchor_options_name_the_mismatch():
     with pytest.raises(ModelError, match="generate .* anchors but the model has 2254"):
-        create_decoder(DecoderConfig(anchors=AnchorOptions(strides=[8, 16, 16, 16], num_layers=4)),
+        build_decoder(cfg_of(type="mediapipe_ssd", anchors=AnchorOptions(strides=[8, 16, 16, 16], num_layers=4)),
                        mediapipe_specs(), ["person"], (224, 224))
 
 
@@ -151,23 +156,23 @@ def test_mediapipe_wrong_anchor_options_name_the_mismatch():
 ])
 def test_auto_detection_picks_the_one_matching_decoder(specs, expected):
     labels = [str(i) for i in range(80)]
-    assert type(create_decoder(DecoderConfig(), specs, labels, (640, 640) if expected == "YoloDecoder" else (224, 224))).__name__ == expected
+    assert type(build_decoder(cfg_of(), specs, labels, (640, 640) if expected == "YoloDecoder" else (224, 224))).__name__ == expected
 
 
 def test_yolo_auto_detection_tells_v5_from_v8():
-    v5 = create_decoder(DecoderConfig(), [TensorSpec("o", (1, 25200, 85), U8, 0.004, 0)], ["x"] * 80, (640, 640))
-    v8 = create_decoder(DecoderConfig(), [TensorSpec("o", (1, 84, 8400), F32)], ["x"] * 80, (640, 640))
+    v5 = build_decoder(cfg_of(), [TensorSpec("o", (1, 25200, 85), U8, 0.004, 0)], ["x"] * 80, (640, 640))
+    v8 = build_decoder(cfg_of(), [TensorSpec("o", (1, 84, 8400), F32)], ["x"] * 80, (640, 640))
     assert not v5.v8 and v8.v8
 
 
 def test_outputs_matching_no_decoder_is_a_model_error_listing_tensors():
     with pytest.raises(ModelError, match=r"match no decoder .*logits \[1, 1001\]"):
-        create_decoder(DecoderConfig(), [TensorSpec("logits", (1, 1001), F32)], ["x"], (224, 224))
+        build_decoder(cfg_of(), [TensorSpec("logits", (1, 1001), F32)], ["x"], (224, 224))
 
 
 def test_forcing_a_decoder_that_does_not_fit_is_a_model_error():
     with pytest.raises(ModelError, match="do not fit decoder 'yolov5'"):
-        create_decoder(DecoderConfig(type="yolov5"), ssd_specs(), ["x"], (300, 300))
+        build_decoder(cfg_of(type="yolov5"), ssd_specs(), ["x"], (300, 300))
 
 
 # -- NanoDet (GFL) ------------------------------------------------------------------------------------
@@ -205,7 +210,7 @@ def nanodet_outputs(specs, hits):
 @pytest.mark.parametrize("flat", [False, True])
 def test_nanodet_point_centre_plus_expected_side_distances(flat):
     specs = nanodet_specs(flat=flat)
-    dec = create_decoder(DecoderConfig(score_threshold=0.5, classes=[]), specs, ["a", "b", "c"], (64, 64))
+    dec = build_decoder(cfg_of(score_threshold=0.5, classes=[]), specs, ["a", "b", "c"], (64, 64))
     # stride 8, row 2, col 3: centre (28, 20); sides l=2, t=1, r=3, b=4 bins of 8 px
     d = dec.decode(nanodet_outputs(specs, [(8, 2, 3, 1, 3.0, (2, 1, 3, 4))]))
     assert d.class_ids.tolist() == [1]
@@ -217,8 +222,8 @@ def test_nanodet_quantised_logits_thresholded_like_float():
     quant = {"cls": (10 / 255, 153), "box": (0.1, 128)}
     specs = nanodet_specs(quant=quant)
     hits = [(16, 1, 1, 0, 0.5, (1, 1, 1, 1)), (32, 0, 1, 2, -0.5, (0, 0, 1, 1)), (8, 5, 5, 1, -2.0, (1, 1, 1, 1))]
-    cfg = DecoderConfig(score_threshold=0.3, classes=[])
-    d = create_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
+    cfg = cfg_of(score_threshold=0.3, classes=[])
+    d = build_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
     # sigmoid(0.5) = 0.62 and sigmoid(-0.5) = 0.38 pass 0.3; sigmoid(-2) = 0.12 does not
     assert sorted(d.class_ids.tolist()) == [0, 2]
     assert np.all(d.scores >= 0.3)
@@ -227,16 +232,16 @@ def test_nanodet_quantised_logits_thresholded_like_float():
 def test_nanodet_classes_keep_only_the_named_labels():
     specs = nanodet_specs()
     hits = [(8, 1, 1, 0, 2.0, (1, 1, 1, 1)), (8, 5, 5, 2, 2.0, (1, 1, 1, 1))]
-    cfg = DecoderConfig(score_threshold=0.3, classes=["c", "not-in-this-model"])
-    d = create_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
+    cfg = cfg_of(score_threshold=0.3, classes=["c", "not-in-this-model"])
+    d = build_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(nanodet_outputs(specs, hits))
     assert d.class_ids.tolist() == [2]
 
 
 def test_nanodet_is_auto_detected_and_tells_boxes_from_classes_by_bin_count():
     for flat in (False, True):
-        dec = create_decoder(DecoderConfig(), nanodet_specs(classes=80, flat=flat), [], (64, 64))
+        dec = build_decoder(cfg_of(), nanodet_specs(classes=80, flat=flat), [], (64, 64))
         assert type(dec).__name__ == "NanoDetDecoder"
         assert [lv.stride for lv in dec.levels] == [8, 16, 32] and dec.num_classes == 80 and dec.bins == 11
     # a level without its partner tensor is not NanoDet's layout
     with pytest.raises(ModelError, match="match no decoder"):
-        create_decoder(DecoderConfig(), nanodet_specs()[:-1], [], (64, 64))
+        build_decoder(cfg_of(), nanodet_specs()[:-1], [], (64, 64))

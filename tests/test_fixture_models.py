@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.backends import load
-from app.decoders import DecoderConfig, create_decoder
+from app.decoders import build_decoder
 from app.preprocess import InputConverter, make_view
 from tests.conftest import FIXTURE_MODELS, SAMPLE_CLIP
 
@@ -15,7 +15,7 @@ SETTINGS = {  # decoding name in the JSON -> Vigil decoder settings
     "score_threshold": {},
     "obj_x_cls_class_aware": {},
     "obj_x_cls_class_agnostic": {"nms_agnostic": True},
-    "axis_objectness": {"nms_agnostic": True, "yolo_score": "objectness"},
+    "axis_objectness": {"type": "yolov5", "nms_agnostic": True, "yolo_score": "objectness"},  # a YOLOv5 key
     "class_aware": {},
     "class_agnostic": {"nms_agnostic": True},
 }
@@ -41,13 +41,13 @@ def test_fixture_model_decodes_to_designed_detections(model_name, decoding, fram
     model = load(FIXTURE_MODELS / f"{model_name}.tflite")
     assert model.inputs[0].dtype == np.uint8
     conv = InputConverter(model.inputs[0])
-    cfg = DecoderConfig(
-        score_threshold=expected["score_threshold"],
-        iou_threshold=expected.get("iou_threshold", 0.45),
+    cfg = {
+        "score_threshold": expected["score_threshold"],
+        "iou_threshold": expected.get("iou_threshold", 0.45),
         **SETTINGS[decoding],
-    )
+    }
     labels = [f"class{i}" for i in range(spec["num_classes"])]
-    decoder = create_decoder(cfg, model.outputs, labels, conv.size)  # type auto-detected
+    decoder = build_decoder(cfg, model.outputs, labels, conv.size)  # type auto-detected unless set
     view = make_view(0, 0, frame.shape[1], frame.shape[0], *conv.size, "stretch")
     dets = decoder.decode(model.run([conv(view.render(frame, rgb=True))]))
     want = expected["detections"]

@@ -3,8 +3,7 @@ per-channel weights, in-graph sigmoid scores; and the model tooling's helpers ag
 import numpy as np
 import pytest
 
-from app.decoders import AnchorOptions
-from app.decoders.mediapipe import generate_anchors
+from app.decoders.mediapipe import AnchorOptions, generate_anchors
 from app.modeltools import check
 from app.modeltools.quantize import describe_model
 from tests.conftest import BLAZEPOSE_MODEL, BLAZEPOSE_PERCHANNEL, DEFAULT_MODEL, PERCHANNEL_MODEL

@@ -6,15 +6,9 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 import app.tracking.base as base
-from app.tracking import (
-    ByteTrackConfig,
-    ByteTrackTracker,
-    SortConfig,
-    SortTracker,
-    TrackerConfig,
-    TrackEvents,
-    create_tracker,
-)
+from app.tracking import TRACKERS, TrackEvents, build_tracker
+from app.tracking.bytetrack import ByteTrackTracker, Config as ByteTrackConfig
+from app.tracking.sort import Config as SortConfig, SortTracker
 from app.types import Detections
 
 FPS = 30.0
@@ -45,17 +39,16 @@ def ids_by_x(out: Detections) -> list[int]:
 
 @pytest.fixture(params=list(CONFIGS))
 def tracker(request):
-    return create_tracker(CONFIGS[request.param])
+    return build_tracker(CONFIGS[request.param])
 
 
 # ---- configuration -----------------------------------------------------------------------
 
 
 def test_config_is_chosen_by_type_and_builds_that_tracker():
-    adapter = TypeAdapter(TrackerConfig)
-    assert isinstance(create_tracker(adapter.validate_python({"type": "sort"})), SortTracker)
-    bt = adapter.validate_python({"type": "bytetrack", "track_buffer": 60})
-    assert isinstance(create_tracker(bt), ByteTrackTracker) and bt.track_buffer == 60
+    assert isinstance(build_tracker(TRACKERS.parse({"type": "sort"})), SortTracker)
+    bt = TRACKERS.parse({"type": "bytetrack", "track_buffer": 60})
+    assert isinstance(build_tracker(bt), ByteTrackTracker) and bt.track_buffer == 60
 
 
 @pytest.mark.parametrize(
@@ -70,7 +63,7 @@ def test_config_is_chosen_by_type_and_builds_that_tracker():
 )
 def test_bad_tracker_config_is_rejected(raw):
     with pytest.raises(ValidationError):
-        TypeAdapter(TrackerConfig).validate_python(raw)
+        TypeAdapter(TRACKERS.union()).validate_python(raw)
 
 
 def test_unset_new_track_threshold_is_track_thresh_plus_margin():
@@ -151,7 +144,7 @@ def test_dropped_frames_do_not_break_tracking(tracker):
 def test_ids_are_never_reused_and_increase():
     rng = np.random.default_rng(1)
     for cfg in CONFIGS.values():
-        tracker = create_tracker(cfg)
+        tracker = build_tracker(cfg)
         ended: set[int] = set()
         new_ids: list[int] = []
         for k in range(600):
@@ -348,7 +341,7 @@ def test_undrained_events_are_capped(tracker, monkeypatch):
 @pytest.mark.parametrize("kind", list(CONFIGS))
 def test_no_state_grows_over_100k_frames_of_churn(kind):
     """A 24/7 stream in miniature: objects come and go for 100k frames; nothing accumulates."""
-    tracker = create_tracker(CONFIGS[kind])
+    tracker = build_tracker(CONFIGS[kind])
     rng = np.random.default_rng(7)
     # Pre-built frames, reused: each frame has 0-2 short-lived objects at random places.
     pool = []

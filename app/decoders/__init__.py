@@ -1,56 +1,39 @@
 """Decoders turn a model's raw output tensors into Detections (boxes normalised to the model input).
 
-Each output convention is one module exposing `matches(specs) -> bool` (for auto-detection)
-and `create(cfg, specs, labels) -> Decoder`; DECODERS maps the config name to the module.
+Each output convention is one module (app.plugins): `Config` (DecoderBase's keys plus its own),
+`matches(name, specs) -> bool` (may this decoder read these outputs) and
+`build(cfg, ctx, specs, labels, input_size) -> Decoder`, registered by one line in DECODERS.
 """
 from __future__ import annotations
 
-import importlib
 import logging
-from typing import Literal, Protocol, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from app.modelfile import TensorSpec
 from app.errors import ConfigError, ModelError
 from app.ops import nms
+from app.plugins import PluginConfig, Registry, RunContext
 from app.types import Detections
 
 log = logging.getLogger(__name__)
 
-DECODERS = {
+# one line per decoder: type name -> module (its Config, matches and build); "auto" picks among the others
+DECODERS = Registry("decoder", "decoder", {
+    "auto": "app.decoders.auto",
     "ssd_postprocess": "app.decoders.ssd_postprocess",
     "yolov5": "app.decoders.yolo",
     "yolov8": "app.decoders.yolo",
     "mediapipe_ssd": "app.decoders.mediapipe",
     "nanodet": "app.decoders.nanodet",
-}
+})
 
 
-class AnchorOptions(BaseModel):
-    """MediaPipe SsdAnchorsCalculator options; defaults are those of pose_detection (224 input, 2254 anchors)."""
+class DecoderBase(PluginConfig):
+    """The keys every decoder has: which scores and labels are kept, NMS and the cap."""
 
-    model_config = ConfigDict(extra="forbid")
-    num_layers: int = Field(5, ge=1, description="feature-map layers (one stride each)")
-    min_scale: float = Field(0.1484375, gt=0, description="anchor scale of the first layer")
-    max_scale: float = Field(0.75, gt=0, description="anchor scale of the last layer")
-    anchor_offset_x: float = Field(0.5, description="anchor centre within its cell, x")
-    anchor_offset_y: float = Field(0.5, description="anchor centre within its cell, y")
-    strides: list[int] = Field([8, 16, 32, 32, 32], description="stride of each layer in input pixels")
-    aspect_ratios: list[float] = Field([1.0], description="anchor aspect ratios per cell")
-    interpolated_scale_aspect_ratio: float = Field(1.0, description="extra anchor between scales; 0 disables")
-    reduce_boxes_in_lowest_layer: bool = Field(False, description="3 fixed anchors in layer 0 (SSD MobileNet style)")
-    fixed_anchor_size: bool = Field(True, description="anchor w/h are 1 (regressors are absolute sizes)")
-
-
-class DecoderConfig(BaseModel):
-    """How raw outputs become detections."""
-
-    model_config = ConfigDict(extra="forbid")
-    type: Literal["auto", "ssd_postprocess", "yolov5", "yolov8", "mediapipe_ssd", "nanodet"] = Field(
-        "auto", description="output convention; auto picks the one decoder whose tensor shapes match"
-    )
     score_threshold: float = Field(
         0.35, ge=0.0, le=1.0,
         description="minimum score of every class without a class_thresholds entry (0.35: the best F1 for "
@@ -73,35 +56,10 @@ class DecoderConfig(BaseModel):
     iou_threshold: float = Field(0.45, ge=0.0, le=1.0, description="NMS IoU above which the weaker box is dropped")
     nms_agnostic: bool = Field(False, description="NMS across classes (Axis's YOLOv5 example does this)")
     max_detections: int = Field(100, ge=1, description="cap on detections per model run")
-    # YOLO
-    yolo_score: Literal["obj_x_cls", "objectness"] = Field(
-        "obj_x_cls",
-        description="YOLOv5 score: objectness × class probability (Ultralytics), or objectness alone (Axis example)",
-    )
-    coords: Literal["auto", "normalized", "pixels"] = Field(
-        "auto", description="YOLO box units: normalised 0..1 or model-input pixels"
-    )
-    # MediaPipe anchor SSD
-    anchors: AnchorOptions = Field(
-        default_factory=AnchorOptions, description="MediaPipe SSD anchor options (defaults: pose_detection)"
-    )
-    box_scale: float = Field(0.0, ge=0.0, description="MediaPipe x/y/w/h_scale; 0 means the model input size")
-    person_box: Literal["regressed", "body"] = Field(
-        "body",
-        description="MediaPipe pose: 'regressed' keeps the model's box; 'body' builds a full-body box "
-        "from the hip-centre and body-circle keypoints",
-    )
-    body_aspect: float = Field(0.36, gt=0.0, description="width/height of the 'body' box")
-    body_scale: float = Field(
-        0.9, gt=0.0, description="height of the 'body' box as a fraction of the body circle's diameter"
-    )
 
 
 class Decoder(Protocol):
-    """Raw outputs of one model run -> Detections normalised to the model input.
-
-    Modules build one with `create(name, cfg, output_specs, labels, input_size=(w, h))`.
-    """
+    """Raw outputs of one model run -> Detections normalised to the model input."""
 
     def decode(self, outputs: Sequence[np.ndarray]) -> Detections: ...
 
@@ -111,30 +69,25 @@ def describe(specs: Sequence[TensorSpec]) -> str:
     return ", ".join(f"{s.name} {list(s.shape)} {s.dtype}" for s in specs)
 
 
-def create_decoder(
-    cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str], input_size: tuple[int, int]
+def build_decoder(
+    cfg: DecoderBase | dict, specs: Sequence[TensorSpec], labels: list[str], input_size: tuple[int, int],
+    ctx: RunContext | None = None,
 ) -> Decoder:
-    """The configured decoder, or the single one whose tensor shapes match when type is 'auto'."""
-    if cfg.type == "auto":
-        found = [name for name, mod in DECODERS.items() if importlib.import_module(mod).matches(name, specs)]
-        if not found:
-            raise ModelError(
-                f"model outputs match no decoder ({', '.join(DECODERS)}): {describe(specs)}"
-            )
-        if len(found) > 1:
-            raise ModelError(f"model outputs match several decoders ({', '.join(found)}); set decoder.type")
-        name = found[0]
-    else:
-        name = cfg.type
-        if not importlib.import_module(DECODERS[name]).matches(name, specs):
-            raise ModelError(f"model outputs do not fit decoder {name!r}: {describe(specs)}")
-    return importlib.import_module(DECODERS[name]).create(name, cfg, list(specs), labels, input_size)
+    """The configured decoder for these outputs (type auto: the single one whose tensor shapes match)."""
+    cfg = DECODERS.parse(cfg)
+    module = DECODERS.module(cfg.type)
+    if not module.matches(cfg.type, specs):
+        raise ModelError(f"model outputs do not fit decoder {cfg.type!r}: {describe(specs)}")
+    return module.build(cfg, ctx or RunContext(), list(specs), labels, input_size)
+
+
+create_decoder = build_decoder  # the name the pipeline calls today
 
 
 class ScoreFilter:
     """Per-class score thresholds as one array, indexed by class id."""
 
-    def __init__(self, cfg: DecoderConfig, labels: list[str], num_classes: int) -> None:
+    def __init__(self, cfg: DecoderBase, labels: list[str], num_classes: int) -> None:
         n = max(num_classes, len(labels), 1)
         self.thresholds = np.full(n, cfg.score_threshold, np.float32)
         wanted = [labels.index(c) for c in cfg.classes if c in labels]
@@ -168,7 +121,7 @@ class ScoreFilter:
         return scores >= self.thresholds[cls]
 
 
-def finish(cfg: DecoderConfig, xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> Detections:
+def finish(cfg: DecoderBase, xyxy: np.ndarray, scores: np.ndarray, class_ids: np.ndarray) -> Detections:
     """NMS (class-aware unless agnostic) and the max_detections cap."""
     keep = nms(xyxy, scores, cfg.iou_threshold, None if cfg.nms_agnostic else class_ids, max_keep=cfg.max_detections)
     return Detections(xyxy[keep], scores[keep], class_ids[keep])

@@ -4,16 +4,50 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.modelfile import TensorSpec
-from app.decoders import AnchorOptions, DecoderConfig, ScoreFilter, finish
+from app.decoders import DecoderBase, ScoreFilter, finish
 from app.errors import ModelError
 from app.types import Detections
 
 SCORE_CLIP = 100.0  # MediaPipe's score_clipping_thresh before the sigmoid
+
+
+class AnchorOptions(BaseModel):
+    """MediaPipe SsdAnchorsCalculator options; defaults are those of pose_detection (224 input, 2254 anchors)."""
+
+    model_config = ConfigDict(extra="forbid")
+    num_layers: int = Field(5, ge=1, description="feature-map layers (one stride each)")
+    min_scale: float = Field(0.1484375, gt=0, description="anchor scale of the first layer")
+    max_scale: float = Field(0.75, gt=0, description="anchor scale of the last layer")
+    anchor_offset_x: float = Field(0.5, description="anchor centre within its cell, x")
+    anchor_offset_y: float = Field(0.5, description="anchor centre within its cell, y")
+    strides: list[int] = Field([8, 16, 32, 32, 32], description="stride of each layer in input pixels")
+    aspect_ratios: list[float] = Field([1.0], description="anchor aspect ratios per cell")
+    interpolated_scale_aspect_ratio: float = Field(1.0, description="extra anchor between scales; 0 disables")
+    reduce_boxes_in_lowest_layer: bool = Field(False, description="3 fixed anchors in layer 0 (SSD MobileNet style)")
+    fixed_anchor_size: bool = Field(True, description="anchor w/h are 1 (regressors are absolute sizes)")
+
+
+class Config(DecoderBase):
+    type: Literal["mediapipe_ssd"] = "mediapipe_ssd"
+    anchors: AnchorOptions = Field(
+        default_factory=AnchorOptions, description="MediaPipe SSD anchor options (defaults: pose_detection)"
+    )
+    box_scale: float = Field(0.0, ge=0.0, description="MediaPipe x/y/w/h_scale; 0 means the model input size")
+    person_box: Literal["regressed", "body"] = Field(
+        "body",
+        description="MediaPipe pose: 'regressed' keeps the model's box; 'body' builds a full-body box "
+        "from the hip-centre and body-circle keypoints",
+    )
+    body_aspect: float = Field(0.36, gt=0.0, description="width/height of the 'body' box")
+    body_scale: float = Field(
+        0.9, gt=0.0, description="height of the 'body' box as a fraction of the body circle's diameter"
+    )
 
 
 def _layout(specs: Sequence[TensorSpec]) -> tuple[int, int] | None:
@@ -88,7 +122,7 @@ def _anchors_cached(opts_json: str, input_w: int, input_h: int) -> np.ndarray:
 
 
 class MediapipeDecoder:
-    def __init__(self, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str], input_size) -> None:
+    def __init__(self, cfg: Config, specs: Sequence[TensorSpec], labels: list[str], input_size) -> None:
         self.cfg = cfg
         self.reg_i, self.score_i = _layout(specs)
         self.reg_spec, self.score_spec = specs[self.reg_i], specs[self.score_i]
@@ -144,5 +178,5 @@ class MediapipeDecoder:
         return finish(self.cfg, xyxy[keep].astype(np.float32), s[keep].astype(np.float32), class_ids[keep])
 
 
-def create(_name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str], input_size) -> MediapipeDecoder:
+def build(cfg: Config, _ctx, specs: list[TensorSpec], labels: list[str], input_size) -> MediapipeDecoder:
     return MediapipeDecoder(cfg, specs, labels, input_size)

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
 from app.modelfile import TensorSpec
-from app.decoders import DecoderConfig, ScoreFilter, finish
+from app.decoders import DecoderBase, ScoreFilter, finish
 from app.types import Detections
 
 BIN_COUNTS = (8, 11, 17)  # reg_max 7 (NanoDet-m), 10 (NanoDet-g / NanoDet-Plus at 416), 16 (GFL)
 MAX_CANDIDATES = 3000
+
+
+class Config(DecoderBase):
+    type: Literal["nanodet"] = "nanodet"
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 class NanoDetDecoder:
-    def __init__(self, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str],
+    def __init__(self, cfg: Config, specs: Sequence[TensorSpec], labels: list[str],
                  input_size: tuple[int, int]) -> None:
         self.cfg = cfg
         self.input_size = input_size
@@ -157,6 +161,5 @@ class NanoDetDecoder:
                       np.concatenate(classes).astype(np.int32))
 
 
-def create(name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str],
-           input_size: tuple[int, int]) -> NanoDetDecoder:
+def build(cfg: Config, _ctx, specs: list[TensorSpec], labels: list[str], input_size: tuple[int, int]) -> NanoDetDecoder:
     return NanoDetDecoder(cfg, specs, labels, input_size)

@@ -2,13 +2,17 @@
 scores [1,N], count [1] — the Coral / Axis model-zoo SSD MobileNet v2 format."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
 from app.modelfile import TensorSpec
-from app.decoders import DecoderConfig, ScoreFilter
+from app.decoders import DecoderBase, ScoreFilter
 from app.types import Detections
+
+
+class Config(DecoderBase):
+    type: Literal["ssd_postprocess"] = "ssd_postprocess"
 
 
 def _layout(specs: Sequence[TensorSpec]) -> tuple[int, int, int, int] | None:
@@ -36,7 +40,7 @@ def matches(_name: str, specs: Sequence[TensorSpec]) -> bool:
 class SsdPostprocessDecoder:
     """Reads the post-processed detections; the op has already done NMS."""
 
-    def __init__(self, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str]) -> None:
+    def __init__(self, cfg: Config, specs: Sequence[TensorSpec], labels: list[str]) -> None:
         self.cfg = cfg
         self.specs = specs
         self.idx = _layout(specs)
@@ -54,7 +58,5 @@ class SsdPostprocessDecoder:
         return Detections(xyxy[order], scores[keep][order], classes[keep][order])
 
 
-def create(
-    _name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str], _input_size: tuple[int, int]
-) -> SsdPostprocessDecoder:
+def build(cfg: Config, _ctx, specs: list[TensorSpec], labels: list[str], _input_size) -> SsdPostprocessDecoder:
     return SsdPostprocessDecoder(cfg, specs, labels)

@@ -3,16 +3,28 @@ and v8-style [1,4+C,N] channels-first (cx,cy,w,h,classes…, no objectness). Qua
 filtered in the integer domain first, then only the survivors are dequantised."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from app.modelfile import TensorSpec
-from app.decoders import DecoderConfig, ScoreFilter, finish
+from app.decoders import DecoderBase, ScoreFilter, finish
 from app.ops import cxcywh_to_xyxy
 from app.types import Detections
 
 MAX_CANDIDATES = 3000  # NMS input cap; keeps the O(n²) overlap matrix small on noisy frames
+
+
+class Config(DecoderBase):
+    type: Literal["yolov5", "yolov8"] = "yolov5"
+    yolo_score: Literal["obj_x_cls", "objectness"] = Field(
+        "obj_x_cls",
+        description="YOLOv5 score: objectness × class probability (Ultralytics), or objectness alone (Axis example)",
+    )
+    coords: Literal["auto", "normalized", "pixels"] = Field(
+        "auto", description="YOLO box units: normalised 0..1 or model-input pixels"
+    )
 
 
 def matches(name: str, specs: Sequence[TensorSpec]) -> bool:
@@ -25,13 +37,11 @@ def matches(name: str, specs: Sequence[TensorSpec]) -> bool:
 
 
 class YoloDecoder:
-    def __init__(
-        self, name: str, cfg: DecoderConfig, specs: Sequence[TensorSpec], labels: list[str], input_size: tuple[int, int]
-    ) -> None:
+    def __init__(self, cfg: Config, specs: Sequence[TensorSpec], labels: list[str], input_size: tuple[int, int]) -> None:
         self.cfg = cfg
         self.pixel_scale = np.array(input_size * 2, np.float32)  # (w, h, w, h)
         self.spec = specs[0]
-        self.v8 = name == "yolov8"
+        self.v8 = cfg.type == "yolov8"
         _, a, b = self.spec.shape
         self.num_classes = (a - 4) if self.v8 else (b - 5)
         self.objectness_only = not self.v8 and cfg.yolo_score == "objectness"
@@ -69,7 +79,5 @@ class YoloDecoder:
         return finish(self.cfg, xyxy, scores[keep], class_ids[keep])
 
 
-def create(
-    name: str, cfg: DecoderConfig, specs: list[TensorSpec], labels: list[str], input_size: tuple[int, int]
-) -> YoloDecoder:
-    return YoloDecoder(name, cfg, specs, labels, input_size)
+def build(cfg: Config, _ctx, specs: list[TensorSpec], labels: list[str], input_size: tuple[int, int]) -> YoloDecoder:
+    return YoloDecoder(cfg, specs, labels, input_size)

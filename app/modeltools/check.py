@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from app.decoders import AnchorOptions
-from app.decoders.mediapipe import generate_anchors
+from app.decoders.mediapipe import AnchorOptions, generate_anchors
 from app.ops import iou_matrix as iou
 from app.ops import nms as greedy_nms
 

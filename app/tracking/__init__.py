@@ -1,37 +1,38 @@
 """Trackers: take Detections for one frame, return Detections carrying track ids.
 
-Each tracker is one module with a pydantic config model tagged by a `type` literal,
-registered in TRACKERS; the pipeline only ever calls `create_tracker(cfg)`,
-`tracker.update(detections, timestamp)` and `tracker.pop_events()`.
+Each tracker is one module (app.plugins): `Config` tagged by `type` and
+`build(cfg, ctx, class_groups) -> Tracker`, registered by one line in TRACKERS; the pipeline
+only ever calls `build_tracker(cfg)`, `tracker.update(detections, timestamp)` and
+`tracker.pop_events()`.
 """
 from __future__ import annotations
 
-from typing import Annotated, Callable, Protocol, Union
+from typing import Protocol
 
-from pydantic import Field
+import numpy as np
 
+from app.plugins import PluginConfig, Registry, RunContext
 from app.tracking.base import TrackerStats
-from app.tracking.bytetrack import ByteTrackConfig, ByteTrackTracker
 from app.tracking.events import KINDS, EventKind, TrackEvent, TrackEvents
-from app.tracking.sort import SortConfig, SortTracker
 from app.types import Detections
 
 __all__ = [
     "KINDS",
-    "ByteTrackConfig",
-    "ByteTrackTracker",
     "EventKind",
-    "SortConfig",
-    "SortTracker",
     "TRACKERS",
-    "TRACKER_CONFIGS",
     "TrackEvent",
     "TrackEvents",
     "Tracker",
-    "TrackerConfig",
     "TrackerStats",
+    "build_tracker",
     "create_tracker",
 ]
+
+# one line per tracker: type name -> module (its Config and build)
+TRACKERS = Registry("tracker", "tracker", {
+    "sort": "app.tracking.sort",
+    "bytetrack": "app.tracking.bytetrack",
+})
 
 
 class Tracker(Protocol):
@@ -60,17 +61,11 @@ class Tracker(Protocol):
         ...
 
 
-TrackerConfig = Annotated[Union[SortConfig, ByteTrackConfig], Field(discriminator="type")]
-
-TRACKER_CONFIGS: dict[str, type[SortConfig] | type[ByteTrackConfig]] = {"sort": SortConfig, "bytetrack": ByteTrackConfig}
-
-TRACKERS: dict[str, Callable[..., Tracker]] = {
-    "sort": SortTracker,
-    "bytetrack": ByteTrackTracker,
-}
-
-
-def create_tracker(cfg: SortConfig | ByteTrackConfig, class_groups=None) -> Tracker:
-    """Build the tracker named by cfg.type; class_groups (per class id, the id per-class matching
+def build_tracker(cfg: PluginConfig | dict, class_groups: np.ndarray | None = None,
+                  ctx: RunContext | None = None) -> Tracker:
+    """The tracker named by cfg.type; class_groups (per class id, the id per-class matching
     compares) lets members of one label group continue each other's tracks."""
-    return TRACKERS[cfg.type](cfg, class_groups)
+    return TRACKERS.build(TRACKERS.parse(cfg), ctx, class_groups)
+
+
+create_tracker = build_tracker  # the name the pipeline calls today

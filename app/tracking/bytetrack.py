@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from app.plugins import PluginConfig, RunContext
 from app.tracking import kalman
 from app.tracking.base import FIRST_SEEN, LOST_STATE, STATE, TENTATIVE, TRACKED, TableTracker
 from app.tracking.events import LOST, UPDATE
@@ -15,10 +16,8 @@ from app.types import Detections
 DUPLICATE_IOU = 0.85  # ByteTrack's remove_duplicate_stracks: IoU distance < 0.15
 
 
-class ByteTrackConfig(BaseModel):
+class Config(PluginConfig):
     """ByteTrack parameters, named as in the paper's code (ifzhang/ByteTrack)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["bytetrack"] = "bytetrack"
     track_thresh: float = Field(
@@ -80,7 +79,7 @@ class ByteTrackConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _thresholds_ordered(self) -> "ByteTrackConfig":
+    def _thresholds_ordered(self) -> "Config":
         if self.low_thresh >= self.track_thresh:
             raise ValueError(f"low_thresh ({self.low_thresh}) must be below track_thresh ({self.track_thresh})")
         return self
@@ -94,8 +93,8 @@ class ByteTrackConfig(BaseModel):
 class ByteTrackTracker(TableTracker):
     """ByteTrack over a table of tracks: three gated assignments on one IoU matrix per frame."""
 
-    def __init__(self, cfg: ByteTrackConfig | None = None, class_groups: np.ndarray | None = None) -> None:
-        self.cfg = cfg or ByteTrackConfig()
+    def __init__(self, cfg: Config | None = None, class_groups: np.ndarray | None = None) -> None:
+        self.cfg = cfg or Config()
         super().__init__(self.cfg.per_class, class_groups)
         self._det_thresh = self.cfg.det_thresh
         self._max_lost = self.cfg.track_buffer / kalman.REFERENCE_FPS
@@ -202,3 +201,8 @@ class ByteTrackTracker(TableTracker):
         drop[active_rows[lost_older]] = True
         drop[lost_rows[~lost_older]] = True
         return drop
+
+
+def build(cfg: Config, _ctx: RunContext, class_groups: np.ndarray | None = None) -> ByteTrackTracker:
+    """class_groups: per class id, the id per-class matching compares (label groups continue each other's tracks)."""
+    return ByteTrackTracker(cfg, class_groups)

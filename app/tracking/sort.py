@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from app.plugins import PluginConfig, RunContext
 from app.tracking import kalman
 from app.tracking.base import HITS, LOST_STATE, STATE, TENTATIVE, TRACKED, TableTracker
 from app.tracking.events import LOST, UPDATE
@@ -13,10 +14,8 @@ from app.tracking.matching import iou_matrix, linear_assignment
 from app.types import Detections
 
 
-class SortConfig(BaseModel):
+class Config(PluginConfig):
     """SORT parameters, named as in the paper's code (abewley/sort)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["sort"] = "sort"
     max_age: int = Field(
@@ -47,8 +46,8 @@ class SortConfig(BaseModel):
 class SortTracker(TableTracker):
     """SORT over a table of tracks: one Kalman predict/update and one assignment per frame."""
 
-    def __init__(self, cfg: SortConfig | None = None, class_groups: np.ndarray | None = None) -> None:
-        self.cfg = cfg or SortConfig()
+    def __init__(self, cfg: Config | None = None, class_groups: np.ndarray | None = None) -> None:
+        self.cfg = cfg or Config()
         super().__init__(self.cfg.per_class, class_groups)
 
     def update(self, detections: Detections, timestamp: float) -> Detections:
@@ -94,3 +93,8 @@ class SortTracker(TableTracker):
         result = self._output(t_out, d_out, dets)
         self._finish(now, dead)
         return result
+
+
+def build(cfg: Config, _ctx: RunContext, class_groups: np.ndarray | None = None) -> SortTracker:
+    """class_groups: per class id, the id per-class matching compares (label groups continue each other's tracks)."""
+    return SortTracker(cfg, class_groups)

@@ -1,0 +1,120 @@
+"""How every plugin (backend, source, decoder, tracker) is registered, configured and built.
+
+A plugin is one module defining
+
+    class Config(PluginConfig):          # its own config section, tagged by type
+        type: Literal["mine"] = "mine"
+        some_key: int = 3
+    def build(cfg: Config, ctx: RunContext, ...) -> <the kind's Protocol>: ...
+
+and one line `"mine": "app.<kind>.mine"` in its kind's Registry. The config tree takes each kind's
+section as the discriminated union of the registered Configs, so adding a plugin edits nothing
+else. The config tree imports every registered module for its Config: a plugin module's top level
+stays cheap (numpy, pydantic); heavy runtimes (ai_edge_litert, grpc, cv2) are imported in build.
+"""
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from app.errors import ConfigError
+from app.health import Health
+from app.timing import StageTimer
+
+if TYPE_CHECKING:
+    from app.config import AcapRuntimeConfig
+
+
+class PluginConfig(BaseModel):
+    """Base of every plugin's own config section: unknown keys are refused, `type` names the plugin."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    type: str
+
+
+@dataclass
+class RunContext:
+    """What a plugin gets besides its own section: the run's stage timer, its own health, the cancel
+    event; and the shared ACAP Runtime connection (address, TLS, retry timeouts, parameters), which
+    the acap-runtime backend and source both use and so is a top-level section, not a plugin's."""
+
+    timer: StageTimer = field(default_factory=StageTimer)
+    health: Health = field(default_factory=Health)
+    cancel: threading.Event | None = None
+    acap: AcapRuntimeConfig | None = None
+
+
+class Registry:
+    """One kind's plugins: type name -> module path, imported only when asked for."""
+
+    def __init__(self, kind: str, key: str, modules: dict[str, str]) -> None:
+        self.kind = kind  # what the plugins are, for messages ("decoder")
+        self.key = key  # the config section holding the union ("decoder", "model.backend")
+        self.modules = modules
+
+    def names(self) -> list[str]:
+        return list(self.modules)
+
+    def module(self, name: str) -> ModuleType:
+        """The plugin module registered as `name`."""
+        if name not in self.modules:
+            raise ConfigError(f"{self.key}.type: unknown {self.kind} {name!r}; choose one of {', '.join(self.modules)}")
+        return importlib.import_module(self.modules[name])
+
+    def config_class(self, name: str) -> type[PluginConfig]:
+        return self.module(name).Config
+
+    def configs(self) -> dict[str, type[PluginConfig]]:
+        """Every registered name with its Config class (one module may serve several names)."""
+        return {name: self.config_class(name) for name in self.modules}
+
+    def union(self) -> Any:
+        """The config section's type: the registered Configs, told apart by `type`."""
+        classes = list(dict.fromkeys(self.configs().values()))
+        if len(classes) == 1:
+            return classes[0]
+        return Annotated[Union[tuple(classes)], Field(discriminator="type")]
+
+    def section(self, default: str) -> Any:
+        """The union as a field type where a section without `type` is of type `default` (keys given
+        without the type apply to the default plugin)."""
+        def default_type(v: Any) -> Any:
+            return {"type": default, **v} if isinstance(v, dict) and "type" not in v else v
+
+        return Annotated[self.union(), BeforeValidator(default_type)]
+
+    def field(self, default: str, description: str) -> Any:
+        """The config tree's Field of this kind's section, defaulting to plugin `default`'s defaults."""
+        return Field(default_factory=self.config_class(default), description=description)
+
+    def parse(self, section: dict | PluginConfig) -> PluginConfig:
+        """A section validated on its own (tests, tools); the config tree does the same in place."""
+        if isinstance(section, PluginConfig):
+            return section
+        try:
+            return TypeAdapter(self.section(self.names()[0])).validate_python(section)
+        except ValidationError as e:
+            from app.config import format_validation_error
+
+            raise ConfigError(format_validation_error(e, prefix=self.key)) from None
+
+    def build(self, cfg: PluginConfig, ctx: RunContext | None = None, *args: Any) -> Any:
+        """The plugin of cfg.type, built from its own section, the run context and the kind's inputs."""
+        return self.module(cfg.type).build(cfg, ctx or RunContext(), *args)
+
+    def owners(self, key: str, besides: str | None = None) -> list[str]:
+        """Registered names whose section has `key` (for 'it is a … key' hints)."""
+        return [name for name, c in self.configs().items() if name != besides and key in c.model_fields]
+
+
+def registries() -> list[Registry]:
+    """Every kind's registry, each knowing the config key of its section."""
+    from app.decoders import DECODERS
+    from app.tracking import TRACKERS
+
+    return [DECODERS, TRACKERS]

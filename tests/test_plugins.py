@@ -1,0 +1,139 @@
+"""The plugin convention (app/plugins.py): a module with Config and build plus one registry line."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from app.config import Config, render_defaults
+from app.decoders import DECODERS
+from app.errors import ConfigError
+from app.plugins import PluginConfig, RunContext
+from app.tracking import TRACKERS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# a tracker and a decoder that live outside app/, as a new plugin would
+PLUGIN_MODULES = {
+    "still_tracker.py": '''
+        from typing import Literal
+        from pydantic import Field
+        from app.plugins import PluginConfig
+        from app.types import Detections
+
+        class Config(PluginConfig):
+            type: Literal["still"] = "still"
+            hold: int = Field(5, ge=1, description="frames a track is held")
+
+        class StillTracker:
+            def __init__(self, cfg, ctx, class_groups):
+                self.cfg, self.ctx, self.class_groups = cfg, ctx, class_groups
+
+        def build(cfg, ctx, class_groups=None):
+            return StillTracker(cfg, ctx, class_groups)
+    ''',
+    "logit_decoder.py": '''
+        from typing import Literal
+        from app.decoders import DecoderBase
+
+        class Config(DecoderBase):
+            type: Literal["logits"] = "logits"
+            temperature: float = 1.0
+
+        def matches(name, specs):
+            return len(specs) == 1 and tuple(specs[0].shape) == (1, 1001)
+
+        class LogitDecoder:
+            def __init__(self, cfg):
+                self.cfg = cfg
+
+        def build(cfg, ctx, specs, labels, input_size):
+            return LogitDecoder(cfg)
+    ''',
+}
+
+SCRIPT = '''
+import json, sys
+import numpy as np
+from app.decoders import DECODERS, build_decoder
+from app.tracking import TRACKERS, build_tracker
+
+TRACKERS.modules["still"] = "still_tracker"  # the one registry line per plugin
+DECODERS.modules["logits"] = "logit_decoder"
+
+from app.modelfile import TensorSpec
+from app.config import ConfigError, load_config, render_defaults
+
+cfg = load_config(None, {"tracker.type": "still", "tracker.hold": 3, "decoder.score_threshold": 0.6}, env={})
+tracker = build_tracker(cfg.tracker)
+decoder = build_decoder(cfg.decoder, [TensorSpec("o", (1, 1001), np.dtype(np.float32))], ["x"], (224, 224))
+try:
+    load_config(None, {"tracker.hold": 3}, env={})
+    refused = ""
+except ConfigError as e:
+    refused = str(e)
+print(json.dumps({
+    "tracker": type(tracker).__name__, "hold": tracker.cfg.hold,
+    "decoder": type(decoder).__name__, "decoder_cfg": decoder.cfg.model_dump(),
+    "refused": refused, "documented": "# or type: still, whose own keys are:" in render_defaults(),
+}))
+'''
+
+
+@pytest.fixture(scope="module")
+def with_new_plugins(tmp_path_factory) -> dict:
+    where = tmp_path_factory.mktemp("plugins")
+    for name, text in PLUGIN_MODULES.items():
+        (where / name).write_text(textwrap.dedent(text))
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": f"{where}:{ROOT}", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_a_tracker_registered_by_one_line_is_selectable_from_config(with_new_plugins):
+    assert with_new_plugins["tracker"] == "StillTracker" and with_new_plugins["hold"] == 3
+
+
+def test_auto_picks_a_decoder_registered_by_one_line_with_its_defaults_and_the_common_keys(with_new_plugins):
+    cfg = with_new_plugins["decoder_cfg"]
+    assert with_new_plugins["decoder"] == "LogitDecoder"
+    assert (cfg["type"], cfg["temperature"], cfg["score_threshold"]) == ("logits", 1.0, 0.6)
+
+
+def test_a_new_plugins_keys_get_the_other_type_hint_and_are_documented(with_new_plugins):
+    assert with_new_plugins["refused"] == (
+        "tracker.hold: unknown key for tracker.type bytetrack (it is a still key: set tracker.type: still)")
+    assert with_new_plugins["documented"]
+
+
+def test_every_registered_plugin_has_a_config_tagged_by_its_name_and_a_builder():
+    for registry in (DECODERS, TRACKERS):
+        for name, cls in registry.configs().items():
+            assert issubclass(cls, PluginConfig) and cls.model_config["extra"] == "forbid"
+            assert cls.model_validate({"type": name}).type == name
+            assert callable(registry.module(name).build)
+
+
+def test_unknown_plugin_type_is_one_line_listing_the_choices():
+    with pytest.raises(ConfigError) as e:
+        TRACKERS.module("deepsort")
+    assert str(e.value) == "tracker.type: unknown tracker 'deepsort'; choose one of sort, bytetrack"
+
+
+def test_run_context_defaults_are_fresh_per_plugin():
+    a, b = RunContext(), RunContext()
+    assert a.health is not b.health and a.cancel is None and a.acap is None
+
+
+def test_default_config_documents_the_other_types_keys_commented_out():
+    text = render_defaults()
+    section = text[text.index("\ndecoder:"):text.index("\ntracker:")]
+    assert "  # or type: mediapipe_ssd, which adds:\n" in section and "  # person_box: body\n" in section
+    assert "  # or type: yolov5 or yolov8, which adds:\n" in section and "  # yolo_score: obj_x_cls\n" in section
+    assert "\n  person_box:" not in section  # not a key of the default (auto)
+    assert Config().decoder.type == "auto" and Config().tracker.type == "bytetrack"
