@@ -37,10 +37,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 from app.config import load_config, resolve_labels  # noqa: E402
 from app.metrics import Counts, match  # noqa: E402
 from app.pipeline import Detector, merge_ids  # noqa: E402
-from app.regions import (  # noqa: E402
-    FixedPlannerConfig, RegionsPlannerConfig, create_planner, from_tracker,
-)
-from app.tracking import create_tracker  # noqa: E402
+from app.regions import build_planner  # noqa: E402
+from app.regions.fixed import Config as FixedPlannerConfig  # noqa: E402
+from app.regions.guided import Config as RegionsPlannerConfig  # noqa: E402
+from app.regions.tracks import from_tracker  # noqa: E402
+from app.tracking import build_tracker  # noqa: E402
 from app.types import Detections, Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 
@@ -113,9 +114,9 @@ def planner_config(plan: str, scene_name: str, overrides: dict):
 def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, args) -> dict:
     """One scene through one plan: per-frame runs and times, counts at the labelled frames, ids."""
     pcfg = planner_config(plan, scene_name, args.set)
-    planner = create_planner(pcfg, det.converter.size, cfg.preprocess.resize)
+    planner = build_planner(pcfg, det.converter.size, cfg.preprocess.resize)
     labels = det.labels
-    tracker = create_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
+    tracker = build_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
     cfg.preprocess.tiling.merge_threshold = pcfg.merge_threshold
     cfg.preprocess.tiling.merge_metric = pcfg.merge_metric
     runs, sweeps, frame_ms, plan_ms, motion_ms = [], [], [], [], []
@@ -174,7 +175,8 @@ def main() -> None:
     ap.add_argument("--plans", default="whole,grid,regions")
     ap.add_argument("--start", type=int, default=0, help="first clip frame (clip and hires)")
     ap.add_argument("--frames", type=int, default=None, help="frames per scene (default: all; static 300)")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="regions planner keys, e.g. motion.threshold=25")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="regions planner keys, e.g. motion.threshold=25")
     args = ap.parse_args()
     args.set = dict(kv.split("=", 1) for kv in args.set)
     cfg = load_config(ROOT / "config" / "default.yaml", env={})

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from app.config import TilingConfig, load_config
 from app.pipeline import Detector
-from app.regions import (
-    FixedPlanner, FixedPlannerConfig, MotionConfig, MotionDetector, PlannerConfig, RegionPlanner,
-    RegionsPlannerConfig, Tracks, create_planner, from_tracker,
-)
-from app.regions.planner import cluster, crops
-from app.tracking import ByteTrackConfig, create_tracker
+from app.errors import ConfigError
+from app.regions import PLANNERS, build_planner
+from app.regions.config import MotionConfig
+from app.regions.fixed import Config as FixedPlannerConfig
+from app.regions.guided import Config as RegionsPlannerConfig
+from app.regions.motion import MotionDetector
+from app.regions.planner import FixedPlanner, RegionPlanner, cluster, crops
+from app.regions.tracks import Tracks, from_tracker
+from app.tracking import build_tracker
 from app.types import Detections
 from tests.conftest import ROOT
 
@@ -63,7 +66,7 @@ def test_fixed_plan_is_unchanged_from_todays_detector_views(tiling):
     cfg = load_config(ROOT / "config" / "default.yaml", over, env={})
     det = Detector(cfg)
     try:
-        planner = create_planner(FixedPlannerConfig(**tiling), det.converter.size, cfg.preprocess.resize)
+        planner = build_planner({"type": "fixed", **tiling}, det.converter.size, cfg.preprocess.resize)
         assert isinstance(planner, FixedPlanner)
         for size in [(768, 576), (1920, 1080), (640, 360), (3840, 2160), (416, 416), (300, 900)]:
             plan = planner.plan(np.zeros((size[1], size[0], 3), np.uint8), 0.0)
@@ -74,13 +77,13 @@ def test_fixed_plan_is_unchanged_from_todays_detector_views(tiling):
 
 
 def test_planner_type_selects_the_config_and_unknown_keys_are_errors():
-    ta = TypeAdapter(PlannerConfig)
-    assert isinstance(ta.validate_python({"type": "fixed"}), FixedPlannerConfig)
-    assert isinstance(ta.validate_python({"type": "regions", "full_sweep": 5}), RegionsPlannerConfig)
-    with pytest.raises(ValidationError):
-        ta.validate_python({"type": "regions", "full_swep": 5})
-    with pytest.raises(ValidationError):
-        ta.validate_python({"type": "fixed", "stationary_interval": 5})
+    assert isinstance(PLANNERS.parse({"type": "fixed"}), FixedPlannerConfig)
+    assert isinstance(PLANNERS.parse({"type": "regions", "full_sweep": 5}), RegionsPlannerConfig)
+    assert isinstance(build_planner({"type": "regions"}, MODEL), RegionPlanner)
+    with pytest.raises(ConfigError, match="full_swep"):
+        PLANNERS.parse({"type": "regions", "full_swep": 5})
+    with pytest.raises(ConfigError, match="stationary_interval"):
+        PLANNERS.parse({"type": "fixed", "stationary_interval": 5})
 
 
 def test_motion_masks_are_validated_like_zone_polygons():
@@ -239,7 +242,7 @@ def test_nearby_boxes_share_one_crop_and_distant_ones_do_not():
 
 
 def test_tracks_from_the_tracker_are_predicted_and_still_ones_flagged():
-    tracker = create_tracker(ByteTrackConfig())
+    tracker = build_tracker({"type": "bytetrack"})
     for i in range(30):  # one object walking right 10 px per frame, one standing still
         x = 100 + 10 * i
         tracker.update(Detections([[x, 100, x + 40, 200], [600, 100, 640, 200]], [0.9, 0.9], [0, 0]), i / FPS)
@@ -248,4 +251,4 @@ def test_tracks_from_the_tracker_are_predicted_and_still_ones_flagged():
     walker, still = np.argsort(t.xyxy[:, 0])
     assert t.xyxy[walker, 0] == pytest.approx(400, abs=6)  # predicted one frame on
     assert not t.stationary[walker] and t.stationary[still]
-    assert len(from_tracker(create_tracker(ByteTrackConfig()), 0.0, 0.1)) == 0
+    assert len(from_tracker(build_tracker({"type": "bytetrack"}), 0.0, 0.1)) == 0

@@ -1,27 +1,30 @@
-"""View planners, chosen by config: which views of a frame the model runs on.
+"""View planners: which views of a frame the model runs on, chosen by `type` (app.plugins).
 
 `fixed` is the same plan every frame (whole frame, or tiles + whole frame); `regions` looks only
-where motion and tracked objects are, with periodic full sweeps. A planner returns a `Plan` whose
-views are `app.preprocess.View`s, so rendering, decoding and mapping back are the same for both.
+where motion and tracked objects are, with periodic full sweeps. Each is one module with `Config`
+and `build(cfg, ctx, model_size, mode) -> Planner`. A plan's views are `app.preprocess.View`s, so
+rendering, decoding and mapping back are the same whichever planner made them.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+from app.plugins import PluginConfig, Registry, RunContext
 
-from app.regions.config import (
-    FixedPlannerConfig, GridPlan, MotionConfig, PlannerConfig, RegionsPlannerConfig,
-)
-from app.regions.motion import Motion, MotionDetector
-from app.regions.planner import PLANNERS, FixedPlanner, Plan, RegionPlanner, create_planner
-from app.regions.tracks import Tracks, from_tracker
+if TYPE_CHECKING:
+    import numpy as np
 
-__all__ = [
-    "PLANNERS", "FixedPlanner", "FixedPlannerConfig", "GridPlan", "Motion", "MotionConfig", "MotionDetector",
-    "Plan", "Planner", "PlannerConfig", "RegionPlanner", "RegionsPlannerConfig", "Tracks", "create_planner",
-    "from_tracker",
-]
+    from app.preprocess import ResizeMode
+    from app.regions.planner import Plan
+    from app.regions.tracks import Tracks
+
+__all__ = ["PLANNERS", "Planner", "build_planner"]
+
+# one line per planner: type name -> module (its Config and build)
+PLANNERS = Registry("view planner", "preprocess.planner", {
+    "fixed": "app.regions.fixed",
+    "regions": "app.regions.guided",
+})
 
 
 class Planner(Protocol):
@@ -32,3 +35,9 @@ class Planner(Protocol):
     def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
         """The views of this frame; tracks the views miss come back as `Plan.carry` detections."""
         ...
+
+
+def build_planner(cfg: PluginConfig | dict, model_size: tuple[int, int], mode: ResizeMode = "letterbox",
+                  ctx: RunContext | None = None) -> Planner:
+    """The planner named by cfg.type, for a model input of model_size (w, h)."""
+    return PLANNERS.build(PLANNERS.parse(cfg), ctx, model_size, mode)

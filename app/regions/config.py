@@ -1,8 +1,8 @@
-"""Configuration of the view planners: `fixed` (today's whole frame / tile grid) and `regions`
-(model runs only where motion and tracked objects are, plus periodic full sweeps)."""
+"""Config sections the view planners share: the grid plan (today's `preprocess.tiling` keys), how
+detections of overlapping views merge, motion detection. Pydantic only (cheap to import)."""
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -45,15 +45,15 @@ class GridPlan(_Section):
         return max(size) >= self.auto_scale * max(model_size)
 
 
-class _Merge(_Section):
-    merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which detections of overlapping views are merged")
-    merge_metric: Literal["iou", "ios"] = Field("ios", description="'ios' (intersection over smaller) also merges partial boxes cut by view edges")
+class MergeKeys(_Section):
+    """How detections of overlapping views are merged (NMS)."""
 
-
-class FixedPlannerConfig(GridPlan, _Merge):
-    """The same views every frame (today's plan)."""
-
-    type: Literal["fixed"] = "fixed"
+    merge_threshold: float = Field(
+        0.6, gt=0.0, le=1.0, description="overlap above which detections of overlapping views are merged"
+    )
+    merge_metric: Literal["iou", "ios"] = Field(
+        "ios", description="'ios' (intersection over smaller) also merges partial boxes cut by view edges"
+    )
 
 
 class MotionConfig(_Section):
@@ -87,55 +87,3 @@ class MotionConfig(_Section):
         description="areas where motion is ignored (trees, flags, on-screen clocks): polygons in normalised "
         "image coordinates like zones; objects there are still detected on sweeps and while tracked",
     )
-
-
-class RegionsPlannerConfig(_Merge):
-    """Model runs on square crops around motion and tracked objects; full sweeps now and then."""
-
-    type: Literal["regions"] = "regions"
-    motion: MotionConfig = Field(default_factory=MotionConfig, description="motion detection")
-    sweep: GridPlan = Field(
-        default_factory=GridPlan,
-        description="the views of a full sweep (the fixed plan: whole frame, or tiles + whole frame)",
-    )
-    full_sweep: float = Field(
-        10.0, gt=0.0,
-        description="seconds between full sweeps (and one at start), which find objects that appear without "
-        "moving (a parked car)",
-    )
-    stationary_interval: float = Field(
-        5.0, gt=0.0,
-        description="seconds between model runs on a tracked object that is not moving; in between its track "
-        "is carried at its last box",
-    )
-    refresh_interval: float = Field(
-        0.0, ge=0.0,
-        description="seconds between model runs on motion and moving tracked objects the model has just "
-        "looked at (in between, moving tracks are carried at their predicted boxes); new motion elsewhere, "
-        "new tracks and due stationary objects are looked at at once; 0: every frame",
-    )
-    stationary_speed: float = Field(
-        0.1, ge=0.0,
-        description="a track whose centre moves slower than this many box heights per second is stationary",
-    )
-    min_region: float = Field(
-        1.0, gt=0.0, le=16.0,
-        description="smallest crop side, in model input sides (1: objects are never enlarged)",
-    )
-    max_region: float = Field(
-        2.0, gt=0.0, le=16.0,
-        description="largest crop side nearby objects are merged into, in model input sides (2: objects shrink "
-        "at most 2x, as on 832-px tiles for a 416 model); one large object may need more",
-    )
-    context: float = Field(
-        1.5, ge=1.0, le=8.0,
-        description="crop side at least this many times an object's longer side, so it is seen with its surroundings",
-    )
-    margin: float = Field(
-        0.15, ge=0.0, le=2.0,
-        description="boxes are grown by this fraction of their size before planning, so a crop holds an "
-        "object that moved further than predicted",
-    )
-
-
-PlannerConfig = Annotated[Union[FixedPlannerConfig, RegionsPlannerConfig], Field(discriminator="type")]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.preprocess import ResizeMode, View, make_view, plan_views
-from app.regions.config import FixedPlannerConfig, GridPlan, RegionsPlannerConfig
+from app.regions import fixed, guided
+from app.regions.config import GridPlan
 from app.regions.motion import Motion, MotionDetector
 from app.regions.tracks import Tracks
 from app.types import Detections
@@ -118,7 +119,7 @@ class FixedPlanner:
 
     needs_tracks = False
 
-    def __init__(self, cfg: FixedPlannerConfig, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
+    def __init__(self, cfg: fixed.Config, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
         self.model_size = model_size
         self.mode = mode
@@ -142,7 +143,7 @@ class RegionPlanner:
 
     needs_tracks = True
 
-    def __init__(self, cfg: RegionsPlannerConfig, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
+    def __init__(self, cfg: guided.Config, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
         self.model_size = model_size
         self.mode = mode
@@ -236,15 +237,7 @@ class RegionPlanner:
         """The sweep plan: every track is looked at."""
         self._last_sweep = self._last_run = now
         self._remember(t.ids, np.full(len(t), now))
-        self._last_seen = np.concatenate((grow(motion.boxes, self.cfg.margin, size), grow(t.xyxy, self.cfg.margin, size)))
+        margin = self.cfg.margin
+        self._last_seen = np.concatenate((grow(motion.boxes, margin, size), grow(t.xyxy, margin, size)))
         views = self.sweep_views(size)
         return Plan(views, sweep=scheduled, motion=motion, coverage=coverage(views, size))
-
-
-def create_planner(cfg: FixedPlannerConfig | RegionsPlannerConfig, model_size: tuple[int, int],
-                   mode: ResizeMode = "letterbox") -> FixedPlanner | RegionPlanner:
-    """The planner named by cfg.type."""
-    return PLANNERS[cfg.type](cfg, model_size, mode)
-
-
-PLANNERS = {"fixed": FixedPlanner, "regions": RegionPlanner}
