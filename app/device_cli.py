@@ -113,6 +113,6 @@ def cmd_check_model(args) -> int:
 
 
 def cmd_quantize(args) -> int:
-    from app.modeltools import dlpu_quantize
+    from app.modeltools import quantize_cli
 
-    return dlpu_quantize.main(args)
+    return quantize_cli.main(args)

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from app.modelfile import TensorSpec
 from app.decoders import DECODERS, build_decoder
-from app.decoders.mediapipe import AnchorOptions, generate_anchors
+from app.decoders.mediapipe import AnchorOptions, anchor_boxes, anchor_keypoints, generate_anchors
 from app.errors import ConfigError, ModelError
+from app.modelfile import TensorSpec
 
 F32 = np.dtype(np.float32)
 U8 = np.dtype(np.uint8)
@@ -97,6 +97,17 @@ def test_anchor_generation_matches_mediapipe_pose_layout():
     np.testing.assert_allclose(a[1568], [0.5 / 14, 0.5 / 14, 1, 1])  # first stride-16 anchor
     np.testing.assert_allclose(a[2253], [6.5 / 7, 6.5 / 7, 1, 1])
     np.testing.assert_allclose(a[1568 + 392:1568 + 392 + 6, :2], [[0.5 / 7, 0.5 / 7]] * 6)  # 3 layers share stride 32
+
+
+def test_anchor_regressors_are_offsets_in_input_pixels_scaled_by_the_anchor_size():
+    anchors = np.array([[0.5, 0.25, 1.0, 1.0], [0.1, 0.1, 0.5, 2.0]], np.float32)
+    reg = np.array([[22.4, 0, 44.8, 89.6, 0, 0, -22.4, 44.8], [0, 22.4, 44.8, 44.8, 22.4, 0, 0, 0]], np.float32)
+    boxes = anchor_boxes(reg, anchors, (224.0, 224.0))
+    # centre (0.6, 0.25), size 0.2 x 0.4; then centre (0.1, 0.3), size 0.1 x 0.4 (anchor w 0.5, h 2)
+    np.testing.assert_allclose(boxes, [[0.5, 0.05, 0.7, 0.45], [0.05, 0.1, 0.15, 0.5]], atol=1e-6)
+    kp = anchor_keypoints(reg, anchors, (224.0, 224.0))
+    assert kp.shape == (2, 2, 2)
+    np.testing.assert_allclose(kp, [[[0.5, 0.25], [0.4, 0.45]], [[0.15, 0.1], [0.1, 0.1]]], atol=1e-6)
 
 
 def mediapipe_specs(quantized=False):

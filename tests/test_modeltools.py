@@ -1,10 +1,7 @@
 """The committed default models are what models/README.md says: full-integer INT8, per-tensor or
-per-channel weights, in-graph sigmoid scores; and the model tooling's helpers agree with the app."""
-import numpy as np
+per-channel weights, in-graph sigmoid scores."""
 import pytest
 
-from app.decoders.mediapipe import AnchorOptions, generate_anchors
-from app.modeltools import check
 from app.modeltools.quantize import describe_model
 from tests.conftest import BLAZEPOSE_MODEL, BLAZEPOSE_PERCHANNEL, DEFAULT_MODEL, PERCHANNEL_MODEL
 
@@ -41,7 +38,3 @@ def test_blazepose_models_are_full_integer_with_stated_granularity(path, per_ten
     assert inp.type == "INT8" and tuple(inp.shape) == (1, 224, 224, 3)
     scores = next(o for o in report.outputs if tuple(o.shape) == (1, 2254, 1))
     assert scores.scales == pytest.approx((1 / 256,)) and scores.zero_points == (-128,)
-
-
-def test_model_check_tool_uses_the_decoders_anchors():
-    np.testing.assert_array_equal(check.ssd_anchors(), generate_anchors(AnchorOptions(), 224, 224))

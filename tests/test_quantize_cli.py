@@ -6,8 +6,12 @@ import re
 import cv2
 import numpy as np
 import pytest
+from ai_edge_litert import schema_py_generated as schema
 
+from app.backends.tflite import TFLiteModel
 from app.modeltools import dlpu_check
+from app.modeltools import flatbuffer as fb
+from app.modeltools import graph_edits as edits
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, run_vigil
 
 FLOAT_MODEL = FIXTURE_MODELS / "tiny_float.tflite"
@@ -41,8 +45,6 @@ def test_quantize_writes_full_integer_model_reports_agreement_and_checks_it(cali
 
 
 def test_io_is_uint8_as_axis_makes_it_unless_int8_is_asked_for(calib_dir, tmp_path):
-    from app.backends.tflite import TFLiteModel
-
     outs = {}
     for io in ("uint8", "int8"):
         outs[io] = tmp_path / f"tiny_{io}.tflite"
@@ -61,10 +63,6 @@ def test_io_is_uint8_as_axis_makes_it_unless_int8_is_asked_for(calib_dir, tmp_pa
 
 def pad_then_max_pool_model(pad_value: float) -> bytes:
     """A float model: PADV2 by 1 with pad_value, then a 3x3 stride-2 VALID max pool (4x4 -> 2x2)."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    from app.modeltools import flatbuffer as fb
-
     def tensor(name, shape, ttype, buffer):
         t = schema.TensorT()
         t.name, t.shape, t.type, t.buffer = name, shape, ttype, buffer
@@ -106,20 +104,18 @@ def pad_then_max_pool_model(pad_value: float) -> bytes:
 
 
 def test_minus_inf_max_pool_padding_is_made_finite_before_calibration(tmp_path):
-    from app.modeltools import flatbuffer as fb
-    from app.modeltools.check import Runner
-
     src = tmp_path / "pool.tflite"
     src.write_bytes(pad_then_max_pool_model(-np.inf))
     model = fb.load_model(src)
-    assert fb.finite_max_pool_pads(model) == ["value"]
+    assert edits.finite_max_pool_pads(model) == ["value"]
     fixed = tmp_path / "fixed.tflite"
     fixed.write_bytes(fb.serialize(model))
     x = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1) + 1  # positive, as after a ReLU
-    np.testing.assert_array_equal(Runner(src)(x)[0], Runner(fixed)(x)[0])  # exact on non-negative input
-    assert np.isfinite(Runner(fixed)(-x)[0]).all()  # and nothing is -inf any more
+    run = lambda path, x: TFLiteModel(path, 1).run([x])[0]  # noqa: E731
+    np.testing.assert_array_equal(run(src, x), run(fixed, x))  # exact on non-negative input
+    assert np.isfinite(run(fixed, -x)).all()  # and nothing is -inf any more
     # a finite pad value is the user's choice and is left alone
-    assert fb.finite_max_pool_pads(fb.load_model(pad_then_max_pool_model(-1.0))) == []
+    assert edits.finite_max_pool_pads(fb.load_model(pad_then_max_pool_model(-1.0))) == []
 
 
 def test_per_channel_granularity_gives_per_channel_weights_checked_for_artpec9(calib_dir, tmp_path):

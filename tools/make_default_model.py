@@ -26,8 +26,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from app.backends.tflite import TFLiteModel  # noqa: E402
+from app.decoders.mediapipe import AnchorOptions, generate_anchors  # noqa: E402
 from app.errors import ModelError, SourceError, VigilError  # noqa: E402
-from app.modeltools import check, quantize  # noqa: E402
+from app.modeltools import compare, quantize  # noqa: E402
 
 log = logging.getLogger("make_default_model")
 
@@ -247,34 +249,34 @@ def _run(args: argparse.Namespace) -> int:
             reports[name] = report
             if report.float_ops:
                 raise ModelError(f"{name}: ops left in float: {report.float_ops}")
-            if report.inputs[0].dtype != "INT8":
-                raise ModelError(f"{name}: input is {report.inputs[0].dtype}, expected INT8")
+            if report.inputs[0].type != "INT8":
+                raise ModelError(f"{name}: input is {report.inputs[0].type}, expected INT8")
             if not (report.weights_per_tensor() if granularity == "per-tensor" else report.weights_per_channel()):
                 raise ModelError(f"{name}: weights are not {granularity}: {report.weight_scales}")
 
         pipeline, close = check_images(clip, still)
-        anchors = check.ssd_anchors()
-        reference = check.Runner(float_path)
+        anchors = generate_anchors(AnchorOptions(), 224, 224)  # pose_detection's anchors
+        reference = TFLiteModel(float_path, 1)
         agreement = {
             name: {
-                label: check.compare_detectors(
-                    reference, check.Runner(r.path), crops, anchors, reference_logits=False, keypoint_box=(0, 1)
+                label: compare.compare_detectors(
+                    reference, TFLiteModel(r.path, 1), crops, anchors, reference_logits=False, keypoint_box=(0, 1)
                 )
                 for label, crops in (("pipeline crops", pipeline), ("close-ups", close))
             }
             for name, r in reports.items()
         }
-        kernels = {name: check.kernel_step_differences(r.path, pipeline[::10]) for name, r in reports.items()}
+        kernels = {name: compare.kernel_step_differences(r.path, pipeline[::10]) for name, r in reports.items()}
         timed = {"float (original fp16 file)": float_model, "float32 repaired + sigmoid": float_path}
         timed.update({name: r.path for name, r in reports.items()})
-        timings = dict(zip(timed, check.time_invoke(list(timed.values()), 1, args.runs)))
+        timings = dict(zip(timed, compare.time_invoke(list(timed.values()), 1, args.runs)))
 
     print(f"float model {float_model} sha256 {FLOAT_SHA256}")
     print(f"clip {clip} sha256 {sha256(clip)}; still {still} sha256 {sha256(still)}")
     print(f"calibration: {len(images)} images; calibrated ranges {calibrated}; forced {forced}")
     for name, report in reports.items():
         print(f"{report.path}  {report.size} bytes  sha256 {report.sha256}")
-        print(f"  {report.granularity}, weights: {check.describe_weight_scales(report.weight_scales)}")
+        print(f"  {report.granularity}, weights: {quantize.describe_weight_scales(report.weight_scales)}")
         print(f"  ops: {report.op_counts}")
         print("\n".join(tensor_table(report)))
         steps = ", ".join(f"mean {mean:.2f} max {top:.0f}" for mean, top in kernels[name])

@@ -121,6 +121,23 @@ def _anchors_cached(opts_json: str, input_w: int, input_h: int) -> np.ndarray:
     return anchors
 
 
+def anchor_boxes(reg: np.ndarray, anchors: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Box regressors (n, 4+) against their anchors (n, 4) as normalised boxes xyxy (n, 4).
+
+    scale is MediaPipe's (x_scale, y_scale): regressors are in those units (the input size).
+    """
+    s = np.asarray(scale, np.float32)
+    centre = reg[:, 0:2] / s * anchors[:, 2:4] + anchors[:, 0:2]
+    size = reg[:, 2:4] / s * anchors[:, 2:4]
+    return np.concatenate([centre - size / 2, centre + size / 2], axis=1)
+
+
+def anchor_keypoints(reg: np.ndarray, anchors: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Keypoint regressors (the values after the box's 4) against their anchors: normalised (n, k, 2), x first."""
+    s = np.asarray(scale, np.float32)
+    return reg[:, 4:].reshape(len(reg), -1, 2) / s * anchors[:, None, 2:4] + anchors[:, None, 0:2]
+
+
 class MediapipeDecoder:
     def __init__(self, cfg: Config, specs: Sequence[TensorSpec], labels: list[str], input_size) -> None:
         self.cfg = cfg
@@ -155,24 +172,17 @@ class MediapipeDecoder:
             s = 1.0 / (1.0 + np.exp(-np.clip(s, -SCORE_CLIP, SCORE_CLIP)))
         reg = self.reg_spec.dequantize(outputs[self.reg_i][0, idx])
         a = self.anchors[idx]
-        sx, sy = self.box_scale
         if self.cfg.person_box == "body":
             # keypoint 0: hip centre; keypoint 1: a point on the circle around the whole body
-            hx = reg[:, 4] / sx * a[:, 2] + a[:, 0]
-            hy = reg[:, 5] / sy * a[:, 3] + a[:, 1]
-            px = reg[:, 6] / sx * a[:, 2] + a[:, 0]
-            py = reg[:, 7] / sy * a[:, 3] + a[:, 1]
+            kp = anchor_keypoints(reg[:, :8], a, self.box_scale)
+            (hx, hy), (px, py) = kp[:, 0].T, kp[:, 1].T
             # the circle (radius |kp1 - kp0|, normalised; square inputs keep x and y units equal)
             # encloses the body with a margin: take a centred box of a person's proportions
             half_h = np.hypot(px - hx, py - hy) * self.cfg.body_scale
             half_w = half_h * self.cfg.body_aspect
             xyxy = np.stack([hx - half_w, hy - half_h, hx + half_w, hy + half_h], axis=1)
         else:
-            cx = reg[:, 0] / sx * a[:, 2] + a[:, 0]
-            cy = reg[:, 1] / sy * a[:, 3] + a[:, 1]
-            w = reg[:, 2] / sx * a[:, 2]
-            h = reg[:, 3] / sy * a[:, 3]
-            xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+            xyxy = anchor_boxes(reg, a, self.box_scale)
         class_ids = np.zeros(len(idx), np.int32)
         keep = self.filter.keep(s, class_ids)
         return finish(self.cfg, xyxy[keep].astype(np.float32), s[keep].astype(np.float32), class_ids[keep])

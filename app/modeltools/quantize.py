@@ -18,6 +18,7 @@ from ai_edge_quantizer.utils import qsv_utils
 
 from app.modelfile import WEIGHTED_OPS, TensorSpec, read_model
 from app.modeltools import flatbuffer as fb
+from app.modeltools import graph_edits as edits
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,8 @@ def prepare_float_model(
     changed = fb.normalise_opcodes(model)
     if changed:
         log.info("copied builtin codes into %d operator codes", changed)
-    fb.materialise_constant_weights(model)
-    for name in fb.finite_max_pool_pads(model):
+    edits.materialise_constant_weights(model)
+    for name in edits.finite_max_pool_pads(model):
         log.warning("PADV2 %s padded a max pool with -inf (breaks INT8 calibration); padding with 0 instead, "
                     "which is exact after a ReLU", name)
     # Stale metadata (e.g. MediaPipe's, which describes float I/O) would mislead readers of an INT8 file.
@@ -88,7 +89,7 @@ def prepare_float_model(
     if dropped:
         log.info("dropped %d metadata entries", dropped)
     for output, new_name in (sigmoid_outputs or {}).items():
-        fb.append_logistic(model, output, new_name)
+        edits.append_logistic(model, output, new_name)
     fb.set_signature(model, SIGNATURE_KEY, output_keys=signature_outputs)
     return fb.serialize(model)
 
@@ -187,10 +188,10 @@ def quantize_calibrated(
         # The quantizer fills its own copies of the statistics; keep the caller's intact.
         result = quant.quantize(copy.deepcopy(qsvs), enable_progress_bar=False, enable_progress_report=False)
     model = fb.load_model(result.quantized_model)
-    islands = fb.integerise_float_islands(model)
+    islands = edits.integerise_float_islands(model)
     if islands:
         log.info("moved %d float data-movement ops to int8", islands)
-    requantize = fb.drop_identity_requantize(model)
+    requantize = edits.drop_identity_requantize(model)
     if requantize:
         log.info("removed %d requantize ops with equal input and output parameters", requantize)
     # The quantizer writes new opcodes with builtin_code only; parsers that read the

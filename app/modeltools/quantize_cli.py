@@ -1,40 +1,27 @@
 """`vigil quantize`: a float .tflite and a folder of images to a full-integer INT8 model, compared and checked.
 
 Calibration and quantisation are the default-model tooling's (`quantize.quantize_model`,
-ai-edge-quantizer with min/max calibration); the comparison runs both models with
-`check.Runner`; the result is then checked with `dlpu.check_model`.
+ai-edge-quantizer with min/max calibration); `compare.output_agreement` runs both models on
+the TFLite backend; the result is then checked with `dlpu_check.check_model`.
 """
 from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from app.backends.tflite import TFLiteModel
 from app.errors import ConfigError, ModelError
 from app.modelfile import read_model
+from app.modeltools import compare, dlpu_check, quantize
+from app.modeltools import flatbuffer as fb
+from app.modeltools import graph_edits as edits
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-
-
-@dataclass
-class OutputAgreement:
-    """How close one INT8 output is to the float model's on held-out images."""
-
-    name: str
-    mean_abs: float
-    max_abs: float
-    range: float  # spread of the float output over the held-out images
-    sqnr_db: float  # signal-to-quantisation-noise ratio
-
-    def line(self) -> str:
-        rel = self.mean_abs / self.range if self.range else 0.0
-        return (f"  {self.name}: mean |int8 - float| {self.mean_abs:.4g} ({100 * rel:.2f} % of its range "
-                f"{self.range:.4g}), max {self.max_abs:.4g}, SQNR {self.sqnr_db:.1f} dB")
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -64,35 +51,8 @@ def to_input(path: Path, height: int, width: int, resize: str, low: float, high:
     return (pixels / 255.0 * (high - low) + low)[None]
 
 
-def compare(float_path: Path, int8_path: Path, images: list[np.ndarray]) -> list[OutputAgreement]:
-    """Per-output agreement of the INT8 model with the float model on the given inputs."""
-    from app.modeltools.check import Runner
-
-    reference, candidate = Runner(float_path), Runner(int8_path)
-    names = [d["name"] for d in reference.outputs]
-    ref_out: list[list[np.ndarray]] = [[] for _ in names]
-    cand_out: list[list[np.ndarray]] = [[] for _ in names]
-    for image in images:
-        for k, (a, b) in enumerate(zip(reference(image), candidate(image))):
-            ref_out[k].append(a.reshape(-1))
-            cand_out[k].append(b.reshape(-1))
-    result = []
-    for name, r, c in zip(names, ref_out, cand_out):
-        r, c = np.concatenate(r), np.concatenate(c)
-        err = c - r
-        noise = float(np.mean(err ** 2))
-        signal = float(np.mean(r ** 2))
-        sqnr = 10 * np.log10(signal / noise) if noise > 0 and signal > 0 else float("inf")
-        result.append(OutputAgreement(name, float(np.abs(err).mean()), float(np.abs(err).max()),
-                                      float(r.max() - r.min()), float(sqnr)))
-    return result
-
-
 def main(args) -> int:
     """Run `vigil quantize` from parsed arguments; returns the exit code."""
-    from app.modeltools import dlpu_check, quantize
-    from app.modeltools.check import Runner
-
     src = Path(args.model)
     inputs = read_model(src).inputs  # NotAModel is a ModelError
     if len(inputs) != 1 or len(inputs[0].shape) != 4:
@@ -129,10 +89,8 @@ def main(args) -> int:
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"quantisation failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     if args.io == "uint8":
-        from app.modeltools import flatbuffer as fb
-
         model = fb.load_model(out)
-        fb.uint8_io(model)
+        edits.uint8_io(model)
         quantize.write_model(fb.serialize(model), out)
         report = quantize.describe_model(out, granularity=args.granularity, num_calibration=len(calib))
     if report.float_ops:
@@ -142,8 +100,8 @@ def main(args) -> int:
     for spec in report.inputs + report.outputs:
         print(f"  {spec.describe()}", file=err)
     if held:
-        Runner(out)  # fail here, clearly, if the written model does not load
-        agreement = compare(src, out, [make(p) for p in held])
+        TFLiteModel(out, 1)  # fail here, clearly, if the written model does not load
+        agreement = compare.output_agreement(src, out, [make(p) for p in held])
         print(f"INT8 vs float on {len(held)} held-out images:", file=err)
         for a in agreement:
             print(a.line(), file=err)

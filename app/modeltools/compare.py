@@ -1,4 +1,8 @@
-"""Check a quantised SSD-style detector against its float original: run, decode, compare, time."""
+"""How a quantised model differs from its float original: outputs, detections, kernels and speed.
+
+Models are run by the app's own TFLite backend and detections decoded by its MediaPipe
+decoder functions and NMS, so what is measured here is what `vigil run` would see.
+"""
 from __future__ import annotations
 
 import statistics
@@ -8,75 +12,57 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-from app.decoders.mediapipe import AnchorOptions, generate_anchors
+from app.backends import Model
+from app.backends.tflite import TFLiteModel
+from app.decoders.mediapipe import anchor_boxes, anchor_keypoints
 from app.ops import iou_matrix as iou
-from app.ops import nms as greedy_nms
+from app.ops import nms
 
 
-def ssd_anchors(input_size: int = 224) -> np.ndarray:
-    """The BlazePose detector's anchors (2254, 4) as normalised [x_centre, y_centre, w, h]."""
-    return generate_anchors(AnchorOptions(), input_size, input_size)
+def real_outputs(model: Model, image: np.ndarray) -> list[np.ndarray]:
+    """A single-input model's outputs in real (dequantised) values for one real-valued input."""
+    (spec,) = model.inputs
+    raw = model.run([spec.quantize(np.asarray(image, np.float32).reshape(spec.shape))])
+    return [s.dequantize(r) for s, r in zip(model.outputs, raw)]
 
 
-def decode_boxes(raw: np.ndarray, anchors: np.ndarray, input_size: float = 224.0) -> tuple[np.ndarray, np.ndarray]:
-    """Raw regressors (n, 4+2k) to normalised boxes xyxy (n, 4) and keypoints (n, k, 2), x first."""
-    raw = raw.reshape(len(anchors), -1) / input_size
-    centre = raw[:, 0:2] * anchors[:, 2:4] + anchors[:, 0:2]
-    size = raw[:, 2:4] * anchors[:, 2:4]
-    boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
-    keypoints = raw[:, 4:].reshape(len(anchors), -1, 2) * anchors[:, None, 2:4] + anchors[:, None, 0:2]
-    return boxes, keypoints
+@dataclass
+class OutputAgreement:
+    """How close one INT8 output is to the float model's on held-out images."""
+
+    name: str
+    mean_abs: float
+    max_abs: float
+    range: float  # spread of the float output over the held-out images
+    sqnr_db: float  # signal-to-quantisation-noise ratio
+
+    def line(self) -> str:
+        rel = self.mean_abs / self.range if self.range else 0.0
+        return (f"  {self.name}: mean |int8 - float| {self.mean_abs:.4g} ({100 * rel:.2f} % of its range "
+                f"{self.range:.4g}), max {self.max_abs:.4g}, SQNR {self.sqnr_db:.1f} dB")
 
 
-def keypoint_square(keypoints: np.ndarray, centre: int = 0, edge: int = 1) -> np.ndarray:
-    """Square boxes xyxy (n, 4) centred on one keypoint with half-side its distance to another."""
-    middle = keypoints[:, centre]
-    radius = np.linalg.norm(keypoints[:, edge] - middle, axis=1, keepdims=True)
-    return np.concatenate([middle - radius, middle + radius], axis=1)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, iou_threshold: float = 0.3) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression over scores >= threshold, best first."""
-    candidates = np.flatnonzero(scores >= threshold)
-    return candidates[greedy_nms(boxes[candidates], scores[candidates], iou_threshold)]
-
-
-class Runner:
-    """A TFLite model that takes and returns float arrays, whatever its I/O types."""
-
-    def __init__(self, path: str | Path, num_threads: int = 1, reference_kernels: bool = False) -> None:
-        self.path = Path(path)
-        resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if reference_kernels else OpResolverType.AUTO
-        self.interpreter = Interpreter(
-            model_path=str(path), num_threads=num_threads, experimental_op_resolver_type=resolver
-        )
-        self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        self.outputs = self.interpreter.get_output_details()
-
-    def __call__(self, image: np.ndarray) -> list[np.ndarray]:
-        """Outputs (float, dequantised) for one float input, in the model's output order."""
-        self.set_input(image)
-        self.interpreter.invoke()
-        return [self._dequantised(d) for d in self.outputs]
-
-    def set_input(self, image: np.ndarray) -> None:
-        """Quantise (if needed) and set the single input."""
-        dtype, (scale, zero_point) = self.input["dtype"], self.input["quantization"]
-        value = np.asarray(image, np.float32).reshape(self.input["shape"])
-        if dtype != np.float32:
-            info = np.iinfo(dtype)
-            value = np.clip(np.round(value / scale) + zero_point, info.min, info.max)
-        self.interpreter.set_tensor(self.input["index"], value.astype(dtype))
-
-    def _dequantised(self, detail: dict) -> np.ndarray:
-        value = self.interpreter.get_tensor(detail["index"])
-        scale, zero_point = detail["quantization"]
-        if detail["dtype"] == np.float32:
-            return value.astype(np.float32)
-        return (value.astype(np.float32) - zero_point) * scale
+def output_agreement(float_path: Path, int8_path: Path, images: list[np.ndarray]) -> list[OutputAgreement]:
+    """Per-output agreement of the INT8 model with the float model on the given inputs."""
+    reference, candidate = TFLiteModel(Path(float_path), 1), TFLiteModel(Path(int8_path), 1)
+    names = [s.name for s in reference.outputs]
+    ref_out: list[list[np.ndarray]] = [[] for _ in names]
+    cand_out: list[list[np.ndarray]] = [[] for _ in names]
+    for image in images:
+        for k, (a, b) in enumerate(zip(real_outputs(reference, image), real_outputs(candidate, image))):
+            ref_out[k].append(a.reshape(-1))
+            cand_out[k].append(b.reshape(-1))
+    result = []
+    for name, r, c in zip(names, ref_out, cand_out):
+        r, c = np.concatenate(r), np.concatenate(c)
+        err = c - r
+        noise = float(np.mean(err ** 2))
+        signal = float(np.mean(r ** 2))
+        sqnr = 10 * np.log10(signal / noise) if noise > 0 and signal > 0 else float("inf")
+        result.append(OutputAgreement(name, float(np.abs(err).mean()), float(np.abs(err).max()),
+                                      float(r.max() - r.min()), float(sqnr)))
+    return result
 
 
 def kernel_step_differences(path: str | Path, images: Iterable[np.ndarray]) -> list[tuple[float, float]]:
@@ -85,31 +71,34 @@ def kernel_step_differences(path: str | Path, images: Iterable[np.ndarray]) -> l
     A one-step rounding difference early in a deep int8 net can grow to many steps on a
     few elements, so the mean is the telling number; compare detections for the rest.
     """
-    fast, reference = Runner(path), Runner(path, reference_kernels=True)
+    fast, reference = TFLiteModel(Path(path), 1), TFLiteModel(Path(path), 1, reference_kernels=True)
     diffs: list[list[np.ndarray]] = [[] for _ in fast.outputs]
     for image in images:
-        for k, (a, b, detail) in enumerate(zip(fast(image), reference(image), fast.outputs)):
-            diffs[k].append(np.abs(a - b).reshape(-1) / (detail["quantization"][0] or 1.0))
+        for k, (a, b, spec) in enumerate(zip(real_outputs(fast, image), real_outputs(reference, image), fast.outputs)):
+            diffs[k].append(np.abs(a - b).reshape(-1) / (spec.scale or 1.0))
     return [(float(np.concatenate(d).mean()), float(np.concatenate(d).max())) for d in diffs]
 
 
 def time_invoke(paths: Sequence[str | Path], num_threads: int = 1, runs: int = 100, rounds: int = 3) -> list[float]:
-    """Median wall time of one invoke per model in ms (default delegates, random input).
+    """Median wall time of one model run per model in ms (default delegates, random input): the
+    invoke plus the copy of the outputs, as the app pays it.
 
     Models take turns in rounds so that a burst of load on a shared machine hits all of them.
     """
-    runners = [Runner(path, num_threads) for path in paths]
+    models = [TFLiteModel(Path(path), num_threads) for path in paths]
     rng = np.random.default_rng(0)
-    for runner in runners:
-        runner.set_input(rng.uniform(-1, 1, runner.input["shape"]).astype(np.float32))
+    inputs = []
+    for model in models:
+        (spec,) = model.inputs
+        inputs.append([spec.quantize(rng.uniform(-1, 1, spec.shape).astype(np.float32))])
         for _ in range(5):
-            runner.interpreter.invoke()
-    times: list[list[float]] = [[] for _ in runners]
+            model.run(inputs[-1])
+    times: list[list[float]] = [[] for _ in models]
     for _ in range(rounds):
-        for runner, samples in zip(runners, times):
+        for model, x, samples in zip(models, inputs, times):
             for _ in range(runs // rounds or 1):
                 start = time.perf_counter()
-                runner.interpreter.invoke()
+                model.run(x)
                 samples.append((time.perf_counter() - start) * 1000)
     return [statistics.median(samples) for samples in times]
 
@@ -152,9 +141,31 @@ class Agreement:
         )
 
 
+def keypoint_square(keypoints: np.ndarray, centre: int = 0, edge: int = 1) -> np.ndarray:
+    """Square boxes xyxy (n, 4) centred on one keypoint with half-side its distance to another."""
+    middle = keypoints[:, centre]
+    radius = np.linalg.norm(keypoints[:, edge] - middle, axis=1, keepdims=True)
+    return np.concatenate([middle - radius, middle + radius], axis=1)
+
+
+def _detections(model: Model, image: np.ndarray, anchors: np.ndarray, logits: bool, threshold: float,
+                input_size: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes, keypoints and scores of every anchor, and the indices NMS keeps above threshold, best first."""
+    outputs = sorted(real_outputs(model, image), key=lambda a: a.shape[-1])
+    scores = outputs[0].reshape(-1)
+    if logits:
+        scores = 1.0 / (1.0 + np.exp(-np.clip(scores, -80, 80)))
+    regressors = outputs[-1].reshape(len(anchors), -1)
+    boxes = anchor_boxes(regressors, anchors, (input_size, input_size))
+    keypoints = anchor_keypoints(regressors, anchors, (input_size, input_size))
+    candidates = np.flatnonzero(scores >= threshold)
+    keep = candidates[nms(boxes[candidates], scores[candidates], 0.3)]
+    return boxes, keypoints, scores, keep
+
+
 def compare_detectors(
-    reference: Runner,
-    candidate: Runner,
+    reference: Model,
+    candidate: Model,
     images: Iterable[np.ndarray],
     anchors: np.ndarray,
     *,
@@ -164,7 +175,7 @@ def compare_detectors(
     candidate_logits: bool = False,
     keypoint_box: tuple[int, int] | None = None,
 ) -> Agreement:
-    """Detections after NMS of candidate vs reference, matched by IoU >= 0.5; errors in input pixels.
+    """Detections after NMS (IoU 0.3) of candidate vs reference, matched by IoU >= 0.5; errors in input pixels.
 
     The regressor output is the one with the most values per anchor, the score output the one with one.
     keypoint_box=(centre, edge) also compares the square box centred on keypoint `centre` with
@@ -179,15 +190,8 @@ def compare_detectors(
     keypoint_ious: list[float] = []
     for image in images:
         images_seen += 1
-        decoded = []
-        for runner, logits in ((reference, reference_logits), (candidate, candidate_logits)):
-            outputs = sorted(runner(image), key=lambda a: a.shape[-1])
-            scores = outputs[0].reshape(-1)
-            if logits:
-                scores = 1.0 / (1.0 + np.exp(-np.clip(scores, -80, 80)))
-            boxes, keypoints = decode_boxes(outputs[-1], anchors, input_size)
-            decoded.append((boxes, keypoints, scores, nms(boxes, scores, threshold)))
-        (rb, rk, rs, rkeep), (cb, ck, cs, ckeep) = decoded
+        rb, rk, rs, rkeep = _detections(reference, image, anchors, reference_logits, threshold, input_size)
+        cb, ck, cs, ckeep = _detections(candidate, image, anchors, candidate_logits, threshold, input_size)
         float_count += len(rkeep)
         if len(rkeep) and len(ckeep):
             overlaps = iou(rb[rkeep], cb[ckeep])
@@ -231,17 +235,3 @@ def compare_detectors(
         keypoint_box_iou_mean=float(np.mean(keypoint_ious)) if keypoint_ious else None,
         keypoint_box_iou_min=float(np.min(keypoint_ious)) if keypoint_ious else None,
     )
-
-
-def describe_weight_scales(weight_scales: dict[str, Sequence[tuple[int, int]]]) -> str:
-    """Summary such as 'CONV_2D: 45 ops, 1 scale each; DEPTHWISE_CONV_2D: 28 ops, 1 scale per output channel'."""
-    parts = []
-    for op, pairs in weight_scales.items():
-        if all(n == 1 for n, _ in pairs):
-            how = "1 scale each"
-        elif all(n == c for n, c in pairs):
-            how = f"1 scale per output channel ({min(c for _, c in pairs)}-{max(c for _, c in pairs)})"
-        else:
-            how = "mixed scale counts " + ",".join(str(n) for n, _ in pairs)
-        parts.append(f"{op}: {len(pairs)} ops, {how}")
-    return "; ".join(parts)
