@@ -26,6 +26,7 @@ import numpy as np
 from app.backends.acap_runtime_client import proto_to_array, tensor_to_proto
 from app.capture.acap_runtime import bgr_to_nv12
 from app.errors import ConfigError, ModelError
+from app.modelfile import TensorSpec
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +362,7 @@ class _Prediction:
         return reply
 
     @staticmethod
-    def _fit(a: np.ndarray, spec) -> np.ndarray:
+    def _fit(a: np.ndarray, spec: TensorSpec) -> np.ndarray:
         """The request image as the model input: as-is when the size matches, else stretch-resized."""
         shape = tuple(spec.shape)
         if a.shape == shape:

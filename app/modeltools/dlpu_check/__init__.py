@@ -9,6 +9,10 @@ not move an op. Exit codes: 0 every op on the DLPU apart from I/O requantisation
 cpu), 1 runs with CPU fallback, 2 nothing would run on the DLPU (float model, uncompiled
 Edge TPU model) or not a TFLite file, 3 no rule puts an op on the CPU but some ops are not
 in the chip's operator list (likely CPU fallback).
+
+The model is read by `app.modelfile.read_model`; `rules` holds the rule texts and the chips'
+operator lists, `checker` the shared and per-chip rules (ARTPEC-9's per-operator conditions in
+`artpec9`, the shape arithmetic they share in `geometry`), `report` the table and JSON.
 """
 from __future__ import annotations
 
