@@ -3,7 +3,7 @@
 Axis's ARTPEC-9 operator table is Arm's Ethos-N SUPPORTED.md nearly word for word; Arm's
 ethos-n-driver-stack implements those checks in its support library (SupportQueries.cpp). This
 compiles that library and bench/ethosn_oracle.cpp with the system g++, then asks it about every
-op it has a query for in the crafted models of tests/test_dlpu.py (the edge models, the one-rule
+op it has a query for in the crafted models of tests/test_dlpu_check.py (the edge models, the one-rule
 models on ARTPEC-9 and the supported configurations), and prints check-model's place next to the
 library's answer ("Supported" counts as DLPU; "EstimateOnly" and "Unsupported" as CPU).
 
@@ -40,6 +40,7 @@ from app.modelfile import Operator, TensorSpec, read_model  # noqa: E402
 from app.modeltools.dlpu_check import check_model  # noqa: E402
 from app.modeltools.dlpu_check.geometry import ethosn_shape, strides, tflite_pads  # noqa: E402
 from app.modeltools.dlpu_check.rules import SAME  # noqa: E402
+from tests import test_dlpu_check as crafted  # noqa: E402
 
 
 def build(stack: Path, out: Path) -> Path:
@@ -150,12 +151,10 @@ def query(op: Operator) -> str | None:
 
 
 def models():
-    """(name, builder) of every crafted model in tests/test_dlpu.py that is meant for ARTPEC-9."""
-    from tests import test_dlpu as t
-
-    yield from ((f"edge: {name}", build) for name, build, chips in t.EDGES if "artpec9" in chips)
-    yield from ((f"rule: {c[0]}", c[1]) for c in t.CASES if c[2] == "artpec9")
-    yield from ((f"pass: {name}", build) for name, build in t.PASSES)
+    """(name, builder) of every crafted model in tests/test_dlpu_check.py that is meant for ARTPEC-9."""
+    yield from ((f"edge: {name}", build) for name, build, chips in crafted.EDGES if "artpec9" in chips)
+    yield from ((f"rule: {c[0]}", c[1]) for c in crafted.CASES if c[2] == "artpec9")
+    yield from ((f"pass: {name}", build) for name, build in crafted.PASSES)
 
 
 def main() -> int:
