@@ -118,7 +118,7 @@ def load_with_parameters(args):
     camera = None
     if cfg.acap_runtime.parameters:
         # camera parameters (the app's settings page) override file and environment; flags still win
-        from app import acap_params
+        from app.acap import params as acap_params
 
         camera = acap_params.fetch(cfg.acap_runtime)
         cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
@@ -180,7 +180,7 @@ def _run_once(args, stop) -> list[str]:
     changed: list[str] = []
     watch = None
     if camera is not None and cfg.acap_runtime.parameter_poll > 0:
-        from app.acap_params import ParameterWatch
+        from app.acap.params import ParameterWatch
 
         def on_change(names: list[str]) -> None:
             changed.extend(names)

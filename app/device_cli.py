@@ -77,7 +77,7 @@ def add_commands(sub) -> None:
 
 def cmd_emulator(args) -> int:
     from app.cli import find_file
-    from app.emulator import EmulatorConfig, serve
+    from app.acap.emulator import EmulatorConfig, serve
     from app.errors import ConfigError
 
     params = {}

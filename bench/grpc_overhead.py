@@ -29,11 +29,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from app.acap.client import Endpoint  # noqa: E402
+from app.acap.inference import AcapRuntimeModel  # noqa: E402
 from app.backends import load  # noqa: E402
-from app.backends.acap_runtime import AcapRuntimeModel  # noqa: E402
-from app.backends.acap_runtime_client import Endpoint, RetryPolicy  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.pipeline import Detector  # noqa: E402
+from app.retry import RetryPolicy  # noqa: E402
 from app.types import Frame  # noqa: E402
 
 
@@ -110,7 +111,7 @@ def main() -> int:
             emu.stdout.readline()  # "… services on …": the socket is listening
         local = load(args.model, "tflite", threads=args.threads)
         remote = AcapRuntimeModel(Path(args.model), args.server_path or args.model, Endpoint(address), RetryPolicy(timeout=30),
-                                  inflight=args.inflight)
+                                  specs=(local.inputs, local.outputs), inflight=args.inflight)
         inputs = [views[0] for views in frame_views(local, args.frames, tiling=False)]
         for x in inputs[:5]:  # warm both
             local.run([x])

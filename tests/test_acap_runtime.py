@@ -13,22 +13,20 @@ import numpy as np
 import pytest
 
 from app import protos
+from app.acap import params as acap_params
+from app.acap.client import CHANNELS, AcapRuntimeError, Endpoint
+from app.acap.emulator import Emulator, EmulatorConfig
+from app.acap.inference import AcapRuntimeModel, chip_id
+from app.acap.nv12 import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
+from app.acap.tensors import proto_to_array, tensor_to_proto
+from app.acap.video import FrameNumbers
 from app.backends import load
-from app.backends.acap_runtime import AcapRuntimeModel
-from app.backends.acap_runtime_client import (
-    AcapRuntimeError,
-    Endpoint,
-    RetryPolicy,
-    chip_id,
-    proto_to_array,
-    tensor_to_proto,
-)
 from app.capture import open_source
-from app.capture.acap_runtime import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
 from app.config import AcapRuntimeConfig, Config, SourceConfig
-from app.emulator import Emulator, EmulatorConfig
 from app.errors import ConfigError, ModelError, SourceError
+from app.health import Health
 from app.modelfile import read_model
+from app.retry import RetryPolicy
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
 
 pb = protos.load()
@@ -57,7 +55,7 @@ def acap_cfg(emu_or_address, **kw) -> AcapRuntimeConfig:
 
 def remote_model(emu, path=DEFAULT_MODEL, policy=FAST, **kw) -> AcapRuntimeModel:
     return AcapRuntimeModel(Path(path), kw.pop("server_path", str(path)), Endpoint(emu.config.address), policy,
-                            connect_timeout=kw.pop("connect_timeout", 10), **kw)
+                            specs=read_model(path).io_specs(), connect_timeout=kw.pop("connect_timeout", 10), **kw)
 
 
 # -- protobuf encoding ------------------------------------------------------------------------
@@ -166,16 +164,20 @@ def test_backend_specs_come_from_the_local_file_and_match_tflite():
     assert inputs == tfl.inputs and outputs == tfl.outputs
 
 
-def test_backend_outputs_equal_in_process_tflite(emulator):
-    remote = load(DEFAULT_MODEL, "acap-runtime", "artpec8", acap=acap_cfg(emulator), server_path=str(DEFAULT_MODEL))
+def test_backend_outputs_equal_in_process_tflite_and_health_follows_the_connection(emulator):
+    health = Health()  # what the pipeline hands the backend and /api/health shows
+    remote = load(DEFAULT_MODEL, "acap-runtime", "artpec8", acap=acap_cfg(emulator), server_path=str(DEFAULT_MODEL),
+                  health=health)
+    assert health.state == "ready" and remote.chip == 12
     local = load(DEFAULT_MODEL, "tflite")
     rng = np.random.default_rng(0)
     for _ in range(3):
         x = random_inputs(local.inputs[0], 1, int(rng.integers(1 << 30)))[0]
         for a, b in zip(remote.run([x]), local.run([x])):
             assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
-    assert remote.status()["state"] == "ready" and remote.status()["chip"] == 12
+    assert health.state == "ready" and health.retries == 0
     remote.close()
+    assert health.state == "closed"
 
 
 def random_inputs(spec, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -197,7 +199,7 @@ def test_run_many_returns_every_output_in_order_with_requests_in_flight(sock_dir
             assert all(np.array_equal(a, b) for a, b in zip(outs, local.run([x])))
         # one at a time stays one at a time; with three allowed the server sees several at once
         assert emu.peak_active == 1 if inflight == 1 else emu.peak_active >= 2
-        assert m.calls == 1 + len(xs) and m.status()["state"] == "ready"
+        assert m.calls == 1 + len(xs) and m.health.state == "ready"
         m.close()
 
 
@@ -361,7 +363,7 @@ def test_server_gone_for_longer_than_retry_timeout_gives_up(emulator):
     emulator.stop()
     with pytest.raises(AcapRuntimeError, match="giving up"):
         m.run([np.zeros(m.inputs[0].shape, m.inputs[0].dtype)])
-    assert m.status()["state"] == "failed"
+    assert m.health.state == "failed" and "unreachable" in m.health.last_error
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
@@ -371,7 +373,8 @@ def test_tls_with_the_server_certificate_as_root(sock_dir):
                     "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
     cfg = EmulatorConfig(address=f"unix://{sock_dir}/tls.sock", tls_cert=str(cert), tls_key=str(key))
     with Emulator(cfg) as emu:
-        m = AcapRuntimeModel(DEFAULT_MODEL, str(DEFAULT_MODEL), Endpoint(emu.config.address, str(cert)), FAST)
+        m = AcapRuntimeModel(DEFAULT_MODEL, str(DEFAULT_MODEL), Endpoint(emu.config.address, str(cert)), FAST,
+                             specs=read_model(DEFAULT_MODEL).io_specs())
         assert m.health.state == "ready"
         with pytest.raises(AcapRuntimeError, match="unreachable"):  # plain text to a TLS server fails
             remote_model(emu, connect_timeout=0.5)
@@ -486,8 +489,6 @@ def test_realtime_get_frame_waits_for_a_frame_not_delivered_before(sock_dir):
 
 
 def test_frame_numbers_skip_repeats_and_count_gaps_as_dropped():
-    from app.capture.acap_runtime import FrameNumbers
-
     n = FrameNumbers()
     got = [n.take(seq, 1000 + seq) for seq in (0, 1, 2, 2, 4, 7)]
     assert got == [0, 1, 2, None, 4, 7] and n.repeats == 1 and n.missed == 3
@@ -669,8 +670,6 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
 
 
 def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
-    from app import acap_params
-
     with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
         acap_params.overrides({"Tracker": "deepsort"})
 

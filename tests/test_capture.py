@@ -211,7 +211,7 @@ def test_live_source_still_down_after_open_timeout_is_a_source_error():
     from tests.mqtt_util import free_port
 
     cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=0.05, open_timeout=0.3)
-    with pytest.raises(SourceError, match=r"cannot open video source .* tried for \d+ s \(source.open_timeout\)"):
+    with pytest.raises(SourceError, match=r"cannot open video source .*; giving up after \d+ s \(source.open_timeout\)"):
         open_source(cfg)
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.acap_params import PARAMS, param_config
-from app.backends.acap_runtime_client import DEFAULT_ADDRESS, chip_id
+from app.acap.client import DEFAULT_ADDRESS
+from app.acap.inference import chip_id
+from app.acap.params import PARAMS, param_config
 from app.config import Config, load_config
 from tests.conftest import ROOT
 

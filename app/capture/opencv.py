@@ -12,6 +12,7 @@ import cv2
 from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
 from app.health import Health
+from app.retry import Retry, RetryPolicy
 from app.timing import StageTimer
 from app.types import Frame
 
@@ -44,6 +45,11 @@ class FramePacer:
         return True
 
 
+def _source_failure(e: Exception) -> str | None:
+    """Retry a source that cannot be opened (yet); anything else is not the source's state."""
+    return str(e) if isinstance(e, SourceError) else None
+
+
 class OpenCVSource(QueuedSource):
     def __init__(self, cfg, timer: StageTimer | None = None, health: Health | None = None,
                  cancel: threading.Event | None = None) -> None:
@@ -54,7 +60,15 @@ class OpenCVSource(QueuedSource):
             raise SourceError(f"video file not found: {self.target}")
         self.timer = timer or StageTimer()
         self.health = health or Health()
-        self._cap, first = self._open_first(cancel)
+        self._stop = threading.Event()
+        self._cancel = cancel
+        # a live source not up at start is retried for open_timeout s (the run's cancel ends that);
+        # one that fails later is reopened until it comes back or the source is closed
+        self._opening = Retry(RetryPolicy.every(cfg.reconnect_delay, cfg.open_timeout), self.health,
+                              [cancel] if cancel is not None else [], SourceError, logger=log)
+        self._reopening = Retry(RetryPolicy.every(cfg.reconnect_delay, 0), self.health, [self._stop], SourceError,
+                                logger=log)
+        self._cap, first = self._open_first()
         self.size = (int(first.shape[1]), int(first.shape[0]))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
@@ -63,14 +77,13 @@ class OpenCVSource(QueuedSource):
         self.skipped = 0  # frames left out by the fps cap
         self.reconnects = 0  # times a live source failed or stalled and was reopened
         self.read = 0
-        self._stop = threading.Event()
-        self._frames = FrameQueue(cfg.queue_size, self.live, self._stop)
+        self._frames = FrameQueue(cfg.queue_size, self.live)
         self._pacer = FramePacer(cfg.fps)
         self._first = first
-        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._thread = threading.Thread(target=self._run_capture, args=(self._loop,), name="capture", daemon=True)
         self._thread.start()
 
-    def _capture(self) -> cv2.VideoCapture:
+    def _new_capture(self) -> cv2.VideoCapture:
         """A VideoCapture; for URLs with open/read timeouts, so a stalled stream fails instead of hanging."""
         if isinstance(self.target, str) and "://" in self.target:
             ms = int(self.cfg.stall_timeout * 1000)
@@ -79,14 +92,12 @@ class OpenCVSource(QueuedSource):
             )
         return cv2.VideoCapture(self.target)
 
-    def _open_first(self, cancel: threading.Event | None) -> tuple[cv2.VideoCapture, object]:
+    def _open_first(self) -> tuple[cv2.VideoCapture, object]:
         """The capture and its first frame. A live source that is not up yet (a camera or NVR still
         booting) is retried every reconnect_delay for up to open_timeout s, shown in health."""
-        start = time.monotonic()
-        limit = self.cfg.open_timeout
-        attempt = 0
-        while True:
-            cap = self._capture()
+
+        def attempt() -> tuple[cv2.VideoCapture, object]:
+            cap = self._new_capture()
             if cap.isOpened():
                 ok, first = cap.read()
                 if ok and first is not None:
@@ -95,34 +106,19 @@ class OpenCVSource(QueuedSource):
             else:
                 why = f"cannot open video source {self.cfg.uri}"
             cap.release()
-            if not self.live:
-                raise SourceError(f"{why} (unsupported, corrupt or empty video?)")
-            attempt += 1
-            elapsed = time.monotonic() - start
-            if limit and elapsed >= limit:
-                raise SourceError(f"{why}: tried for {elapsed:.0f} s (source.open_timeout)")
-            self.health.retries += 1
-            self.health.set("retrying", why)
-            if attempt == 1 or attempt % 10 == 0:
-                log.warning("%s; retrying every %.1f s (attempt %d)", why, self.cfg.reconnect_delay, attempt)
-            if (cancel or threading.Event()).wait(self.cfg.reconnect_delay):
-                raise SourceError(f"{why}: stopped while retrying")
+            raise SourceError(why if self.live else f"{why} (unsupported, corrupt or empty video?)")
 
-    def _open(self) -> cv2.VideoCapture:
-        cap = self._capture()
+        if not self.live:
+            return attempt()
+        return self._opening.call("starting the source", attempt, _source_failure, setting="source.open_timeout")
+
+    def _open(self, why: str) -> cv2.VideoCapture:
+        cap = self._new_capture()
         if not cap.isOpened():
-            raise SourceError(f"cannot open video source {self.cfg.uri}")
+            raise SourceError(f"cannot open video source {self.cfg.uri} {why}")
         return cap
 
     # -- capture thread ------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except Exception:  # a bug here must not hang the consumer
-            log.exception("capture thread failed")
-        finally:
-            self._frames.end()
-
     def _loop(self) -> None:
         seq = 0
         offset = 0.0  # added to file timestamps after each loop, so time never goes backwards
@@ -139,13 +135,15 @@ class OpenCVSource(QueuedSource):
                     if self.live:
                         self._reconnect()
                         continue
-                    if self.cfg.loop and index > 0:
-                        offset += index / fps
-                        index = 0
-                        self._cap.release()
-                        self._cap = self._open()
-                        continue
-                    return
+                    if not self.cfg.loop:
+                        return
+                    if index == 0:  # reopened, and not one frame: the file changed under us
+                        raise SourceError(f"cannot read frames from {self.cfg.uri} after restarting it (source.loop)")
+                    offset += index / fps
+                    index = 0
+                    self._cap.release()
+                    self._cap = self._open("again to loop it (source.loop)")
+                    continue
             t = time.time() if self.live else offset + index / fps
             self.read += 1
             if self._pacer.keep(t):
@@ -160,13 +158,11 @@ class OpenCVSource(QueuedSource):
         log.warning("source %s stopped delivering frames; reopening in %.1f s", self.cfg.uri, self.cfg.reconnect_delay)
         self.reconnects += 1
         self._cap.release()
-        while not self._stop.wait(self.cfg.reconnect_delay):
-            cap = self._capture()
-            if cap.isOpened():
-                self._cap = cap
-                log.info("source %s reopened", self.cfg.uri)
-                return
-            log.warning("source %s still unavailable", self.cfg.uri)
+        if self._stop.wait(self.cfg.reconnect_delay):
+            return
+        self._cap = self._reopening.call("reopening the source", lambda: self._open("again"), _source_failure)
+        self.health.set("ready")
+        log.info("source %s reopened", self.cfg.uri)
 
     # -- consumer side -------------------------------------------------------------------
     def __iter__(self) -> Iterator[Frame]:
@@ -175,7 +171,7 @@ class OpenCVSource(QueuedSource):
     def close(self) -> None:
         """Stop the capture thread and release the device or file."""
         self._stop.set()
-        self._frames.drain()
+        self._frames.close()
         self._thread.join(timeout=5)
         self._cap.release()
 

@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -52,15 +53,14 @@ def digest() -> str:
 
 def generate(out_root: Path) -> Path:
     """Run grpcio-tools' protoc for every .proto; modules land in out_root/app/protos. Returns that dir."""
-    try:
+    try:  # build-time only (make protos, the Docker build, a checkout's first use): not in the image
+        import grpc_tools
         from grpc_tools import protoc
     except ImportError:
         raise ProtoError(
             "the ACAP Runtime gRPC modules are not built and grpcio-tools is not installed: "
             "pip install grpcio-tools (or run `make protos` where it is)"
         ) from None
-    import grpc_tools
-
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     out_root.mkdir(parents=True, exist_ok=True)
     rel = [str(p.relative_to(INCLUDE_ROOT)) for p in sources()]
@@ -111,8 +111,6 @@ def _locate() -> Path:
         try:
             os.rename(tmp, root)
         except OSError:  # another process won the race; its tree is as good as ours
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
     return cached
 

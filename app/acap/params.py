@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import grpc
+
+from app.acap.client import AcapClient, AcapRuntimeError, Endpoint
 from app.errors import ConfigError
+from app.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -101,48 +106,40 @@ def fetch(acap, names: list[str] | None = None, wait: float | None = None) -> di
     """Values of the app's parameters from ACAP Runtime's KeyValueStore; missing ones are left out.
 
     Waits for the server up to acap.connect_timeout (0: as long as it takes), or quietly up to
-    `wait` seconds when given (polling)."""
-    import grpc
+    `wait` seconds when given."""
+    client = AcapClient(Endpoint.from_config(acap), RetryPolicy(timeout=acap.connect_timeout), quiet=wait is not None)
+    try:
+        return read(client, acap, names, wait)
+    finally:
+        client.close()
 
-    from app import protos
-    from app.backends.acap_runtime_client import Endpoint
 
-    pb = protos.load()
-    endpoint = Endpoint.from_config(acap)
-    names = names or [p.name for p in PARAMS]
+def read(client: AcapClient, acap, names: list[str] | None = None, wait: float | None = None) -> dict[str, str]:
+    """fetch() over a client the caller holds (the poll keeps one for its life)."""
+    pb = client.pb
+    stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(client.channel)
+    limit = client.policy.timeout if wait is None else wait  # for all keys together; 0 = no limit
+    deadline = time.monotonic() + limit
     values: dict[str, str] = {}
-    with endpoint.channel() as channel:
-        stub = pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel)
-        ready = grpc.channel_ready_future(channel)
-        # connect_timeout 0: wait as long as it takes (a camera still booting)
-        limit = wait if wait is not None else (acap.connect_timeout or None)
-        first = min(2.0, limit) if limit else 2.0
+    for name in names or [p.name for p in PARAMS]:
+        # one stream per key: the server ends a stream at the first unknown key
+        key = f"{acap.parameter_prefix}.{name}"
+        request = pb.keyvaluestore_pb2.Request(key=key)
         try:
-            try:
-                ready.result(timeout=first)
-            except grpc.FutureTimeoutError:
-                if limit is not None and limit <= first:
-                    raise
-                if wait is None:
-                    log.warning("waiting for ACAP Runtime at %s to read the camera parameters (%s)",
-                                endpoint.address, endpoint.unreachable_hint())
-                ready.result(timeout=limit - first if limit is not None else None)
-        except grpc.FutureTimeoutError:
-            raise ConfigError(
-                f"acap_runtime.parameters: cannot read camera parameters: {endpoint.unreachable_hint()}"
-            ) from None
-        for name in names:
-            # one stream per key: the server ends a stream at the first unknown key
-            key = f"{acap.parameter_prefix}.{name}"
-            try:
-                for reply in stub.GetValues(iter([pb.keyvaluestore_pb2.Request(key=key)]), timeout=acap.timeout):
-                    values[name] = reply.value
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.NOT_FOUND:
-                    raise ConfigError(f"acap_runtime.parameters: reading {key} failed: {e.code().name} {e.details()}") from None
-                log.debug("parameter %s not set", key)
+            replies = client.call(f"reading {key}", lambda: list(stub.GetValues(iter([request]), timeout=acap.timeout)),
+                                  timeout=max(deadline - time.monotonic(), 1e-3) if limit else 0,
+                                  setting="" if wait is not None else "acap_runtime.connect_timeout")
+        except AcapRuntimeError as e:
+            raise ConfigError(f"acap_runtime.parameters: cannot read camera parameters: {e}") from None
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.NOT_FOUND:
+                raise ConfigError(f"acap_runtime.parameters: reading {key} failed: {client.describe(e)}") from None
+            log.debug("parameter %s not set", key)
+            continue
+        for reply in replies:
+            values[name] = reply.value
     log.log(logging.INFO if wait is None else logging.DEBUG, "read %d camera parameters from %s",
-            len(values), endpoint.address)
+            len(values), client.endpoint.address)
     return values
 
 
@@ -157,16 +154,20 @@ class ParameterWatch:
         self.interval = interval
         self.on_change = on_change
         self._stop = threading.Event()
+        self._client: AcapClient | None = None
         self._thread = threading.Thread(target=self._run, name="parameters", daemon=True)
 
     def start(self) -> "ParameterWatch":
+        # the channel is the one the model and the camera stream of this run use too
+        self._client = AcapClient(Endpoint.from_config(self.acap), RetryPolicy(timeout=self.acap.timeout),
+                                  stops=(self._stop,), quiet=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                now = fetch(self.acap, wait=self.acap.timeout)
+                now = read(self._client, self.acap, wait=self.acap.timeout)
             except ConfigError as e:  # server restarting: check again later
                 log.debug("checking camera parameters: %s", e)
                 continue
@@ -177,4 +178,9 @@ class ParameterWatch:
                 return
 
     def close(self) -> None:
+        """Stop polling (waiting for a check in progress) and release the connection."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.acap.timeout + 5)
+        if self._client is not None:
+            self._client.close()

@@ -6,32 +6,32 @@ resize when the request image differs from the model input; outputs keyed by ten
 name; inferences serialised by one lock; NV12 frames from VideoCapture, each handed out
 once and numbered like VDO's; a read-only parameter store; every Predict failure reported
 as CANCELLED. Unlike the real server it says why in the status details, unless
-`terse_errors` is set.
+`terse_errors` is set. The camera side (a video file paced like VDO) is `emulated_camera`.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import signal
 import stat
 import threading
-import time
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import grpc
 import numpy as np
 
-from app.backends.acap_runtime_client import proto_to_array, tensor_to_proto
-from app.capture.acap_runtime import bgr_to_nv12
+from app import protos
+from app.acap.emulated_camera import Abort, EmulatedStream
+from app.acap.nv12 import bgr_to_nv12, nv12_to_rgb
+from app.acap.tensors import proto_to_array, tensor_to_proto
+from app.backends.tflite import TFLiteModel
 from app.errors import ConfigError, ModelError
 from app.modelfile import TensorSpec
 
 log = logging.getLogger(__name__)
-
-MAX_SAVED_FRAMES = 5  # frames kept for GetFrame(frame_reference=…), like MAX_NBR_SAVED_FRAMES
-
 
 @dataclass
 class EmulatorConfig:
@@ -52,133 +52,16 @@ class EmulatorConfig:
     threads: int = 1
 
 
-class _Abort(Exception):
-    def __init__(self, code, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-class _Stream:
-    """One VideoCapture stream: the video file at the requested size, format and frame rate.
-
-    Like VDO behind ACAP Runtime, GetFrame (and Predict with stream_id) waits for a frame this
-    stream has not delivered yet and never hands out the same frame twice. Sequence numbers
-    count every frame the camera produced, so a client that falls behind sees the gaps.
-    realtime: the camera makes `framerate` frames per second from the moment the stream opens,
-    showing the file at the wall clock's position; a late client gets the newest frame.
-    lockstep: every frame of the file in order, as soon as it is asked for.
-    """
-
-    def __init__(self, sid: int, video: str, width: int, height: int, fmt: int, framerate: int, pace: str, loop: bool):
-        self.id, self.video, self.width, self.height, self.fmt = sid, video, width, height, fmt
-        self.framerate, self.pace, self.loop = framerate, pace, loop
-        self.cap = cv2.VideoCapture(video)
-        if not self.cap.isOpened():
-            raise ValueError(f"cannot open video {video}")
-        fps = self.cap.get(cv2.CAP_PROP_FPS)
-        self.file_fps = fps if fps and 0 < fps < 1000 else 25.0
-        self.index = -1  # index of the last frame read from the file, over all loops
-        self.delivered = -1  # sequence number of the last frame handed out
-        self.start = time.monotonic()
-        self.start_wall = time.time()
-        self.image: np.ndarray | None = None
-        self.saved: collections.deque = collections.deque(maxlen=MAX_SAVED_FRAMES)
-        self.next_id = 1
-        self.lock = threading.Lock()
-        self.closed = threading.Event()
-
-    def _advance(self, target: int) -> bool:
-        """Read the file up to frame `target` (counted over all loops); False when the file has ended."""
-        moved = False
-        while self.index < target:
-            if not self.cap.grab():
-                if not (self.loop and self.index >= 0):
-                    return False
-                self.cap.release()
-                self.cap = cv2.VideoCapture(self.video)
-                if not self.cap.grab():
-                    return False
-            self.index += 1
-            moved = True
-        if moved:
-            ok, img = self.cap.retrieve()
-            if not ok:
-                return False
-            self.image = img
-        return self.image is not None
-
-    def _next_tick(self) -> int | None:
-        """realtime: the sequence number of the next frame to deliver, after waiting for it to be
-        made (None when the stream was deleted meanwhile)."""
-        now = int((time.monotonic() - self.start) * self.framerate)
-        if now > self.delivered:
-            return now  # the newest frame; the ones before it were never fetched
-        seq = self.delivered + 1
-        if self.closed.wait(max(0.0, self.start + seq / self.framerate - time.monotonic())):
-            return None
-        return seq
-
-    def next_frame(self) -> tuple[int, np.ndarray, float, int]:
-        """(frame id, BGR image at the stream size, timestamp in s, sequence number) of a frame not
-        delivered before, waiting for the camera to make it."""
-        with self.lock:
-            if self.pace == "lockstep":
-                seq = self.delivered + 1
-                if not self._advance(seq):
-                    raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
-                ts = seq / self.file_fps
-            else:
-                seq = self._next_tick()
-                if seq is None:
-                    raise _Abort("FAILED_PRECONDITION", "Getting frame failed. Stream not found")
-                # the file frame showing when the camera made frame `seq`
-                if not self._advance(int(seq * self.file_fps / self.framerate + 1e-9)):
-                    raise _Abort("OUT_OF_RANGE", f"end of video {self.video}")
-                ts = self.start_wall + seq / self.framerate
-            self.delivered = seq
-            img = self.image
-            if (img.shape[1], img.shape[0]) != (self.width, self.height):
-                img = cv2.resize(img, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-            fid = self.next_id
-            self.next_id += 1
-            self.saved.append((fid, img))
-            return fid, img, ts, seq
-
-    def saved_frame(self, fid: int) -> np.ndarray:
-        with self.lock:
-            for item in self.saved:
-                if item[0] == fid:
-                    return item[1]
-        raise _Abort("NOT_FOUND", f"frame {fid} is no longer kept (the server keeps {MAX_SAVED_FRAMES})")
-
-    def encode(self, img: np.ndarray) -> bytes:
-        if self.fmt == 3:  # YUV
-            return bgr_to_nv12(img).tobytes()
-        if self.fmt == 8:  # RGB
-            return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).tobytes()
-        if self.fmt == 9:  # planar RGB
-            return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)).tobytes()
-        ok, jpg = cv2.imencode(".jpg", img)  # JPEG
-        return jpg.tobytes()
-
-    def close(self) -> None:
-        self.closed.set()  # wakes a GetFrame waiting for the next frame
-        with self.lock:
-            self.cap.release()
-
-
 class Emulator:
     """The emulated server; start() it, stop() it. Usable in tests and from `vigil emulator`."""
 
     def __init__(self, config: EmulatorConfig) -> None:
-        from app import protos
-
         self.config = config
         self.pb = protos.load()
         self._server = None
         self._models: dict[str, object] = {}
         self._predict_lock = threading.Lock()  # the real server serialises requests with a mutex
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, EmulatedStream] = {}
         self._streams_lock = threading.Lock()
         self._next_stream = 1
         self._loads = 0
@@ -194,13 +77,10 @@ class Emulator:
         return Path(a[len("unix://"):]) if a.startswith("unix://") else None
 
     def start(self) -> "Emulator":
-        import grpc
-        from concurrent import futures
-
         for m in self.config.preload:
             try:
                 self._model(m)
-            except _Abort as a:  # at start-up a bad model is the user's input, not a gRPC answer
+            except Abort as a:  # at start-up a bad model is the user's input, not a gRPC answer
                 raise ModelError(f"--model {m}: {a.message}") from None
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="emulator"),
@@ -266,11 +146,11 @@ class Emulator:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _stream(self, sid: int) -> _Stream:
+    def _stream(self, sid: int) -> EmulatedStream:
         with self._streams_lock:
             stream = self._streams.get(sid)
         if stream is None:  # ACAP Runtime's answer for a stream it does not know (e.g. after a restart)
-            raise _Abort("FAILED_PRECONDITION", "Getting frame failed. Stream not found")
+            raise Abort("FAILED_PRECONDITION", "Getting frame failed. Stream not found")
         return stream
 
     # -- model store ---------------------------------------------------------------------
@@ -286,16 +166,14 @@ class Emulator:
             return model
         if self._loads < self.config.fail_loads:
             self._loads += 1
-            raise _Abort("CANCELLED", "Failed to load model (POWER_NOT_AVAILABLE: DLPU busy, retry later)")
+            raise Abort("CANCELLED", "Failed to load model (POWER_NOT_AVAILABLE: DLPU busy, retry later)")
         path = self.resolve(name)
         if not path.is_file():
-            raise _Abort("CANCELLED", f"Failed to open model file: {name}")
-        from app.backends.tflite import TFLiteModel
-
+            raise Abort("CANCELLED", f"Failed to open model file: {name}")
         try:
             model = TFLiteModel(path, self.config.threads)
         except ModelError as e:
-            raise _Abort("CANCELLED", f"Failed to load model {path.name} ({e})") from None
+            raise Abort("CANCELLED", f"Failed to load model {path.name} ({e})") from None
         self._loads += 1
         self._models[name] = model
         log.info("loaded %s", name)
@@ -313,9 +191,7 @@ class _Prediction:
             emu.peak_active = max(emu.peak_active, emu._active)
         try:
             return self._predict(request)
-        except _Abort as a:
-            import grpc
-
+        except Abort as a:
             context.abort(getattr(grpc.StatusCode, a.code), "" if emu.config.terse_errors else a.message)
         finally:
             with emu._active_lock:
@@ -326,7 +202,7 @@ class _Prediction:
         with emu._predict_lock:
             model = emu._model(request.model_spec.name)
         if len(request.inputs) != len(model.inputs):
-            raise _Abort("CANCELLED", f"Predict request has {len(request.inputs)} inputs but model has {len(model.inputs)}")
+            raise Abort("CANCELLED", f"Predict request has {len(request.inputs)} inputs but model has {len(model.inputs)}")
         arrays = []
         frame_reference = 0
         # matched by map order, not by name (as the real server does)
@@ -335,8 +211,6 @@ class _Prediction:
                 stream = emu._stream(request.stream_id)
                 frame_reference, img, _, _ = stream.next_frame()
                 # the server feeds the stream's NV12 to its preprocessing job: do the same round trip
-                from app.capture.acap_runtime import nv12_to_rgb
-
                 rgb = nv12_to_rgb(bgr_to_nv12(img), img.shape[1], img.shape[0])
                 fitted = self._fit(rgb[None], spec)
                 # larod hands the preprocessed bytes to the model as they are: an int8
@@ -346,9 +220,9 @@ class _Prediction:
             try:
                 a = proto_to_array(tp)
             except ValueError as e:
-                raise _Abort("CANCELLED", f"bad input tensor: {e}") from None
+                raise Abort("CANCELLED", f"bad input tensor: {e}") from None
             if a.dtype != spec.dtype:
-                raise _Abort("CANCELLED", f"input dtype {a.dtype} does not match the model's {spec.dtype}")
+                raise Abort("CANCELLED", f"input dtype {a.dtype} does not match the model's {spec.dtype}")
             arrays.append(self._fit(a, spec))
         # one inference at a time, as the real server's mutex does; decoding the request and encoding
         # the reply stay outside it because here they are Python (microseconds in the real C++ server)
@@ -374,33 +248,31 @@ class _Prediction:
             return resized[None]
         if a.size == int(np.prod(shape)) and a.ndim != 4:
             return a.reshape(shape)
-        raise _Abort("CANCELLED", f"tensor shape mismatch: request {list(a.shape)}, model {list(shape)}")
+        raise Abort("CANCELLED", f"tensor shape mismatch: request {list(a.shape)}, model {list(shape)}")
 
 
 class _VideoCapture:
     def __init__(self, emu: Emulator) -> None:
         self.emu = emu
 
-    def _abort(self, context, a: _Abort):
-        import grpc
-
+    def _abort(self, context, a: Abort):
         context.abort(getattr(grpc.StatusCode, a.code), a.message)
 
     def NewStream(self, request, context):  # noqa: N802
         s = request.settings
         emu = self.emu
         if s.format not in (2, 3, 8, 9):
-            self._abort(context, _Abort("INVALID_ARGUMENT", f"stream format {s.format} is not supported by the emulator"))
+            self._abort(context, Abort("INVALID_ARGUMENT", f"stream format {s.format} is not supported by the emulator"))
         if s.width <= 0 or s.height <= 0 or (s.format == 3 and (s.width % 2 or s.height % 2)):
-            self._abort(context, _Abort("INVALID_ARGUMENT", f"bad stream size {s.width}x{s.height}"))
+            self._abort(context, Abort("INVALID_ARGUMENT", f"bad stream size {s.width}x{s.height}"))
         with emu._streams_lock:
             sid = emu._next_stream
             emu._next_stream += 1
             try:
-                stream = _Stream(sid, emu.config.video, s.width, s.height, s.format, s.framerate or 30,
+                stream = EmulatedStream(sid, emu.config.video, s.width, s.height, s.format, s.framerate or 30,
                                  emu.config.pace, emu.config.loop)
             except ValueError as e:
-                self._abort(context, _Abort("INTERNAL", str(e)))
+                self._abort(context, Abort("INTERNAL", str(e)))
             emu._streams[sid] = stream
         log.info("stream %d: %dx%d format %d @ %d fps", sid, s.width, s.height, s.format, s.framerate)
         return emu.pb.videocapture_pb2.NewStreamResponse(stream_id=sid)
@@ -409,7 +281,7 @@ class _VideoCapture:
         with self.emu._streams_lock:
             stream = self.emu._streams.pop(request.stream_id, None)
         if stream is None:
-            self._abort(context, _Abort("FAILED_PRECONDITION", "Deleting stream failed: stream not found"))
+            self._abort(context, Abort("FAILED_PRECONDITION", "Deleting stream failed: stream not found"))
         stream.close()
         log.info("stream %d deleted", request.stream_id)
         return self.emu.pb.videocapture_pb2.DeleteStreamResponse()
@@ -422,7 +294,7 @@ class _VideoCapture:
                 data = stream.encode(stream.saved_frame(request.frame_reference))
                 return self.emu.pb.videocapture_pb2.GetFrameResponse(size=len(data), data=data)
             fid, img, ts, seq = stream.next_frame()
-        except _Abort as a:
+        except Abort as a:
             self._abort(context, a)
         data = stream.encode(img)
         kind = {3: "yuv", 8: "rgb", 9: "planar_rgb", 2: "jpeg"}[stream.fmt]
@@ -436,8 +308,6 @@ class _KeyValueStore:
         self.emu = emu
 
     def GetValues(self, request_iterator, context):  # noqa: N802
-        import grpc
-
         for req in request_iterator:
             if req.key not in self.emu.config.params:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"no parameter {req.key}")
