@@ -1,6 +1,7 @@
 """ACAP Runtime backend, capture and parameters against the emulator over a real Unix socket."""
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -672,6 +673,57 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
 def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
     with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
         acap_params.overrides({"Tracker": "deepsort"})
+
+
+def test_model_camera_and_parameter_poll_share_one_channel_closed_by_the_last_user(sock_dir, monkeypatch, caplog):
+    made = []
+    real_channel = Endpoint.channel
+    monkeypatch.setattr(Endpoint, "channel", lambda self: made.append(self) or real_channel(self))
+    caplog.set_level(logging.DEBUG, logger="app.acap.params")
+    params = {"root.Vigil.Tracker": "sort"}
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/one.sock", video=str(SAMPLE_CLIP), pace="lockstep",
+                                 params=params)) as emu:
+        acap = acap_cfg(emu)
+        endpoint = Endpoint.from_config(acap)
+        model = load(DEFAULT_MODEL, "acap-runtime", acap=acap)
+        camera = camera_source(emu)
+        changes = []
+        watch = acap_params.ParameterWatch(acap, {"Tracker": "sort"}, 0.02, changes.append).start()
+        assert CHANNELS.users(endpoint) == 3
+        wait_for(lambda: sum("read 1 camera parameters" in r.message for r in caplog.records) >= 5,
+                 what="several parameter checks")
+        assert len(made) == 1 and changes == []  # five polls, a model and a stream over one channel
+        channel = model._client.channel
+        model.close()  # the others keep the channel
+        frames = iter(camera)
+        assert next(frames).seq == 0
+        watch.close()
+        camera.close()
+        assert CHANNELS.users(endpoint) == 0
+        with pytest.raises(ValueError, match="Channel closed"):  # the last user closed it
+            pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(channel).GetValues(iter([]), timeout=1)
+        # a later user gets a new one
+        assert acap_params.fetch(acap) == {"Tracker": "sort"} and len(made) == 2
+
+
+def test_parameter_poll_reports_a_change_once_and_survives_a_server_restart(sock_dir):
+    address = f"unix://{sock_dir}/poll.sock"
+    params = {"root.Vigil.Tracker": "sort"}
+    acap = acap_cfg(address, timeout=1)
+    changed, seen = [], threading.Event()
+    emu = Emulator(EmulatorConfig(address=address, params=params)).start()
+    watch = acap_params.ParameterWatch(acap, {"Tracker": "sort"}, 0.05,
+                                       lambda names: (changed.append(names), seen.set())).start()
+    try:
+        emu.stop()  # checks meanwhile find no server: skipped, not fatal
+        params["root.Vigil.Tracker"] = "bytetrack"
+        emu = Emulator(EmulatorConfig(address=address, params=params)).start()
+        assert seen.wait(30)
+        assert changed == [["Tracker"]]
+    finally:
+        watch.close()
+        emu.stop()
+    assert CHANNELS.users(Endpoint(address)) == 0
 
 
 # -- health over HTTP --------------------------------------------------------------------------------

@@ -1,11 +1,18 @@
-import cv2
+import os
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 from app.capture import open_source
+from app.capture.framequeue import FrameQueue
+from app.capture.opencv import FramePacer
 from app.config import SourceConfig
 from app.errors import SourceError
-from tests.conftest import SAMPLE_CLIP, make_clip
+from app.types import Frame
+from tests.conftest import ROOT, SAMPLE_CLIP, make_clip
 
 
 def frames_of(cfg, limit=None):
@@ -102,29 +109,122 @@ def test_http_url_is_a_live_source_with_wall_clock_timestamps(tmp_path):
         server.shutdown()
 
 
-def test_slow_consumer_still_gets_every_file_frame(tmp_path):
-    import time
-
+def test_end_of_file_meeting_a_full_queue_still_delivers_every_frame(tmp_path):
     clip = make_clip(tmp_path / "c.avi", frames=12)
     src = open_source(SourceConfig(uri=str(clip), queue_size=2))
-    seqs = []
     try:
         it = iter(src)
-        while True:
-            # take a frame only once the queue is full again (or the thread has finished), so the
-            # end of the file always meets a full queue
-            deadline = time.monotonic() + 10
-            while src.depth < 2 and src._thread.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if src.read == 12 and src._thread.is_alive():
-                time.sleep(0.3)  # the slow consumer itself (an inference step), not synchronisation
-            f = next(it, None)
-            if f is None:
-                break
-            seqs.append(f.seq)
+        first = [next(it) for _ in range(10)]
+        # the last two frames fit the queue: the capture thread reads them, meets the end of the file
+        # with the queue full and finishes, all before the consumer takes another frame
+        src._thread.join(10)
+        assert not src._thread.is_alive() and src.depth == 2
+        rest = list(it)
     finally:
         src.close()
-    assert seqs == list(range(12))
+    assert [f.seq for f in first + rest] == list(range(12))
+
+
+def frame(i: int) -> Frame:
+    return Frame(np.zeros((2, 2, 3), np.uint8), i / 10, i)
+
+
+def test_queue_end_carries_the_producers_error_after_every_frame():
+    q = FrameQueue(2, live=False)
+    ended = threading.Event()
+
+    def produce():
+        for i in range(5):
+            q.put(frame(i))
+        q.end(SourceError("camera unplugged"))
+        ended.set()
+
+    threading.Thread(target=produce, daemon=True).start()
+    it = iter(q)
+    got = [next(it).seq for _ in range(3)]
+    assert ended.wait(10) and q.depth == 2  # the end (with its error) met a full queue
+    with pytest.raises(SourceError, match="camera unplugged"):
+        for f in it:
+            got.append(f.seq)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_live_queue_keeps_the_newest_frames_and_counts_the_dropped_ones():
+    q = FrameQueue(2, live=True)
+    for i in range(5):
+        q.put(frame(i))
+    q.end()
+    assert [f.seq for f in q] == [3, 4] and q.dropped == 3
+
+
+def test_closing_the_queue_releases_a_producer_blocked_on_a_full_queue():
+    q = FrameQueue(1, live=False)
+    q.put(frame(0))
+    producer = threading.Thread(target=lambda: q.put(frame(1)), daemon=True)
+    producer.start()
+    q.close()
+    producer.join(10)
+    assert not producer.is_alive() and q.depth == 0
+    assert list(q) == []  # a closed queue ends its consumer quietly
+
+
+def replace_with_directory(path):
+    path.unlink()
+    path.mkdir()
+
+
+def replace_with_garbage(path):
+    garbage = path.with_name("garbage.tmp")
+    garbage.write_bytes(b"this is not a video" * 100)
+    garbage.replace(path)
+
+
+@pytest.mark.parametrize("change", [lambda p: p.unlink(), replace_with_directory, replace_with_garbage],
+                         ids=["deleted", "directory", "garbage"])
+def test_file_that_cannot_be_reopened_to_loop_ends_the_stream_with_a_source_error(tmp_path, change):
+    clip = make_clip(tmp_path / "c.avi", frames=20)
+    src = open_source(SourceConfig(uri=str(clip), loop=True, queue_size=2))
+    got = []
+    try:
+        it = iter(src)
+        got.append(next(it))
+        change(clip)  # the open file keeps being read to its end; the reopen for the next pass fails
+        with pytest.raises(SourceError, match=r"c\.avi .*(again to loop it|after restarting it) \(source\.loop\)"):
+            for f in it:
+                got.append(f)
+    finally:
+        src.close()
+    assert [f.seq for f in got] == list(range(20))  # the whole first pass, then the error
+
+
+def test_a_bug_in_the_capture_thread_ends_the_stream_with_a_source_error(small_clip, monkeypatch):
+    def broken(self, t):
+        raise RuntimeError("pacer bug")
+
+    monkeypatch.setattr(FramePacer, "keep", broken)
+    src = open_source(SourceConfig(uri=str(small_clip)))
+    try:
+        with pytest.raises(SourceError, match="capture failed: RuntimeError: pacer bug"):
+            list(src)
+    finally:
+        src.close()
+
+
+def test_cli_run_whose_looped_file_disappears_exits_with_a_source_error(tmp_path):
+    """The file goes away while Vigil plays it in a loop: one clear line and exit code 4, not a quiet 0."""
+    clip = make_clip(tmp_path / "c.avi", frames=20)
+    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "--source", str(clip), "--loop", "--jsonl", "-"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")})
+    try:
+        assert proc.stdout.readline().startswith("{")  # the first frame is through: the file is open
+        clip.unlink()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 4, err
+    assert "vigil: source error: cannot open video source" in err and "again to loop it" in err
+    assert "Traceback" not in err
 
 
 def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
