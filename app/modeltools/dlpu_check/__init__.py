@@ -30,7 +30,6 @@ def check_model(path: str | Path, chip: str = "artpec8") -> Report:
     """Check a .tflite against one chip's DLPU rules; NotAModel if it is not TFLite."""
     if chip not in CHIPS:
         raise ValueError(f"chip must be one of {', '.join(CHIPS)}")
-    model = read_model(path)
-    report = Checker(model.operators, (model.inputs, model.outputs), chip).run()
+    report = Checker(read_model(path), chip).run()
     report.model = str(path)
     return report

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from app.modelfile import Operator, TensorSpec
+from app.modelfile import ModelFile, Operator
 from app.modeltools.dlpu_check import geometry as g
 from app.modeltools.dlpu_check.artpec9 import Artpec9Rules
 from app.modeltools.dlpu_check.report import Finding, OpReport, Report
@@ -13,14 +13,14 @@ from app.modeltools.dlpu_check.rules import ACT_NONE, ACTIVATIONS, ARTPEC8_OPS, 
 class Checker(Artpec9Rules):
     """Applies one chip's rules to every op."""
 
-    def __init__(self, ops: list[Operator], graph_io: tuple[list[TensorSpec], list[TensorSpec]], chip: str) -> None:
-        self.ops, self.chip = ops, chip
-        self.inputs, self.outputs = graph_io
-        self.reports = [OpReport(o.index, o.name, subgraph=o.subgraph) for o in ops]
+    def __init__(self, model: ModelFile, chip: str) -> None:
+        self.ops, self.chip = model.operators, chip
+        self.inputs, self.outputs = model.inputs, model.outputs
+        self.reports = [OpReport(o.index, o.name, subgraph=o.subgraph) for o in self.ops]
         self.findings: list[Finding] = []
         consumers: dict[int, list[Operator]] = defaultdict(list)
         producer: dict[int, Operator] = {}
-        for o in ops:
+        for o in self.ops:
             for t in o.inputs:
                 consumers[t.index].append(o)
             for t in o.outputs:
