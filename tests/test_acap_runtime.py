@@ -527,6 +527,24 @@ def test_missing_socket_for_capture_is_a_source_error(sock_dir):
         open_source(cfg, acap=AcapRuntimeConfig(address=f"unix://{sock_dir}/x.sock", connect_timeout=0.3))
 
 
+def test_camera_server_gone_longer_than_retry_timeout_ends_the_stream_with_a_source_error(emulator):
+    """The same as an OpenCV source that fails: every frame already fetched, then the SourceError."""
+    cfg = SourceConfig(type="acap-runtime", live=False, queue_size=2)
+    cfg.stream.width, cfg.stream.height = 320, 240
+    src = open_source(cfg, acap=acap_cfg(emulator, retry_timeout=0.3))
+    try:
+        frames = iter(src)
+        assert next(frames).seq == 0
+        emulator.stop()
+        with pytest.raises(SourceError, match=r"reading a camera frame: ACAP Runtime unreachable .*; giving up "
+                                              r"after 0 s \(acap_runtime.retry_timeout\)"):
+            for f in frames:
+                assert f.seq <= 3  # only what was queued before the server went away
+    finally:
+        src.close()
+    assert src.health.state == "closed" and src.health.retries >= 1
+
+
 def test_predict_on_a_stream_returns_a_frame_reference_for_get_frame(emulator):
     m = remote_model(emulator)
     vc = pb.videocapture_pb2

@@ -154,6 +154,7 @@ class AcapClient:
 
     @property
     def policy(self) -> RetryPolicy:
+        """How long and how often calls are retried."""
         return self.retry.policy
 
     def call(self, what: str, fn: Callable[[], T], *, timeout: float | None = None, setting: str = "") -> T:

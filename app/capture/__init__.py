@@ -14,7 +14,9 @@ SOURCES = {"opencv": "app.capture.opencv", "acap-runtime": "app.capture.acap_run
 
 
 class Source(Protocol):
-    """Frames in order until the source ends (files) or close() is called."""
+    """Frames in order until the source ends (files) or close() is called. A source that fails
+    (a camera gone for good, a file that cannot be reopened to loop it) raises SourceError from the
+    iteration after the last frame it delivered."""
 
     size: tuple[int, int]  # (width, height)
     fps: float | None  # nominal rate, when the source states one
