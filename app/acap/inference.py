@@ -81,7 +81,6 @@ class AcapRuntimeModel:
         self.pb = self._client.pb
         self._loaded = False
         self._predict = self.pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(self._client.channel).Predict
-        self.calls = 0
         try:
             self._warm_up(connect_timeout)
         except BaseException:
@@ -214,6 +213,5 @@ class AcapRuntimeModel:
         return self._answered(response)
 
     def _answered(self, response):
-        self.calls += 1
         self.health.set("ready")
         return response

@@ -35,7 +35,6 @@ class FrameNumbers:
         self.offset = 0  # added to the stream's numbers: the first frame of a new stream follows on
         self.seq = -1  # the last Frame.seq handed out
         self.missed = 0  # frames the camera made between two we took (we were busy)
-        self.repeats = 0  # frames delivered again, not processed again
 
     def new_stream(self) -> None:
         """A new stream (or server) counts from its own start."""
@@ -46,8 +45,7 @@ class FrameNumbers:
         key = (sequence_nbr, timestamp)
         if self.last is not None:
             if key == self.last and key != (0, 0):  # (0, 0): a server that numbers nothing
-                self.repeats += 1
-                return None
+                return None  # delivered again: never processed again
             gap = sequence_nbr - self.last[0] - 1
             if gap >= 0:
                 self.missed += gap
