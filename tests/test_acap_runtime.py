@@ -1,19 +1,26 @@
 """ACAP Runtime backend, capture and parameters against the emulator over a real Unix socket."""
 from __future__ import annotations
 
+import json
 import logging
+import re
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import cv2
+import grpc
+import httpx
 import numpy as np
 import pytest
 
-from app import protos
+from app import cli, pipeline, protos
 from app.acap import params as acap_params
 from app.acap.client import CHANNELS, AcapRuntimeError, Endpoint
 from app.acap.emulator import Emulator, EmulatorConfig
@@ -23,12 +30,14 @@ from app.acap.tensors import proto_to_array, tensor_to_proto
 from app.acap.video import FrameNumbers
 from app.backends import load
 from app.capture import open_source
-from app.config import AcapRuntimeConfig, Config, SourceConfig
+from app.config import AcapRuntimeConfig, Config, SourceConfig, load_config
 from app.errors import ConfigError, ModelError, SourceError
 from app.health import Health
 from app.modelfile import read_model
+from app.pipeline import Detector
 from app.retry import RetryPolicy
-from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, SAMPLE_CLIP, make_clip
+from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, ROOT, SAMPLE_CLIP, make_clip, run_vigil
+from tests.mqtt_util import free_port, wait_until
 
 pb = protos.load()
 FAST = RetryPolicy(timeout=20, base_delay=0.02, max_delay=0.1)
@@ -271,8 +280,6 @@ def test_missing_socket_is_a_clear_error_with_its_own_exit_code(sock_dir):
 
 
 def test_cli_missing_socket_prints_one_line_and_exits_nonzero(sock_dir, small_clip):
-    from tests.conftest import run_vigil
-
     r = run_vigil("run", "--backend", "acap-runtime", "--source", str(small_clip), "--no-progress",
                   "--set", f"acap_runtime.address=unix://{sock_dir}/none.sock", "--set", "acap_runtime.connect_timeout=0.3")
     assert r.returncode == 5, r.stderr
@@ -319,7 +326,6 @@ def test_wrong_input_shape_is_refused_locally_and_by_the_server(emulator):
     req = pb.tensorflow_serving_pb2.PredictRequest()
     req.model_spec.name = str(DEFAULT_MODEL)
     req.inputs["x"].CopyFrom(tensor_to_proto(np.zeros((1, 224, 224, 4), m.inputs[0].dtype), pb))
-    import grpc
 
     with Endpoint(emulator.config.address).channel() as ch, pytest.raises(grpc.RpcError) as err:
         pb.tensorflow_serving_pb2_grpc.PredictionServiceStub(ch).Predict(req, timeout=30)
@@ -463,8 +469,6 @@ def test_stream_survives_a_server_restart_by_opening_a_new_stream(sock_dir):
 
 
 def test_get_frame_on_an_unknown_stream_is_failed_precondition_like_acap_runtime(emulator):
-    import grpc
-
     vc = pb.videocapture_pb2
     with Endpoint(emulator.config.address).channel() as ch:
         stub = pb.videocapture_pb2_grpc.VideoCaptureStub(ch)
@@ -504,8 +508,6 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
     """A live camera source over a realtime stream, run by the pipeline to the end of the clip:
     each camera frame is processed at most once, and processed + dropped = frames the camera made
     from the first processed to the last."""
-    from app import pipeline
-
     clip = make_clip(tmp_path / "c.avi", frames=20, size=(160, 120))
     with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/p.sock", video=str(clip))) as emu:
         cfg = Config()
@@ -567,8 +569,6 @@ def test_predict_on_a_stream_returns_a_frame_reference_for_get_frame(emulator):
 # -- end to end -------------------------------------------------------------------------------------
 def test_camera_mode_detections_equal_in_process_on_the_same_frames(emulator):
     """YUV stream: both backends see the same NV12-converted frames and must agree exactly."""
-    from app.pipeline import Detector
-
     cfg = Config()
     cfg.model.path = str(DEFAULT_MODEL)
     local = Detector(cfg)
@@ -589,9 +589,7 @@ def test_camera_mode_detections_equal_in_process_on_the_same_frames(emulator):
 
 def test_vigil_camera_mode_against_the_emulator_matches_x86_mode(sock_dir, tmp_path):
     """`vigil emulator` and `vigil run --backend acap-runtime --source acap-runtime` as separate processes."""
-    import sys
 
-    from tests.conftest import ROOT, run_vigil
 
     address = f"unix://{sock_dir}/e2e.sock"
     emu = subprocess.Popen([sys.executable, "-m", "app", "emulator", "--address", address, "--pace", "lockstep",
@@ -620,10 +618,7 @@ def test_vigil_camera_mode_against_the_emulator_matches_x86_mode(sock_dir, tmp_p
 
 def documented_emulator_runs() -> dict[str, tuple[list[str], list[str]]]:
     """{pace: (emulator argv, vigil run argv)} from the shell blocks of docs/camera.md's emulator section."""
-    import re
-    import shlex
 
-    from tests.conftest import ROOT
 
     section = (ROOT / "docs" / "camera.md").read_text().split("## Trying it on a laptop")[1].split("\n## ")[0]
     runs = {}
@@ -638,11 +633,7 @@ def documented_emulator_runs() -> dict[str, tuple[list[str], list[str]]]:
 def test_documented_emulator_commands_do_what_the_docs_say(pace, sock_dir, tmp_path):
     """realtime: each camera frame at most once, and the drop count is the frames skipped; lockstep
     (with the documented source.live=false): every frame of the file in order, none dropped."""
-    import json
-    import re
-    import sys
 
-    from tests.conftest import ROOT, run_vigil
 
     emu_args, run_args = documented_emulator_runs()[pace]
     address = f"unix://{sock_dir}/doc.sock"
@@ -673,8 +664,6 @@ def test_documented_emulator_commands_do_what_the_docs_say(pace, sock_dir, tmp_p
 
 # -- parameters ----------------------------------------------------------------------------------------
 def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
-    from app import cli
-
     params = {"root.Vigil.ScoreThresholdPercent": "35", "root.Vigil.Tracker": "bytetrack",
               "root.Vigil.Tiling": "no", "root.Vigil.ModelPath": ""}
     with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/kv.sock", params=params)) as emu:
@@ -748,11 +737,7 @@ def test_parameter_poll_reports_a_change_once_and_survives_a_server_restart(sock
 def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_dir):
     """Vigil started before ACAP Runtime (a camera booting): the API answers at once and says what it
     waits for; when the server comes up frames flow and health turns ok; a restart shows as retrying."""
-    import httpx
 
-    from app import pipeline
-    from app.config import load_config
-    from tests.mqtt_util import free_port, wait_until
 
     address = f"unix://{sock_dir}/late.sock"
     port = free_port()
@@ -817,9 +802,6 @@ def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_
 
 def test_stop_while_waiting_for_the_server_ends_the_run_cleanly(sock_dir):
     """SIGTERM (`docker stop`) during a wait that would last forever: run() returns, no error."""
-    from app import pipeline
-    from app.config import load_config
-
     cfg = load_config(None, {
         "model": {"backend": "acap-runtime", "path": str(DEFAULT_MODEL)},
         "source": {"type": "acap-runtime"},
@@ -839,11 +821,7 @@ def test_stop_while_waiting_for_the_server_ends_the_run_cleanly(sock_dir):
 def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
     """A setting changed in the camera's web page is applied: Vigil notices, stops cleanly and starts
     again (same process, re-executed) with the new value; SIGTERM then ends it normally."""
-    import signal
-    import sys
 
-    from tests.conftest import ROOT
-    from tests.mqtt_util import wait_until
 
     params = {"root.Vigil.ScoreThresholdPercent": "35", "root.Vigil.Tiling": "no"}
     emu = Emulator(EmulatorConfig(address=f"unix://{sock_dir}/pw.sock", video=str(SAMPLE_CLIP), loop=True,

@@ -1,7 +1,11 @@
+import functools
+import http.server
+import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -11,8 +15,10 @@ from app.capture.framequeue import FrameQueue
 from app.capture.opencv import FramePacer
 from app.config import SourceConfig
 from app.errors import SourceError
+from app.health import Health
 from app.types import Frame
 from tests.conftest import ROOT, SAMPLE_CLIP, make_clip
+from tests.mqtt_util import free_port, wait_until
 
 
 def frames_of(cfg, limit=None):
@@ -62,8 +68,6 @@ def test_live_source_drops_oldest_frames_when_consumer_is_slow(tmp_path):
     clip = make_clip(tmp_path / "c.avi", frames=60)
     src = open_source(SourceConfig(uri=str(clip), live=True, queue_size=2, reconnect_delay=0.05))
     try:
-        import time
-
         deadline = time.monotonic() + 20
         while src.dropped < 30 and time.monotonic() < deadline:
             time.sleep(0.01)  # polling a condition with a deadline, not a fixed wait
@@ -89,11 +93,6 @@ def test_unreadable_file_is_a_source_error(tmp_path):
 
 
 def test_http_url_is_a_live_source_with_wall_clock_timestamps(tmp_path):
-    import functools
-    import http.server
-    import threading
-    import time
-
     make_clip(tmp_path / "c.avi", frames=30)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -230,11 +229,6 @@ def test_cli_run_whose_looped_file_disappears_exits_with_a_source_error(tmp_path
 def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
     """A server that sends part of a stream and then goes silent (connection kept open) must not hang
     capture: the read times out after stall_timeout and the source reconnects and delivers again."""
-    import http.server
-    import logging
-    import threading
-    import time
-
     clip = make_clip(tmp_path / "c.avi", frames=40).read_bytes()
     release = threading.Event()
 
@@ -277,12 +271,7 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
 
 def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
     """A camera or NVR still booting: the URL is retried (visible in health) instead of exiting."""
-    import functools
-    import http.server
-    import threading
 
-    from app.health import Health
-    from tests.mqtt_util import free_port, wait_until
 
     make_clip(tmp_path / "c.avi", frames=30)
     port = free_port()
@@ -308,17 +297,13 @@ def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
 
 
 def test_live_source_still_down_after_open_timeout_is_a_source_error():
-    from tests.mqtt_util import free_port
-
     cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=0.05, open_timeout=0.3)
     with pytest.raises(SourceError, match=r"cannot open video source .*; giving up after \d+ s \(source.open_timeout\)"):
         open_source(cfg)
 
 
 def test_stop_while_a_live_source_is_retried_ends_the_wait():
-    import threading
 
-    from tests.mqtt_util import free_port
 
     cancel = threading.Event()
     cancel.set()
