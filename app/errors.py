@@ -23,3 +23,8 @@ class SourceError(VigilError):
     """The video source cannot be opened or read."""
 
     exit_code = 4
+
+
+class OutputClosed(Exception):
+    """The reader of an output went away (a closed pipe, e.g. `vigil run --jsonl - | head`): that
+    output ends as at the end of its source, not as a failure."""

@@ -1,13 +1,32 @@
-"""Start-up and connection state of one pipeline part (model, source), shown in /api/health."""
+"""Health: each part's own state (written only by that part) and the pure judgement of it all.
+
+`Health` is what a part (the model backend, the source) says it is doing; `assess` turns frozen
+snapshots of every part plus the time into ok / degraded / failing per component, with no
+threads, locks or clocks of its own, so every rule here is testable with plain values.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Literal
+
+Level = Literal["ok", "degraded", "failing"]
+ORDER: dict[str, int] = {"ok": 0, "degraded": 1, "failing": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class PartState:
+    """A frozen copy of a part's Health."""
+
+    state: str
+    retries: int
+    last_error: str
+    since: float  # wall clock of the last state change
 
 
 @dataclass
 class Health:
-    """What a part is doing now: written by the part (or the pipeline), read by the status."""
+    """What a part is doing now. Only the part itself writes it; the status reads snapshots."""
 
     state: str = "starting"  # starting | connecting | loading | ready | retrying | failed | closed
     retries: int = 0  # transient failures retried since start
@@ -21,5 +40,113 @@ class Health:
         if error:
             self.last_error = error
 
+    def snapshot(self) -> PartState:
+        return PartState(self.state, self.retries, self.last_error, self.since)
+
     def as_dict(self) -> dict:
         return {"state": self.state, "retries": self.retries, "last_error": self.last_error, "since": self.since}
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    status: Level
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class MqttLink:
+    """What health needs of the MQTT publisher (None in HealthInputs when MQTT is off)."""
+
+    connected: bool
+    state: str
+    broker: str
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthInputs:
+    """Everything health is judged on, copied at one instant."""
+
+    backend: PartState
+    source: PartState
+    source_open: bool  # the source object exists (the model loads first)
+    since_open: float  # seconds since the source opened (or since start, before it did)
+    since_frame: float | None  # seconds since the last processed frame; None before the first
+    processed: int
+    read: int  # frames the source has read
+    frame_period: float  # seconds between frames of the stream (0 when not known yet)
+    detect_p95_ms: float | None
+    finished: bool
+    mqtt: MqttLink | None
+
+
+_DOING = {
+    "starting": "starting",
+    "connecting": "connecting",
+    "loading": "loading (a first DLPU compile takes minutes)",
+}
+
+
+def part_component(p: PartState, what: str, wall: float) -> Component | None:
+    """The component of a part that is not (yet, or no longer) ready; None when it is."""
+    if p.state in ("ready", "closed"):
+        return None
+    age = f"{wall - p.since:.0f} s"
+    if p.state == "failed":
+        return Component("failing", f"{what} failed: {p.last_error}")
+    if p.state == "retrying":
+        return Component("degraded", f"{what} retrying for {age} ({p.retries} retries): {p.last_error}")
+    detail = f"{what} {_DOING.get(p.state, p.state)} for {age}"
+    return Component("degraded", detail + (f"; last error: {p.last_error}" if p.last_error else ""))
+
+
+def source_component(h: HealthInputs, wall: float) -> Component:
+    part = part_component(h.source, "source", wall)
+    if not h.source_open and h.source.state == "starting":
+        return Component("degraded", "not open yet (the model loads first)")
+    if part is not None:
+        return part
+    period = h.frame_period or 0.1
+    stall = max(5.0, 10 * period)
+    age = h.since_frame if h.since_frame is not None else h.since_open
+    if h.finished:
+        return Component("degraded", "the source has ended")
+    if age <= stall:
+        return Component("ok", f"last frame {age:.1f} s ago")
+    if age <= 12 * stall:
+        what = "no frame yet" if h.since_frame is None else f"no frame for {age:.0f} s"
+        return Component("degraded", f"{what} (reconnecting?)")
+    return Component("failing", f"no frame for {age:.0f} s")
+
+
+def backend_component(h: HealthInputs, wall: float) -> Component:
+    part = part_component(h.backend, "model", wall)
+    if part is not None:
+        return part
+    period = h.frame_period or 0.1
+    stall = max(5.0, 10 * period)
+    if h.processed == 0 and h.read > 2 * stall / period:
+        return Component("failing", "frames arrive but none was processed")
+    p = h.detect_p95_ms
+    return Component("ok", f"inference p95 {p} ms per frame" if p else "starting")
+
+
+def mqtt_component(m: MqttLink | None) -> Component:
+    if m is None:
+        return Component("ok", "disabled")
+    if m.connected:
+        return Component("ok", f"connected to {m.broker}")
+    if m.state == "starting":
+        return Component("degraded", f"not connected yet: connects to {m.broker} once the model is loaded "
+                                     "and the source is open")
+    if m.state == "auth_failed":
+        return Component("degraded", f"broker {m.broker} refused the credentials; retrying")
+    return Component("degraded", f"not connected to {m.broker} ({m.last_error or 'connecting'}); retrying")
+
+
+def assess(h: HealthInputs, wall: float) -> tuple[Level, dict[str, Component]]:
+    """Overall level (the worst component) and each component, from snapshots and the wall clock."""
+    comps = {"backend": backend_component(h, wall), "source": source_component(h, wall),
+             "mqtt": mqtt_component(h.mqtt)}
+    overall = max((c.status for c in comps.values()), key=ORDER.__getitem__)
+    return overall, comps

@@ -1,229 +1,37 @@
-"""Orchestration only: capture → preprocess → inference → decode → track → sinks.
+"""The one road through the house: capture → detect → track → analytics → outputs.
 
-Capture decodes in its own thread, preprocessing (views → model inputs) runs in another so it
-overlaps inference, sinks write in a third; the inference thread does invoke, decode, merge and
-track. Every stage exchanges Frame and Detections.
+`run` owns the lifecycle of one pipeline run: it serves the HTTP API first (so start-up shows in
+/api/health), loads the model, opens the source, then per frame
+
+    frame → Detector → Detections → tracker → Detections with ids → Analytics → FrameResult
+
+and hands the one FrameResult to one Worker whose consumers (JSON Lines, video, status/API,
+state files, MQTT) all see the same objects. Capture decodes in its own thread; the outputs run
+in the worker's thread; everything else runs here, in order.
 """
 from __future__ import annotations
 
 import logging
-import queue
-import threading
+import re
+import secrets
+import socket
 import time
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
-
-from app import backends
-from app.capture import open_source
+from app.analytics import Analytics, FrameResult
+from app.capture import Source, open_source
 from app.config import Config, resolve_labels
-from app.decoders import create_decoder
-from app.errors import ModelError, VigilError
-from app.feed import Feed
+from app.detector import Detector, merge_ids
+from app.errors import ConfigError, VigilError
 from app.health import Health
-from app.ops import nms
-from app.preprocess import InputConverter, plan_views
-from app.sinks import OutputClosed, Sink
+from app.status import Parts, Status
 from app.timing import StageTimer
 from app.tracking import create_tracker
-from app.types import Detections, Frame
+from app.worker import Consumer, Worker
 
 log = logging.getLogger(__name__)
-
-
-class Detector:
-    """One frame in, Detections in source pixels out: views → tensors → model → decoder → merge."""
-
-    def __init__(self, cfg: Config, timer: StageTimer | None = None, model=None, health: Health | None = None,
-                 cancel: threading.Event | None = None) -> None:
-        self.cfg = cfg
-        self.timer = timer or StageTimer()
-        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
-        self.model = model or backends.load(
-            cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads,
-            acap=cfg.acap_runtime, server_path=cfg.model.server_path, health=health, cancel=cancel,
-        )
-        if len(self.model.inputs) != 1:
-            raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
-        self.converter = InputConverter(self.model.inputs[0], cfg.model.input_range)
-        self.decoder = create_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
-        self.rgb = cfg.model.color == "rgb"
-        self._views: dict[tuple[int, int], list] = {}
-        self.merge_ids = merge_ids(self.labels, cfg.model.groups) if cfg.decoder.merge_groups else None
-
-    def views(self, size: tuple[int, int]):
-        """The views for a frame size, planned once per size."""
-        v = self._views.get(size)
-        if v is None:
-            t = self.cfg.preprocess.tiling
-            mw, mh = self.converter.size
-            tiles = t.enabled if t.enabled is not None else max(size) >= t.auto_scale * max(mw, mh)
-            v = self._views[size] = plan_views(
-                size[0], size[1], mw, mh, self.cfg.preprocess.resize,
-                t.tile_size if tiles else None, t.overlap, t.full_frame,
-            )
-            log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
-        return v
-
-    def prepare(self, frame: Frame) -> list[np.ndarray]:
-        """The model input tensor of every view of this frame."""
-        with self.timer.measure("preprocess"):
-            return [self.converter(v.render(frame.image, self.rgb)) for v in self.views(frame.size)]
-
-    def __call__(self, frame: Frame) -> Detections:
-        return self.infer(frame, self.prepare(frame))
-
-    def infer(self, frame: Frame, tensors: list[np.ndarray]) -> Detections:
-        """Run the model on prepared tensors, decode each view and merge into source pixels."""
-        views = self.views(frame.size)
-        parts = []
-        measure = self.timer.measure
-        results = self.model.run_many([t] for t in tensors)
-        for view in views:
-            with measure("invoke"):
-                outputs = next(results)
-            with measure("decode"):
-                d = self.decoder.decode(outputs)
-                if len(d):
-                    d.xyxy = view.to_source(d.xyxy).astype(np.float32)
-                    parts.append(d)
-        with measure("merge"):
-            dets = Detections.merge(parts)
-            if len(views) > 1 and len(dets) > 1:
-                t = self.cfg.preprocess.tiling
-                keep = nms(dets.xyxy, dets.scores, t.merge_threshold, dets.class_ids, metric=t.merge_metric)
-                dets = dets[keep]
-            if self.merge_ids is not None and len(dets) > 1:
-                ids = self.merge_ids[np.clip(dets.class_ids, 0, len(self.merge_ids) - 1)]
-                dets = dets[nms(dets.xyxy, dets.scores, self.cfg.decoder.iou_threshold, ids)]
-            w, h = frame.size
-            np.clip(dets.xyxy, 0, [w, h, w, h], out=dets.xyxy)
-            # boxes entirely off-frame collapse to zero width when clipped; NaN never compares true
-            valid = (dets.xyxy[:, 2] - dets.xyxy[:, 0] >= 1) & (dets.xyxy[:, 3] - dets.xyxy[:, 1] >= 1)
-            if not valid.all():
-                dets = dets[valid]
-        return dets
-
-
-def merge_ids(labels: list[str], groups: dict[str, list[str]]) -> np.ndarray | None:
-    """Per class id, the id NMS uses when group members count as one class (None: no group has two
-    of these labels, nothing to merge)."""
-    ids = np.arange(max(len(labels), 1))
-    merged = False
-    for members in groups.values():
-        present = [labels.index(m) for m in members if m in labels]
-        if len(present) > 1:
-            ids[present] = present[0]
-            merged = True
-    return ids if merged else None
-
-
-class PrepareWorker:
-    """Prepares the next frame's model inputs in a thread of its own while the model runs on this
-    one (the interpreter releases the GIL, so the two overlap on two cores)."""
-
-    _END = object()
-
-    def __init__(self, source, detector: Detector, depth: int = 1) -> None:
-        self.source = source
-        self.detector = detector
-        self.error: BaseException | None = None
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="preprocess", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for frame in self.source:
-                if not self._put((frame, self.detector.prepare(frame))):
-                    return
-        except BaseException as e:  # surfaced to the inference thread
-            self.error = e
-        self._put(self._END)
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                pass
-        return False
-
-    def __iter__(self):
-        while True:
-            item = self._q.get()
-            if item is self._END:
-                if self.error:
-                    raise self.error
-                return
-            yield item
-
-    def close(self) -> None:
-        """Stop preparing (call before closing the source, then join with join())."""
-        self._stop.set()
-        while True:
-            try:
-                self._q.get_nowait()
-            except queue.Empty:
-                return
-
-    def join(self) -> None:
-        self._thread.join(timeout=10)
-
-
-class SinkWorker:
-    """Runs sinks in a thread behind a bounded queue so writing never stalls inference for long."""
-
-    def __init__(self, sinks: list[Sink], timer: StageTimer, size: int = 8) -> None:
-        self.sinks = sinks
-        self.timer = timer
-        self.error: BaseException | None = None
-        self.ended = False  # an output's reader went away: the run stops as at its end
-        self._q: queue.Queue = queue.Queue(maxsize=size)
-        self._thread = threading.Thread(target=self._run, name="sinks", daemon=True)
-        self._thread.start()
-
-    @property
-    def depth(self) -> int:
-        return self._q.qsize()
-
-    def put(self, frame: Frame, dets: Detections) -> None:
-        if self.error:
-            raise self.error
-        self._q.put((frame, dets))
-
-    def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            if self.error or self.ended:
-                continue
-            try:
-                with self.timer.measure("sink"):
-                    for s in self.sinks:
-                        s.write(*item)
-            except OutputClosed as e:
-                log.info("the reader of %s went away; stopping", e)
-                self.ended = True
-            except BaseException as e:  # surfaced to the inference thread on its next put
-                self.error = e
-
-    def close(self) -> None:
-        """Write what is queued, close every sink (each flushes what it can, even after another
-        failed), then raise the first error."""
-        self._q.put(None)
-        self._thread.join()
-        for s in self.sinks:
-            try:
-                s.close()
-            except Exception as e:
-                self.error = self.error or e
-        if self.error:
-            raise self.error
 
 
 @dataclass
@@ -244,12 +52,33 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def build_sinks(cfg: Config, labels: list[str], fps: float | None) -> tuple[list[Sink], list[str]]:
-    """The configured sinks and a description of where each writes."""
-    from app.sinks.jsonl import JsonlSink
-    from app.sinks.video import VideoSink
+def resolve_device_id(value: str | None) -> str:
+    """The configured device id, or the host name made safe for topics."""
+    if value:
+        return value
+    host = socket.gethostname() or "vigil"
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:64]
 
-    sinks, where = [], []
+
+def check_labels(cfg: Config, labels: list[str]) -> None:
+    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
+    named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
+    named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
+    named.append(("filters.labels", list(cfg.filters.labels)))
+    for key, names in named:
+        for name in names:
+            if name not in labels:
+                shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
+                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
+
+
+def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[list[Consumer], list[str]]:
+    """The configured file outputs and a description of where each writes."""
+    from app.sinks.jsonl import JsonlSink
+    from app.sinks.video import VideoSink  # cv2's writer: imported only when a video is asked for
+
+    sinks: list[Consumer] = []
+    where = []
     if cfg.output.jsonl:
         sinks.append(JsonlSink(cfg.output.jsonl, labels))
         where.append("stdout (JSON Lines)" if cfg.output.jsonl == "-" else f"{cfg.output.jsonl} (JSON Lines)")
@@ -259,74 +88,213 @@ def build_sinks(cfg: Config, labels: list[str], fps: float | None) -> tuple[list
     return sinks, where
 
 
-def run(
-    cfg: Config,
-    max_frames: int | None = None,
-    on_frame: Callable[[Frame, Detections], None] | None = None,
-    stop: threading.Event | None = None,
-    progress: Callable[[int, int | None], None] | None = None,
-) -> Summary:
-    """Process the configured source until it ends, `max_frames`, or `stop` is set."""
-    timer = StageTimer()
-    labels = resolve_labels(cfg.model.labels, cfg.model.path)
-    tracker = create_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
-    feed = Feed(cfg, labels, timer, tracker)
-    backend_health, source_health = Health(), Health()
-    feed.open(backend_health, source_health)  # /api/health answers while the model loads
-    summary = Summary()
-    detector = source = worker = prepared = None
-    try:
-        try:
-            backend_health.set("loading")
-            # model first: a bad one fails before the source opens
-            detector = Detector(cfg, timer, health=backend_health, cancel=stop)
-            backend_health.set("ready")
-            source_health.set("connecting")
-            source = open_source(cfg.source, timer, acap=cfg.acap_runtime, health=source_health, cancel=stop)
-            source_health.set("ready")
-        except VigilError:
-            if stop is not None and stop.is_set():  # told to stop while waiting for the server
-                log.info("stopped while starting up")
-                return summary
-            raise
-        sinks, summary.outputs = build_sinks(cfg, detector.labels, cfg.source.fps or source.fps)
-        worker = SinkWorker(sinks, timer)
-        summary.model_runs_per_frame = len(detector.views(source.size))
+class Run:
+    """One run of the pipeline: what it opened, in the order it must be closed."""
+
+    def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer]) -> None:
+        self.cfg = cfg
+        self.stop = stop or threading.Event()
+        self.extra = consumers
+        self.timer = StageTimer()
+        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
+        check_labels(cfg, self.labels)
+        self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
+        self.parts = Parts(backend=Health(), source_health=Health())
+        self.tracker = create_tracker(cfg.tracker, self._merge_ids())
+        self.parts.tracker = self.tracker
+        self.status: Status | None = None
+        self.mqtt = self.api = None
+        self.detector: Detector | None = None
+        self.source: Source | None = None
+        self.analytics: Analytics | None = None
+        self.outputs: Worker | None = None
+        self.state_file = self.tracks_file = None
+        self.summary = Summary()
+
+    def _merge_ids(self):
+        return merge_ids(self.labels, self.cfg.model.groups) if self.cfg.decoder.merge_groups else None
+
+    # ---- start ------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Status, MQTT publisher (not yet connecting) and the HTTP API, before the model loads, so
+        that start-up (minutes for a first DLPU compile) shows in /api/health."""
+        cfg = self.cfg
+        if not (cfg.mqtt.enabled or cfg.api.enabled):
+            return
+        device_id = resolve_device_id(cfg.device_id)
+        self.status = Status(self.labels, device_id, self.timer, self.parts, self.run_id,
+                             cfg.events.history, cfg.zones, cfg.lines)
+        if cfg.mqtt.enabled:
+            from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
+
+            status = self.status
+            # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
+            self.mqtt = MqttPublisher(cfg.mqtt, device_id, self.labels,
+                                      stats=lambda: status.stats().model_dump(mode="json"))
+            self.parts.mqtt = self.mqtt
+        if cfg.api.enabled:
+            from app.api.server import ApiServer, create_app  # fastapi/uvicorn: only when the API is on
+
+            app = create_app(self.status, cfg.api, cfg.model_dump(mode="json"), type(cfg).model_json_schema(),
+                             reset=self.reset_counts if cfg.lines else None)
+            self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
+            self.api.start()
+
+    def open(self, detector: Detector | None) -> None:
+        """The model first (a bad one fails before the source opens), then the source."""
+        self.detector = detector or Detector(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop)
+        self.source = open_source(self.cfg.source, self.timer, acap=self.cfg.acap_runtime,
+                                  health=self.parts.source_health, cancel=self.stop)
+        self.parts.source_opened = time.monotonic()
+        self.parts.source = self.source
+        self.parts.model_runs_per_frame = len(self.detector.views(self.source.size))
+
+    def start_outputs(self) -> None:
+        """Analytics, the restored state and every consumer of the results; MQTT starts connecting."""
+        cfg, source = self.cfg, self.source
+        # file timestamps are positions in the file: anchor them to the wall clock at start
+        offset = 0.0 if source.live else time.time()
+        self.analytics = analytics = Analytics(
+            self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
+            epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
+            keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
+        )
+        files, self.summary.outputs = file_outputs(cfg, self.labels, cfg.source.fps or source.fps)
+        consumers: list[Consumer] = list(files)
+        orphans: list[dict] = []
+        if cfg.state.file:
+            from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
+
+            if cfg.lines:
+                self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
+                restored = analytics.restore_lines(self.state_file.load())
+                if restored:
+                    log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
+                self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
+            self.tracks_file = OpenTracksFile(tracks_path(cfg.state.file), wait_for_ack=self.mqtt is not None)
+            orphans = self.tracks_file.load()
+            self.tracks_file.adopt(orphans)
+        initial = analytics.current()
+        if self.status is not None:
+            self.status.set_initial(initial)
+            consumers.append(self.status)
+        # the open-tracks file before the publisher: a track is on disk before its `new` is queued
+        consumers += [c for c in (self.state_file, self.tracks_file, self.mqtt) if c is not None]
+        if self.mqtt is not None and self.tracks_file is not None:
+            self.mqtt.on_end_delivered = self.tracks_file.confirm
+        self.outputs = Worker(consumers + self.extra, self.timer)
+        self.parts.outputs = self.outputs
+        if self.mqtt is not None:
+            self.mqtt.start(initial)
+        if orphans:  # the previous run died with these open: their end goes before anything of this run
+            ended = analytics.current()
+            ended.events = analytics.end_orphans(orphans)
+            self.outputs.put(ended)
+            log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
+
+    # ---- frames -----------------------------------------------------------------------
+
+    def loop(self, max_frames: int | None, progress: Callable[[int, int | None], None] | None) -> None:
+        detector, tracker, analytics, outputs, timer = self.detector, self.tracker, self.analytics, self.outputs, self.timer
+        s = self.summary
+        watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
-        feed.start(source, worker, summary.model_runs_per_frame)
-        prepared = PrepareWorker(source, detector)
-        for frame, tensors in prepared:
-            with timer.measure("detect"):
+        for frame in self.source:
+            tensors = detector.prepare(frame)
+            with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                 dets = detector.infer(frame, tensors)
             with timer.measure("track"):
                 tracked = tracker.update(dets, frame.timestamp)
-            worker.put(frame, tracked)
-            feed.update(frame, tracked)  # analytics, then MQTT / HTTP status off this thread
-            if on_frame:
-                on_frame(frame, tracked)
-            summary.frames += 1
-            summary.detections += len(dets)
+            with timer.measure("analytics"):
+                result = analytics.update(frame, tracked, tracker.pop_events())
+            outputs.put(result)
+            s.frames += 1
+            s.detections += len(dets)
             if progress:
-                progress(summary.frames, source.total)
-            if (max_frames and summary.frames >= max_frames) or (stop and stop.is_set()) or worker.ended:
+                progress(s.frames, self.source.total)
+            if (max_frames and s.frames >= max_frames) or self.stop.is_set():
                 break
-        summary.seconds = time.perf_counter() - t0
-    finally:
-        if prepared is not None:
-            prepared.close()
-        if source is not None:
-            source.close()
-        if prepared is not None:
-            prepared.join()
-        feed.close()  # ends all tracks (end events), flushes MQTT, publishes offline, stops the API
-        summary.feed = feed.summary()
-        if worker is not None:
-            worker.close()
-        if detector is not None:
-            detector.model.close()
-        if source is not None:
-            summary.dropped = source.dropped
-            summary.skipped = getattr(source, "skipped", 0)
-        summary.stages = timer.summary()
-        summary.tracks = tracker.stats.tracks_confirmed
-    return summary
+            if watch_outputs and outputs.ended.is_set():
+                log.info("every output has ended; stopping")
+                break
+        s.seconds = time.perf_counter() - t0
+
+    def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
+        """Zero line counts (any thread; the API's reset); None while still starting. The new state
+        travels the output path like any result, so the status, MQTT and the state file all see it."""
+        if self.analytics is None or self.outputs is None:
+            return None
+        lines = self.analytics.reset_counts(names)
+        result = self.analytics.current()
+        result.lines_reset = True
+        self.outputs.put(result, wait=5.0)  # GET /api/counts right after the reset shows it
+        return lines
+
+    # ---- end --------------------------------------------------------------------------
+
+    def close(self, owns_detector: bool) -> None:
+        """End every track (`end` events), hand over the last result, close every output (MQTT
+        flushes and says offline), stop the API, release source and model."""
+        if self.source is not None:
+            self.source.close()
+        error: BaseException | None = None
+        if self.outputs is not None:
+            self.tracker.end_all()
+            self.outputs.put(self.analytics.finish(self.tracker.pop_events()))
+            try:
+                self.outputs.close()
+            except BaseException as e:  # noqa: BLE001 - raised after the rest is closed
+                error = e
+        if self.status is not None:
+            self.summary.feed = {"events": dict(self.status.event_totals)}
+            if self.mqtt is not None:
+                self.summary.feed["mqtt"] = self.mqtt.snapshot().model_dump()
+            if self.api is not None:
+                self.summary.feed["api"] = self.api.url
+        if self.api is not None:
+            self.api.close()
+        if self.detector is not None and owns_detector:
+            self.detector.model.close()
+        s = self.summary
+        if self.source is not None:
+            snap = self.source.snapshot()
+            s.dropped, s.skipped = snap.dropped, snap.skipped
+        s.stages = self.timer.summary()
+        s.tracks = self.tracker.stats.tracks_confirmed
+        s.model_runs_per_frame = self.parts.model_runs_per_frame
+        if error is not None:
+            raise error
+
+
+def run(
+    cfg: Config,
+    max_frames: int | None = None,
+    stop: threading.Event | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    consumers: list[Consumer] | None = None,
+    detector: Detector | None = None,
+) -> Summary:
+    """Process the configured source until it ends, `max_frames`, `stop` is set or every output has
+    ended. `consumers` get every FrameResult after the configured outputs; a `detector` passed in
+    is used instead of loading the model again (and is left open)."""
+    r = Run(cfg, stop, list(consumers or []))
+    try:
+        r.serve()
+        try:
+            r.open(detector)
+        except VigilError:
+            if not r.stop.is_set():
+                raise
+            log.info("stopped while starting up")  # told to stop while waiting for the server
+        else:
+            r.start_outputs()
+            r.loop(max_frames, progress)
+    except BaseException:
+        try:
+            r.close(owns_detector=detector is None)
+        except Exception as e:  # noqa: BLE001 - the first error is the one to report
+            log.warning("while stopping after an error: %s", e)
+        raise
+    r.close(owns_detector=detector is None)
+    return r.summary

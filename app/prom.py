@@ -20,7 +20,7 @@ class VigilCollector:
 
     def collect(self):
         st = self.status
-        s = st.stats()
+        s = st.stats().model_dump(mode="json")
         dev = [s["device_id"]]
 
         def gauge(name, doc, value, labels=(), label_values=()):
@@ -105,9 +105,9 @@ class VigilCollector:
             yield rec
         health = GaugeMetricFamily("vigil_health", "0 ok, 1 degraded, 2 failing", labels=["device", "component"])
         h = st.health()
-        health.add_metric([*dev, "overall"], HEALTH[h["status"]])
-        for comp, v in h["components"].items():
-            health.add_metric([*dev, comp], HEALTH[v["status"]])
+        health.add_metric([*dev, "overall"], HEALTH[h.status])
+        for comp, v in h.components.items():
+            health.add_metric([*dev, comp], HEALTH[v.status])
         yield health
 
 

@@ -1,143 +1,148 @@
 """The running pipeline as the HTTP API, Prometheus and MQTT stats see it (thread-safe).
 
-The publish worker feeds `on_result` once per frame; readers on other threads call `stats`,
-`health`, `counts`, `tracks`, `events` and `latest`. Field names follow Frigate's /api/stats
-where Frigate has one (camera_fps, process_fps, skipped_fps, detection_fps, inference_speed).
+Status is one consumer of FrameResults (it keeps the latest frame, recent events and rates) and
+the one place that assembles what the parts report: each running part hands over a frozen
+snapshot of its counters (`Parts`), and health is `app.health.assess` of those snapshots.
+Field names follow Frigate's /api/stats where Frigate has one (camera_fps, process_fps,
+skipped_fps, detection_fps, inference_speed).
 """
 from __future__ import annotations
 
-import copy
-import math
 import threading
 import time
 from collections import Counter, deque
-from typing import Any
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from app import __version__
 from app.analytics import FrameResult
-from app.health import Health
-from app.types import Detections, Frame
+from app.capture import Source, SourceSnapshot
+from app.health import Health, HealthInputs, MqttLink, assess
+from app.stats import ComponentDoc, EventTotals, HealthDoc, Frames, MqttOff, MqttStats, Ms, Objects, Queues, Stats, TrackerStatsDoc
+from app.timing import StageTimer
+from app.tracking import Tracker, TrackerStats
+from app.worker import Worker
 
 RATE_WINDOW = 5.0  # seconds over which the fps figures are measured
-STAGES = ("capture", "detect", "preprocess", "invoke", "decode", "merge", "track", "analytics", "publish", "sink")
+STAGES = ("capture", "detect", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output")
 
 
-def _ms(timer, stage: str) -> dict[str, float | None]:
+def stage_ms(timer: StageTimer, stage: str) -> Ms:
     """p50/p95 in milliseconds of a timer stage; read safely while other threads add samples."""
     q = timer.samples.get(stage)
     vals = q.values() if q else ()  # a copy: the inference thread keeps adding
     if not len(vals):
-        return {"p50": None, "p95": None}
+        return Ms()
     p50, p95 = np.percentile(vals, (50, 95)) * 1000
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3)}
+    return Ms(p50=round(float(p50), 3), p95=round(float(p95), 3))
+
+
+class MqttReport(Protocol):
+    """What the status reads of the MQTT publisher (app.publish.mqtt, imported only when MQTT is on)."""
+
+    def snapshot(self) -> MqttStats: ...
+
+    def link(self) -> MqttLink: ...
+
+
+@dataclass
+class Parts:
+    """The parts of one run whose snapshots the status reads. The pipeline creates it before anything
+    starts (the two Health objects are written by the backend and the source themselves) and sets
+    each part as it comes up."""
+
+    backend: Health
+    source_health: Health
+    source: Source | None = None
+    tracker: Tracker | None = None
+    outputs: Worker | None = None
+    mqtt: MqttReport | None = None
+    model_runs_per_frame: int = 0
+    source_opened: float | None = None  # monotonic time the source opened
 
 
 class Status:
     """Latest frame and results, recent events, counters and rates of one pipeline run."""
 
-    def __init__(self, labels: list[str], device_id: str, timer, history: int = 500,
-                 zones: dict | None = None, lines: dict | None = None) -> None:
+    def __init__(self, labels: list[str], device_id: str, timer: StageTimer, parts: Parts, run_id: str,
+                 history: int = 500, zones: dict | None = None, lines: dict | None = None) -> None:
         self.labels = labels
         self.device_id = device_id
         self.timer = timer
+        self.parts = parts
+        self.run_id = run_id
         self.zones_cfg = zones or {}
         self.lines_cfg = lines or {}
         self.started = time.monotonic()
-        self.started_wall = time.time()
-        self.run_id: str | None = None
         self._lock = threading.Lock()
-        self._frame: Frame | None = None
-        self._tracked: Detections | None = None
-        self._result: FrameResult | None = None
+        self._framed: FrameResult | None = None  # the newest result that came with a frame
+        self._result: FrameResult | None = None  # the newest result (also a reset's, the end's)
+        self._initial: FrameResult | None = None  # counts before the first frame
         self._events: deque[dict] = deque(maxlen=history)
         self.event_totals: Counter = Counter()
         self.processed = 0
-        self.objects_seen = 0
         self._last_frame_at: float | None = None
         self._samples: deque = deque(maxlen=512)
-        # set by the pipeline side once known
-        self.source = None
-        self.sink_worker = None
-        self.publish_worker = None
-        self.mqtt = None
-        self.model_runs_per_frame = 1
-        self.tracker_stats = None  # a copy refreshed by the inference thread
-        self.initial: FrameResult | None = None  # counts before the first frame
         self.finished = False
-        self.backend_health: Health | None = None  # start-up and connection state of the model and source
-        self.source_health: Health | None = None
-        self._source_since: float | None = None
 
-    def set_source(self, source) -> None:
-        """The open source; frame ages count from now, not from a start-up that loaded a model for minutes."""
-        self._source_since = time.monotonic()
-        self.source = source
+    # ---- writer (the outputs worker thread) -----------------------------------------------
 
-    # ---- writer (publish worker thread) ----------------------------------------------------
-
-    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+    def on_result(self, result: FrameResult) -> None:
         now = time.monotonic()
         with self._lock:
-            if result.seq >= 0:  # the end-of-run result has no frame of its own
-                self._frame, self._tracked = frame, tracked
+            if result.frame is not None:
+                self._framed = result
             self._result = result
             self._events.extend(result.events)
             for e in result.events:
                 self.event_totals[e["type"]] += 1
             if result.seq >= 0:
                 self.processed += 1
-                self.objects_seen += len(result.objects)
                 self._last_frame_at = now
-                self._samples.append((now, *self._counters()))
+                self._samples.append((now, *self._counters(self._source())))
 
-    def set_lines(self, lines: dict[str, dict]) -> None:
-        """Line states changed outside a frame (a reset)."""
+    def set_initial(self, result: FrameResult) -> None:
+        """The state before the first frame (counts restored from the state file)."""
         with self._lock:
-            r = self._result or self.initial
-            if r is not None:
-                r = copy.copy(r)
-                r.lines = lines
-                if self._result is not None:
-                    self._result = r
-                else:
-                    self.initial = r
+            self._initial = result
 
-    # ---- readers ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.finished = True
 
-    def _counters(self) -> tuple[int, int, int, int, int]:
-        src = self.source
-        read = int(getattr(src, "read", self.processed) or 0)
-        return (read, self.processed, int(getattr(src, "skipped", 0) or 0), int(getattr(src, "dropped", 0) or 0),
-                self.processed * self.model_runs_per_frame)
+    # ---- snapshots of the parts ------------------------------------------------------------
 
-    def _rates(self) -> dict[str, float]:
+    def _source(self) -> SourceSnapshot | None:
+        src = self.parts.source
+        return src.snapshot() if src is not None else None
+
+    def _counters(self, src: SourceSnapshot | None) -> tuple[int, int, int, int, int]:
+        read = src.read if src is not None else self.processed
+        skipped, dropped = (src.skipped, src.dropped) if src is not None else (0, 0)
+        return read, self.processed, skipped, dropped, self.processed * self.parts.model_runs_per_frame
+
+    def _rates(self, cur: tuple[int, ...]) -> dict[str, float]:
         now = time.monotonic()
         with self._lock:
-            cur = self._counters()
             samples = list(self._samples)
         names = ("camera_fps", "process_fps", "skipped_fps", "dropped_fps", "detection_fps")
-        base = None
-        for s in samples:
-            if s[0] >= now - RATE_WINDOW:
-                base = s
-                break
-        if base is None and samples:
-            base = samples[-1]
+        base = next((s for s in samples if s[0] >= now - RATE_WINDOW), samples[-1] if samples else None)
         if base is None or now - base[0] < 0.2:
-            if len(samples) >= 2:  # fall back to the span of the samples we have
-                base, cur, now = samples[0], samples[-1][1:], samples[-1][0]
-            else:
+            if len(samples) < 2:
                 return dict.fromkeys(names, 0.0)
+            base, cur, now = samples[0], samples[-1][1:], samples[-1][0]  # the span of the samples we have
         dt = now - base[0]
         if dt <= 0:
             return dict.fromkeys(names, 0.0)
-        return {n: round((c - b) / dt, 2) for n, c, b in zip(names, cur, base[1:])}
+        return {n: round(max(c - b, 0) / dt, 2) for n, c, b in zip(names, cur, base[1:])}
 
-    def latest(self) -> tuple[Frame | None, Detections | None, FrameResult | None]:
+    # ---- readers ------------------------------------------------------------------------
+
+    def latest(self) -> FrameResult | None:
+        """The newest result that came with a frame (its image, objects and counts)."""
         with self._lock:
-            return self._frame, self._tracked, self._result
+            return self._framed
 
     def events(self, limit: int, after: int | None = None) -> list[dict]:
         """The most recent events, newest last; with `after`, the first `limit` events whose seq is greater."""
@@ -156,16 +161,18 @@ class Status:
                 return 0, 0
             return self._events[0]["seq"], self._events[-1]["seq"]
 
-    def counts(self) -> dict:
+    def _state(self) -> FrameResult | None:
         with self._lock:
-            r = self._result or self.initial
+            return self._result or self._initial
+
+    def counts(self) -> dict:
+        r = self._state()
         if r is None:
             return {"counts": {}, "zones": {}, "lines": {}}
         return {"counts": r.counts, "zones": r.zones, "lines": r.lines}
 
     def line_totals(self) -> dict[str, tuple[int, int]]:
-        with self._lock:
-            r = self._result or self.initial
+        r = self._state()
         return dict(r.line_totals) if r is not None else {}
 
     def tracks(self) -> list[dict]:
@@ -173,106 +180,56 @@ class Status:
             r = self._result
         return r.tracks.objects() if r is not None and r.tracks is not None else []
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """The /api/stats document (also published on …/stats)."""
-        rates = self._rates()
-        t = self.timer
+        p, t = self.parts, self.timer
+        src = self._source()
+        cur = self._counters(src)
+        rates = self._rates(cur)
         with self._lock:
-            read, processed, skipped, dropped, runs = self._counters()
-            events = {k: int(self.event_totals.get(k, 0)) for k in ("new", "update", "end")}
+            events = EventTotals(**{k: int(self.event_totals.get(k, 0)) for k in ("new", "update", "end")})
             r = self._result
-        ts = self.tracker_stats
-        mqtt = self.mqtt.stats() if self.mqtt is not None else {"enabled": False}
-        stages = {s: _ms(t, s) for s in STAGES if s in t.samples}
-        return {
-            "device_id": self.device_id,
-            "version": __version__,
-            "timestamp": round(time.time(), 3),
-            "uptime": round(time.monotonic() - self.started, 1),
+        ts = p.tracker.stats if p.tracker is not None else TrackerStats()
+        return Stats(
+            device_id=self.device_id,
+            version=__version__,
+            timestamp=round(time.time(), 3),
+            uptime=round(time.monotonic() - self.started, 1),
             **rates,
-            "inference_speed": _ms(t, "invoke"),
-            "frame_inference_ms": _ms(t, "detect"),
-            "model_runs_per_frame": self.model_runs_per_frame,
-            "stages": stages,
-            "frames": {"read": read, "processed": processed, "skipped": skipped, "dropped": dropped,
-                       "reconnects": int(getattr(self.source, "reconnects", 0) or 0)},
-            "queues": {
-                "capture": _depth(self.source),
-                "sink": _depth(self.sink_worker),
-                "publish": _depth(self.publish_worker),
-            },
-            "tracker": {
-                "active_tracks": int(ts.live_tracks) if ts else 0,
-                "tentative_tracks": int(ts.tentative_tracks) if ts else 0,
-                "tracks_confirmed": int(ts.tracks_confirmed) if ts else 0,
-                "tracks_ended": int(ts.tracks_ended) if ts else 0,
-                "update_ms": _ms(t, "track"),
-            },
-            "objects": {"present": int(r.counts.get("all", 0)) if r else 0, "events": events},
-            "mqtt": mqtt,
-        }
+            inference_speed=stage_ms(t, "invoke"),
+            frame_inference_ms=stage_ms(t, "detect"),
+            model_runs_per_frame=p.model_runs_per_frame,
+            stages={s: stage_ms(t, s) for s in STAGES if s in t.samples},
+            frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
+                          reconnects=src.reconnects if src is not None else 0),
+            queues=Queues(capture=src.queued if src is not None else None,
+                          outputs=p.outputs.snapshot().depth if p.outputs is not None else None),
+            tracker=TrackerStatsDoc(active_tracks=ts.live_tracks, tentative_tracks=ts.tentative_tracks,
+                                    tracks_confirmed=ts.tracks_confirmed, tracks_ended=ts.tracks_ended,
+                                    update_ms=stage_ms(t, "track")),
+            objects=Objects(present=int(r.counts.get("all", 0)) if r else 0, events=events),
+            mqtt=p.mqtt.snapshot() if p.mqtt is not None else MqttOff(),
+        )
 
-    def health(self) -> dict[str, Any]:
-        """ok / degraded / failing per component (source, backend, mqtt) and overall."""
+    def health_inputs(self) -> HealthInputs:
+        """Every part's state copied now, for `assess`."""
+        p = self.parts
         now = time.monotonic()
+        src = self._source()
         with self._lock:
-            last = self._last_frame_at
-            processed = self.processed
-        period = getattr(self.tracker_stats, "frame_period", 0.1) or 0.1
-        stall = max(5.0, 10 * period)
-        comps = {"backend": _part(self.backend_health, "model"), "source": _part(self.source_health, "source")}
-        if self.source is None and (self.source_health is None or self.source_health.state == "starting"):
-            comps["source"] = {"status": "degraded", "detail": "not open yet (the model loads first)"}
-        elif comps["source"] is None:
-            age = now - (last if last is not None else (self._source_since or self.started))
-            if self.finished:
-                comps["source"] = {"status": "degraded", "detail": "the source has ended"}
-            elif age <= stall:
-                comps["source"] = {"status": "ok", "detail": f"last frame {age:.1f} s ago"}
-            elif age <= 12 * stall:
-                what = "no frame yet" if last is None else f"no frame for {age:.0f} s"
-                comps["source"] = {"status": "degraded", "detail": f"{what} (reconnecting?)"}
-            else:
-                comps["source"] = {"status": "failing", "detail": f"no frame for {age:.0f} s"}
-        if comps["backend"] is None:
-            read = int(getattr(self.source, "read", 0) or 0)
-            if processed == 0 and read > 2 * stall / period:
-                comps["backend"] = {"status": "failing", "detail": "frames arrive but none was processed"}
-            else:
-                p = _ms(self.timer, "detect")["p95"]
-                comps["backend"] = {"status": "ok", "detail": f"inference p95 {p} ms per frame" if p else "starting"}
-        comps["mqtt"] = self.mqtt.health() if self.mqtt is not None else {"status": "ok", "detail": "disabled"}
-        order = {"ok": 0, "degraded": 1, "failing": 2}
-        overall = max((c["status"] for c in comps.values()), key=order.__getitem__)
-        return {"status": overall, "components": comps}
+            last, processed = self._last_frame_at, self.processed
+        opened = p.source_opened if p.source_opened is not None else self.started
+        return HealthInputs(
+            backend=p.backend.snapshot(), source=p.source_health.snapshot(), source_open=src is not None,
+            since_open=now - opened, since_frame=None if last is None else now - last, processed=processed,
+            read=src.read if src is not None else 0,
+            frame_period=p.tracker.stats.frame_period if p.tracker is not None else 0.0,
+            detect_p95_ms=stage_ms(self.timer, "detect").p95, finished=self.finished,
+            mqtt=p.mqtt.link() if p.mqtt is not None else None,
+        )
 
-
-_DOING = {
-    "starting": "starting",
-    "connecting": "connecting",
-    "loading": "loading (a first DLPU compile takes minutes)",
-}
-
-
-def _part(h: Health | None, what: str) -> dict[str, str] | None:
-    """The health component of a part that is not (yet, or no longer) ready; None when it is."""
-    if h is None or h.state in ("ready", "closed"):
-        return None
-    age = f"{time.time() - h.since:.0f} s"
-    if h.state == "failed":
-        return {"status": "failing", "detail": f"{what} failed: {h.last_error}"}
-    if h.state == "retrying":
-        return {"status": "degraded", "detail": f"{what} retrying for {age} ({h.retries} retries): {h.last_error}"}
-    detail = f"{what} {_DOING.get(h.state, h.state)} for {age}"
-    return {"status": "degraded", "detail": detail + (f"; last error: {h.last_error}" if h.last_error else "")}
-
-
-def _depth(obj) -> int | None:
-    d = getattr(obj, "depth", None)
-    if d is None:
-        return None
-    try:
-        v = d() if callable(d) else d
-        return int(v) if v is not None and not (isinstance(v, float) and math.isnan(v)) else None
-    except Exception:
-        return None
+    def health(self) -> HealthDoc:
+        """ok / degraded / failing per component (source, backend, mqtt) and overall."""
+        level, comps = assess(self.health_inputs(), time.time())
+        return HealthDoc(status=level, components={k: ComponentDoc(status=c.status, detail=c.detail)
+                                                   for k, c in comps.items()})

@@ -20,7 +20,8 @@ from tqdm import tqdm
 from app.analytics import Analytics
 from app.config import load_config
 from app.publish.mqtt import MqttPublisher
-from app.status import Status
+from app.health import Health
+from app.status import Parts, Status
 from app.timing import StageTimer
 from app.tracking import create_tracker
 from app.types import Detections, Frame
@@ -56,7 +57,7 @@ def run(frames, cfg, broker_port, frame_topic: bool):
     image = np.zeros((H, W, 3), np.uint8)
     analytics = Analytics(["person"], cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
                           epoch_offset=time.time(), keep_tracks_view=True)
-    status = Status(["person"], "bench", timer, zones=cfg.zones, lines=cfg.lines)
+    status = Status(["person"], "bench", timer, Parts(Health(), Health()), "bench", zones=cfg.zones, lines=cfg.lines)
     pub = MqttPublisher(cfg.mqtt.model_copy(update={"port": broker_port, "frame": frame_topic, "stats_interval": 0,
                                                     "queue_size": 100000}), "bench", ["person"])
     pub.start(analytics.current())
@@ -71,9 +72,9 @@ def run(frames, cfg, broker_port, frame_topic: bool):
         t0 = time.perf_counter()
         r = analytics.update(f, tracked, ev)
         t1 = time.perf_counter()
-        status.on_result(f, tracked, r)
+        status.on_result(r)
         t2 = time.perf_counter()
-        pub.on_result(f, tracked, r)
+        pub.on_result(r)
         t3 = time.perf_counter()
         times["analytics"].append(t1 - t0)
         times["status"].append(t2 - t1)
@@ -82,7 +83,7 @@ def run(frames, cfg, broker_port, frame_topic: bool):
     pub.flush(60)
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
-    sent = pub.stats()["sent"]
+    sent = pub.snapshot().sent
     pub.close()
     return times, cpu / len(frames), wall / len(frames), sent / len(frames), events / len(frames)
 

@@ -105,7 +105,7 @@ def main() -> None:
     print(f"capture → MQTT subscriber p50 {p50:7.1f} ms   p95 {p95:7.1f} ms")
     print(f"overhead beyond inference p50 {p50 - inf['p50']:+7.1f} ms   p95 {p95 - inf['p95']:+7.1f} ms   "
           f"(target p95 ≤ inference p95 + 10 ms: {'met' if p95 <= inf['p95'] + 10 else 'NOT met'})")
-    for stage in ("capture", "track", "analytics", "publish"):
+    for stage in ("capture", "track", "analytics", "output"):
         s = summary.stages.get(stage)
         if s:
             print(f"  {stage:<10} p50 {s['p50']:6.2f} ms  p95 {s['p95']:6.2f} ms")

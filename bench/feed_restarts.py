@@ -88,7 +88,7 @@ class Source:
                            "changes": []})
         r = FrameResult(seq=track, timestamp=0.0, epoch=time.time(), size=(1, 1), objects=Detections(),
                         events=events, counts={"all": 0})
-        self.pub.on_result(None, Detections(), r)
+        self.pub.on_result(r)
 
     def watch(self) -> None:
         """Note when the publisher connects (called often from the monitor thread)."""
@@ -156,7 +156,7 @@ def main() -> None:
         # wait until everything queued went out (plus the longest delay)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not all(
-                s.pub.connected and not s.pub.stats()["queued"] for s in sources.values()):
+                s.pub.connected and not s.pub.snapshot().queued for s in sources.values()):
             time.sleep(0.2)
     time.sleep(max(delays) + 3)
     stop.set()

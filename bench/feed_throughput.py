@@ -91,12 +91,12 @@ def main() -> None:
         def send_vigil():
             def produce():
                 for _ in range(n // args.batch):
-                    pub.on_result(None, Detections(), FrameResult(
+                    pub.on_result(FrameResult(
                         seq=0, timestamp=0.0, epoch=0.0, size=(768, 576), objects=Detections(), events=batch))
             threading.Thread(target=produce, daemon=True).start()
 
         rate, got = received_rate(broker.port, "bench/vigil/events", n // args.batch * args.batch, send_vigil)
-        stats = pub.stats()
+        stats = pub.snapshot().model_dump()
         pub.close()
         broker.stop()
     sent = n // args.batch * args.batch

@@ -33,7 +33,7 @@ from app.acap.client import Endpoint  # noqa: E402
 from app.acap.inference import AcapRuntimeModel  # noqa: E402
 from app.backends import load  # noqa: E402
 from app.config import Config  # noqa: E402
-from app.pipeline import Detector  # noqa: E402
+from app.detector import Detector  # noqa: E402
 from app.retry import RetryPolicy  # noqa: E402
 from app.types import Frame  # noqa: E402
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 from app.backends.tflite import TFLiteModel  # noqa: E402
 from app.config import load_config  # noqa: E402
 from app.ops import iou_matrix  # noqa: E402
-from app.pipeline import Detector  # noqa: E402
+from app.detector import Detector  # noqa: E402
 from app.types import Frame  # noqa: E402
 
 MODELS = {

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import load_config  # noqa: E402
-from app.pipeline import Detector  # noqa: E402
+from app.detector import Detector  # noqa: E402
 from eval_detector import GROUPS, by_group, evaluate  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 

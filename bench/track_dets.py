@@ -35,7 +35,7 @@ def dump(config: str | None, score: float, out: Path) -> None:
     """Write the detector's raw (untracked) detections for every frame of the configured source."""
     from app.capture import open_source
     from app.config import load_config
-    from app.pipeline import Detector
+    from app.detector import Detector
     from app.sinks import record
 
     cfg = load_config(config, overrides={"decoder.score_threshold": score, "source.live": False})

@@ -34,10 +34,11 @@ from app.config import AcapRuntimeConfig, Config, SourceConfig, load_config
 from app.errors import ConfigError, ModelError, SourceError
 from app.health import Health
 from app.modelfile import read_model
-from app.pipeline import Detector
+from app.detector import Detector
 from app.retry import RetryPolicy
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, ROOT, SAMPLE_CLIP, make_clip, run_vigil
 from tests.mqtt_util import free_port, wait_until
+from tests.consumers import OnFrame
 
 pb = protos.load()
 FAST = RetryPolicy(timeout=20, base_delay=0.02, max_delay=0.1)
@@ -517,7 +518,7 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
         cfg.source.type = "acap-runtime"
         cfg.source.stream.width, cfg.source.stream.height, cfg.source.stream.framerate = 320, 240, 40
         seqs = []
-        summary = pipeline.run(cfg, max_frames=500, on_frame=lambda f, d: seqs.append(f.seq))
+        summary = pipeline.run(cfg, max_frames=500, consumers=[OnFrame(lambda f, d: seqs.append(f.seq))])
     assert len(seqs) < 500  # the stream ended with the clip (2 s at 40 frames per second)
     assert all(b > a for a, b in zip(seqs, seqs[1:])), seqs
     assert summary.frames + summary.dropped == seqs[-1] - seqs[0] + 1
@@ -753,7 +754,7 @@ def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_
 
     def target():
         try:
-            pipeline.run(cfg, stop=stop, on_frame=lambda f, d: frames.append(f.seq))
+            pipeline.run(cfg, stop=stop, consumers=[OnFrame(lambda f, d: frames.append(f.seq))])
         except BaseException as e:  # surfaced below
             errors.append(e)
 

@@ -19,6 +19,7 @@ from app.config import load_config
 from tests.conftest import ROOT, run_vigil
 from tests.mqtt_util import free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
+from tests.consumers import OnFrame
 
 TOKEN = "s3cret-token"
 PASSWORD = "hunter2-mqtt"
@@ -41,7 +42,7 @@ def live(mosquitto):
 
     def target():
         try:
-            pipeline.run(cfg, stop=stop, on_frame=lambda f, d: frames.append(f.seq))
+            pipeline.run(cfg, stop=stop, consumers=[OnFrame(lambda f, d: frames.append(f.seq))])
         except BaseException as e:  # surfaced by the tests below
             errors.append(e)
 
@@ -151,14 +152,15 @@ def test_events_after_a_seq_backfill_what_followed_in_order(live):
 
 def test_event_ring_is_bounded_and_after_a_forgotten_seq_starts_at_the_oldest_held():
     from app.analytics import FrameResult
-    from app.status import Status
+    from app.health import Health
+    from app.status import Parts, Status
     from app.timing import StageTimer
     from app.types import Detections
 
-    st = Status(["person"], "dev", StageTimer(), history=5)
+    st = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r", history=5)
     for seq in range(1, 13):
         ev = {"type": "update", "seq": seq, "run_id": "r", "before": {}, "after": {}, "changes": []}
-        st.on_result(None, Detections(), FrameResult(seq=seq, timestamp=0.0, epoch=0.0, size=(1, 1),
+        st.on_result(FrameResult(seq=seq, timestamp=0.0, epoch=0.0, size=(1, 1),
                                                      objects=Detections(), events=[ev]))
     assert st.event_window() == (8, 12)
     assert [e["seq"] for e in st.events(100, after=2)] == [8, 9, 10, 11, 12]  # 3..7 are gone: the gap shows
@@ -317,10 +319,11 @@ def test_api_can_protect_reads_too_and_serves_under_a_root_path():
 
     from app.api.config import ApiConfig
     from app.api.server import create_app
-    from app.status import Status
+    from app.health import Health
+    from app.status import Parts, Status
     from app.timing import StageTimer
 
-    status = Status(["person"], "dev", StageTimer())
+    status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
     app = create_app(status, ApiConfig(token="t", protect="all", root_path="/local/vigil"), {}, {})
     with TestClient(app) as c:
         assert c.get("/api/stats").status_code == 401

@@ -9,6 +9,7 @@ import pytest
 from app import pipeline
 from app.config import load_config
 from tests.mqtt_util import Subscriber, retained_state, validate, wait_until
+from tests.consumers import OnFrame
 
 DEVICE = "clip"
 PREFIX = f"vigil/{DEVICE}"
@@ -66,7 +67,7 @@ def clip_run(mosquitto):
         if len(frames) == 75:  # half-way: people are on the walkway
             thread.start()
 
-    summary = pipeline.run(clip_config(mosquitto.port), max_frames=150, on_frame=on_frame)
+    summary = pipeline.run(clip_config(mosquitto.port), max_frames=150, consumers=[OnFrame(on_frame)])
     thread.join(15)
     sub.wait_for(lambda m: m.topic == f"{PREFIX}/available" and m.payload == b"offline", what="offline at the end")
     sub.close()

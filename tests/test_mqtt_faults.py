@@ -17,6 +17,8 @@ from app.config import load_config
 from tests.conftest import ROOT
 from tests.mqtt_util import Broker, Gate, Subscriber, free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
+from app.health import mqtt_component
+from tests.consumers import OnFrame
 
 
 def looping_config(mqtt: dict, device: str, **extra):
@@ -41,7 +43,7 @@ class Background:
         def count(frame, tracked):
             self.frames += 1
         try:
-            self.summary = pipeline.run(cfg, stop=self._stop, on_frame=count)
+            self.summary = pipeline.run(cfg, stop=self._stop, consumers=[OnFrame(count)])
         except BaseException as e:
             self.error = e
 
@@ -256,7 +258,7 @@ def test_tls_with_a_client_certificate_connects_and_an_unknown_ca_is_refused(bro
         wait_until(lambda: sub_ok.connected, 20, what="a TLS connection with the client certificate")
         assert sub_ok.flush(10)  # 'online' and the state went out over TLS and were acknowledged
         wait_until(lambda: wrong.state == "unreachable", 20, what="the untrusted broker to be refused")
-        assert not wrong.connected and wrong.health()["status"] == "degraded"
+        assert not wrong.connected and mqtt_component(wrong.link()).status == "degraded"
     finally:
         sub_ok.close()
         wrong.close()
@@ -322,14 +324,15 @@ def test_a_peer_that_never_answers_connect_gives_a_logged_reason_within_the_conn
     peer = FakePeer(kind)
     pub = MqttPublisher(MqttConfig(enabled=True, port=peer.port, connect_timeout=1, reconnect_min_delay=1,
                                    reconnect_max_delay=1), "fake", ["person"])
-    assert pub.health()["status"] == "degraded" and "not connected yet" in pub.health()["detail"]
+    h = mqtt_component(pub.link())
+    assert h.status == "degraded" and "not connected yet" in h.detail
     try:
         pub.start()
         # the connect timeout is 1 s; allow generous slack for a loaded machine
         wait_until(lambda: pub.last_error is not None, 15, what="a reason for the failed handshake")
         assert pub.state == "no_handshake" and not pub.connected
         assert "CONNACK" in pub.last_error or "before answering the MQTT handshake" in pub.last_error
-        assert pub.last_error in pub.health()["detail"]
+        assert pub.last_error in mqtt_component(pub.link()).detail
         wait_until(lambda: peer.accepted >= 2, 15, what="a retry")  # keeps trying with its back-off
     finally:
         pub.close()
@@ -339,19 +342,18 @@ def test_a_peer_that_never_answers_connect_gives_a_logged_reason_within_the_conn
 
 
 def test_while_starting_up_health_says_mqtt_is_not_connected_yet_not_disabled():
-    from app.feed import Feed
-    from app.timing import StageTimer
+    from app.pipeline import Run
 
     cfg = load_config(None, {"device_id": "early", "mqtt": {"enabled": True, "port": free_port()}}, env={})
-    feed = Feed(cfg, ["person"], StageTimer(), tracker=None)
-    feed.open()  # what the pipeline does before the model loads
+    run = Run(cfg, None, [])
+    run.serve()  # what the pipeline does before the model loads
     try:
-        h = feed.status.health()["components"]["mqtt"]
-        assert h["status"] == "degraded" and h["detail"].startswith("not connected yet"), h
-        m = feed.status.stats()["mqtt"]
-        assert m["enabled"] is True and m["state"] == "starting"
+        h = run.status.health().components["mqtt"]
+        assert h.status == "degraded" and h.detail.startswith("not connected yet"), h
+        m = run.status.stats().mqtt
+        assert m.enabled is True and m.state == "starting"
     finally:
-        feed.close()
+        run.close(owns_detector=True)
 
 
 def test_messages_still_queued_at_exit_are_counted_undelivered_never_sent(broker_factory, capsys):
@@ -528,7 +530,7 @@ def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_aft
         events = [{"type": t, "seq": i + 1, "run_id": "r", "before": {"id": "r-1"}, "after": {"id": "r-1"},
                    "changes": [], **({"reason": "lost"} if t == "end" else {})}
                   for i, t in enumerate(["new", "update", "end"])]
-        pub.on_result(None, Detections(), FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1),
+        pub.on_result(FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1),
                                                       objects=Detections(), events=events, counts={"all": 0}))
         gate.open()
         wait_until(lambda: pub.connected, 30, what="reconnected")
@@ -537,7 +539,7 @@ def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_aft
         sub = Subscriber(broker.port, "vigil/hold/#")
         sub.wait_for(lambda m: len(sub.on("/events")) == 3, 30, what="the three queued events")
         assert [m.json()["seq"] for m in sub.on("/events")] == [1, 2, 3]
-        assert pub.flush(10) and pub.stats()["queued"] == 0
+        assert pub.flush(10) and pub.snapshot().queued == 0
     finally:
         pub.close()
         gate.close()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from app import pipeline
+from app.detector import Detector
 from app.config import load_config
 from app.types import Frame
 from tests.conftest import DEFAULT_MODEL, PERCHANNEL_MODEL, ROOT, SAMPLE_CLIP
@@ -41,7 +42,7 @@ def group_results(cfg, items) -> dict[str, dict]:
 @pytest.mark.parametrize("variant,path", [("pertensor", DEFAULT_MODEL), ("perchannel", PERCHANNEL_MODEL)])
 def test_default_model_finds_labelled_people_and_vehicles(items, variant, path):
     cfg = load_config(ROOT / "config" / "default.yaml", {"model.path": str(path)}, env={})
-    det = pipeline.Detector(cfg)
+    det = Detector(cfg)
     assert det.model.inputs[0].dtype == np.uint8  # a real full-integer model with Axis's uint8 input
     assert len(det.views((768, 576))) == 1  # one model run per frame
     results = group_results(cfg, items)
@@ -102,7 +103,7 @@ def test_make_demo_end_to_end(tmp_path):
 
 def test_detector_drops_boxes_that_clipping_collapses():
     cfg = load_config(ROOT / "config" / "default.yaml", env={})
-    det = pipeline.Detector(cfg)
+    det = Detector(cfg)
 
     class OffFrame:  # a decoder that reports one box inside and two outside the frame
         def decode(self, outputs):
@@ -127,7 +128,64 @@ def test_group_members_on_one_object_give_one_box_unless_merging_is_off():
 
     img = np.zeros((576, 768, 3), np.uint8)
     for merge, want in ((True, [7, 0]), (False, [7, 2, 0])):
-        det = pipeline.Detector(load_config(None, {"decoder.merge_groups": merge}, env={}))
+        det = Detector(load_config(None, {"decoder.merge_groups": merge}, env={}))
         det.decoder = VanAsTwoClasses()
         d = det(Frame(img, 0, 0))
         assert sorted(d.class_ids.tolist(), reverse=True) == want
+
+
+def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(mosquitto, tmp_path):
+    """One output path: the JSON Lines file, MQTT (frame messages and events) and /api/tracks all see
+    the filtered objects; before the redesign the file also held tracks MQTT never published."""
+    import threading
+
+    import httpx
+
+    from tests.consumers import OnFrame
+    from tests.mqtt_util import Subscriber, free_port, wait_until
+
+    api_port, jsonl = free_port(), tmp_path / "out.jsonl"
+    cfg = load_config(None, {
+        "output.progress": False, "output.jsonl": str(jsonl), "source.fps": 5, "device_id": "agree",
+        "filters.min_score": 0.75,
+        "mqtt": {"enabled": True, "port": mosquitto.port, "frame": True, "topic_prefix": "vigil/agree"},
+        "api": {"enabled": True, "port": api_port},
+    }, env={})
+    sub = Subscriber(mosquitto.port, "vigil/agree/#")
+    paused, api_tracks, held = threading.Event(), {}, []
+
+    def hold(frame, objects):  # the status consumer runs before this one, the next frame waits: it shows this one
+        held.append(frame.seq)
+        if len(held) == 60:
+            api_tracks.update((t["track_id"], t) for t in httpx.get(f"http://127.0.0.1:{api_port}/api/tracks").json())
+            paused.set()
+
+    try:
+        summary = pipeline.run(cfg, max_frames=100, consumers=[OnFrame(hold)])
+        sub.wait_for(lambda m: m.topic == "vigil/agree/available" and m.payload == b"offline", what="offline")
+    finally:
+        sub.close()
+    assert paused.is_set() and summary.frames == 100
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    file_ids = [[o["track_id"] for o in r["objects"]] for r in records]
+    frames = [m.json() for m in sub.on("/frame")]
+    assert frames[-1]["detections"] == [] and frames[-1]["track_events"]  # the end of the run: no file record
+    frames = frames[:-1]
+    mqtt_ids = [[int(d["object_track_id"]) for d in f["detections"]] for f in frames]
+    # frame messages are QoS 0 and only the newest waits while the broker is slow: the ones that came
+    # are, in order, frames of the file, object for object
+    rest = iter(file_ids)
+    assert all(any(ids == f for f in rest) for ids in mqtt_ids) and len(mqtt_ids) >= 50
+    assert all(o["score"] >= 0.75 or o["track_id"] in {e for ids in file_ids[:i] for e in ids}
+               for i, r in enumerate(records) for o in r["objects"])  # published once a detection passed
+    new_ids = {m.json()["after"]["track_id"] for m in sub.on("/events") if m.json()["type"] == "new"}
+    assert new_ids == {t for ids in file_ids for t in ids}
+    at_60 = file_ids[59]
+    assert records[59]["seq"] == held[59] and at_60
+    assert set(at_60) <= set(api_tracks) <= {t for ids in file_ids for t in ids}  # live tracks incl. just missed
+    unfiltered = pipeline.run(load_config(None, {"output.progress": False, "source.fps": 5,
+                                                 "output.jsonl": str(tmp_path / "all.jsonl")}, env={}),
+                              max_frames=100)
+    everything = {o["track_id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()
+                  for o in json.loads(line)["objects"]}
+    assert unfiltered.frames == 100 and len(everything) > len(new_ids)  # the filter did leave tracks out

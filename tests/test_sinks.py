@@ -7,7 +7,14 @@ import pytest
 from app.errors import ConfigError
 from app.sinks.jsonl import JsonlSink
 from app.sinks.video import VideoSink
+from app.analytics import FrameResult
 from app.types import Detections, Frame
+
+
+def shown(frame: Frame, objects: Detections) -> FrameResult:
+    """The result of a frame whose published objects are `objects`."""
+    return FrameResult(seq=frame.seq, timestamp=frame.timestamp, epoch=frame.timestamp, size=frame.size,
+                       objects=objects, frame=frame)
 
 
 def dets():
@@ -18,8 +25,9 @@ def test_jsonl_writes_one_record_per_frame(tmp_path):
     p = tmp_path / "o.jsonl"
     s = JsonlSink(str(p), ["person", "car"])
     img = np.zeros((120, 160, 3), np.uint8)
-    s.write(Frame(img, 0.5, 5), dets())
-    s.write(Frame(img, 0.6, 6), Detections())
+    s.on_result(shown(Frame(img, 0.5, 5), dets()))
+    s.on_result(shown(Frame(img, 0.6, 6), Detections()))
+    s.on_result(FrameResult(seq=-1, timestamp=0.0, epoch=0.0, size=(160, 120), objects=dets()))  # no frame: no line
     s.close()
     recs = [json.loads(line) for line in p.read_text().splitlines()]
     assert len(recs) == 2
@@ -33,7 +41,7 @@ def test_video_sink_writes_annotated_frames(tmp_path):
     s = VideoSink(str(p), ["person", "car"], 10)
     img = np.zeros((120, 160, 3), np.uint8)
     for i in range(5):
-        s.write(Frame(img, i / 10, i), dets())
+        s.on_result(shown(Frame(img, i / 10, i), dets()))
     s.close()
     cap = cv2.VideoCapture(str(p))
     n, first = 0, None
@@ -50,7 +58,7 @@ def test_video_sink_writes_annotated_frames(tmp_path):
 def test_image_sink_replaces_latest_image(tmp_path):
     p = tmp_path / "latest.jpg"
     s = VideoSink(str(p), ["person"], None)
-    s.write(Frame(np.zeros((50, 60, 3), np.uint8), 0, 0), Detections())
+    s.on_result(shown(Frame(np.zeros((50, 60, 3), np.uint8), 0, 0), Detections()))
     assert cv2.imread(str(p)).shape == (50, 60, 3)
     assert [x.name for x in tmp_path.iterdir()] == ["latest.jpg"]
 

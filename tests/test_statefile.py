@@ -59,7 +59,7 @@ def test_saves_are_spaced_by_the_interval_and_the_last_change_is_saved_at_close(
     store = LineStateFile(path, interval=3600)
     store.save(result(0).lines)
     for n in range(1, 5):  # changes within the interval: not written yet
-        store.on_result(None, Detections(), result(n))
+        store.on_result(result(n))
     assert saved_lines(path)["door"]["in"] == 0
     store.close()
     assert saved_lines(path)["door"]["in"] == 4
@@ -106,14 +106,14 @@ def test_open_tracks_stay_on_disk_until_the_broker_acknowledged_their_end(tmp_pa
     def on_disk():
         return {o["id"]: o for o in json.loads(path.read_text())["open"]} if path.exists() else {}
 
-    j.on_result(None, None, _result(("new", "r-1", 0), ("new", "r-2", 0)))
+    j.on_result(_result(("new", "r-1", 0), ("new", "r-2", 0)))
     assert set(on_disk()) == {"r-1", "r-2"}  # written before the publisher queues these new events
-    j.on_result(None, None, _result(("update", "r-1", 1), ("end", "r-2", 1)))
+    j.on_result(_result(("update", "r-1", 1), ("end", "r-2", 1)))
     assert set(on_disk()) == {"r-1", "r-2"}  # the end is not acknowledged yet: a crash now re-ends r-2
     j.confirm("r-2")
-    j.on_result(None, None, _result(("update", "r-1", 2)))
+    j.on_result(_result(("update", "r-1", 2)))
     assert set(on_disk()) == {"r-1"} and on_disk()["r-1"]["n"] == 2
-    j.on_result(None, None, _result(("end", "r-1", 3)))
+    j.on_result(_result(("end", "r-1", 3)))
     j.close()  # a clean stop while the broker was away: r-1's end never reached it
     assert set(on_disk()) == {"r-1"}
     again = OpenTracksFile(path, wait_for_ack=True)
@@ -140,5 +140,5 @@ def test_a_directory_where_the_open_tracks_file_goes_is_left_alone(tmp_path, cap
     j = OpenTracksFile(path, wait_for_ack=False)
     assert j.load() == []
     assert path.is_dir() and not (tmp_path / "state.tracks.json.bad").exists()
-    j.on_result(None, None, _result(("new", "r-1", 0)))  # cannot write there: one warning, no exception
+    j.on_result(_result(("new", "r-1", 0)))  # cannot write there: one warning, no exception
     assert "not a regular file" in caplog.text and "cannot write" in caplog.text

@@ -38,6 +38,7 @@ class FrameResult:
     epoch: float  # the same instant as Unix time
     size: tuple[int, int]
     objects: Detections  # published tracks detected in this frame (boxes in source pixels)
+    frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
     events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
     ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
     counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
@@ -45,6 +46,7 @@ class FrameResult:
     lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
     line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
     tracks: "TracksView | None" = None
+    lines_reset: bool = False  # line counts were just zeroed (saved and published at once)
 
 
 class _Describer:
@@ -196,7 +198,7 @@ class Analytics:
     def update(self, frame: Frame, tracked: Detections, events: TrackEvents | None = None) -> FrameResult:
         """Advance by one frame: `tracked` are the tracker's output, `events` its lifecycle events since the last call."""
         with self._lock:
-            return self._update(frame.seq, frame.timestamp, frame.size, tracked, events or TrackEvents())
+            return self._update(frame, frame.seq, frame.timestamp, frame.size, tracked, events or TrackEvents())
 
     def finish(self, events: TrackEvents, seq: int = -1) -> FrameResult:
         """Process the tracker's final events (after end_all) without a new frame: publishes `end` for every track."""
@@ -206,7 +208,7 @@ class Analytics:
                 now = max(now, float(events.timestamp.max()))
             self._end_reason = "stop"
             try:
-                return self._update(seq, now, self._size, Detections(), events)
+                return self._update(None, seq, now, self._size, Detections(), events)
             finally:
                 self._end_reason = "lost"
 
@@ -241,7 +243,7 @@ class Analytics:
         """The state now, as a result without a frame or events (the retained state before the first frame)."""
         with self._lock:
             return FrameResult(
-                seq=-1, timestamp=0.0, epoch=time.time(), size=self._size, objects=Detections(),
+                frame=None, seq=-1, timestamp=0.0, epoch=time.time(), size=self._size, objects=Detections(),
                 counts=self.counts, zones=self.zone_counts, lines=self.line_states, line_totals=self.line_totals,
                 tracks=self._view() if self.keep_tracks_view else None,
             )
@@ -266,7 +268,7 @@ class Analytics:
                         arr[c] = v
         self._f = vals
 
-    def _update(self, seq: int, now: float, size: tuple[int, int], tracked: Detections,
+    def _update(self, frame: Frame | None, seq: int, now: float, size: tuple[int, int], tracked: Detections,
                 events: TrackEvents) -> FrameResult:
         T = self.T
         self._size = size
@@ -348,7 +350,7 @@ class Analytics:
         ended = self._end(events, out_events)  # compacts the table: `rows` is stale after this
         self._recount(now)
         return FrameResult(
-            seq=seq, timestamp=now, epoch=now + self.offset, size=size,
+            frame=frame, seq=seq, timestamp=now, epoch=now + self.offset, size=size,
             objects=objects,
             events=out_events, ended=ended, counts=self.counts, zones=self.zone_counts,
             lines=self.line_states, line_totals=self.line_totals,

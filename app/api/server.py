@@ -23,21 +23,12 @@ from app import __version__
 from app.annotate import annotate, draw_lines, draw_zones
 from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
+from app.stats import HealthDoc, Stats
 from app.status import Status
 
 log = logging.getLogger(__name__)
 STATIC = resources.files("app.api") / "static"
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-class ComponentHealth(BaseModel):
-    status: Literal["ok", "degraded", "failing"]
-    detail: str
-
-
-class Health(BaseModel):
-    status: Literal["ok", "degraded", "failing"]
-    components: dict[str, ComponentHealth]
 
 
 class LineState(BaseModel):
@@ -135,19 +126,20 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
     @app.get("/api/live", response_model=Liveness, responses={503: {"model": Liveness, "description": "failing"}},
              summary="liveness for container health checks: never needs the token, tells nothing but failing or not")
     def live() -> Any:
-        failing = status.health()["status"] == "failing"
+        failing = status.health().status == "failing"
         return JSONResponse({"alive": not failing}, status_code=503 if failing else 200)
 
-    @app.get("/api/health", response_model=Health, dependencies=auth,
-             responses={**unauthorised, 503: {"model": Health, "description": "a component is failing"}},
+    @app.get("/api/health", response_model=HealthDoc, dependencies=auth,
+             responses={**unauthorised, 503: {"model": HealthDoc, "description": "a component is failing"}},
              summary="ok / degraded / failing per component")
     def health() -> Any:
         h = status.health()
         # 503 when failing, so a Docker HEALTHCHECK or load balancer can act on the code alone
-        return JSONResponse(h, status_code=503 if h["status"] == "failing" else 200)
+        return JSONResponse(h.model_dump(mode="json"), status_code=503 if h.status == "failing" else 200)
 
-    @app.get("/api/stats", dependencies=auth, responses=unauthorised, summary="rates, timings, queues, MQTT state")
-    def stats() -> dict[str, Any]:
+    @app.get("/api/stats", response_model=Stats, dependencies=auth, responses=unauthorised,
+             summary="rates, timings, queues, MQTT state")
+    def stats() -> Any:
         return status.stats()
 
     @app.get("/api/metrics", dependencies=auth, summary="Prometheus metrics",
@@ -219,9 +211,10 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         zones: Annotated[bool, Query(description="draw zones")] = True,
         lines: Annotated[bool, Query(description="draw counting lines")] = True,
     ) -> Response:
-        frame, _, result = status.latest()
-        if frame is None or result is None:
+        result = status.latest()
+        if result is None or result.frame is None:
             raise HTTPException(404, "no frame processed yet")
+        frame = result.frame
         h = min(h, frame.image.shape[0]) if h else None  # never upscale: the frame has no more to show
         key = (frame.seq, h, quality, bbox, zones, lines)
         # One image is made at a time: concurrent requests wait rather than multiply CPU and memory.

@@ -5,12 +5,25 @@ A source module exposes `open(cfg) -> Source`; SOURCES maps the config name to i
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Iterator, Protocol
 
+from app.health import Health
 from app.timing import StageTimer
 from app.types import Frame
 
 SOURCES = {"opencv": "app.capture.opencv", "acap-runtime": "app.capture.acap_runtime"}
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSnapshot:
+    """A source's counters at one instant."""
+
+    read: int  # frames delivered by the source
+    skipped: int  # left out by the fps cap
+    dropped: int  # live frames discarded because inference was busy
+    reconnects: int  # times a live source failed or stalled and was reopened
+    queued: int  # frames decoded and waiting for inference
 
 
 class Source(Protocol):
@@ -26,6 +39,8 @@ class Source(Protocol):
 
     def __iter__(self) -> Iterator[Frame]: ...
 
+    def snapshot(self) -> SourceSnapshot: ...
+
     def close(self) -> None: ...
 
 
@@ -34,4 +49,8 @@ def open_source(cfg, timer: StageTimer | None = None, **options) -> Source:
 
     options go to the source module (e.g. acap=… the ACAP Runtime connection); others ignore them.
     """
-    return importlib.import_module(SOURCES[cfg.type]).open(cfg, timer, **options)
+    health = options.pop("health", None) or Health()
+    health.set("connecting")
+    source = importlib.import_module(SOURCES[cfg.type]).open(cfg, timer, health=health, **options)
+    health.set("ready")
+    return source

@@ -11,6 +11,7 @@ import logging
 import threading
 from typing import Callable, Iterator
 
+from app.capture import SourceSnapshot
 from app.errors import SourceError, VigilError
 from app.types import Frame
 
@@ -87,6 +88,9 @@ class QueuedSource:
     _frames: FrameQueue
     _stop: threading.Event  # set by close()
     _cancel: threading.Event | None = None  # the run's stop (SIGTERM), when the source was given it
+    read = 0  # counters a source sets on itself as it goes
+    skipped = 0
+    reconnects = 0
 
     @property
     def dropped(self) -> int:
@@ -117,3 +121,7 @@ class QueuedSource:
                 log.debug("capture ended while closing: %s", error)
                 error = None
             self._frames.end(error)
+
+    def snapshot(self) -> SourceSnapshot:
+        """The counters now (any thread)."""
+        return SourceSnapshot(self.read, self.skipped, self.dropped, self.reconnects, self.depth)

@@ -24,10 +24,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from app import __version__
 from app.analytics import FrameResult
 from app.errors import ConfigError
+from app.health import MqttLink
 from app.publish.config import MqttConfig
 from app.publish.outbound import Message, OutboundQueue
+from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery, ha_node
-from app.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
@@ -118,7 +119,7 @@ class MqttPublisher:
 
     # ---- producer side (publish worker thread) ------------------------------------------
 
-    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+    def on_result(self, result: FrameResult) -> None:
         """Queue this frame's events, changed state and (when enabled) the frame message."""
         qos = self.cfg.qos
         msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update",
@@ -134,13 +135,6 @@ class MqttPublisher:
             self._queue_state(result)
             if frame_msg is not None:
                 self._q.put_frame(frame_msg, self._connected)
-            self._cv.notify()
-
-    def set_lines(self, states: dict[str, dict]) -> None:
-        """Publish line states now (after a reset from the API)."""
-        with self._cv:
-            for name, st in states.items():
-                self._retain(self.topics.line(name), dumps(st))
             self._cv.notify()
 
     def _queue_state(self, r: FrameResult) -> None:
@@ -442,34 +436,21 @@ class MqttPublisher:
     def connected(self) -> bool:
         return self._connected
 
-    def stats(self) -> dict:
+    def snapshot(self) -> MqttStats:
+        """Counters and connection state now (any thread)."""
         with self._cv:
             d = self._q.dropped
-            return {
-                "enabled": True,
-                "connected": self._connected,
-                "state": self.state,
-                "broker": self.broker,
-                "client_id": self.client_id,
-                "topic_prefix": self.topics.prefix,
-                "queued": len(self._q),
-                "inflight": self._inflight(),
-                "sent": self.sent,
-                "dropped": {k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")},
-                "undelivered": dict(self.undelivered),
-                "reconnects": max(self.connects - 1, 0),
-                "last_error": self.last_error,
-            }
+            return MqttStats(
+                connected=self._connected, state=self.state, broker=self.broker, client_id=self.client_id,
+                topic_prefix=self.topics.prefix, queued=len(self._q), inflight=self._inflight(), sent=self.sent,
+                dropped=MqttDropped(**{k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")}),
+                undelivered=MqttUndelivered(**self.undelivered), reconnects=max(self.connects - 1, 0),
+                last_error=self.last_error,
+            )
 
-    def health(self) -> dict:
-        if self._connected:
-            return {"status": "ok", "detail": f"connected to {self.broker}"}
-        if self.state == "starting":
-            return {"status": "degraded",
-                    "detail": f"not connected yet: connects to {self.broker} once the model is loaded and the source is open"}
-        if self.state == "auth_failed":
-            return {"status": "degraded", "detail": f"broker {self.broker} refused the credentials; retrying"}
-        return {"status": "degraded", "detail": f"not connected to {self.broker} ({self.last_error or 'connecting'}); retrying"}
+    def link(self) -> MqttLink:
+        """What health judges the connection on."""
+        return MqttLink(self._connected, self.state, self.broker, self.last_error)
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""

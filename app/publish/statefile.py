@@ -16,7 +16,6 @@ from pathlib import Path
 
 from app.analytics import FrameResult
 from app.errors import ConfigError
-from app.types import Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +76,10 @@ class LineStateFile:
                 raise ConfigError(f"state.file: cannot write {self.path}: {e.strerror or e}") from None
             self._saved, self._saved_at = lines, time.monotonic()
 
-    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+    def on_result(self, result: FrameResult) -> None:
         self._latest = result.lines
-        if result.lines != self._saved and time.monotonic() - self._saved_at >= self.interval:
+        due = result.lines_reset or time.monotonic() - self._saved_at >= self.interval
+        if result.lines != self._saved and due:
             self.save_or_warn(result.lines)
 
     def close(self) -> None:
@@ -157,7 +157,7 @@ class OpenTracksFile:
         with self._lock:
             self._confirmed.add(event_id)
 
-    def on_result(self, frame: Frame, tracked: Detections, result: FrameResult) -> None:
+    def on_result(self, result: FrameResult) -> None:
         opened = False
         for e in result.events:
             oid = e["after"]["id"]

@@ -1,20 +1,11 @@
-"""Sinks take each processed Frame with its tracked Detections: JSON Lines, annotated video or image."""
+"""Sinks write each frame's published objects to files: JSON Lines, annotated video or image.
+
+A sink is a consumer of FrameResults (app.worker.Consumer): on_result for every result, close at
+the end. Results without a frame (the end of the run, a reset) have nothing to write.
+"""
 from __future__ import annotations
 
-from typing import Protocol
-
 from app.types import Detections, Frame
-
-
-class OutputClosed(Exception):
-    """The reader of an output went away (a closed pipe, e.g. `vigil run --jsonl - | head`): the run
-    ends as at the end of its source, not as a failure."""
-
-
-class Sink(Protocol):
-    def write(self, frame: Frame, dets: Detections) -> None: ...
-
-    def close(self) -> None: ...
 
 
 def record(frame: Frame, dets: Detections, labels: list[str]) -> dict:

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from app.errors import ConfigError
-from app.sinks import OutputClosed, record
-from app.types import Detections, Frame
+from app.analytics import FrameResult
+from app.errors import ConfigError, OutputClosed
+from app.sinks import record
 
 
 def quiet_stdout() -> None:
@@ -35,8 +35,10 @@ class JsonlSink:
             except OSError as e:
                 raise ConfigError(f"output.jsonl: cannot write {target}: {e.strerror}") from None
 
-    def write(self, frame: Frame, dets: Detections) -> None:
-        line = json.dumps(record(frame, dets, self.labels), separators=(",", ":")) + "\n"
+    def on_result(self, result: FrameResult) -> None:
+        if result.frame is None:
+            return
+        line = json.dumps(record(result.frame, result.objects, self.labels), separators=(",", ":")) + "\n"
         try:
             self._f.write(line)
         except OSError as e:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 
+from app.analytics import FrameResult
 from app.annotate import annotate
 from app.errors import ConfigError
-from app.types import Detections, Frame
 
 VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -32,8 +32,11 @@ class VideoSink:
             raise ConfigError(f"output.video: cannot create {self.path.parent}: {e.strerror}") from None
         self._writer = None
 
-    def write(self, frame: Frame, dets: Detections) -> None:
-        img = annotate(frame.image, dets, self.labels)
+    def on_result(self, result: FrameResult) -> None:
+        frame = result.frame
+        if frame is None:
+            return
+        img = annotate(frame.image, result.objects, self.labels)
         if self.image_mode:
             tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
             cv2.imwrite(str(tmp), img)

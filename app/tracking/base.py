@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -89,13 +89,11 @@ class TableTracker:
 
     @property
     def stats(self) -> TrackerStats:
-        """Counters plus the current number of live and tentative tracks."""
-        s = self._stats
-        state = self._i[:, STATE]
-        s.tentative_tracks = int(np.count_nonzero(state == TENTATIVE))
-        s.live_tracks = len(state) - s.tentative_tracks
-        s.frame_period = self._period
-        return s
+        """A copy of the counters plus the current number of live and tentative tracks (any thread)."""
+        state = self._i[:, STATE]  # read from other threads too: at worst a count one frame old
+        tentative = int(np.count_nonzero(state == TENTATIVE))
+        return replace(self._stats, tentative_tracks=tentative, live_tracks=len(state) - tentative,
+                       frame_period=self._period)
 
     def pop_events(self) -> TrackEvents:
         """Return and clear the lifecycle events since the last call, oldest first."""

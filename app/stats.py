@@ -1,0 +1,140 @@
+"""The stats and health documents as pydantic models: one definition that the API serves (GET
+/api/stats, /api/health), MQTT publishes (…/stats) and docs/schemas/stats.schema.json is generated
+from (`stats_schema`)."""
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_ID = "https://vigil.invalid/schemas/stats.schema.json"
+
+
+class _Doc(BaseModel):
+    # every key is always present in the document, defaults included
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_serialization_defaults_required=True)
+
+
+class Ms(_Doc):
+    """Median and 95th percentile in milliseconds (null before the first sample)."""
+
+    p50: float | None = Field(None, ge=0)
+    p95: float | None = Field(None, ge=0)
+
+
+class Frames(_Doc):
+    read: int = Field(ge=0, description="frames the source delivered")
+    processed: int = Field(ge=0, description="frames through inference and tracking")
+    skipped: int = Field(ge=0, description="frames left out by the fps cap")
+    dropped: int = Field(ge=0, description="live frames dropped because inference was busy")
+    reconnects: int = Field(ge=0, description="times a live source failed or stalled and was reopened")
+
+
+class Queues(_Doc):
+    capture: int | None = Field(None, ge=0, description="frames decoded and waiting for inference")
+    outputs: int | None = Field(None, ge=0, description="frame results waiting for the outputs (files, MQTT, status)")
+
+
+class TrackerStatsDoc(_Doc):
+    active_tracks: int = Field(ge=0)
+    tentative_tracks: int = Field(ge=0)
+    tracks_confirmed: int = Field(ge=0)
+    tracks_ended: int = Field(ge=0)
+    update_ms: Ms
+
+
+class EventTotals(_Doc):
+    new: int = Field(ge=0)
+    update: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Objects(_Doc):
+    present: int = Field(ge=0, description="published objects present now")
+    events: EventTotals
+
+
+class MqttDropped(_Doc):
+    frame: int = Field(0, ge=0)
+    update: int = Field(0, ge=0)
+    stats: int = Field(0, ge=0)
+    critical: int = Field(0, ge=0)
+
+
+class MqttUndelivered(_Doc):
+    critical: int = Field(0, ge=0, description="new/end events")
+    update: int = Field(0, ge=0)
+    other: int = Field(0, ge=0, description="state, frames, stats")
+
+
+class MqttOff(_Doc):
+    enabled: Literal[False] = False
+
+
+class MqttStats(_Doc):
+    enabled: Literal[True] = True
+    connected: bool
+    state: Literal["starting", "connected", "connecting", "unreachable", "no_handshake", "refused",
+                   "auth_failed", "closed"] = Field(
+        description="starting: configured, connects once the model is loaded; no_handshake: the peer took the "
+                    "TCP connection but never answered CONNECT")
+    broker: str
+    client_id: str
+    topic_prefix: str
+    queued: int = Field(ge=0)
+    inflight: int = Field(ge=0)
+    sent: int = Field(ge=0, description="messages the broker acknowledged (QoS 1) or that were written to it (QoS 0)")
+    dropped: MqttDropped
+    undelivered: MqttUndelivered = Field(
+        description="messages still queued or unacknowledged when Vigil stopped, so never delivered (0 while running)")
+    reconnects: int = Field(ge=0)
+    last_error: str | None
+
+
+class Stats(_Doc):
+    """Rates, timings, queues and MQTT state. Frigate's names where Frigate has one. QoS 0, not retained,
+    every mqtt.stats_interval seconds."""
+
+    model_config = ConfigDict(title="vigil/<device>/stats and GET /api/stats")
+
+    device_id: str
+    version: str
+    timestamp: float
+    uptime: float = Field(ge=0, description="seconds")
+    camera_fps: float = Field(ge=0, description="frames read from the source per second")
+    process_fps: float = Field(ge=0, description="frames through inference and tracking per second")
+    skipped_fps: float = Field(ge=0, description="frames left out by the fps cap per second")
+    dropped_fps: float = Field(ge=0, description="live frames dropped because inference was busy")
+    detection_fps: float = Field(ge=0, description="model runs per second (Frigate's meaning)")
+    inference_speed: Ms = Field(description="milliseconds per model run")
+    frame_inference_ms: Ms = Field(description="milliseconds of all model runs of one frame")
+    model_runs_per_frame: int = Field(ge=0)
+    stages: dict[str, Ms] = Field(description="milliseconds per call of each pipeline stage")
+    frames: Frames
+    queues: Queues
+    tracker: TrackerStatsDoc
+    objects: Objects
+    mqtt: MqttStats | MqttOff
+
+
+class ComponentDoc(_Doc):
+    status: Literal["ok", "degraded", "failing"]
+    detail: str
+
+
+class HealthDoc(_Doc):
+    """GET /api/health: the worst component's level, and each component's."""
+
+    status: Literal["ok", "degraded", "failing"]
+    components: dict[str, ComponentDoc]
+
+
+def stats_schema() -> dict:
+    """The JSON Schema of the stats document, as committed in docs/schemas/stats.schema.json."""
+    schema = Stats.model_json_schema(mode="serialization")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def stats_schema_text() -> str:
+    return json.dumps(stats_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,133 @@
+"""The one background worker: a bounded queue drained by a thread that hands each item to consumers.
+
+Error policy (the only one in Vigil): an exception from a consumer ends *that consumer* — it is
+logged once, closed, and gets nothing more — while the others carry on (a full disk stops the
+JSON Lines file, not the MQTT feed). `OutputClosed` (the reader of a pipe went away) ends a
+consumer the same way without being an error. The first real error is raised again by `close()`,
+so a run that lost output exits non-zero. When every consumer has ended, `ended` is set and the
+pipeline stops as at the end of its source. Consumers get items in list order and are closed in
+the reverse order.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from app.errors import OutputClosed, VigilError
+from app.timing import StageTimer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T", contravariant=True)
+Item = TypeVar("Item")
+
+
+class Consumer(Protocol[T]):
+    """Takes every item in order on the worker's thread; close() once at the end."""
+
+    def on_result(self, item: T) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSnapshot:
+    """What the worker is doing: items waiting, consumers still running, the first failure."""
+
+    depth: int
+    running: int
+    failed: tuple[str, ...]
+
+
+_STOP = object()
+
+
+class Worker(Generic[Item]):
+    """Calls every running consumer with each put() item, in order, on one thread of its own."""
+
+    def __init__(self, consumers: list[Consumer], timer: StageTimer | None = None, size: int = 64,
+                 name: str = "outputs", stage: str = "output") -> None:
+        self.consumers = list(consumers)
+        self.timer = timer or StageTimer()
+        self.stage = stage
+        self.name = name
+        self.error: BaseException | None = None
+        self.ended = threading.Event()  # every consumer has ended (set at once when there are none)
+        self._running = list(self.consumers)
+        self._failed: list[str] = []
+        self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        if not self._running:
+            self.ended.set()
+
+    def put(self, item: Item, wait: float = 0.0) -> None:
+        """Queue an item for every consumer; blocks while the queue is full (back-pressure). With
+        `wait`, also wait up to that many seconds until every consumer has had it."""
+        if self.ended.is_set():
+            return
+        done = threading.Event() if wait > 0 else None
+        self._q.put((item, done))
+        if done is not None:
+            done.wait(wait)
+
+    def snapshot(self) -> WorkerSnapshot:
+        return WorkerSnapshot(self._q.qsize(), len(self._running), tuple(self._failed))
+
+    def _run(self) -> None:
+        while True:
+            entry = self._q.get()
+            if entry is _STOP:
+                return
+            item, done = entry
+            with self.timer.measure(self.stage):
+                for c in list(self._running):
+                    try:
+                        c.on_result(item)
+                    except Exception as e:  # noqa: BLE001 - the policy above: this consumer ends, the rest go on
+                        self._end(c, e)
+            if done is not None:
+                done.set()
+
+    def _end(self, consumer: Consumer, error: BaseException | None) -> None:
+        name = type(consumer).__name__
+        self._running.remove(consumer)
+        if isinstance(error, OutputClosed):
+            log.info("the reader of %s went away; that output stops", error)
+        elif error is not None:
+            self._failed.append(name)
+            self.error = self.error or error
+            log.error("%s stopped: %s", name, error, exc_info=not _user_error(error))
+        try:
+            consumer.close()
+        except Exception as e:  # noqa: BLE001 - closing after a failure: report, don't mask the first error
+            if not isinstance(e, OutputClosed):
+                log.warning("closing %s failed too: %s", name, e)
+        if not self._running:
+            self.ended.set()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Hand over what is queued, close every consumer still running (each flushes what it can),
+        then raise the first error any consumer had."""
+        self._q.put(_STOP)
+        self._thread.join(timeout)
+        for c in reversed(self._running):  # the reverse of the order they get results: MQTT before the
+            self._running.remove(c)           # open-tracks file that waits for its acknowledgements
+            try:
+                c.close()
+            except OutputClosed:
+                pass
+            except Exception as e:  # noqa: BLE001 - every consumer is closed even after one fails
+                self._failed.append(type(c).__name__)
+                self.error = self.error or e
+        self.ended.set()
+        if self.error is not None:
+            raise self.error
+
+
+def _user_error(e: BaseException) -> bool:
+    """A VigilError names the problem in its message; anything else is a bug and gets its traceback."""
+    return isinstance(e, VigilError)

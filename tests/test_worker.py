@@ -1,0 +1,82 @@
+"""The one worker: items in order to every consumer; a failing consumer ends alone; errors surface at close."""
+import threading
+
+import pytest
+
+from app.errors import ConfigError, OutputClosed
+from app.worker import Worker
+
+
+class Keep:
+    def __init__(self, fail_at=None, error=None):
+        self.items, self.closed, self.fail_at, self.error = [], 0, fail_at, error
+
+    def on_result(self, item):
+        if item == self.fail_at:
+            raise self.error
+        self.items.append(item)
+
+    def close(self):
+        self.closed += 1
+
+
+def test_every_consumer_gets_every_item_in_order_and_is_closed_once():
+    a, b = Keep(), Keep()
+    w = Worker([a, b])
+    for i in range(100):
+        w.put(i)
+    w.close()
+    assert a.items == b.items == list(range(100)) and a.closed == b.closed == 1
+
+
+def test_a_failing_consumer_ends_alone_the_others_go_on_and_close_raises_its_error():
+    bad, good = Keep(fail_at=3, error=ConfigError("output.jsonl: cannot write x: No space left on device")), Keep()
+    w = Worker([bad, good])
+    for i in range(10):
+        w.put(i)
+    with pytest.raises(ConfigError, match="No space left"):
+        w.close()
+    assert bad.items == [0, 1, 2] and bad.closed == 1
+    assert good.items == list(range(10)) and good.closed == 1
+    assert w.snapshot().failed == ("Keep",)
+
+
+def test_a_closed_pipe_ends_that_output_without_an_error_and_ended_is_set_when_none_is_left():
+    gone = Keep(fail_at=2, error=OutputClosed("stdout"))
+    w = Worker([gone])
+    for i in range(5):
+        w.put(i)
+    assert w.ended.wait(10)
+    w.close()  # no error: a reader going away is a normal end
+    assert gone.items == [0, 1] and gone.closed == 1
+
+
+def test_put_with_wait_returns_after_every_consumer_had_the_item():
+    seen = threading.Event()
+
+    class Slow(Keep):
+        def on_result(self, item):
+            super().on_result(item)
+            seen.set()
+
+    s = Slow()
+    w = Worker([s])
+    w.put("reset", wait=10)
+    assert seen.is_set() and s.items == ["reset"]
+    w.close()
+
+
+def test_consumers_are_closed_in_reverse_order():
+    order = []
+
+    class Named(Keep):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def close(self):
+            order.append(self.name)
+
+    w = Worker([Named("files"), Named("tracks file"), Named("mqtt")])
+    w.close()
+    assert order == ["mqtt", "tracks file", "files"]
