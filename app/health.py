@@ -43,9 +43,6 @@ class Health:
     def snapshot(self) -> PartState:
         return PartState(self.state, self.retries, self.last_error, self.since)
 
-    def as_dict(self) -> dict:
-        return {"state": self.state, "retries": self.retries, "last_error": self.last_error, "since": self.since}
-
 
 @dataclass(frozen=True, slots=True)
 class Component:
