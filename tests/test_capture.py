@@ -85,6 +85,11 @@ def test_missing_file_is_a_source_error(tmp_path):
         open_source(SourceConfig(uri=str(tmp_path / "none.mp4")))
 
 
+def test_directory_as_the_video_file_is_a_source_error_saying_so(tmp_path):
+    with pytest.raises(SourceError, match="is a directory, not a video file"):
+        open_source(SourceConfig(uri=str(tmp_path)))
+
+
 def test_unreadable_file_is_a_source_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video" * 100)

@@ -57,6 +57,8 @@ class OpenCVSource(QueuedSource):
         self.target, live = _target(cfg.uri)
         self.live = live if cfg.live is None else cfg.live
         if isinstance(self.target, str) and not live and not Path(self.target).is_file():
+            if Path(self.target).is_dir():
+                raise SourceError(f"source.uri: {self.target} is a directory, not a video file")
             raise SourceError(f"video file not found: {self.target}")
         self.timer = timer or StageTimer()
         self.health = health or Health()
