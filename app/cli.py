@@ -50,9 +50,9 @@ def _overrides(args) -> dict:
     out = {}
     flag_keys = {
         "source": "source.uri", "model": "model.path", "fps": "source.fps", "loop": "source.loop",
-        "threads": "model.threads", "jsonl": "output.jsonl", "save_video": "output.video",
+        "jsonl": "output.jsonl", "save_video": "output.video",
+        "backend": "model.backend.type", "device": "model.backend.device", "threads": "model.backend.threads",
     }
-    flag_keys.update({"backend": "model.backend", "device": "model.device"})
     if getattr(args, "source", None) == "acap-runtime":  # the camera's stream, not a file of that name
         flag_keys["source"] = "source.type"
     for attr, key in flag_keys.items():

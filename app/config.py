@@ -1,6 +1,7 @@
 """One validated configuration tree: YAML file, then VIGIL_… environment variables, then CLI flags."""
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import (
     BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
 )
 
+from app.backends import BACKENDS
 from app.decoders import DECODERS
 from app.errors import ConfigError
 from app.plugins import PluginConfig, Registry, registries
@@ -21,11 +23,24 @@ from app.analytics.config import (
 from app.api.config import ApiConfig
 from app.publish.config import MqttConfig
 
+log = logging.getLogger(__name__)
+
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
 ENV_PREFIX = "VIGIL_"
 ENV_NESTING = "__"
 ENV_NOT_KEYS = {"VIGIL_CONFIG"}  # environment variables that are not config keys
+
+# keys that moved into a plugin's section, with the default they had: files, VIGIL_… variables
+# and --set keys using the old name keep working; one the chosen type lacks is dropped when it
+# holds that default (an old copy of default.yaml), else refused naming the type it belongs to
+MOVED_KEYS: dict[str, tuple[str, Any]] = {
+    "model.device": ("model.backend.device", "cpu"),
+    "model.threads": ("model.backend.threads", 1),
+    "model.server_path": ("model.backend.server_path", None),
+    "acap_runtime.inflight": ("model.backend.inflight", 2),
+    "acap_runtime.load_timeout": ("model.backend.load_timeout", 300.0),
+}
 
 
 class _Section(BaseModel):
@@ -63,16 +78,7 @@ class SourceConfig(_Section):
 
 class ModelConfig(_Section):
     path: str = Field("models/nanodet_int8_pertensor.tflite", description="the .tflite model")
-    backend: Literal["tflite", "acap-runtime"] = Field(
-        "tflite", description="inference backend: tflite (in-process) or acap-runtime (the camera's inference server)"
-    )
-    device: str = Field(
-        "cpu", description="inference device: tflite has only 'cpu'; acap-runtime: cpu, artpec7, artpec8 or cv25 (its -j chip)"
-    )
-    server_path: str | None = Field(
-        None, description="acap-runtime: the model's path inside the inference-server container; default: model.path"
-    )
-    threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
+    backend: BACKENDS.section() = BACKENDS.field("how the model runs: its backend (type) and that backend's settings")
     labels: list[str] | str = Field(
         "coco_labels.txt",
         description="label list, or a labels file (one per line, or '<id> <label>'); a relative file name "
@@ -136,13 +142,7 @@ class AcapRuntimeConfig(_Section):
     tls_authority: str = Field("localhost", description="name checked against the TLS certificate")
     connect_timeout: float = Field(120.0, ge=0, description="seconds to wait for the server and model at start; 0 = forever")
     retry_timeout: float = Field(600.0, ge=0, description="seconds of transient failures (restart, busy DLPU) tolerated mid-run; 0 = forever")
-    load_timeout: float = Field(300.0, gt=0, description="deadline of a Predict that loads the model (a DLPU compile takes minutes)")
-    timeout: float = Field(10.0, gt=0, description="deadline of other calls")
-    inflight: int = Field(
-        2, ge=1, le=8,
-        description="Predict requests kept at the server while tiles of a frame run: the next one travels "
-        "while this one is inferred; 1 = one at a time",
-    )
+    timeout: float = Field(10.0, gt=0, description="deadline of calls other than the Predict that loads the model")
     parameters: bool = Field(False, description="read settings from the camera's parameters (manifest paramConfig) at start")
     parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
     parameter_poll: float = Field(
@@ -169,9 +169,9 @@ class Config(_Section):
     source: SourceConfig = Field(default_factory=SourceConfig, description="where frames come from")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the detector and how to run it")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
-    decoder: DECODERS.section("auto") = DECODERS.field("auto", description="model outputs to detections")
+    decoder: DECODERS.section() = DECODERS.field("model outputs to detections")
     # boxes of 0.35-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
-    tracker: TRACKERS.section("bytetrack") = TRACKERS.field("bytetrack", description="multi-object tracker")
+    tracker: TRACKERS.section() = TRACKERS.field("multi-object tracker")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
     acap_runtime: AcapRuntimeConfig = Field(
         default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"
@@ -234,13 +234,75 @@ def expand_label_map(values: Mapping[str, Any], groups: Mapping[str, list[str]])
 def _set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
     node = tree
-    for p in parts[:-1]:
+    for i, p in enumerate(parts[:-1]):
         nxt = node.get(p)
+        if isinstance(nxt, str) and ".".join(parts[: i + 1]) in _plugin_keys():
+            nxt = {"type": nxt}  # `model.backend: acap-runtime`, then model.backend.device
         if not isinstance(nxt, dict):
             nxt = {}
-            node[p] = nxt
+        node[p] = nxt
         node = nxt
     node[parts[-1]] = value
+
+
+def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
+    node: Any = tree
+    for p in key.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return False, None
+        node = node[p]
+    return True, node
+
+
+def _pop_dotted(tree: dict, key: str) -> None:
+    *path, last = key.split(".")
+    found, node = _get_dotted(tree, ".".join(path)) if path else (True, tree)
+    if found and isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _plugin_keys() -> dict[str, Registry]:
+    return {r.key: r for r in registries()}
+
+
+def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; returns the old ones used."""
+    moved = {}
+    for key, value in settings.items():
+        if key in MOVED_KEYS:
+            moved[key] = value
+            key = MOVED_KEYS[key][0]
+        _set_dotted(tree, key, value)
+    return moved
+
+
+def _move_old_keys(tree: dict) -> dict[str, Any]:
+    """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
+    moved = {}
+    for old, (new, _) in MOVED_KEYS.items():
+        found, value = _get_dotted(tree, old)
+        if not found:
+            continue
+        _pop_dotted(tree, old)
+        moved[old] = value
+        if not _get_dotted(tree, new)[0]:
+            _set_dotted(tree, new, value)
+    return moved
+
+
+def _drop_moved_defaults(tree: dict, moved: Mapping[str, Any]) -> None:
+    """Moved keys the section's chosen type lacks, when they hold their old default, are dropped."""
+    for old in moved:
+        new, default = MOVED_KEYS[old]
+        section, name = new.rsplit(".", 1)
+        registry = _plugin_keys()[section]
+        found, node = _get_dotted(tree, section)
+        chosen = node.get("type", registry.default) if isinstance(node, dict) else registry.default
+        if chosen not in registry.modules or name in registry.config_class(chosen).model_fields:
+            continue
+        found, value = _get_dotted(tree, new)
+        if found and value == default:
+            _pop_dotted(tree, new)
 
 
 def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -322,7 +384,8 @@ def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
     owners = registry.owners(key, besides=plugin_type)
     if not owners:
         return ""
-    return f" (it is a {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
+    article = "an" if owners[0][0] in "aeiou" else "a"
+    return f" (it is {article} {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -360,12 +423,17 @@ def load_config(
     """Defaults < YAML file < VIGIL_… environment < CLI overrides (dotted keys), validated once."""
     tree = read_yaml(path) if path else {}
     env = os.environ if env is None else env
-    for key, value in {**_env_overrides(env), **(overrides or {})}.items():
-        _set_dotted(tree, key, value)
+    moved = _move_old_keys(tree)
+    moved.update(_apply(tree, {**_env_overrides(env), **(overrides or {})}))
+    _drop_moved_defaults(tree, moved)
     try:
-        return Config.model_validate(tree)
+        cfg = Config.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e)) from None
+    if moved:
+        log.warning("config: old key names still read: %s", ", ".join(
+            f"{old} (now {MOVED_KEYS[old][0]})" for old in moved))
+    return cfg
 
 
 BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"

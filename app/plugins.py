@@ -52,9 +52,10 @@ class RunContext:
 class Registry:
     """One kind's plugins: type name -> module path, imported only when asked for."""
 
-    def __init__(self, kind: str, key: str, modules: dict[str, str]) -> None:
+    def __init__(self, kind: str, key: str, default: str, modules: dict[str, str]) -> None:
         self.kind = kind  # what the plugins are, for messages ("decoder")
         self.key = key  # the config section holding the union ("decoder", "model.backend")
+        self.default = default  # the type of a section that names none
         self.modules = modules
 
     def names(self) -> list[str]:
@@ -80,24 +81,26 @@ class Registry:
             return classes[0]
         return Annotated[Union[tuple(classes)], Field(discriminator="type")]
 
-    def section(self, default: str) -> Any:
-        """The union as a field type where a section without `type` is of type `default` (keys given
-        without the type apply to the default plugin)."""
+    def section(self) -> Any:
+        """The union as a field type where a section without `type` is of the default type (keys given
+        without the type apply to the default plugin), and a bare name is a type (`backend: tflite`)."""
         def default_type(v: Any) -> Any:
-            return {"type": default, **v} if isinstance(v, dict) and "type" not in v else v
+            if isinstance(v, str):
+                return {"type": v}
+            return {"type": self.default, **v} if isinstance(v, dict) and "type" not in v else v
 
         return Annotated[self.union(), BeforeValidator(default_type)]
 
-    def field(self, default: str, description: str) -> Any:
-        """The config tree's Field of this kind's section, defaulting to plugin `default`'s defaults."""
-        return Field(default_factory=self.config_class(default), description=description)
+    def field(self, description: str) -> Any:
+        """The config tree's Field of this kind's section, defaulting to the default plugin's defaults."""
+        return Field(default_factory=self.config_class(self.default), description=description)
 
     def parse(self, section: dict | PluginConfig) -> PluginConfig:
         """A section validated on its own (tests, tools); the config tree does the same in place."""
         if isinstance(section, PluginConfig):
             return section
         try:
-            return TypeAdapter(self.section(self.names()[0])).validate_python(section)
+            return TypeAdapter(self.section()).validate_python(section)
         except ValidationError as e:
             from app.config import format_validation_error
 
@@ -114,7 +117,8 @@ class Registry:
 
 def registries() -> list[Registry]:
     """Every kind's registry, each knowing the config key of its section."""
+    from app.backends import BACKENDS
     from app.decoders import DECODERS
     from app.tracking import TRACKERS
 
-    return [DECODERS, TRACKERS]
+    return [BACKENDS, DECODERS, TRACKERS]

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from app.acap.client import Endpoint  # noqa: E402
 from app.acap.inference import AcapRuntimeModel  # noqa: E402
 from app.backends import load  # noqa: E402
+from app.backends.acap_runtime import Config as AcapBackendConfig  # noqa: E402
 from app.config import Config  # noqa: E402
 from app.detector import Detector  # noqa: E402
 from app.retry import RetryPolicy  # noqa: E402
@@ -93,7 +94,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--frame-count", type=int, default=10, help="frames for the per-frame (all views) measurement")
-    p.add_argument("--inflight", type=int, default=Config().acap_runtime.inflight)
+    p.add_argument("--inflight", type=int, default=AcapBackendConfig().inflight)
     p.add_argument("--address", help="time a running ACAP Runtime here instead of starting `vigil emulator` "
                    "(on a camera: ACAP Runtime started with -j 2, so both sides run TFLite on the same CPU)")
     p.add_argument("--server-path", help="the model's path inside the server's container (default: --model)")

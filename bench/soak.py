@@ -89,7 +89,7 @@ def configured_model(args) -> str:
         key, _, value = item.partition("=")
         overrides[key] = value
     cfg = load_config(args.config, overrides)
-    return f"{find_file(cfg.model.path)} (backend {cfg.model.backend}, decoder {cfg.decoder.type})"
+    return f"{find_file(cfg.model.path)} (backend {cfg.model.backend.type}, decoder {cfg.decoder.type})"
 
 
 def summarise(samples: list[tuple[float, float]], warmup: float, last: float) -> dict[str, float]:

@@ -29,6 +29,7 @@ from app.acap.nv12 import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
 from app.acap.tensors import proto_to_array, tensor_to_proto
 from app.acap.video import FrameNumbers
 from app.backends import load
+from app.plugins import RunContext
 from app.capture import open_source
 from app.config import AcapRuntimeConfig, Config, SourceConfig, load_config
 from app.errors import ConfigError, ModelError, SourceError
@@ -177,8 +178,8 @@ def test_backend_specs_come_from_the_local_file_and_match_tflite():
 
 def test_backend_outputs_equal_in_process_tflite_and_health_follows_the_connection(emulator):
     health = Health()  # what the pipeline hands the backend and /api/health shows
-    remote = load(DEFAULT_MODEL, "acap-runtime", "artpec8", acap=acap_cfg(emulator), server_path=str(DEFAULT_MODEL),
-                  health=health)
+    remote = load(DEFAULT_MODEL, "acap-runtime", RunContext(health=health, acap=acap_cfg(emulator)), device="artpec8",
+                  server_path=str(DEFAULT_MODEL))
     assert health.state == "ready" and remote.chip == 12
     local = load(DEFAULT_MODEL, "tflite")
     rng = np.random.default_rng(0)

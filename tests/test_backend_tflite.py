@@ -11,7 +11,7 @@ import pytest
 
 from app.backends import load
 from app.backends import tflite as tflite_backend
-from app.errors import ModelError
+from app.errors import ConfigError, ModelError
 from tests.conftest import BLAZEPOSE_MODEL, DEFAULT_MODEL, FIXTURE_MODELS, ROOT
 
 
@@ -65,7 +65,7 @@ def test_no_runtime_installed_is_a_clear_model_error(monkeypatch):
 
 
 def test_device_other_than_cpu_is_refused():
-    with pytest.raises(ModelError, match="CPU only"):
+    with pytest.raises(ConfigError, match=r"^model\.backend\.device: Input should be 'cpu' \(got 'dlpu'\)$"):
         load(DEFAULT_MODEL, device="dlpu")
 
 
@@ -82,13 +82,14 @@ print(json.dumps({"runtime": m.runtime, "numpy": np.__version__, "out": [o.tolis
 
 @pytest.fixture(scope="module")
 def tflite_runtime_python():
-    """A venv with only tflite-runtime 2.14 and numpy<2 (ai-edge-litert absent), cached in .cache/."""
+    """A venv with only tflite-runtime 2.14, numpy<2 and pydantic (the backend's config; ai-edge-litert
+    absent), cached in .cache/."""
     py = FALLBACK_VENV / "bin" / "python"
     if not py.exists():
         subprocess.run([sys.executable, "-m", "venv", str(FALLBACK_VENV)], check=True)
-    probe = subprocess.run([str(py), "-c", "import tflite_runtime, numpy"], capture_output=True)
+    probe = subprocess.run([str(py), "-c", "import tflite_runtime, numpy, pydantic"], capture_output=True)
     if probe.returncode != 0:
-        proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "tflite-runtime==2.14.0", "numpy<2"],
+        proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "tflite-runtime==2.14.0", "numpy<2", "pydantic"],
                               capture_output=True, text=True)
         assert proc.returncode == 0, f"could not install tflite-runtime for the fallback test:\n{proc.stderr[-2000:]}"
     return py

@@ -54,8 +54,8 @@ def test_bad_config_value_exits_2_naming_key(tmp_path):
 
 
 def test_bad_env_value_exits_2():
-    p = run_vigil("run", env={"VIGIL_MODEL__THREADS": "many"})
-    assert_one_clean_line(p, 2, "model.threads")
+    p = run_vigil("run", env={"VIGIL_MODEL__BACKEND__THREADS": "many"})
+    assert_one_clean_line(p, 2, "model.backend.threads")
 
 
 def test_bad_set_syntax_exits_2():

@@ -30,12 +30,12 @@ def test_default_yaml_documents_every_key_with_its_default():
 
 
 def test_file_then_env_then_cli_precedence(tmp_path):
-    p = write(tmp_path, "model:\n  threads: 2\nsource:\n  fps: 5\n")
-    env = {"VIGIL_MODEL__THREADS": "3", "VIGIL_SOURCE__LOOP": "true", "HOME": "/x"}
+    p = write(tmp_path, "model:\n  backend: {threads: 2}\nsource:\n  fps: 5\n")
+    env = {"VIGIL_MODEL__BACKEND__THREADS": "3", "VIGIL_SOURCE__LOOP": "true", "HOME": "/x"}
     cfg = load_config(p, env=env)
-    assert (cfg.model.threads, cfg.source.fps, cfg.source.loop) == (3, 5.0, True)
-    cfg = load_config(p, {"model.threads": 4}, env=env)
-    assert cfg.model.threads == 4
+    assert (cfg.model.backend.threads, cfg.source.fps, cfg.source.loop) == (3, 5.0, True)
+    cfg = load_config(p, {"model.backend.threads": 4}, env=env)
+    assert cfg.model.backend.threads == 4
 
 
 def test_env_list_values_are_parsed(tmp_path):
@@ -44,11 +44,11 @@ def test_env_list_values_are_parsed(tmp_path):
 
 
 def test_bad_value_names_key_and_value(tmp_path):
-    p = write(tmp_path, "model:\n  threads: 0\n")
+    p = write(tmp_path, "model:\n  backend:\n    threads: 0\n")
     with pytest.raises(ConfigError) as e:
         load_config(p, env={})
     msg = str(e.value)
-    assert msg.startswith("model.threads: ") and "greater than or equal to 1" in msg and "(got 0)" in msg
+    assert msg.startswith("model.backend.threads: ") and "greater than or equal to 1" in msg and "(got 0)" in msg
     assert "\n" not in msg
 
 
@@ -215,3 +215,41 @@ def test_decoder_keys_of_the_chosen_type_apply(tmp_path):
                       {"decoder.score_threshold": 0.3}, env={})
     assert (cfg.decoder.type, cfg.decoder.person_box, cfg.decoder.score_threshold) == ("mediapipe_ssd", "regressed", 0.3)
     assert cfg.decoder.classes == Config().decoder.classes  # the common keys keep their defaults
+
+
+def test_backend_settings_are_one_section_tagged_by_type(tmp_path):
+    cfg = load_config(write(tmp_path, "model:\n  backend:\n    type: acap-runtime\n    device: artpec8\n    inflight: 3\n"),
+                      env={})
+    assert (cfg.model.backend.type, cfg.model.backend.device, cfg.model.backend.inflight) == ("acap-runtime", "artpec8", 3)
+    assert Config().model.backend.type == "tflite" and Config().model.backend.threads == 1
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"model.backend.type": "acap-runtime", "model.backend.threads": 2}, env={})
+    assert str(e.value) == ("model.backend.threads: unknown key for model.backend.type acap-runtime "
+                            "(it is a tflite key: set model.backend.type: tflite)")
+    with pytest.raises(ConfigError, match=r"^model\.backend\.device: 'artpec3' is not an ACAP Runtime chip"):
+        load_config(None, {"model.backend": "acap-runtime", "model.backend.device": "artpec3"}, env={})
+
+
+@pytest.mark.parametrize("how", ["yaml", "env", "set"])
+def test_old_backend_keys_are_still_read_at_their_new_place(tmp_path, how, caplog):
+    old = {"model.backend": "acap-runtime", "model.device": "artpec8", "model.server_path": "/models/m.tflite",
+           "acap_runtime.inflight": 1, "acap_runtime.load_timeout": 60}
+    if how == "yaml":
+        cfg = load_config(write(tmp_path, "model:\n  backend: acap-runtime\n  device: artpec8\n  server_path: "
+                                "/models/m.tflite\nacap_runtime:\n  inflight: 1\n  load_timeout: 60\n"), env={})
+    elif how == "env":
+        cfg = load_config(None, env={f"VIGIL_{k.upper().replace('.', '__')}": str(v) for k, v in old.items()})
+    else:
+        cfg = load_config(None, old, env={})
+    assert cfg.model.backend.model_dump() == {"type": "acap-runtime", "device": "artpec8",
+                                              "server_path": "/models/m.tflite", "inflight": 1, "load_timeout": 60.0}
+    assert "model.device (now model.backend.device)" in caplog.text
+
+
+def test_an_old_default_yaml_still_loads_whatever_the_backend(tmp_path):
+    old = "model:\n  backend: {b}\n  device: cpu\n  server_path: null\n  threads: 1\n" \
+          "acap_runtime:\n  load_timeout: 300.0\n  inflight: 2\n"
+    for backend in ("tflite", "acap-runtime"):
+        assert load_config(write(tmp_path, old.format(b=backend)), env={}).model.backend.type == backend
+    with pytest.raises(ConfigError, match=r"^model\.backend\.threads: unknown key for model\.backend\.type acap-runtime"):
+        load_config(write(tmp_path, old.format(b="acap-runtime").replace("threads: 1", "threads: 2")), env={})

@@ -233,7 +233,7 @@ def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_d
     app, server, models = (doc["services"][s] for s in ("vigil", "inference-server", "acap_dl-models"))
     assert server["image"] == "axisecp/acap-runtime:2.0.0-aarch64-containerized"
     cfg = load_config(None, env={**{k: v for k, v in runtime_env().items() if k != "VIGIL_CONFIG"}, **vigil_env(app)})
-    assert cfg.model.backend == "acap-runtime" and cfg.source.type == "acap-runtime"
+    assert cfg.model.backend.type == "acap-runtime" and cfg.source.type == "acap-runtime"
     assert cfg.acap_runtime.address == DEFAULT_ADDRESS and cfg.acap_runtime.parameters
     # the socket lives in /tmp of the inference server: the same named volume at /tmp in both
     assert "inference-server:/tmp" in app["volumes"] and "inference-server:/tmp" in server["volumes"]
@@ -243,7 +243,7 @@ def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_d
     entry = server["entrypoint"]
     assert entry[0] == "/opt/app/acap_runtime/acapruntime"
     assert entry[entry.index("-m") + 1] == cfg.model.path  # the server preloads the model Vigil asks for
-    assert int(entry[entry.index("-j") + 1]) == chip_id(cfg.model.device) == int(env["INFERENCE_CHIP"])
+    assert int(entry[entry.index("-j") + 1]) == chip_id(cfg.model.backend.device) == int(env["INFERENCE_CHIP"])
     assert (ROOT / "models" / env["MODEL_FILE"]).is_file()
     assert models["volumes"] == ["acap_dl-models:/dl-models"] and "/dl-models" in " ".join(models["entrypoint"])
     assert app["depends_on"]["acap_dl-models"]["condition"] == "service_completed_successfully"

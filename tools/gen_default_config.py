@@ -8,7 +8,7 @@ HEADER = """\
 # `python tools/gen_default_config.py`; tests fail when this file and the code disagree.
 #
 # Precedence: built-in defaults < this file (--config) < VIGIL_<SECTION>__<KEY> environment
-# variables (e.g. VIGIL_MODEL__THREADS=2) < command-line flags (--set section.key=value).
+# variables (e.g. VIGIL_MODEL__PATH=x.tflite) < command-line flags (--set section.key=value).
 """
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 - `video`: the VideoCapture stream client (`capture.acap_runtime` is its plugin).
 - `params`: the camera parameters (KeyValueStore) mapped onto config keys, read at start and polled.
 - `tensors`, `nv12`: TensorProto and NV12 conversions, shared by the clients and the emulator.
+- `chips`: the chip ids of the server's `-j` flag (no gRPC: config validation checks a device name).
 - `emulator`, `emulated_camera`: a local stand-in for the server (`vigil emulator`).
 
 Importing `client`, `inference`, `video`, `params` or `emulator` loads gRPC and protobuf; only

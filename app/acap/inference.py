@@ -16,36 +16,15 @@ from typing import Iterable, Iterator, Sequence
 import grpc
 import numpy as np
 
+from app.acap.chips import chip_id  # noqa: F401 - where its callers found it
 from app.acap.client import AcapClient, Endpoint, bare_cancelled
 from app.acap.tensors import proto_to_array, tensor_to_proto
 from app.modelfile import TensorSpec
-from app.errors import ConfigError, ModelError
+from app.errors import ModelError
 from app.health import Health
 from app.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-
-# larod 2.x chip ids, the `-j` flag of ACAP Runtime (0 = ML service not started)
-CHIP_IDS: dict[str, int] = {"cpu": 2, "artpec7": 4, "edgetpu": 4, "cv25": 6, "artpec8": 12}
-NO_CHIP_ID = {
-    "artpec9": "the ARTPEC-9 DLPU has no ACAP Runtime chip id (larod 2 lists none), so a container cannot "
-    "select it; use device 'cpu' (chip 2) there, or a native larod 3 app (device a9-dlpu-tflite)",
-}
-
-
-def chip_id(device: str) -> int:
-    """ACAP Runtime `-j` id for a Vigil device name (cpu, artpec7, artpec8, cv25); ConfigError otherwise."""
-    d = device.strip().lower().replace("-", "")
-    if d in CHIP_IDS:
-        return CHIP_IDS[d]
-    if d.isdigit() and int(d) in CHIP_IDS.values():
-        return int(d)
-    if d in NO_CHIP_ID:
-        raise ConfigError(f"model.device: {NO_CHIP_ID[d]}")
-    raise ConfigError(
-        f"model.device: {device!r} is not an ACAP Runtime chip; choose one of {', '.join(sorted(CHIP_IDS))}"
-    )
-
 
 class AcapRuntimeModel:
     """A model served by ACAP Runtime behind the Model protocol; `specs` = (inputs, outputs) of the

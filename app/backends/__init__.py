@@ -1,23 +1,26 @@
-"""Inference backends, larod-style: `load(model_path, device) -> Model` with tensor specs and `run`.
+"""Inference backends, larod-style: a model file in, a `Model` with tensor specs and `run` out.
 
-A backend is a module exposing `load(path, device, threads) -> Model`, registered in BACKENDS.
-Everything above this layer sees only `Model` and `TensorSpec`.
+A backend is a plugin module (app.plugins): `Config` (the `model.backend` section of its type)
+and `build(cfg, ctx, path) -> Model`, registered by one line in BACKENDS. Everything above this
+layer sees only `Model` and `TensorSpec`.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from app.errors import ModelError
 from app.modelfile import TensorSpec, check_model_file
+from app.plugins import PluginConfig, Registry, RunContext
 
-__all__ = ["BACKENDS", "Model", "TensorSpec", "check_model_file", "load"]
+__all__ = ["BACKENDS", "Model", "TensorSpec", "build_backend", "check_model_file", "load"]
 
-# name -> module implementing `load`; imported lazily so a missing optional runtime only matters when chosen
-BACKENDS = {"tflite": "app.backends.tflite", "acap-runtime": "app.backends.acap_runtime"}
+# one line per backend: type name -> module (its Config and build); a runtime is imported by build
+BACKENDS = Registry("backend", "model.backend", "tflite", {
+    "tflite": "app.backends.tflite",
+    "acap-runtime": "app.backends.acap_runtime",
+})
 
 
 class Model(Protocol):
@@ -40,9 +43,11 @@ class Model(Protocol):
         ...
 
 
-def load(path: str | Path, backend: str = "tflite", device: str = "cpu", threads: int = 1, **options) -> Model:
-    """Load a model with the named backend."""
-    if backend not in BACKENDS:
-        raise ModelError(f"unknown inference backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    module = importlib.import_module(BACKENDS[backend])
-    return module.load(path, device=device, threads=threads, **options)
+def build_backend(cfg: PluginConfig | dict, path: str | Path, ctx: RunContext | None = None) -> Model:
+    """The model at `path`, loaded by the backend `cfg` (a model.backend section) names."""
+    return BACKENDS.build(BACKENDS.parse(cfg), ctx, path)
+
+
+def load(path: str | Path, backend: str = "tflite", ctx: RunContext | None = None, **keys) -> Model:
+    """build_backend with the section given as keywords (`load(p, "acap-runtime", device="artpec8")`)."""
+    return build_backend({"type": backend, **keys}, path, ctx)

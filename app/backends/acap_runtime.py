@@ -2,29 +2,64 @@
 
 The client is `app.acap.inference.AcapRuntimeModel`. The tensor specs (names, shapes, dtypes,
 quantisation) come from the local copy of the .tflite, so decoders see exactly what the TFLite
-backend gives; the connection settings come from the `acap_runtime` config section.
+backend gives; the connection settings come from the shared `acap_runtime` config section
+(RunContext.acap), this backend's own from its `model.backend` section. grpc is imported by build.
 """
 from __future__ import annotations
 
-from app.acap.client import Endpoint
-from app.acap.inference import AcapRuntimeModel, chip_id
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field, field_validator
+
+from app.acap.chips import chip_id
 from app.backends import check_model_file
-from app.config import AcapRuntimeConfig
-from app.health import Health
+from app.errors import ConfigError
 from app.modelfile import read_model
-from app.retry import RetryPolicy
+from app.plugins import PluginConfig, RunContext
+
+if TYPE_CHECKING:
+    from app.acap.inference import AcapRuntimeModel
 
 
-def load(path, device: str = "artpec8", threads: int = 1, *, acap=None, server_path: str | None = None,
-         health: Health | None = None, cancel=None, **_options) -> AcapRuntimeModel:
-    """Connect to ACAP Runtime and load the model there; `acap` is the config's acap_runtime section,
-    `health` receives progress and `cancel` (an Event) ends waiting for the server early."""
-    acap = acap or AcapRuntimeConfig()
+class Config(PluginConfig):
+    """The camera's inference server (the connection itself is the acap_runtime section)."""
+
+    type: Literal["acap-runtime"] = "acap-runtime"
+    device: str = Field("cpu", description="the server's chip (its -j): cpu, artpec7, artpec8 or cv25")
+    server_path: str | None = Field(
+        None, description="the model's path inside the inference-server container; default: model.path"
+    )
+    inflight: int = Field(
+        2, ge=1, le=8,
+        description="Predict requests kept at the server while tiles of a frame run: the next one travels "
+        "while this one is inferred; 1 = one at a time",
+    )
+    load_timeout: float = Field(
+        300.0, gt=0, description="deadline of a Predict that loads the model (a DLPU compile takes minutes)"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _known_chip(cls, v: str) -> str:
+        try:
+            chip_id(v)
+        except ConfigError as e:
+            raise ValueError(str(e).split(": ", 1)[-1]) from None
+        return v
+
+
+def build(cfg: Config, ctx: RunContext, path) -> AcapRuntimeModel:
+    """Connect to ACAP Runtime and load the model there; ctx.health receives progress and ctx.cancel
+    (an Event) ends waiting for the server early."""
+    from app.acap.client import Endpoint
+    from app.acap.inference import AcapRuntimeModel
+    from app.config import AcapRuntimeConfig
+    from app.retry import RetryPolicy
+
+    acap = ctx.acap or AcapRuntimeConfig()
     local = check_model_file(path)
-    chip = chip_id(device)
-    remote = server_path or str(path)
     return AcapRuntimeModel(
-        local, remote, Endpoint.from_config(acap), RetryPolicy(timeout=acap.retry_timeout),
-        specs=read_model(local).io_specs(), connect_timeout=acap.connect_timeout, load_timeout=acap.load_timeout,
-        timeout=acap.timeout, chip=chip, inflight=acap.inflight, health=health, cancel=cancel,
+        local, cfg.server_path or str(path), Endpoint.from_config(acap), RetryPolicy(timeout=acap.retry_timeout),
+        specs=read_model(local).io_specs(), connect_timeout=acap.connect_timeout, load_timeout=cfg.load_timeout,
+        timeout=acap.timeout, chip=chip_id(cfg.device), inflight=cfg.inflight, health=ctx.health, cancel=ctx.cancel,
     )

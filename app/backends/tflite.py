@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np
+from pydantic import Field
 
-from app.modelfile import TensorSpec, check_model_file
 from app.errors import ModelError
+from app.modelfile import TensorSpec, check_model_file
+from app.plugins import PluginConfig, RunContext
 
 log = logging.getLogger(__name__)
+
+
+class Config(PluginConfig):
+    """The in-process interpreter (x86 or arm, CPU)."""
+
+    type: Literal["tflite"] = Field("tflite", description="tflite: in-process; acap-runtime: the camera's inference server")
+    device: Literal["cpu"] = Field("cpu", description="tflite runs on the CPU only")
+    threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
 
 
 def _interpreter_module():
@@ -94,10 +104,12 @@ class TFLiteModel:
         """Nothing to release: the interpreter goes with the object."""
 
 
-def load(path, device: str = "cpu", threads: int = 1, reference_kernels: bool = False, **_options) -> TFLiteModel:
-    """Load a .tflite file for the CPU interpreter (XNNPACK, or the reference kernels)."""
-    if device not in ("cpu", "auto"):
-        raise ModelError(f"the tflite backend runs on the CPU only (device {device!r} requested)")
+def load(path, threads: int = 1, reference_kernels: bool = False) -> TFLiteModel:
+    """Load a .tflite file for the CPU (XNNPACK, or the reference kernels) interpreter."""
     model = TFLiteModel(check_model_file(path), threads, reference_kernels)
     log.info("loaded %s with %s (%d thread%s)", path, model.runtime, threads, "" if threads == 1 else "s")
     return model
+
+
+def build(cfg: Config, _ctx: RunContext, path) -> TFLiteModel:
+    return load(path, cfg.threads)

@@ -21,7 +21,7 @@ from app.types import Detections
 log = logging.getLogger(__name__)
 
 # one line per decoder: type name -> module (its Config, matches and build); "auto" picks among the others
-DECODERS = Registry("decoder", "decoder", {
+DECODERS = Registry("decoder", "decoder", "auto", {
     "auto": "app.decoders.auto",
     "ssd_postprocess": "app.decoders.ssd_postprocess",
     "yolov5": "app.decoders.yolo",

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # one line per tracker: type name -> module (its Config and build)
-TRACKERS = Registry("tracker", "tracker", {
+TRACKERS = Registry("tracker", "tracker", "bytetrack", {
     "sort": "app.tracking.sort",
     "bytetrack": "app.tracking.bytetrack",
 })
