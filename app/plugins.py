@@ -52,11 +52,12 @@ class RunContext:
 class Registry:
     """One kind's plugins: type name -> module path, imported only when asked for."""
 
-    def __init__(self, kind: str, key: str, default: str, modules: dict[str, str]) -> None:
+    def __init__(self, kind: str, key: str, modules: dict[str, str], default: str | None = None) -> None:
         self.kind = kind  # what the plugins are, for messages ("decoder")
         self.key = key  # the config section holding the union ("decoder", "model.backend")
-        self.default = default  # the type of a section that names none
         self.modules = modules
+        self.default = default or next(iter(modules))  # the type of a section that names none
+        _REGISTRIES.append(self)
 
     def names(self) -> list[str]:
         return list(self.modules)
@@ -116,9 +117,8 @@ class Registry:
 
 
 def registries() -> list[Registry]:
-    """Every kind's registry, each knowing the config key of its section."""
-    from app.backends import BACKENDS
-    from app.decoders import DECODERS
-    from app.tracking import TRACKERS
+    """Every kind's registry created so far (each knows the config key of its section)."""
+    return list(_REGISTRIES)
 
-    return [BACKENDS, DECODERS, TRACKERS]
+
+_REGISTRIES: list[Registry] = []

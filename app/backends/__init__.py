@@ -17,10 +17,10 @@ from app.plugins import PluginConfig, Registry, RunContext
 __all__ = ["BACKENDS", "Model", "TensorSpec", "build_backend", "check_model_file", "load"]
 
 # one line per backend: type name -> module (its Config and build); a runtime is imported by build
-BACKENDS = Registry("backend", "model.backend", "tflite", {
+BACKENDS = Registry("backend", "model.backend", {
     "tflite": "app.backends.tflite",
     "acap-runtime": "app.backends.acap_runtime",
-})
+}, default="tflite")
 
 
 class Model(Protocol):

@@ -21,14 +21,14 @@ from app.types import Detections
 log = logging.getLogger(__name__)
 
 # one line per decoder: type name -> module (its Config, matches and build); "auto" picks among the others
-DECODERS = Registry("decoder", "decoder", "auto", {
+DECODERS = Registry("decoder", "decoder", {
     "auto": "app.decoders.auto",
     "ssd_postprocess": "app.decoders.ssd_postprocess",
     "yolov5": "app.decoders.yolo",
     "yolov8": "app.decoders.yolo",
     "mediapipe_ssd": "app.decoders.mediapipe",
     "nanodet": "app.decoders.nanodet",
-})
+}, default="auto")
 
 
 class DecoderBase(PluginConfig):

@@ -29,10 +29,10 @@ __all__ = [
 ]
 
 # one line per tracker: type name -> module (its Config and build)
-TRACKERS = Registry("tracker", "tracker", "bytetrack", {
+TRACKERS = Registry("tracker", "tracker", {
     "sort": "app.tracking.sort",
     "bytetrack": "app.tracking.bytetrack",
-})
+}, default="bytetrack")
 
 
 class Tracker(Protocol):
