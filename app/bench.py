@@ -60,7 +60,7 @@ def main(args) -> int:
         tensor = detector.converter(views[-1].render(first.image, detector.rgb))
         print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
               f"runtime {getattr(detector.model, 'runtime', cfg.model.backend.type)}, backend {cfg.model.backend}")
-        print(f"model: {cfg.model.path}  source: {cfg.source.uri}  model runs per frame: {len(views)}")
+        print(f"model: {cfg.model.path}  source: {getattr(cfg.source, 'uri', cfg.source.type)}  model runs per frame: {len(views)}")
         raw_before = raw_invoke_rate(detector.model, tensor, args.invokes)
         summary = pipeline.run(cfg, max_frames=args.max_frames, detector=detector)
         raw_after = raw_invoke_rate(detector.model, tensor, args.invokes)

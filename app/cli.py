@@ -124,7 +124,8 @@ def load_with_parameters(args):
         cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
                           {**acap_params.overrides(camera), **_overrides(args)})
     cfg.model.path = find_file(cfg.model.path)
-    cfg.source.uri = find_file(cfg.source.uri)
+    if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
+        cfg.source.uri = find_file(cfg.source.uri)
     if isinstance(cfg.model.labels, str):
         cfg.model.labels = find_file(cfg.model.labels)
     return cfg, camera

@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from app.backends import BACKENDS
+from app.capture import SOURCES
 from app.decoders import DECODERS
 from app.errors import ConfigError
 from app.plugins import PluginConfig, Registry, registries
@@ -45,35 +46,6 @@ MOVED_KEYS: dict[str, tuple[str, Any]] = {
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class StreamConfig(_Section):
-    width: int = Field(640, ge=16, le=7680, description="stream width asked of the camera (ACAP Runtime VideoCapture)")
-    height: int = Field(360, ge=16, le=4320, description="stream height asked of the camera")
-    framerate: int = Field(10, ge=1, le=120, description="stream frames per second asked of the camera")
-    format: Literal["yuv", "rgb"] = Field("yuv", description="'yuv' (NV12, every chip) or 'rgb' (where the chip delivers it, e.g. ARTPEC-9)")
-
-
-class SourceConfig(_Section):
-    uri: str = Field("samples/vtest.mp4", description="video file, rtsp:// or http:// URL, or camera index (0, 1, …)")
-    type: Literal["opencv", "acap-runtime"] = Field(
-        "opencv", description="capture backend: opencv (files, URLs, webcams) or acap-runtime (the camera, via ACAP Runtime)"
-    )
-    fps: float | None = Field(None, gt=0, description="process at most this many frames per second of video time")
-    loop: bool = Field(False, description="restart a video file at its end (timestamps keep increasing)")
-    queue_size: int = Field(4, ge=1, le=256, description="frames buffered between capture and inference")
-    live: bool | None = Field(None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files")
-    reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
-    open_timeout: float = Field(
-        120.0, ge=0,
-        description="seconds to keep retrying a live source that cannot be opened at start (camera or NVR "
-        "still booting); 0 = forever",
-    )
-    stall_timeout: float = Field(
-        10.0, gt=0, le=600,
-        description="seconds without a frame (or to connect) before a URL source counts as stalled and is reopened",
-    )
-    stream: StreamConfig = Field(default_factory=StreamConfig, description="camera stream settings (type acap-runtime)")
 
 
 class ModelConfig(_Section):
@@ -166,7 +138,7 @@ class StateConfig(_Section):
 class Config(_Section):
     """Everything Vigil reads at start-up."""
 
-    source: SourceConfig = Field(default_factory=SourceConfig, description="where frames come from")
+    source: SOURCES.section() = SOURCES.field("where frames come from")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the detector and how to run it")
     preprocess: PreprocessConfig = Field(default_factory=PreprocessConfig, description="frame to model input")
     decoder: DECODERS.section() = DECODERS.field("model outputs to detections")
@@ -503,7 +475,7 @@ def _registry_of(model: BaseModel) -> Registry | None:
 
 def _render_alternatives(registry: Registry, chosen: PluginConfig, pad: str, lines: list[str]) -> None:
     """The other types' keys, commented out, so users find them: those the chosen type lacks or
-    has with another default."""
+    has with another default or meaning."""
     mine = type(chosen).model_fields
     names: dict[type[PluginConfig], list[str]] = {}
     for name, cls in registry.configs().items():
@@ -511,12 +483,13 @@ def _render_alternatives(registry: Registry, chosen: PluginConfig, pad: str, lin
             names.setdefault(cls, []).append(name)
     for cls, types in names.items():
         other = cls.model_validate({"type": types[0]})
-        theirs = {k: f for k, f in cls.model_fields.items()
-                  if k != "type" and not (k in mine and getattr(other, k) == getattr(chosen, k))}
+        theirs = {k: f for k, f in cls.model_fields.items() if k != "type" and not (
+            k in mine and getattr(other, k) == getattr(chosen, k) and f.description == mine[k].description)}
         if not theirs:
             lines.append(f"{pad}# or type: {' or '.join(types)} (no keys of its own)")
             continue
-        how = "which adds" if all(k in cls.model_fields for k in mine) else "whose own keys are"
+        how = "which adds" if all(k in cls.model_fields for k in mine) else \
+            "with these keys of its own (those above it lacks are refused)"
         lines.append(f"{pad}# or type: {' or '.join(types)}, {how}:")
         _render(other, pad + "# ", lines, only=theirs)
 

@@ -31,7 +31,8 @@ from app.acap.video import FrameNumbers
 from app.backends import load
 from app.plugins import RunContext
 from app.capture import open_source
-from app.config import AcapRuntimeConfig, Config, SourceConfig, load_config
+from app.capture.acap_runtime import Config as CameraSourceConfig
+from app.config import AcapRuntimeConfig, Config, load_config
 from app.errors import ConfigError, ModelError, SourceError
 from app.health import Health
 from app.modelfile import read_model
@@ -391,7 +392,7 @@ def test_tls_with_the_server_certificate_as_root(sock_dir):
 
 # -- capture ----------------------------------------------------------------------------------------
 def camera_source(emu, fmt="yuv", width=768, height=576, **kw):
-    cfg = SourceConfig(type="acap-runtime", live=False, **kw)
+    cfg = CameraSourceConfig(live=False, **kw)
     cfg.stream.width, cfg.stream.height, cfg.stream.format = width, height, fmt
     return open_source(cfg, acap=acap_cfg(emu))
 
@@ -516,7 +517,7 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
         cfg.model.path = str(DEFAULT_MODEL)
         cfg.model.backend = "acap-runtime"
         cfg.acap_runtime = acap_cfg(emu)
-        cfg.source.type = "acap-runtime"
+        cfg.source = "acap-runtime"  # the camera source with its defaults
         cfg.source.stream.width, cfg.source.stream.height, cfg.source.stream.framerate = 320, 240, 40
         seqs = []
         summary = pipeline.run(cfg, max_frames=500, consumers=[OnFrame(lambda f, d: seqs.append(f.seq))])
@@ -526,7 +527,7 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
 
 
 def test_missing_socket_for_capture_is_a_source_error(sock_dir):
-    cfg = SourceConfig(type="acap-runtime")
+    cfg = CameraSourceConfig()
     with pytest.raises(SourceError, match="does not exist"):
         open_source(cfg, acap=AcapRuntimeConfig(address=f"unix://{sock_dir}/x.sock", connect_timeout=0.3))
 
@@ -694,7 +695,7 @@ def test_model_camera_and_parameter_poll_share_one_channel_closed_by_the_last_us
                                  params=params)) as emu:
         acap = acap_cfg(emu)
         endpoint = Endpoint.from_config(acap)
-        model = load(DEFAULT_MODEL, "acap-runtime", acap=acap)
+        model = load(DEFAULT_MODEL, "acap-runtime", RunContext(acap=acap))
         camera = camera_source(emu)
         changes = []
         watch = acap_params.ParameterWatch(acap, {"Tracker": "sort"}, 0.02, changes.append).start()

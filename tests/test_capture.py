@@ -12,8 +12,7 @@ import pytest
 
 from app.capture import open_source
 from app.capture.framequeue import FrameQueue
-from app.capture.opencv import FramePacer
-from app.config import SourceConfig
+from app.capture.opencv import Config as SourceConfig, FramePacer
 from app.errors import SourceError
 from app.health import Health
 from app.types import Frame

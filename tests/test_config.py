@@ -253,3 +253,14 @@ def test_an_old_default_yaml_still_loads_whatever_the_backend(tmp_path):
         assert load_config(write(tmp_path, old.format(b=backend)), env={}).model.backend.type == backend
     with pytest.raises(ConfigError, match=r"^model\.backend\.threads: unknown key for model\.backend\.type acap-runtime"):
         load_config(write(tmp_path, old.format(b="acap-runtime").replace("threads: 1", "threads: 2")), env={})
+
+
+def test_source_keys_belong_to_their_source_type(tmp_path):
+    cfg = load_config(write(tmp_path, "source:\n  type: acap-runtime\n  stream: {width: 1280, height: 720}\n"), env={})
+    assert (cfg.source.type, cfg.source.stream.width, cfg.source.queue_size) == ("acap-runtime", 1280, 4)
+    with pytest.raises(ConfigError) as e:
+        load_config(None, {"source.type": "acap-runtime", "source.uri": "x.mp4"}, env={})
+    assert str(e.value) == ("source.uri: unknown key for source.type acap-runtime "
+                            "(it is an opencv key: set source.type: opencv)")
+    with pytest.raises(ConfigError, match=r"^source\.stream: unknown key for source\.type opencv \(it is an acap-runtime"):
+        load_config(None, {"source.stream.width": 320}, env={})

@@ -282,8 +282,8 @@ def test_every_file_the_manifest_names_exists_in_the_package():
 
 
 def test_param_config_is_the_parameter_table_with_config_defaults():
-    assert MANIFEST["acapPackageConf"]["configuration"]["paramConfig"] == param_config(Config())
-    cfg = Config()
+    cfg = load_config(None, {"source.type": "acap-runtime", "model.backend.type": "acap-runtime"}, env={})  # the camera's
+    assert MANIFEST["acapPackageConf"]["configuration"]["paramConfig"] == param_config(cfg)
     for p in PARAMS:  # every parameter maps onto a real key, and its default maps back to the same value
         node = cfg
         for part in p.key.split("."):

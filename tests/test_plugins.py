@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app.backends import BACKENDS
+from app.capture import SOURCES
 from app.config import Config, render_defaults
 from app.decoders import DECODERS
 from app.errors import ConfigError
@@ -79,7 +81,7 @@ except ConfigError as e:
 print(json.dumps({
     "tracker": type(tracker).__name__, "hold": tracker.cfg.hold,
     "decoder": type(decoder).__name__, "decoder_cfg": decoder.cfg.model_dump(),
-    "refused": refused, "documented": "# or type: still, whose own keys are:" in render_defaults(),
+    "refused": refused, "documented": "# or type: still, with these keys of its own" in render_defaults(),
 }))
 '''
 
@@ -112,7 +114,7 @@ def test_a_new_plugins_keys_get_the_other_type_hint_and_are_documented(with_new_
 
 
 def test_every_registered_plugin_has_a_config_tagged_by_its_name_and_a_builder():
-    for registry in (DECODERS, TRACKERS):
+    for registry in (BACKENDS, SOURCES, DECODERS, TRACKERS):
         for name, cls in registry.configs().items():
             assert issubclass(cls, PluginConfig) and cls.model_config["extra"] == "forbid"
             assert cls.model_validate({"type": name}).type == name
@@ -137,3 +139,19 @@ def test_default_config_documents_the_other_types_keys_commented_out():
     assert "  # or type: yolov5 or yolov8, which adds:\n" in section and "  # yolo_score: obj_x_cls\n" in section
     assert "\n  person_box:" not in section  # not a key of the default (auto)
     assert Config().decoder.type == "auto" and Config().tracker.type == "bytetrack"
+
+
+def test_the_config_tree_imports_no_heavy_runtime():
+    """Every registered module is imported for its Config, so their top levels stay cheap (camera memory)."""
+    code = ("import sys; import app.config; "
+            "print(sorted(m for m in ('cv2', 'grpc', 'ai_edge_litert', 'tflite_runtime') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_kind_has_its_registry_in_the_config_tree():
+    cfg = Config()
+    assert {(r.key, r.default) for r in (BACKENDS, SOURCES, DECODERS, TRACKERS)} == {
+        ("model.backend", "tflite"), ("source", "opencv"), ("decoder", "auto"), ("tracker", "bytetrack")}
+    assert (cfg.model.backend.type, cfg.source.type) == ("tflite", "opencv")

@@ -1,18 +1,33 @@
 """Capture sources: iterate Frames from a file, stream or camera, decoded in a thread of their own.
 
-A source module exposes `open(cfg) -> Source`; SOURCES maps the config name to it.
+A source is a plugin module (app.plugins): `Config` (SourceBase's keys plus its own) and
+`build(cfg, ctx) -> Source`, registered by one line in SOURCES.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
-from app.health import Health
+from pydantic import Field
+
+from app.plugins import PluginConfig, Registry, RunContext
 from app.timing import StageTimer
 from app.types import Frame
 
-SOURCES = {"opencv": "app.capture.opencv", "acap-runtime": "app.capture.acap_runtime"}
+# one line per source: type name -> module (its Config and build); cv2 and grpc are imported by build
+SOURCES = Registry("source", "source", {
+    "opencv": "app.capture.opencv",
+    "acap-runtime": "app.capture.acap_runtime",
+}, default="opencv")
+
+
+class SourceBase(PluginConfig):
+    """The keys every source has: the queue between capture and inference."""
+
+    queue_size: int = Field(4, ge=1, le=256, description="frames buffered between capture and inference")
+    live: bool | None = Field(
+        None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +59,11 @@ class Source(Protocol):
     def close(self) -> None: ...
 
 
-def open_source(cfg, timer: StageTimer | None = None, **options) -> Source:
-    """Open the configured source; raises SourceError with a clear message when it cannot.
-
-    options go to the source module (e.g. acap=… the ACAP Runtime connection); others ignore them.
-    """
-    health = options.pop("health", None) or Health()
-    health.set("connecting")
-    source = importlib.import_module(SOURCES[cfg.type]).open(cfg, timer, health=health, **options)
-    health.set("ready")
+def build_source(cfg: PluginConfig | dict, ctx: RunContext | None = None) -> Source:
+    """Open the configured source (ctx.health: connecting, then ready); raises SourceError with a
+    clear message when it cannot."""
+    ctx = ctx or RunContext()
+    ctx.health.set("connecting")
+    source = SOURCES.build(SOURCES.parse(cfg), ctx)
+    ctx.health.set("ready")
     return source

@@ -1,22 +1,45 @@
 """Capture plugin for camera frames through ACAP Runtime's VideoCapture (`app.acap.video`).
 
-A thread of its own reads the stream into the shared FrameQueue, like every other source.
+A thread of its own reads the stream into the shared FrameQueue, like every other source. The
+connection settings are the shared `acap_runtime` section (RunContext.acap); gRPC is imported
+when a stream opens.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Literal
 
-from app.acap.client import Endpoint
-from app.acap.video import VideoStream
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.capture import SourceBase
 from app.capture.framequeue import FrameQueue, QueuedSource
-from app.config import AcapRuntimeConfig
 from app.errors import SourceError
 from app.health import Health
+from app.plugins import RunContext
 from app.retry import RetryPolicy
 from app.timing import StageTimer
 from app.types import Frame
+
+if TYPE_CHECKING:
+    from app.config import AcapRuntimeConfig
+
+
+class StreamConfig(BaseModel):
+    """What the camera is asked for (ACAP Runtime VideoCapture NewStream)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    width: int = Field(640, ge=16, le=7680, description="stream width asked of the camera (ACAP Runtime VideoCapture)")
+    height: int = Field(360, ge=16, le=4320, description="stream height asked of the camera")
+    framerate: int = Field(10, ge=1, le=120, description="stream frames per second asked of the camera")
+    format: Literal["yuv", "rgb"] = Field(
+        "yuv", description="'yuv' (NV12, every chip) or 'rgb' (where the chip delivers it, e.g. ARTPEC-9)"
+    )
+
+
+class Config(SourceBase):
+    type: Literal["acap-runtime"] = "acap-runtime"
+    stream: StreamConfig = Field(default_factory=StreamConfig, description="camera stream settings")
 
 
 class AcapRuntimeSource(QueuedSource):
@@ -24,6 +47,10 @@ class AcapRuntimeSource(QueuedSource):
 
     def __init__(self, cfg, timer: StageTimer | None = None, acap: AcapRuntimeConfig | None = None,
                  health: Health | None = None, cancel: threading.Event | None = None) -> None:
+        from app.acap.client import Endpoint
+        from app.acap.video import VideoStream
+        from app.config import AcapRuntimeConfig
+
         acap = acap or AcapRuntimeConfig()
         s = cfg.stream
         if s.format == "yuv" and (s.width % 2 or s.height % 2):
@@ -78,7 +105,6 @@ class AcapRuntimeSource(QueuedSource):
         self.health.set("closed")
 
 
-def open(cfg, timer: StageTimer | None = None, acap=None, health: Health | None = None,  # noqa: A001
-         cancel=None, **_options) -> AcapRuntimeSource:
-    """Open a VideoCapture stream on ACAP Runtime, reporting progress into `health`; `cancel` ends waiting."""
-    return AcapRuntimeSource(cfg, timer, acap, health, cancel)
+def build(cfg: Config, ctx: RunContext) -> AcapRuntimeSource:
+    """Open a VideoCapture stream on ACAP Runtime, reporting progress into ctx.health; ctx.cancel ends waiting."""
+    return AcapRuntimeSource(cfg, ctx.timer, ctx.acap, ctx.health, ctx.cancel)

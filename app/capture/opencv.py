@@ -5,18 +5,39 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
-import cv2
+from pydantic import Field
 
+from app.capture import SourceBase
 from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
 from app.health import Health
+from app.plugins import RunContext
 from app.retry import Retry, RetryPolicy
 from app.timing import StageTimer
 from app.types import Frame
 
 log = logging.getLogger(__name__)
+
+
+class Config(SourceBase):
+    type: Literal["opencv"] = Field(
+        "opencv", description="opencv: files, URLs, webcams; acap-runtime: the camera, via ACAP Runtime"
+    )
+    uri: str = Field("samples/vtest.mp4", description="video file, rtsp:// or http:// URL, or camera index (0, 1, …)")
+    fps: float | None = Field(None, gt=0, description="process at most this many frames per second of video time")
+    loop: bool = Field(False, description="restart a video file at its end (timestamps keep increasing)")
+    reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
+    open_timeout: float = Field(
+        120.0, ge=0,
+        description="seconds to keep retrying a live source that cannot be opened at start (camera or NVR "
+        "still booting); 0 = forever",
+    )
+    stall_timeout: float = Field(
+        10.0, gt=0, le=600,
+        description="seconds without a frame (or to connect) before a URL source counts as stalled and is reopened",
+    )
 
 
 def _target(uri: str) -> tuple[str | int, bool]:
@@ -70,6 +91,8 @@ class OpenCVSource(QueuedSource):
                               [cancel] if cancel is not None else [], SourceError, logger=log)
         self._reopening = Retry(RetryPolicy.every(cfg.reconnect_delay, 0), self.health, [self._stop], SourceError,
                                 logger=log)
+        import cv2  # deferred: a large native library, loaded only when a source opens
+
         self._cap, first = self._open_first()
         self.size = (int(first.shape[1]), int(first.shape[0]))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
@@ -87,6 +110,8 @@ class OpenCVSource(QueuedSource):
 
     def _new_capture(self) -> cv2.VideoCapture:
         """A VideoCapture; for URLs with open/read timeouts, so a stalled stream fails instead of hanging."""
+        import cv2
+
         if isinstance(self.target, str) and "://" in self.target:
             ms = int(self.cfg.stall_timeout * 1000)
             return cv2.VideoCapture(
@@ -178,7 +203,6 @@ class OpenCVSource(QueuedSource):
         self._cap.release()
 
 
-def open(cfg, timer: StageTimer | None = None, health: Health | None = None,  # noqa: A001 - the module's entry point
-         cancel: threading.Event | None = None, **_options) -> OpenCVSource:
-    """Open a file, URL or camera index; `health` shows start-up retries, `cancel` ends them."""
-    return OpenCVSource(cfg, timer, health, cancel)
+def build(cfg: Config, ctx: RunContext) -> OpenCVSource:
+    """Open a file, URL or camera index; ctx.health shows start-up retries, ctx.cancel ends them."""
+    return OpenCVSource(cfg, ctx.timer, ctx.health, ctx.cancel)
