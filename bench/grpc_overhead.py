@@ -7,7 +7,7 @@ Same model, same input tensors from frames of the sample clip, two measurements:
               the gRPC client's share split into request build/serialise, round trip, deserialise
   per frame   every view of a frame under the default config (full frame + tiles), as the
               pipeline runs them: run_many in process vs run_many over gRPC, which keeps
-              `acap_runtime.inflight` requests at the server so transport overlaps inference
+              `model.backend.inflight` requests at the server so transport overlaps inference
 Backends alternate in rounds so a burst of load on a shared machine hits both.
 
   python bench/grpc_overhead.py [--model M] [--frames 100] [--rounds 5] [--frame-count 10] [--inflight 2]

@@ -128,7 +128,7 @@ class AcapRuntimeModel:
         if missing:
             raise ModelError(
                 f"inference server returned outputs {sorted(got)} but {self.path.name} has {[s.name for s in self.outputs]}: "
-                f"model.server_path ({self.server_path}) is probably a different model"
+                f"model.backend.server_path ({self.server_path}) is probably a different model"
             )
         out = []
         for spec in self.outputs:
@@ -136,7 +136,7 @@ class AcapRuntimeModel:
             if a.dtype != spec.dtype or a.size != int(np.prod(spec.shape)):
                 raise ModelError(
                     f"output {spec.name!r}: server sent {a.dtype} {list(a.shape)}, model file says "
-                    f"{spec.dtype} {list(spec.shape)}: model.server_path is probably a different model"
+                    f"{spec.dtype} {list(spec.shape)}: model.backend.server_path is probably a different model"
                 )
             out.append(a.reshape(spec.shape))
         return out
@@ -181,7 +181,7 @@ class AcapRuntimeModel:
                 raise ModelError(
                     f"ACAP Runtime refused {self.server_path} {client.cancelled_attempts} times without "
                     "a reason: check that this path exists inside the inference-server container "
-                    "(model.server_path), that the model's input matches, and the server's log"
+                    "(model.backend.server_path), that the model's input matches, and the server's log"
                 ) from None
             if e.code() == grpc.StatusCode.UNIMPLEMENTED:
                 raise ModelError(

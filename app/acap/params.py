@@ -84,7 +84,8 @@ def _get(cfg, key: str):
 
 
 def param_config(defaults) -> list[dict[str, str]]:
-    """manifest.json `paramConfig` entries for PARAMS, with defaults taken from a Config."""
+    """manifest.json `paramConfig` entries for PARAMS, with defaults taken from a Config (the camera's: source
+    and backend of type acap-runtime, which have the stream keys)."""
     return [{"name": p.name, "default": p.to_param(_get(defaults, p.key)), "type": p.type} for p in PARAMS]
 
 
