@@ -28,7 +28,7 @@ from app.acap.inference import AcapRuntimeModel, chip_id
 from app.acap.nv12 import bgr_to_nv12, nv12_to_bgr, nv12_to_rgb
 from app.acap.tensors import proto_to_array, tensor_to_proto
 from app.acap.video import FrameNumbers
-from app.backends import load
+from app.backends import build_backend, load
 from app.plugins import RunContext
 from app.capture import open_source
 from app.capture.acap_runtime import Config as CameraSourceConfig
@@ -179,8 +179,8 @@ def test_backend_specs_come_from_the_local_file_and_match_tflite():
 
 def test_backend_outputs_equal_in_process_tflite_and_health_follows_the_connection(emulator):
     health = Health()  # what the pipeline hands the backend and /api/health shows
-    remote = load(DEFAULT_MODEL, "acap-runtime", RunContext(health=health, acap=acap_cfg(emulator)), device="artpec8",
-                  server_path=str(DEFAULT_MODEL))
+    remote = build_backend({"type": "acap-runtime", "device": "artpec8", "server_path": str(DEFAULT_MODEL)},
+                           DEFAULT_MODEL, RunContext(health=health, acap=acap_cfg(emulator)))
     assert health.state == "ready" and remote.chip == 12
     local = load(DEFAULT_MODEL, "tflite")
     rng = np.random.default_rng(0)
@@ -534,7 +534,7 @@ def test_missing_socket_for_capture_is_a_source_error(sock_dir):
 
 def test_camera_server_gone_longer_than_retry_timeout_ends_the_stream_with_a_source_error(emulator):
     """The same as an OpenCV source that fails: every frame already fetched, then the SourceError."""
-    cfg = SourceConfig(type="acap-runtime", live=False, queue_size=2)
+    cfg = CameraSourceConfig(live=False, queue_size=2)
     cfg.stream.width, cfg.stream.height = 320, 240
     src = open_source(cfg, acap=acap_cfg(emulator, retry_timeout=0.3))
     try:
@@ -695,7 +695,7 @@ def test_model_camera_and_parameter_poll_share_one_channel_closed_by_the_last_us
                                  params=params)) as emu:
         acap = acap_cfg(emu)
         endpoint = Endpoint.from_config(acap)
-        model = load(DEFAULT_MODEL, "acap-runtime", RunContext(acap=acap))
+        model = build_backend({"type": "acap-runtime"}, DEFAULT_MODEL, RunContext(acap=acap))
         camera = camera_source(emu)
         changes = []
         watch = acap_params.ParameterWatch(acap, {"Tracker": "sort"}, 0.02, changes.append).start()
