@@ -42,9 +42,10 @@ def baseline_fps(args, config_path: str) -> dict:
 
 def main(args) -> int:
     from app import pipeline
-    from app.capture import open_source
+    from app.capture import build_source
     from app.cli import load
     from app.detector import Detector
+    from app.plugins import RunContext
 
     cfg = load(args)
     cfg.output.progress = False
@@ -53,7 +54,7 @@ def main(args) -> int:
         if not cfg.output.jsonl or cfg.output.jsonl == "-":
             cfg.output.jsonl = str(Path(tmp) / "bench.jsonl")
         detector = Detector(cfg)  # one model load for the raw rate and the pipeline (one on a camera's server too)
-        src = open_source(cfg.source, acap=cfg.acap_runtime)
+        src = build_source(cfg.source, RunContext(acap=cfg.acap_runtime))
         first = next(iter(src))
         src.close()
         views = detector.views(first.size)

@@ -66,19 +66,6 @@ class ModelConfig(_Section):
         "line and filter labels); each also gets its own count (MQTT counts/<group>)",
     )
 
-    # read-only views of the backend's keys by their old names, for callers not yet on model.backend
-    @property
-    def device(self) -> str:
-        return getattr(self.backend, "device", "cpu")
-
-    @property
-    def threads(self) -> int:
-        return getattr(self.backend, "threads", 1)
-
-    @property
-    def server_path(self) -> str | None:
-        return getattr(self.backend, "server_path", None)
-
     @field_validator("input_range")
     @classmethod
     def _increasing(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:

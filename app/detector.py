@@ -12,10 +12,11 @@ import numpy as np
 
 from app import backends
 from app.config import Config, resolve_labels
-from app.decoders import create_decoder
+from app.decoders import build_decoder
 from app.errors import ModelError
 from app.health import Health
 from app.ops import nms
+from app.plugins import RunContext
 from app.preprocess import InputConverter, plan_views
 from app.timing import StageTimer
 from app.types import Detections, Frame
@@ -34,16 +35,14 @@ class Detector:
         if model is None:
             health = health or Health()
             health.set("loading")
-            model = backends.load(
-                cfg.model.path, cfg.model.backend, cfg.model.device, cfg.model.threads,
-                acap=cfg.acap_runtime, server_path=cfg.model.server_path, health=health, cancel=cancel,
-            )
+            model = backends.build_backend(cfg.model.backend, cfg.model.path,
+                                           RunContext(self.timer, health, cancel, cfg.acap_runtime))
             health.set("ready")
         self.model = model
         if len(self.model.inputs) != 1:
             raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
         self.converter = InputConverter(self.model.inputs[0], cfg.model.input_range)
-        self.decoder = create_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
+        self.decoder = build_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
         self.rgb = cfg.model.color == "rgb"
         self._views: dict[tuple[int, int], list] = {}
         self.merge_ids = merge_ids(self.labels, cfg.model.groups) if cfg.decoder.merge_groups else None

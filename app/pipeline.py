@@ -21,14 +21,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.analytics import Analytics, FrameResult
-from app.capture import Source, open_source
+from app.capture import Source, build_source
 from app.config import Config, resolve_labels
 from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
 from app.health import Health
+from app.plugins import RunContext
 from app.status import Parts, Status
 from app.timing import StageTimer
-from app.tracking import create_tracker
+from app.tracking import build_tracker
 from app.worker import Consumer, Worker
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class Run:
         check_labels(cfg, self.labels)
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self.parts = Parts(backend=Health(), source_health=Health())
-        self.tracker = create_tracker(cfg.tracker, self._merge_ids())
+        self.tracker = build_tracker(cfg.tracker, self._merge_ids())
         self.parts.tracker = self.tracker
         self.status: Status | None = None
         self.mqtt = self.api = None
@@ -144,8 +145,8 @@ class Run:
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
         self.detector = detector or Detector(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop)
-        self.source = open_source(self.cfg.source, self.timer, acap=self.cfg.acap_runtime,
-                                  health=self.parts.source_health, cancel=self.stop)
+        self.source = build_source(self.cfg.source,
+                                   RunContext(self.timer, self.parts.source_health, self.stop, self.cfg.acap_runtime))
         self.parts.source_opened = time.monotonic()
         self.parts.source = self.source
         self.parts.model_runs_per_frame = len(self.detector.views(self.source.size))
@@ -160,7 +161,7 @@ class Run:
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
-        files, self.summary.outputs = file_outputs(cfg, self.labels, cfg.source.fps or source.fps)
+        files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
         consumers: list[Consumer] = list(files)
         orphans: list[dict] = []
         if cfg.state.file:

@@ -23,7 +23,7 @@ from app.publish.mqtt import MqttPublisher
 from app.health import Health
 from app.status import Parts, Status
 from app.timing import StageTimer
-from app.tracking import create_tracker
+from app.tracking import build_tracker
 from app.types import Detections, Frame
 
 W, H = 768, 576
@@ -95,7 +95,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config(None, {**SCENE, "mqtt.enabled": True, "events": {"update_interval": 1.0, "heartbeat": 10.0}},
                       env={})
-    tracker = create_tracker(cfg.tracker)
+    tracker = build_tracker(cfg.tracker)
     frames, track_t = [], []
     for i, d in enumerate(tqdm(scene(args.frames, args.objects), total=args.frames, desc="tracker", unit="frame",
                                leave=False)):

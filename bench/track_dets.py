@@ -33,14 +33,14 @@ OUT = ROOT / "bench" / "out"
 
 def dump(config: str | None, score: float, out: Path) -> None:
     """Write the detector's raw (untracked) detections for every frame of the configured source."""
-    from app.capture import open_source
+    from app.capture import build_source
     from app.config import load_config
     from app.detector import Detector
     from app.sinks import record
 
     cfg = load_config(config, overrides={"decoder.score_threshold": score, "source.live": False})
     detector = Detector(cfg)
-    source = open_source(cfg.source)
+    source = build_source(cfg.source)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with open(out, "w") as f:
@@ -54,11 +54,11 @@ def dump(config: str | None, score: float, out: Path) -> None:
 def video(dets_path: Path, tracker_type: str, out: Path, clip: str) -> None:
     """Track the dumped detections and draw the tracks on the clip."""
     from app.annotate import annotate
-    from app.tracking import build_tracker as create_tracker
+    from app.tracking import build_tracker
     from app.tracking.bytetrack import Config as ByteTrackConfig
     from app.tracking.sort import Config as SortConfig
 
-    tracker = create_tracker(ByteTrackConfig() if tracker_type == "bytetrack" else SortConfig())
+    tracker = build_tracker(ByteTrackConfig() if tracker_type == "bytetrack" else SortConfig())
     records = [json.loads(line) for line in open(dets_path) if line.strip()]
     cap = cv2.VideoCapture(str(ROOT / clip))
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0

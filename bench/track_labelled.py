@@ -27,7 +27,7 @@ from app.config import load_config, resolve_labels  # noqa: E402
 from app.decoders import ScoreFilter  # noqa: E402
 from app.metrics import Counts, match  # noqa: E402
 from app.detector import Detector  # noqa: E402
-from app.tracking import build_tracker as create_tracker  # noqa: E402
+from app.tracking import build_tracker  # noqa: E402
 from app.tracking.bytetrack import Config as ByteTrackConfig  # noqa: E402
 from app.tracking.sort import Config as SortConfig  # noqa: E402
 from app.types import Detections, Frame  # noqa: E402
@@ -62,7 +62,7 @@ def detections(refresh: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 def evaluate(dets, items, group_of, keep_fn, tracker_cfg=None) -> tuple[Counts, int]:
     """Counts at the labelled frames (persons and vehicles, each group matched on its own) and the number of ids."""
-    tracker = create_tracker(tracker_cfg) if tracker_cfg else None
+    tracker = build_tracker(tracker_cfg) if tracker_cfg else None
     total, ids = Counts(), set()
     for i, (xy, s, cl) in enumerate(dets):
         keep = keep_fn(s, cl)

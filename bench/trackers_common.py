@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from app.tracking import build_tracker as create_tracker
+from app.tracking import build_tracker
 from app.tracking.bytetrack import Config as ByteTrackConfig
 from app.tracking.sort import Config as SortConfig
 from app.types import Detections
@@ -42,7 +42,7 @@ def _vigil_step(tracker, dets: Detections, ts: float) -> tuple[np.ndarray, np.nd
 def _vigil(name: str, cfg) -> Adapter:
     return Adapter(
         name=name,
-        make=lambda fps: create_tracker(cfg),
+        make=lambda fps: build_tracker(cfg),
         prepare=lambda b, s, c: Detections(b, s, c),
         step=_vigil_step,
         version="this tree",

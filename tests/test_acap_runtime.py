@@ -30,7 +30,7 @@ from app.acap.tensors import proto_to_array, tensor_to_proto
 from app.acap.video import FrameNumbers
 from app.backends import build_backend, load
 from app.plugins import RunContext
-from app.capture import open_source
+from app.capture import build_source
 from app.capture.acap_runtime import Config as CameraSourceConfig
 from app.config import AcapRuntimeConfig, Config, load_config
 from app.errors import ConfigError, ModelError, SourceError
@@ -394,7 +394,7 @@ def test_tls_with_the_server_certificate_as_root(sock_dir):
 def camera_source(emu, fmt="yuv", width=768, height=576, **kw):
     cfg = CameraSourceConfig(live=False, **kw)
     cfg.stream.width, cfg.stream.height, cfg.stream.format = width, height, fmt
-    return open_source(cfg, acap=acap_cfg(emu))
+    return build_source(cfg, RunContext(acap=acap_cfg(emu)))
 
 
 def video_frames(path, n):
@@ -529,14 +529,14 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
 def test_missing_socket_for_capture_is_a_source_error(sock_dir):
     cfg = CameraSourceConfig()
     with pytest.raises(SourceError, match="does not exist"):
-        open_source(cfg, acap=AcapRuntimeConfig(address=f"unix://{sock_dir}/x.sock", connect_timeout=0.3))
+        build_source(cfg, RunContext(acap=AcapRuntimeConfig(address=f"unix://{sock_dir}/x.sock", connect_timeout=0.3)))
 
 
 def test_camera_server_gone_longer_than_retry_timeout_ends_the_stream_with_a_source_error(emulator):
     """The same as an OpenCV source that fails: every frame already fetched, then the SourceError."""
     cfg = CameraSourceConfig(live=False, queue_size=2)
     cfg.stream.width, cfg.stream.height = 320, 240
-    src = open_source(cfg, acap=acap_cfg(emulator, retry_timeout=0.3))
+    src = build_source(cfg, RunContext(acap=acap_cfg(emulator, retry_timeout=0.3)))
     try:
         frames = iter(src)
         assert next(frames).seq == 0

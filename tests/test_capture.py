@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import open_source
+from app.capture import build_source
 from app.capture.framequeue import FrameQueue
 from app.capture.opencv import Config as SourceConfig, FramePacer
 from app.errors import SourceError
+from app.plugins import RunContext
 from app.health import Health
 from app.types import Frame
 from tests.conftest import ROOT, SAMPLE_CLIP, make_clip
@@ -21,7 +22,7 @@ from tests.mqtt_util import free_port, wait_until
 
 
 def frames_of(cfg, limit=None):
-    src = open_source(cfg)
+    src = build_source(cfg)
     out = []
     try:
         for f in src:
@@ -65,7 +66,7 @@ def test_sample_clip_is_the_pedestrian_clip():
 
 def test_live_source_drops_oldest_frames_when_consumer_is_slow(tmp_path):
     clip = make_clip(tmp_path / "c.avi", frames=60)
-    src = open_source(SourceConfig(uri=str(clip), live=True, queue_size=2, reconnect_delay=0.05))
+    src = build_source(SourceConfig(uri=str(clip), live=True, queue_size=2, reconnect_delay=0.05))
     try:
         deadline = time.monotonic() + 20
         while src.dropped < 30 and time.monotonic() < deadline:
@@ -81,7 +82,7 @@ def test_live_source_drops_oldest_frames_when_consumer_is_slow(tmp_path):
 
 def test_missing_file_is_a_source_error(tmp_path):
     with pytest.raises(SourceError, match="video file not found"):
-        open_source(SourceConfig(uri=str(tmp_path / "none.mp4")))
+        build_source(SourceConfig(uri=str(tmp_path / "none.mp4")))
 
 
 def test_directory_as_the_video_file_is_a_source_error_saying_so(tmp_path):
@@ -93,7 +94,7 @@ def test_unreadable_file_is_a_source_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video" * 100)
     with pytest.raises(SourceError, match="bad.mp4"):
-        open_source(SourceConfig(uri=str(bad)))
+        build_source(SourceConfig(uri=str(bad)))
 
 
 def test_http_url_is_a_live_source_with_wall_clock_timestamps(tmp_path):
@@ -114,7 +115,7 @@ def test_http_url_is_a_live_source_with_wall_clock_timestamps(tmp_path):
 
 def test_end_of_file_meeting_a_full_queue_still_delivers_every_frame(tmp_path):
     clip = make_clip(tmp_path / "c.avi", frames=12)
-    src = open_source(SourceConfig(uri=str(clip), queue_size=2))
+    src = build_source(SourceConfig(uri=str(clip), queue_size=2))
     try:
         it = iter(src)
         first = [next(it) for _ in range(10)]
@@ -186,7 +187,7 @@ def replace_with_garbage(path):
                          ids=["deleted", "directory", "garbage"])
 def test_file_that_cannot_be_reopened_to_loop_ends_the_stream_with_a_source_error(tmp_path, change):
     clip = make_clip(tmp_path / "c.avi", frames=20)
-    src = open_source(SourceConfig(uri=str(clip), loop=True, queue_size=2))
+    src = build_source(SourceConfig(uri=str(clip), loop=True, queue_size=2))
     got = []
     try:
         it = iter(src)
@@ -205,7 +206,7 @@ def test_a_bug_in_the_capture_thread_ends_the_stream_with_a_source_error(small_c
         raise RuntimeError("pacer bug")
 
     monkeypatch.setattr(FramePacer, "keep", broken)
-    src = open_source(SourceConfig(uri=str(small_clip)))
+    src = build_source(SourceConfig(uri=str(small_clip)))
     try:
         with pytest.raises(SourceError, match="capture failed: RuntimeError: pacer bug"):
             list(src)
@@ -253,7 +254,7 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     caplog.set_level(logging.WARNING, logger="app.capture.opencv")
-    src = open_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", queue_size=64,
+    src = build_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", queue_size=64,
                                    stall_timeout=1.0, reconnect_delay=0.1))
     try:
         deadline = time.monotonic() + 30
@@ -281,7 +282,7 @@ def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
     port = free_port()
     health, result = Health(), {}
     cfg = SourceConfig(uri=f"http://127.0.0.1:{port}/c.avi", queue_size=64, reconnect_delay=0.1, open_timeout=30)
-    opener = threading.Thread(target=lambda: result.setdefault("src", open_source(cfg, health=health)), daemon=True)
+    opener = threading.Thread(target=lambda: result.setdefault("src", build_source(cfg, RunContext(health=health))), daemon=True)
     opener.start()
     wait_until(lambda: health.retries >= 2, 20, what="retries while nothing listens")
     assert health.state == "retrying" and "cannot open video source" in health.last_error
@@ -303,7 +304,7 @@ def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
 def test_live_source_still_down_after_open_timeout_is_a_source_error():
     cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=0.05, open_timeout=0.3)
     with pytest.raises(SourceError, match=r"cannot open video source .*; giving up after \d+ s \(source.open_timeout\)"):
-        open_source(cfg)
+        build_source(cfg)
 
 
 def test_stop_while_a_live_source_is_retried_ends_the_wait():
@@ -313,4 +314,4 @@ def test_stop_while_a_live_source_is_retried_ends_the_wait():
     cancel.set()
     cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=30, open_timeout=0)
     with pytest.raises(SourceError, match="stopped while retrying"):
-        open_source(cfg, cancel=cancel)
+        build_source(cfg, RunContext(cancel=cancel))

@@ -48,17 +48,6 @@ def build_backend(cfg: PluginConfig | dict, path: str | Path, ctx: RunContext | 
     return BACKENDS.build(BACKENDS.parse(cfg), ctx, path)
 
 
-def load(path: str | Path, backend: str | PluginConfig = "tflite", device: str | None = None,
-         threads: int | None = None, *, acap=None, server_path: str | None = None, health=None,
-         cancel=None) -> Model:
-    """build_backend in the old call shape (what the pipeline calls until it builds from model.backend):
-    a type name or section, its keys as arguments (those the type lacks are ignored, as before)."""
-    section = backend.model_dump() if isinstance(backend, PluginConfig) else {"type": backend}
-    fields = BACKENDS.config_class(section["type"]).model_fields
-    for key, value in (("device", device), ("threads", threads), ("server_path", server_path)):
-        if value is not None and key in fields:
-            section[key] = value
-    ctx = RunContext(cancel=cancel, acap=acap)
-    if health is not None:
-        ctx.health = health
-    return build_backend(section, path, ctx)
+def load(path: str | Path, backend: str = "tflite", ctx: RunContext | None = None, **keys) -> Model:
+    """build_backend with the section as arguments: `load(p)` (TFLite), `load(p, "acap-runtime", ctx, device="artpec8")`."""
+    return build_backend({"type": backend, **keys}, path, ctx)

@@ -81,9 +81,6 @@ def build_decoder(
     return module.build(cfg, ctx or RunContext(), list(specs), labels, input_size)
 
 
-create_decoder = build_decoder  # the name the pipeline calls today
-
-
 class ScoreFilter:
     """Per-class score thresholds as one array, indexed by class id."""
 

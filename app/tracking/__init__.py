@@ -2,7 +2,7 @@
 
 Each tracker is one module (app.plugins): `Config` tagged by `type` and
 `build(cfg, ctx, class_groups) -> Tracker`, registered by one line in TRACKERS; the pipeline
-only ever calls `build_tracker(cfg)`, `tracker.update(detections, timestamp)` and
+only ever calls `build_tracker(cfg, class_groups)`, `tracker.update(detections, timestamp)` and
 `tracker.pop_events()`.
 """
 from __future__ import annotations
@@ -25,7 +25,6 @@ __all__ = [
     "Tracker",
     "TrackerStats",
     "build_tracker",
-    "create_tracker",
 ]
 
 # one line per tracker: type name -> module (its Config and build)
@@ -66,6 +65,3 @@ def build_tracker(cfg: PluginConfig | dict, class_groups: np.ndarray | None = No
     """The tracker named by cfg.type; class_groups (per class id, the id per-class matching
     compares) lets members of one label group continue each other's tracks."""
     return TRACKERS.build(TRACKERS.parse(cfg), ctx, class_groups)
-
-
-create_tracker = build_tracker  # the name the pipeline calls today
