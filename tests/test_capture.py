@@ -87,7 +87,7 @@ def test_missing_file_is_a_source_error(tmp_path):
 
 def test_directory_as_the_video_file_is_a_source_error_saying_so(tmp_path):
     with pytest.raises(SourceError, match="is a directory, not a video file"):
-        open_source(SourceConfig(uri=str(tmp_path)))
+        build_source(SourceConfig(uri=str(tmp_path)))
 
 
 def test_unreadable_file_is_a_source_error(tmp_path):
