@@ -262,6 +262,31 @@ def _move_old_keys(tree: dict) -> dict[str, Any]:
     return moved
 
 
+def _drop_other_types_defaults(tree: dict) -> list[str]:
+    """In a section of the default type, keys of another type holding that type's default are
+    dropped (an old copy of default.yaml lists the YOLO and MediaPipe keys flat under decoder, the
+    camera stream under source); returns them. A type chosen explicitly gets no such leniency."""
+    dropped = []
+    for registry in registries():
+        found, node = _get_dotted(tree, registry.key)
+        if not found or not isinstance(node, dict):
+            continue
+        chosen = node.get("type", registry.default)
+        if chosen != registry.default:
+            continue
+        mine = registry.config_class(chosen).model_fields
+        defaults = {}
+        for name in registry.names():
+            cls = registry.config_class(name)
+            if cls is not registry.config_class(chosen):
+                defaults.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
+        for key in [k for k in node if k not in mine]:
+            if any(key in d and node[key] == d[key] for d in defaults.values()):
+                del node[key]
+                dropped.append(f"{registry.key}.{key}")
+    return dropped
+
+
 def _drop_moved_defaults(tree: dict, moved: Mapping[str, Any]) -> None:
     """Moved keys the section's chosen type lacks, when they hold their old default, are dropped."""
     for old in moved:
@@ -398,6 +423,7 @@ def load_config(
     moved = _move_old_keys(tree)
     moved.update(_apply(tree, {**_env_overrides(env), **(overrides or {})}))
     _drop_moved_defaults(tree, moved)
+    ignored = _drop_other_types_defaults(tree)
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
@@ -405,6 +431,8 @@ def load_config(
     if moved:
         log.warning("config: old key names still read: %s", ", ".join(
             f"{old} (now {MOVED_KEYS[old][0]})" for old in moved))
+    if ignored:
+        log.warning("config: keys of other plugin types, at their defaults, ignored: %s", ", ".join(ignored))
     return cfg
 
 

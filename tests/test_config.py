@@ -264,3 +264,19 @@ def test_source_keys_belong_to_their_source_type(tmp_path):
                             "(it is an opencv key: set source.type: opencv)")
     with pytest.raises(ConfigError, match=r"^source\.stream: unknown key for source\.type opencv \(it is an acap-runtime"):
         load_config(None, {"source.stream.width": 320}, env={})
+
+
+def test_an_old_copy_of_default_yaml_loads_as_todays_defaults(caplog):
+    """config/default.yaml before the plugin sections: flat backend keys under model and acap_runtime,
+    YOLO and MediaPipe keys under decoder, the camera stream under source. Same values, same Config."""
+    assert load_config(ROOT / "tests" / "fixtures" / "default-before-plugins.yaml", env={}) == Config()
+    assert "model.device (now model.backend.device)" in caplog.text
+    assert "ignored: source.stream, decoder.yolo_score" in caplog.text
+
+
+def test_other_types_keys_are_refused_when_they_would_change_something_or_the_type_is_chosen():
+    with pytest.raises(ConfigError, match=r"^decoder\.person_box: unknown key for decoder\.type auto"):
+        load_config(None, {"decoder.person_box": "regressed"}, env={})  # not mediapipe_ssd's default
+    with pytest.raises(ConfigError, match=r"^decoder\.person_box: unknown key for decoder\.type nanodet"):
+        load_config(None, {"decoder.type": "nanodet", "decoder.person_box": "body"}, env={})
+    assert load_config(None, {"decoder.person_box": "body"}, env={}).decoder == Config().decoder
