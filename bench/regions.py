@@ -14,7 +14,9 @@ unless --set). Printed per scene and plan: model runs per frame (mean, p95, and 
 ms per frame (planning + model + tracking), the planner's own ms per frame (motion detection
 included), tracked recall and precision at the labelled frames of the chosen split (IoU 0.5, persons
 and vehicles each matched on their own, ignore regions as in bench/track_labelled.py; boxes shifted
-into the synthetic frame), and track ids over the run. Choose parameters on --split tune.
+into the synthetic frame), track ids over the run, and (when `whole` runs first) `agree`: the share of
+the whole-frame plan's tracked boxes, over every frame, that the plan also output (IoU 0.5; no labels,
+so it may guide tuning on all frames). Choose parameters on --split tune.
 
     python bench/regions.py [--split tune|holdout] [--scenes clip,static,hires] [--plans whole,grid,regions]
                             [--start N] [--frames N] [--set key=value ...]
@@ -120,7 +122,7 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
     cfg.preprocess.tiling.merge_threshold = pcfg.merge_threshold
     cfg.preprocess.tiling.merge_metric = pcfg.merge_metric
     runs, sweeps, frame_ms, plan_ms, motion_ms = [], [], [], [], []
-    total, ids = Counts(), set()
+    total, ids, reasons, boxes = Counts(), set(), {}, []
     for n, (index, img, shift) in enumerate(scene(scene_name, items, args.start, args.frames)):
         now = n / FPS
         t0 = time.perf_counter()
@@ -138,18 +140,25 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
         tracked = tracker.update(dets, now)
         t2 = time.perf_counter()
         runs.append(p.runs)
+        if p.runs:
+            reasons[p.reason] = reasons.get(p.reason, 0) + 1
         sweeps.append(p.sweep)
         frame_ms.append((t2 - t0) * 1000)
         plan_ms.append((t1 - t0) * 1000)
         ids.update(tracked.track_ids.tolist())
+        boxes.append(tracked.xyxy)
         item = items.get(index)
         if item is not None:
             pred_group = np.array([group_of(int(c)) for c in tracked.class_ids], dtype=object)
             truth_group = np.array([group_of(lab) for lab in item.labels], dtype=object)
+            here = Counts()
             for g in ("person", "vehicle"):
                 sel = pred_group == g
-                total += match(tracked.xyxy[sel], tracked.scores[sel], item.boxes[truth_group == g] + shift,
-                               item.ignore + shift if len(item.ignore) else item.ignore)
+                here += match(tracked.xyxy[sel], tracked.scores[sel], item.boxes[truth_group == g] + shift,
+                              item.ignore + shift if len(item.ignore) else item.ignore)
+            total += here
+            if args.verbose:
+                print(f"  frame {index}: runs {p.runs} carried {len(p.carry)} tp {here.tp} fn {here.fn} fp {here.fp}")
     if planner.needs_tracks:  # the motion detector alone, over the same frames
         m = planner.motion
         m.reset()
@@ -157,6 +166,8 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
             t = time.perf_counter()
             m(img)
             motion_ms.append((time.perf_counter() - t) * 1000)
+    if args.verbose:
+        print("  frames run, by reason:", dict(sorted(reasons.items(), key=lambda kv: -kv[1])))
     runs_a, sweeps_a = np.array(runs), np.array(sweeps)
     between = runs_a[~sweeps_a] if (~sweeps_a).any() else np.zeros(1)
     return {
@@ -164,8 +175,16 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
         "ms": float(np.mean(frame_ms)), "plan_ms": float(np.mean(plan_ms)),
         "motion_ms": float(np.mean(motion_ms)) if motion_ms else float("nan"),
         "recall": total.recall, "precision": total.precision, "truth": total.tp + total.fn,
-        "ids": len(ids - {-1}), "frames": len(runs),
+        "ids": len(ids - {-1}), "frames": len(runs), "boxes": boxes,
     }
+
+
+def agreement(boxes: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    """Share of the reference plan's tracked boxes, over every frame, that this plan also output (IoU 0.5)."""
+    hit = Counts()
+    for b, ref in zip(boxes, reference):
+        hit += match(b, np.ones(len(b)), ref)
+    return hit.recall
 
 
 def main() -> None:
@@ -175,6 +194,7 @@ def main() -> None:
     ap.add_argument("--plans", default="whole,grid,regions")
     ap.add_argument("--start", type=int, default=0, help="first clip frame (clip and hires)")
     ap.add_argument("--frames", type=int, default=None, help="frames per scene (default: all; static 300)")
+    ap.add_argument("--verbose", action="store_true", help="counts at every labelled frame")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="regions planner keys, e.g. motion.threshold=25")
     args = ap.parse_args()
@@ -190,15 +210,19 @@ def main() -> None:
     det = Detector(cfg)
     print(f"split {args.split}: {len(items)} labelled clip frames; regions keys {args.set or 'defaults'}")
     print("| scene | plan | runs/frame mean | p95 | between sweeps | ms/frame | planner ms | motion ms "
-          "| recall | precision | ids | frames |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| recall | precision | ids | agree | frames |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s in args.scenes.split(","):
+        reference = None
         for plan in args.plans.split(","):
             r = run(det, cfg, plan, s, items, group_of, args)
+            if plan == "whole":
+                reference = r["boxes"]
+            agree = agreement(r["boxes"], reference) if reference is not None else float("nan")
             print(f"| {s} | {plan} | {r['runs']:.2f} | {r['p95']:.0f} | "
                   f"{r['between'] if plan == 'regions' else float('nan'):.2f} | {r['ms']:.1f} | {r['plan_ms']:.2f} | "
-                  f"{r['motion_ms']:.2f} | {r['recall']:.3f} | {r['precision']:.3f} | {r['ids']} | {r['frames']} |",
-                  flush=True)
+                  f"{r['motion_ms']:.2f} | {r['recall']:.3f} | {r['precision']:.3f} | {r['ids']} | {agree:.3f} | "
+                  f"{r['frames']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def test_empty_static_scene_has_no_model_runs_between_sweeps():
 
 
 def test_moving_blob_yields_a_region_that_contains_it():
-    p = regions(full_sweep=100.0)
+    p = regions(full_sweep=100.0, refresh_interval=0.0)
     bg = scene(1920, 1080)
     p.plan(bg, 0.0)
     for i in range(1, 20):
@@ -191,6 +191,29 @@ def test_moving_track_is_refreshed_on_schedule_and_carried_in_between():
         else:
             assert len(plan.carry) == 1 and plan.carry.xyxy[0, 0] == pytest.approx(x)
     assert runs == list(range(0, 30, 3))
+
+
+def test_refresh_keeps_its_rate_when_the_interval_is_not_a_whole_number_of_frames():
+    p = regions(full_sweep=1000.0, refresh_interval=0.25)
+    img = scene()
+    runs = [i for i in range(21) if p.plan(img, i / FPS, one_track((300, 200, 350, 320), stationary=False)).runs]
+    assert np.diff(runs).tolist() == [3, 2] * 4  # 2.5 frames on average
+
+
+def test_tracked_object_missed_once_is_carried_and_dropped_after_a_second_miss():
+    p = regions(full_sweep=1000.0, stationary_interval=100.0, refresh_interval=0.5, hold=1)
+    img = scene()
+    box = (500, 200, 560, 340)
+    p.plan(img, 0.0, one_track(box, stationary=True))  # sweep: the model looks at it
+    # the detector missed it: the tracker has it lost (not matched)
+    plan = p.plan(img, 0.1, one_track(box, stationary=True, matched=False))
+    assert plan.runs == 0 and len(plan.carry) == 1  # carried, held through one miss
+    carried = [p.plan(img, i / FPS, one_track(box, stationary=True)) for i in range(2, 5)]
+    assert all(len(c.carry) == 1 for c in carried)
+    plan = p.plan(img, 0.5, one_track(box, stationary=True))
+    assert plan.runs == 1 and "stationary" in plan.reason  # looked at again at the next refresh
+    plan = p.plan(img, 0.6, one_track(box, stationary=True, matched=False))  # missed again
+    assert plan.runs == 0 and len(plan.carry) == 0
 
 
 def test_new_motion_away_from_what_the_model_saw_is_looked_at_at_once():

@@ -34,10 +34,16 @@ class Config(MergeKeys, PluginConfig):
         "is carried at its last box",
     )
     refresh_interval: float = Field(
-        0.0, ge=0.0,
-        description="seconds between model runs on motion and moving tracked objects the model has just "
-        "looked at (in between, moving tracks are carried at their predicted boxes); new motion elsewhere, "
-        "new tracks and due stationary objects are looked at at once; 0: every frame",
+        0.25, ge=0.0,
+        description="seconds between model runs on motion and moving tracked objects the model has already "
+        "looked at; in between, tracks are carried at their predicted boxes (0.25: 0.45 runs per frame on the "
+        "sample clip at 10 fps, bench/regions.py); new motion elsewhere, new tracks and due stationary objects "
+        "are looked at at once; 0: every frame with motion",
+    )
+    hold: int = Field(
+        1, ge=0, le=100,
+        description="looks in a row at which the detector may miss a tracked object while it is still "
+        "carried to the next look (detectors flicker; a parked car missed once is still there); 0: never",
     )
     stationary_speed: float = Field(
         0.1, ge=0.0,

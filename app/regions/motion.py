@@ -64,9 +64,13 @@ class MotionDetector:
         return mw, mh
 
     def _grey(self, image: np.ndarray, mw: int, mh: int) -> np.ndarray:
-        # shrink first: the colour conversion and blur then touch a few thousand pixels, not millions
-        small = cv2.resize(image, (mw, mh), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+        # Bilinear down to twice the motion size, then a 2:1 area average: a tenth of the cost of INTER_AREA
+        # from full size (0.5 against 6 ms on 1920x1080 here), with little of plain bilinear's aliasing, which
+        # on the sample clip made noise blobs and a tenth more model runs.
+        if image.shape[0] > 2 * mh:
+            image = cv2.resize(image, (2 * mw, 2 * mh), interpolation=cv2.INTER_LINEAR)
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        grey = cv2.resize(grey, (mw, mh), interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(grey, (3, 3), 0)
 
     def __call__(self, image: np.ndarray) -> Motion:

@@ -33,6 +33,7 @@ class Plan:
     sweep: bool = False  # a scheduled full sweep (the fixed plan) ran
     motion: Motion | None = None
     coverage: float = 0.0  # share of the frame inside at least one view
+    reason: str = ""  # why the model runs: sweep, refresh, motion, new track, stationary (comma-separated)
 
     @property
     def runs(self) -> int:
@@ -135,7 +136,7 @@ class FixedPlanner:
     def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
         size = (image.shape[1], image.shape[0])
         views = self.views(size)
-        return Plan(views, sweep=True, coverage=1.0 if views else 0.0)
+        return Plan(views, sweep=True, coverage=1.0 if views else 0.0, reason="fixed")
 
 
 class RegionPlanner:
@@ -150,16 +151,21 @@ class RegionPlanner:
         self.motion = MotionDetector(cfg.motion)
         self._sweeps: dict[tuple[int, int], list[View]] = {}
         self._last_sweep: float | None = None
-        self._ids = np.zeros(0, np.int64)  # track ids the model last looked at, and when
+        # per track id: when the model last looked at it, and at how many looks in a row it was missed
+        self._ids = np.zeros(0, np.int64)
         self._checked = np.zeros(0)
-        self._last_run = -np.inf  # when the model last ran, and the motion and track boxes it was run for
-        self._last_seen = np.zeros((0, 4))
+        self._misses = np.zeros(0, np.int64)
+        self._looked = np.zeros(0, np.int64)  # ids the last run looked at (missed or not: the next frame tells)
+        self._swept = False  # the last run was a sweep
+        self._due = -np.inf  # when the next refresh is due
+        self._last_seen = np.zeros((0, 4))  # the motion and track boxes the last run was for
 
     def reset(self) -> None:
         """Start over: the next frame is a sweep and seeds the motion background."""
         self._last_sweep = None
-        self._ids, self._checked = self._ids[:0], self._checked[:0]
-        self._last_run, self._last_seen = -np.inf, np.zeros((0, 4))
+        self._ids, self._checked, self._misses = self._ids[:0], self._checked[:0], self._misses[:0]
+        self._looked = self._ids[:0]
+        self._due, self._last_seen = -np.inf, np.zeros((0, 4))
         self.motion.reset()
 
     def sweep_views(self, size: tuple[int, int]) -> list[View]:
@@ -168,19 +174,26 @@ class RegionPlanner:
             v = self._sweeps[size] = grid_views(self.cfg.sweep, size, self.model_size, self.mode)
         return v
 
-    def _last_checked(self, ids: np.ndarray) -> np.ndarray:
-        """When the model last looked at each track id (-inf: never)."""
-        out = np.full(len(ids), -np.inf)
-        if len(self._ids) and len(ids):
-            pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
-            hit = self._ids[pos] == ids
-            out[hit] = self._checked[pos[hit]]
-        return out
+    def _recall(self, t: Tracks) -> tuple[np.ndarray, np.ndarray]:
+        """(when the model last looked at each track (-inf: never), looks in a row it was missed at)."""
+        checked, misses = np.full(len(t), -np.inf), np.zeros(len(t), np.int64)
+        if len(self._ids) and len(t):
+            pos = np.minimum(np.searchsorted(self._ids, t.ids), len(self._ids) - 1)
+            hit = self._ids[pos] == t.ids
+            checked[hit], misses[hit] = self._checked[pos[hit]], self._misses[pos[hit]]
+        if len(self._looked):
+            # the tracker has had the detections of the last run: a track it looked at is seen or missed
+            was_looked = np.isin(t.ids, self._looked)
+            misses = np.where(was_looked, np.where(t.matched, 0, misses + 1), misses)
+            self._looked = self._looked[:0]
+        return checked, misses
 
-    def _remember(self, ids: np.ndarray, checked: np.ndarray) -> None:
-        keep = ids >= 0
-        order = np.argsort(ids[keep])
-        self._ids, self._checked = ids[keep][order], checked[keep][order]
+    def _remember(self, t: Tracks, checked: np.ndarray, misses: np.ndarray, looked: np.ndarray | None) -> None:
+        keep = t.ids >= 0
+        order = np.argsort(t.ids[keep])
+        self._ids, self._checked, self._misses = t.ids[keep][order], checked[keep][order], misses[keep][order]
+        if looked is not None:
+            self._looked = t.ids[looked & keep]
 
     def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
         """The views for this frame (and the tracks carried past them)."""
@@ -188,56 +201,70 @@ class RegionPlanner:
         size = (image.shape[1], image.shape[0])
         t = tracks if tracks is not None else Tracks()
         motion = self.motion(image)
-        checked = self._last_checked(t.ids)
+        checked, misses = self._recall(t)
         if self._last_sweep is None or now < self._last_sweep or now - self._last_sweep >= cfg.full_sweep - SLACK:
-            return self._full(size, now, t, motion, scheduled=True)
+            return self._full(size, now, t, misses, motion, "sweep")
 
         confirmed = t.confirmed
         moving = ~t.stationary | ~confirmed
         boxes = grow(t.xyxy, cfg.margin, size)
         on_frame = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-        refresh = now - self._last_run >= cfg.refresh_interval - SLACK
-        urgent = on_frame & (
-            ~confirmed  # a tentative track is confirmed or dropped by the next frame's detections
-            | (~moving & (now - checked >= cfg.stationary_interval - SLACK))
-        )
-        wanted = [boxes[urgent]]
-        if motion.any:
-            if refresh:
-                wanted.append(motion.boxes)
-            else:
-                # between refreshes only motion away from moving tracks and from the motion and tracks of the
-                # last run: a new object, or a still one starting to move; the rest waits for the refresh
-                seen = np.concatenate((boxes[moving & confirmed & t.matched & on_frame], self._last_seen))
-                wanted.append(motion.outside(seen))
-        if refresh:
-            wanted.append(boxes[moving & on_frame])
-        targets = np.concatenate(wanted)
-        if len(targets) == 0:
-            self._remember(t.ids, checked)
-            return Plan([], t.carried((confirmed & t.matched).nonzero()[0]), motion=motion)
-        # looking anyway: every moving track and all motion too, so the next refresh is a full interval away
-        targets = np.concatenate((grow(targets, cfg.margin, size) if refresh else targets,
-                                  boxes[moving & on_frame & ~urgent], grow(motion.boxes, cfg.margin, size)))
+        refresh = now >= self._due - SLACK
+        # a tentative track is confirmed or dropped by the next frame's detections: look again if it moves, or
+        # if a sweep found it (something new that does not move: a parked car); others are left to die
+        tentative = ~confirmed & on_frame
+        if not self._swept and len(motion.boxes) and tentative.any():
+            tentative[tentative] = inside_fraction(boxes[tentative], motion.boxes).sum(axis=1) > 0
+        elif not self._swept:
+            tentative[:] = False
+        # a still object is looked at every stationary_interval, and at the next refresh after a miss
+        missed = confirmed & (misses > 0)
+        still_due = ~moving & on_frame & ((now - checked >= cfg.stationary_interval - SLACK) | (missed & refresh))
+        active = moving & on_frame & (confirmed | tentative)
+        # tracks missed at no more than `hold` looks in a row are carried (the detector flickers)
+        held = confirmed & (t.matched | ((misses <= cfg.hold) & (misses > 0)))
+        reasons = [name for name, due in (("new track", tentative.any()), ("stationary", still_due.any())) if due]
+        if refresh and (motion.any or active.any()):
+            reasons.append("refresh")
+        elif motion.any:
+            # between refreshes only motion away from moving tracks and from the motion and tracks of the
+            # last run counts: a new object, or a still one starting to move; the rest waits for the refresh
+            seen = np.concatenate((boxes[active & confirmed & t.matched], self._last_seen))
+            if len(motion.outside(seen)):
+                reasons.append("motion")
+        if not reasons:
+            self._remember(t, checked, misses, None)
+            return Plan([], t.carried(held.nonzero()[0]), motion=motion)
+        # looking anyway: at every moving track and all motion too, so the next refresh is a full interval away
+        targets = np.concatenate((boxes[still_due | active], grow(motion.boxes, cfg.margin, size)))
         side = max(self.model_size)
         need = np.maximum(cfg.min_region * side, cfg.context * np.max(targets[:, 2:] - targets[:, :2], axis=1))
         unions, sides = cluster(targets, need, cfg.max_region * side)
         if len(unions) >= len(self.sweep_views(size)):  # the full plan costs no more and sees everything
-            return self._full(size, now, t, motion, scheduled=False)
+            return self._full(size, now, t, misses, motion, ", ".join(reasons))
         mw, mh = self.model_size
         views = [make_view(x, y, w, h, mw, mh, self.mode) for x, y, w, h in crops(unions, sides, size)]
         rects = np.array([[v.x0, v.y0, v.x0 + v.w, v.y0 + v.h] for v in views], np.float64)
         looked = inside_fraction(np.clip(t.xyxy, 0, [*size, *size]), rects).max(axis=1) >= COVERED
-        self._remember(t.ids, np.where(looked, now, checked))
-        self._last_run, self._last_seen = now, targets
-        carry = (confirmed & t.matched & ~looked).nonzero()[0]
-        return Plan(views, t.carried(carry), motion=motion, coverage=coverage(views, size))
+        self._remember(t, np.where(looked, now, checked), misses, looked)
+        self._next_refresh(now, "refresh" in reasons)
+        self._last_seen, self._swept = targets, False
+        carry = (held & ~looked).nonzero()[0]
+        return Plan(views, t.carried(carry), motion=motion, coverage=coverage(views, size), reason=", ".join(reasons))
 
-    def _full(self, size, now: float, t: Tracks, motion: Motion, scheduled: bool) -> Plan:
+    def _next_refresh(self, now: float, on_schedule: bool) -> None:
+        """After a run: refreshes keep their rate (an interval of 2.5 frames alternates 2 and 3); any other
+        run looked at every moving track too, and restarts the interval."""
+        interval = self.cfg.refresh_interval
+        self._due = max(self._due, now - interval / 2) + interval if on_schedule else now + interval
+
+    def _full(self, size, now: float, t: Tracks, misses: np.ndarray, motion: Motion, reason: str) -> Plan:
         """The sweep plan: every track is looked at."""
-        self._last_sweep = self._last_run = now
-        self._remember(t.ids, np.full(len(t), now))
+        self._last_sweep = now
+        self._next_refresh(now, "refresh" in reason)
+        self._swept = reason == "sweep"
+        self._remember(t, np.full(len(t), now), misses, np.ones(len(t), bool))
         margin = self.cfg.margin
         self._last_seen = np.concatenate((grow(motion.boxes, margin, size), grow(t.xyxy, margin, size)))
         views = self.sweep_views(size)
-        return Plan(views, sweep=scheduled, motion=motion, coverage=coverage(views, size))
+        return Plan(views, sweep=reason == "sweep", motion=motion, coverage=coverage(views, size), reason=reason)
