@@ -7,9 +7,12 @@ import resource
 import sys
 import tempfile
 import time
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
+
+from app.run_options import load
 
 
 def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
@@ -25,10 +28,7 @@ def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
 def baseline_fps(args, config_path: str) -> dict:
     """End-to-end rate of another config (e.g. config/blazepose.yaml) on the same source and frame
     budget, run in this process right after the main one so both see the same machine state."""
-    from argparse import Namespace
-
-    from app import pipeline
-    from app.cli import load
+    from app import pipeline  # the model and video stack: loaded when a bench runs, not with the CLI
 
     other = Namespace(**{**vars(args), "config": config_path, "model": None})
     cfg = load(other)
@@ -41,9 +41,8 @@ def baseline_fps(args, config_path: str) -> dict:
 
 
 def main(args) -> int:
-    from app import pipeline
+    from app import pipeline  # the model and video stack: loaded when a bench runs, not with the CLI
     from app.capture import build_source
-    from app.cli import load
     from app.detector import Detector
     from app.plugins import RunContext
 

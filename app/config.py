@@ -309,7 +309,7 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
             continue
         key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
-        out[key] = _parse_scalar(raw)
+        out[key] = parse_scalar(raw)
     return out
 
 
@@ -333,7 +333,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _parse_scalar(raw: str) -> Any:
+def parse_scalar(raw: str) -> Any:
     try:
         return yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else raw
     except yaml.YAMLError:

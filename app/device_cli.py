@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from app.errors import ConfigError
+from app.run_options import find_file
 
 # options whose value may start with a minus sign ("--input-range -1,1"): argparse takes "-1,1" for an
 # option because it is not a plain negative number, so the value is attached before parsing
@@ -76,9 +78,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_emulator(args) -> int:
-    from app.cli import find_file
-    from app.acap.emulator import EmulatorConfig, serve
-    from app.errors import ConfigError
+    from app.acap.emulator import EmulatorConfig, serve  # grpc and cv2: only for the emulator
 
     params = {}
     for item in args.param:
@@ -98,7 +98,7 @@ def cmd_emulator(args) -> int:
 
 
 def cmd_check_model(args) -> int:
-    from app.modeltools import dlpu_check
+    from app.modeltools import dlpu_check  # the flatbuffer schema of ai_edge_litert: only for this command
 
     try:
         report = dlpu_check.check_model(args.model, args.chip)
@@ -113,6 +113,6 @@ def cmd_check_model(args) -> int:
 
 
 def cmd_quantize(args) -> int:
-    from app.modeltools import quantize_cli
+    from app.modeltools import quantize_cli  # the interpreter and OpenCV: only for this command
 
     return quantize_cli.main(args)

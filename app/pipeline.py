@@ -15,12 +15,12 @@ import logging
 import re
 import secrets
 import socket
-import time
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from app.analytics import Analytics, FrameResult
+from app.analytics import Analytics
 from app.capture import Source, build_source
 from app.config import Config, resolve_labels
 from app.detector import Detector, merge_ids

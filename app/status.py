@@ -17,12 +17,24 @@ from typing import Protocol
 import numpy as np
 
 from app import __version__
-from app.analytics import FrameResult
 from app.capture import Source, SourceSnapshot
 from app.health import Health, HealthInputs, MqttLink, assess
-from app.stats import ComponentDoc, EventTotals, HealthDoc, Frames, MqttOff, MqttStats, Ms, Objects, Queues, Stats, TrackerStatsDoc
+from app.stats import (
+    ComponentDoc,
+    EventTotals,
+    Frames,
+    HealthDoc,
+    MqttOff,
+    MqttStats,
+    Ms,
+    Objects,
+    Queues,
+    Stats,
+    TrackerStatsDoc,
+)
 from app.timing import StageTimer
 from app.tracking import Tracker, TrackerStats
+from app.types import FrameResult
 from app.worker import Worker
 
 RATE_WINDOW = 5.0  # seconds over which the fps figures are measured

@@ -1,10 +1,14 @@
-"""The two values that cross every stage boundary: Frame and Detections."""
+"""The values that cross stage boundaries: Frame and Detections between the stages, FrameResult from
+analytics to every output."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from app.analytics.describe import TracksView
 
 NO_TRACK = -1
 
@@ -96,3 +100,23 @@ class Detections:
     @property
     def centers(self) -> np.ndarray:
         return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+
+
+@dataclass(slots=True)
+class FrameResult:
+    """What analytics made of one frame: the one value every output (file, MQTT, status) consumes."""
+
+    seq: int
+    timestamp: float  # source clock (file position or wall clock), seconds
+    epoch: float  # the same instant as Unix time
+    size: tuple[int, int]
+    objects: Detections  # published tracks detected in this frame (boxes in source pixels)
+    frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
+    events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
+    ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
+    counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
+    zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
+    lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
+    line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
+    tracks: TracksView | None = None  # the published tracks as event objects, when the API wants them
+    lines_reset: bool = False  # line counts were just zeroed (saved and published at once)

@@ -28,10 +28,9 @@ from _feed import Broker, percentiles
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from app.analytics import FrameResult
+from app.types import Detections, FrameResult
 from app.publish.config import MqttConfig
 from app.publish.mqtt import MqttPublisher
-from app.types import Detections
 
 
 class Watcher:

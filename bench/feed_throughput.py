@@ -16,10 +16,9 @@ from pathlib import Path
 from _feed import Broker, Subscriber, wait_until
 from tqdm import tqdm
 
-from app.analytics import FrameResult
+from app.types import Detections, FrameResult
 from app.publish.config import MqttConfig
 from app.publish.mqtt import MqttPublisher
-from app.types import Detections
 
 OBJ = {"id": "a1b2c3-17", "track_id": 17, "camera": "bench", "label": "person", "score": 0.91, "top_score": 0.93,
        "box": [499, 155, 532, 234], "box_norm": [0.6497, 0.2691, 0.6927, 0.4063], "area": 2607, "ratio": 0.418,

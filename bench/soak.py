@@ -81,7 +81,7 @@ def processed(stats: dict) -> int:
 
 
 def configured_model(args) -> str:
-    from app.cli import find_file
+    from app.run_options import find_file
     from app.config import load_config
 
     overrides = {}

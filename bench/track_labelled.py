@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import load_config, resolve_labels  # noqa: E402
 from app.decoders import ScoreFilter  # noqa: E402
-from app.metrics import Counts, match  # noqa: E402
+from app.accuracy import Counts, match  # noqa: E402
 from app.detector import Detector  # noqa: E402
 from app.tracking import build_tracker  # noqa: E402
 from app.tracking.bytetrack import Config as ByteTrackConfig  # noqa: E402

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from app.analytics import FrameResult
-from app.types import Detections, Frame
+from app.types import Detections, Frame, FrameResult
 
 
 class OnFrame:

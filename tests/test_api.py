@@ -151,7 +151,7 @@ def test_events_after_a_seq_backfill_what_followed_in_order(live):
 
 
 def test_event_ring_is_bounded_and_after_a_forgotten_seq_starts_at_the_oldest_held():
-    from app.analytics import FrameResult
+    from app.types import FrameResult
     from app.health import Health
     from app.status import Parts, Status
     from app.timing import StageTimer

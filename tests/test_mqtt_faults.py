@@ -511,7 +511,7 @@ def test_after_sigkill_the_next_start_ends_the_tracks_that_were_open(mosquitto, 
 
 
 def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_after_vigil(broker_factory):
-    from app.analytics import FrameResult
+    from app.types import FrameResult
     from app.publish.config import MqttConfig
     from app.publish.mqtt import MqttPublisher
     from app.types import Detections

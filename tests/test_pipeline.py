@@ -142,7 +142,7 @@ def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(m
     import httpx
 
     from tests.consumers import OnFrame
-    from tests.mqtt_util import Subscriber, free_port, wait_until
+    from tests.mqtt_util import Subscriber, free_port
 
     api_port, jsonl = free_port(), tmp_path / "out.jsonl"
     cfg = load_config(None, {

@@ -7,8 +7,7 @@ import pytest
 from app.errors import ConfigError
 from app.sinks.jsonl import JsonlSink
 from app.sinks.video import VideoSink
-from app.analytics import FrameResult
-from app.types import Detections, Frame
+from app.types import Detections, Frame, FrameResult
 
 
 def shown(frame: Frame, objects: Detections) -> FrameResult:

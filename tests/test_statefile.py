@@ -48,7 +48,7 @@ def test_unwritable_state_file_is_a_config_error_at_start(tmp_path):
 
 
 def test_saves_are_spaced_by_the_interval_and_the_last_change_is_saved_at_close(tmp_path):
-    from app.analytics import FrameResult
+    from app.types import FrameResult
     from app.types import Detections
 
     def result(n):
@@ -88,7 +88,7 @@ def test_state_file_that_is_not_a_regular_file_is_a_config_error_and_is_not_move
 
 
 def _result(*events):
-    from app.analytics import FrameResult
+    from app.types import FrameResult
     from app.types import Detections
 
     evs = [{"type": t, "seq": 0, "run_id": "r", "before": {"id": i}, "after": {"id": i, "n": n}, "changes": []}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import Config, load_config  # noqa: E402
 from app.decoders import ScoreFilter  # noqa: E402
-from app.metrics import FP, TP, average_precision, match_flags  # noqa: E402
+from app.accuracy import FP, TP, average_precision, match_flags  # noqa: E402
 from app.detector import Detector  # noqa: E402
 from app.types import Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402

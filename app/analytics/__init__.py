@@ -1,7 +1,7 @@
 """Analytics over tracked objects: zones, lines, dwell, filters, stationary objects and the event policy.
 
 Everything here is pure computation over Detections and tracker events; nothing does I/O.
-`Analytics.update(frame, tracked, events)` returns a `FrameResult` that publishers read.
+`Analytics.update(frame, tracked, events)` returns the `app.types.FrameResult` every output reads.
 """
 from app.analytics.config import (
     EventsConfig,
@@ -11,13 +11,13 @@ from app.analytics.config import (
     StationaryConfig,
     ZoneConfig,
 )
-from app.analytics.engine import Analytics, FrameResult, TracksView
+from app.analytics.describe import TracksView
+from app.analytics.engine import Analytics
 
 __all__ = [
     "Analytics",
     "EventsConfig",
     "FiltersConfig",
-    "FrameResult",
     "LabelFilter",
     "LineConfig",
     "StationaryConfig",

@@ -9,109 +9,21 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig
-from app.analytics.geometry import anchor_points, row_iou
+from app.analytics.describe import Describer, TracksView, label_name
+from app.analytics.geometry import anchor_points
 from app.analytics.lines import DIRECTIONS, Lines
+from app.analytics.stationary import STATIONARY_COLUMNS, update_stationary
 from app.analytics.table import Table
 from app.analytics.zones import Zones, class_index
 from app.tracking.events import KINDS, TrackEvents
-from app.types import Detections, Frame
+from app.types import Detections, Frame, FrameResult
 
-NEW_K, UPDATE_K, END_K = KINDS.index("new"), KINDS.index("update"), KINDS.index("end")
+NEW_K, MATCHED_K, END_K = KINDS.index("new"), KINDS.index("matched"), KINDS.index("end")
 MAX_COUNT_LABELS = 20  # with a longer label list only labels actually seen get count topics
-
-
-def label_name(labels: list[str], class_id: int) -> str:
-    return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)
-
-
-@dataclass(slots=True)
-class FrameResult:
-    """What analytics made of one frame."""
-
-    seq: int
-    timestamp: float  # source clock (file position or wall clock), seconds
-    epoch: float  # the same instant as Unix time
-    size: tuple[int, int]
-    objects: Detections  # published tracks detected in this frame (boxes in source pixels)
-    frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
-    events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
-    ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
-    counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
-    zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
-    lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
-    line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
-    tracks: "TracksView | None" = None
-    lines_reset: bool = False  # line counts were just zeroed (saved and published at once)
-
-
-class _Describer:
-    """Builds the event object (Frigate field names plus Vigil's) for one table row."""
-
-    def __init__(self, labels, zone_names, line_names, run_id, device_id, offset) -> None:
-        self.labels = labels
-        self.zone_names = zone_names
-        self.line_names = line_names
-        self.run_id = run_id
-        self.device_id = device_id
-        self.offset = offset
-
-    def describe(self, T: Table, i: int, entered: list, crossed: list, size: tuple[int, int],
-                 end: bool = False) -> dict:
-        w_img, h_img = size
-        # the tracker's filtered box may reach past the frame edge; report the visible part
-        x1, y1, x2, y2 = (float(v) for v in np.clip(T.box[i], 0, (w_img, h_img, w_img, h_img)))
-        w, h = max(x2 - x1, 0.0), max(y2 - y1, 0.0)
-        last = float(T.last_seen[i]) + self.offset
-        member = T.member[i]
-        dwell = Zones.dwell_of(T, i) if len(self.zone_names) else np.zeros(0)
-        tid = int(T.tid[i])
-        return {
-            "id": f"{self.run_id}-{tid}",
-            "track_id": tid,
-            "camera": self.device_id,
-            "label": label_name(self.labels, int(T.cls[i])),
-            "score": round(float(T.score[i]), 4),
-            "top_score": round(float(T.top[i]), 4),
-            "box": [int(round(v)) for v in (x1, y1, x2, y2)],
-            "box_norm": [round(x1 / w_img, 4), round(y1 / h_img, 4), round(x2 / w_img, 4), round(y2 / h_img, 4)],
-            "area": int(round(w * h)),
-            "ratio": round(w / h, 3) if h > 0 else 0.0,
-            "velocity": [round(float(T.vel[i, 0]), 1), round(float(T.vel[i, 1]), 1)],
-            "start_time": round(float(T.first_seen[i]) + self.offset, 3),
-            "end_time": round(last, 3) if end else None,
-            "frame_time": round(last, 3),
-            "current_zones": [self.zone_names[z] for z in np.flatnonzero(member).tolist()],
-            "entered_zones": list(entered),
-            "dwell": {self.zone_names[z]: round(float(dwell[z]), 2) for z in
-                      sorted({self.zone_names.index(n) for n in entered})},
-            "loitering_zones": [self.zone_names[z] for z in np.flatnonzero(T.loiter[i]).tolist()],
-            "lines_crossed": list(crossed),
-            "stationary": bool(T.stationary[i]),
-            "motionless_count": int(T.motionless[i]),
-        }
-
-
-class TracksView:
-    """A copy of the published tracks at one frame, turned into event objects on demand (any thread)."""
-
-    def __init__(self, T: Table, entered: dict, crossed: dict, describer: _Describer, size) -> None:
-        self._T, self._entered, self._crossed, self._d, self._size = T, entered, crossed, describer, size
-
-    def __len__(self) -> int:
-        return int(np.count_nonzero(self._T.published))
-
-    def objects(self) -> list[dict]:
-        T = self._T
-        return [
-            self._d.describe(T, i, self._entered.get(int(T.tid[i]), ()), self._crossed.get(int(T.tid[i]), ()),
-                             self._size)
-            for i in np.flatnonzero(T.published).tolist()
-        ]
 
 
 class Analytics:
@@ -146,7 +58,7 @@ class Analytics:
         self.keep_tracks_view = keep_tracks_view
         self.run_id = run_id
         self.seq = 0  # sequence number of the last event of this run (1, 2, … with no gaps)
-        self._describer = _Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
+        self._describer = Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
         nz, nl = len(self.zones), len(self.lines)
         self.T = Table({
             "tid": ((), np.int64, -1),
@@ -159,10 +71,7 @@ class Analytics:
             "vel": ((2,), np.float32, 0.0),
             "eligible": ((), bool, False),  # passed the score and area filters at least once
             "published": ((), bool, False),
-            "ref_box": ((4,), np.float32, 0.0),  # where it was when it last moved
-            "still_ts": ((), np.float64, 0.0),
-            "stationary": ((), bool, False),
-            "motionless": ((), np.int32, 0),
+            **STATIONARY_COLUMNS,
             "last_event_ts": ((), np.float64, 0.0),
             "last_event_top": ((), np.float32, 0.0),
             **Zones.columns(nz),
@@ -307,7 +216,7 @@ class Analytics:
             points = {a: anchor_points(norm, a) for a in set(self.zones.anchors) | set(self.lines.anchors)}
             entered, left, loiter = self.zones.update(T, rows, points, cls, now)
             crossings = self.lines.update(T, rows, points, cls, T.published[rows])
-            moved, stat_changed = self._stationary(rows, now)
+            moved, stat_changed = update_stationary(T, rows, now, self.stationary)
             # remember history; collect reasons for an update
             zn = self.zones.names
             for i, z in zip(*entered.nonzero()):
@@ -363,7 +272,7 @@ class Analytics:
             return
         T = self.T
         kind = events.kind
-        sel = np.flatnonzero((kind == NEW_K) | (kind == UPDATE_K))
+        sel = np.flatnonzero((kind == NEW_K) | (kind == MATCHED_K))
         row = T.row
         known = [(j, row[t]) for j, t in zip(sel.tolist(), events.track_id[sel].tolist()) if t in row]
         if not known:
@@ -374,21 +283,6 @@ class Analytics:
         if news.any():
             rn = r[news]
             T.first_seen[rn] = np.minimum(T.first_seen[rn], events.first_seen[j[news]])
-
-    def _stationary(self, rows: np.ndarray, now: float) -> tuple[np.ndarray, np.ndarray]:
-        """Update still/moving state of observed rows; return (moved, stationary changed)."""
-        T = self.T
-        cfg = self.stationary
-        moved = row_iou(T.box[rows], T.ref_box[rows]) < cfg.min_iou
-        r_moved = rows[moved]
-        T.ref_box[r_moved] = T.box[r_moved]
-        T.still_ts[r_moved] = now
-        T.motionless[r_moved] = 0
-        T.motionless[rows[~moved]] += 1
-        stat = (cfg.seconds > 0) & (now - T.still_ts[rows] >= cfg.seconds)
-        changed = stat != T.stationary[rows]
-        T.stationary[rows] = stat
-        return moved, changed
 
     def _event(self, kind: str, row: int, now: float, changes: list[str] | None = None) -> dict:
         T = self.T

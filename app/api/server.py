@@ -10,7 +10,7 @@ import logging
 import socket
 import threading
 from importlib import resources
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable
 
 import cv2
 import uvicorn
@@ -146,7 +146,7 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
              responses={200: {"content": {PROM_TYPE: {"schema": {"type": "string"}}}}, **unauthorised},
              response_class=Response)
     def metrics() -> Response:
-        from app.prom import make_registry, render
+        from app.api.prometheus import make_registry, render  # prometheus_client: at the first scrape
 
         with registry_lock:
             if not registry:

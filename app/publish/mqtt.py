@@ -22,13 +22,13 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from app import __version__
-from app.analytics import FrameResult
 from app.errors import ConfigError
 from app.health import MqttLink
 from app.publish.config import MqttConfig
 from app.publish.outbound import Message, OutboundQueue
-from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery, ha_node
+from app.stats import MqttDropped, MqttStats, MqttUndelivered
+from app.types import FrameResult
 
 log = logging.getLogger(__name__)
 AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)

@@ -14,8 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from app.analytics import FrameResult
 from app.errors import ConfigError
+from app.types import FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -6,9 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from app.analytics import FrameResult
 from app.errors import ConfigError, OutputClosed
 from app.sinks import record
+from app.types import FrameResult
 
 
 def quiet_stdout() -> None:

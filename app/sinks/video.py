@@ -6,9 +6,9 @@ from pathlib import Path
 
 import cv2
 
-from app.analytics import FrameResult
 from app.annotate import annotate
 from app.errors import ConfigError
+from app.types import FrameResult
 
 VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}

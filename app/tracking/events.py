@@ -6,8 +6,9 @@ from typing import Iterable, Iterator, Literal
 
 import numpy as np
 
-EventKind = Literal["new", "update", "lost", "end"]
-KINDS: tuple[EventKind, ...] = ("new", "update", "lost", "end")
+# "matched", not "update": analytics publishes Frigate's `update` events, a rate-limited different thing
+EventKind = Literal["new", "matched", "lost", "end"]
+KINDS: tuple[EventKind, ...] = ("new", "matched", "lost", "end")
 NEW, UPDATE, LOST, END = range(4)
 
 
@@ -15,7 +16,7 @@ NEW, UPDATE, LOST, END = range(4)
 class TrackEvent:
     """One lifecycle event of one confirmed track."""
 
-    kind: EventKind  # new: confirmed; update: matched again; lost: first missed frame; end: removed
+    kind: EventKind  # new: confirmed; matched: matched again; lost: first missed frame; end: removed
     track_id: int
     class_id: int  # the track's majority class
     timestamp: float  # time of the frame that produced the event, seconds

@@ -1,6 +1,6 @@
 import numpy as np
 
-from app.metrics import match
+from app.accuracy import match
 
 
 def test_match_counts_tp_fp_fn_and_one_match_per_truth():

@@ -1,0 +1,30 @@
+"""Stationary objects: a track that has not left the box where it last moved for a while."""
+from __future__ import annotations
+
+import numpy as np
+
+from app.analytics.config import StationaryConfig
+from app.analytics.geometry import row_iou
+from app.analytics.table import Table
+
+# the per-track columns this needs in the analytics table
+STATIONARY_COLUMNS = {
+    "ref_box": ((4,), np.float32, 0.0),  # where it was when it last moved
+    "still_ts": ((), np.float64, 0.0),
+    "stationary": ((), bool, False),
+    "motionless": ((), np.int32, 0),
+}
+
+
+def update_stationary(T: Table, rows: np.ndarray, now: float, cfg: StationaryConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Update the still/moving state of the rows observed this frame; return (moved, stationary changed)."""
+    moved = row_iou(T.box[rows], T.ref_box[rows]) < cfg.min_iou
+    r_moved = rows[moved]
+    T.ref_box[r_moved] = T.box[r_moved]
+    T.still_ts[r_moved] = now
+    T.motionless[r_moved] = 0
+    T.motionless[rows[~moved]] += 1
+    stat = (cfg.seconds > 0) & (now - T.still_ts[rows] >= cfg.seconds)
+    changed = stat != T.stationary[rows]
+    T.stationary[rows] = stat
+    return moved, changed

@@ -1,0 +1,121 @@
+"""The run options shared by `vigil run` and `vigil bench`, and how they become one validated Config:
+defaults < YAML file < VIGIL_… environment < camera parameters < command-line flags."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from app.config import Config, load_config, parse_scalar
+from app.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_file(value: str) -> str:
+    """A relative path as given when it exists here, else relative to the project root (bundled files)."""
+    p = Path(value)
+    if p.is_absolute() or p.exists() or "://" in value or value.strip().isdigit():
+        return value
+    bundled = PROJECT_ROOT / p
+    return str(bundled) if bundled.exists() else value
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", help="YAML config (default: built-in defaults, see config/default.yaml)")
+    p.add_argument("--source", "-s", help="video file, rtsp://… URL, camera index, or 'acap-runtime' (the camera)")
+    p.add_argument("--model", "-m", help=".tflite model")
+    p.add_argument("--backend", choices=["tflite", "acap-runtime"],
+                   help="inference backend (acap-runtime: the camera's inference server)")
+    p.add_argument("--device", help="inference device (acap-runtime: cpu, artpec7, artpec8, cv25)")
+    p.add_argument("--fps", type=float, help="process at most this many frames per second of video time")
+    p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
+    p.add_argument("--threads", type=int, help="interpreter threads")
+    p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout)")
+    p.add_argument("--save-video", help="write annotated video (.mp4/.avi) or latest image (.jpg/.png)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish the metadata feed to this MQTT broker")
+    p.add_argument("--api", metavar="[HOST:]PORT", help="serve the status page and HTTP API (default host 127.0.0.1)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set decoder.score_threshold=0.6 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def overrides(args) -> dict:
+    """The config keys the flags of `args` set (dotted keys)."""
+    out = {}
+    flag_keys = {
+        "source": "source.uri", "model": "model.path", "fps": "source.fps", "loop": "source.loop",
+        "jsonl": "output.jsonl", "save_video": "output.video",
+        "backend": "model.backend.type", "device": "model.backend.device", "threads": "model.backend.threads",
+    }
+    if getattr(args, "source", None) == "acap-runtime":  # the camera's stream, not a file of that name
+        flag_keys["source"] = "source.type"
+    for attr, key in flag_keys.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            out[key] = value
+    out.update(feed_flags(args))
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_scalar(value)
+    if getattr(args, "no_progress", False):
+        out["output.progress"] = False
+    max_frames = getattr(args, "max_frames", None)
+    if max_frames is not None and max_frames < 1:
+        raise ConfigError(f"--max-frames must be at least 1 (got {max_frames}); leave it out to run to the end")
+    return out
+
+
+def feed_flags(args) -> dict:
+    """--mqtt HOST[:PORT] and --api [HOST:]PORT as config overrides."""
+    out = {}
+    mqtt = getattr(args, "mqtt", None)
+    if mqtt:
+        if mqtt.startswith("["):  # [IPv6]:port
+            host, _, port = mqtt[1:].partition("]")
+            port = port.removeprefix(":")
+        elif mqtt.count(":") <= 1:
+            host, _, port = mqtt.partition(":")
+        else:
+            host, port = "", "x"
+        if port and not port.isdigit():
+            raise ConfigError(f"--mqtt expects HOST[:PORT], got {mqtt!r}")
+        out.update({"mqtt.enabled": True, "mqtt.host": host or "127.0.0.1"})
+        if port:
+            out["mqtt.port"] = int(port)
+    api = getattr(args, "api", None)
+    if api:
+        host, _, port = api.rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(f"--api expects [HOST:]PORT, got {api!r}")
+        out.update({"api.enabled": True, "api.port": int(port)})
+        if host:
+            out["api.host"] = host.strip("[]")
+    return out
+
+
+def load(args) -> Config:
+    """The validated Config for these arguments, with bundled-file lookup for relative paths."""
+    return load_with_parameters(args)[0]
+
+
+def load_with_parameters(args) -> tuple[Config, dict | None]:
+    """(Config, the raw camera parameter values it used, or None when parameters are off)."""
+    cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), overrides(args))
+    camera = None
+    if cfg.acap_runtime.parameters:
+        # camera parameters (the app's settings page) override file and environment; flags still win
+        from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
+
+        camera = acap_params.fetch(cfg.acap_runtime)
+        cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
+                          {**acap_params.overrides(camera), **overrides(args)})
+    cfg.model.path = find_file(cfg.model.path)
+    if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
+        cfg.source.uri = find_file(cfg.source.uri)
+    if isinstance(cfg.model.labels, str):
+        cfg.model.labels = find_file(cfg.model.labels)
+    return cfg, camera
