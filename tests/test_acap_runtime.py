@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from app import cli, pipeline, protos
+from app import cli, pipeline, protos, run_options
 from app.acap import params as acap_params
 from app.acap.client import CHANNELS, AcapRuntimeError, Endpoint
 from app.acap.emulator import Emulator, EmulatorConfig
@@ -673,7 +673,7 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
         args = cli.build_parser().parse_args(
             ["run", "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
              "--set", "decoder.iou_threshold=0.3", "--set", "preprocess.tiling.enabled=true"])
-        cfg = cli.load(args)
+        cfg = run_options.load(args)
     assert cfg.decoder.score_threshold == 0.35 and cfg.tracker.type == "bytetrack"
     assert cfg.decoder.iou_threshold == 0.3  # not set on the camera: the flag's value
     assert cfg.preprocess.tiling.enabled is True  # the flag beats the camera's "no"
