@@ -13,25 +13,23 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
-import ssl
 import threading
 import time
 from typing import Callable
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
 
 from app import __version__
-from app.errors import ConfigError
 from app.health import MqttLink
 from app.publish.config import MqttConfig
+from app.publish.connection import LinkState, make_client
 from app.publish.outbound import Message, OutboundQueue
-from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery, ha_node
+from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery
+from app.publish.sweep import StaleSweep
 from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.types import FrameResult
 
 log = logging.getLogger(__name__)
-AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
 
 
 class MqttPublisher:
@@ -54,22 +52,15 @@ class MqttPublisher:
         self._requeued = 0  # events queued again at the front since the last disconnect
         self._connected = False
         self._stop = False
-        # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
-        self.state = "starting"
-        self.last_error: str | None = None
-        self.connects = 0
+        self.link_state = LinkState(self.broker, cfg.reconnect_max_delay, cfg.username)
         self.sent = 0  # acknowledged by the broker (QoS 1) or written to its socket (QoS 0)
         self.undelivered = {"critical": 0, "update": 0, "other": 0}  # given up on at exit
-        self._outage = False  # a connection failed or was lost since the last good one
         self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
         self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self.on_end_delivered: Callable[[str], None] | None = None  # called with an object id (under the lock)
-        self._swept = False  # stale retained topics were looked for on this run's broker
-        self._sweep: dict | None = None  # the look running now: subscribe mid, marker, stale topics found
+        self._sweep = StaleSweep(self.topics, cfg.home_assistant.prefix, device_id, cfg.connect_timeout)
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
         self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
-        self._warned = False  # one warning per outage
-        self._auth_logged = False
         self._next_stats = time.monotonic() + cfg.stats_interval
         self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued
         self._client = self._make_client()
@@ -78,24 +69,7 @@ class MqttPublisher:
     # ---- set-up -----------------------------------------------------------------------
 
     def _make_client(self) -> paho.Client:
-        cfg = self.cfg
-        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
-                        protocol=paho.MQTTv311)
-        c.will_set(self.topics.available, "offline", qos=1, retain=True)
-        if cfg.username is not None:
-            c.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
-        if cfg.tls.enabled:
-            t = cfg.tls
-            try:
-                c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file,
-                          cert_reqs=ssl.CERT_REQUIRED)
-            except (OSError, ssl.SSLError, ValueError) as e:
-                raise ConfigError(f"mqtt.tls: cannot load certificates: {e}") from None
-            if t.insecure:
-                c.tls_insecure_set(True)
-        c.reconnect_delay_set(cfg.reconnect_min_delay, max(cfg.reconnect_max_delay, cfg.reconnect_min_delay))
-        c.max_inflight_messages_set(cfg.max_inflight)
-        c.connect_timeout = 3.0
+        c = make_client(self.cfg, self.client_id, self.topics.available)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_connect_fail = self._on_connect_fail
@@ -112,7 +86,8 @@ class MqttPublisher:
                 self._queue_state(initial)
             self._q.set_retained(Message(self.topics.available, b"online", 1, True), last=True)
         log.info("mqtt: publishing to %s under %s/ as %s", self.broker, self.topics.prefix, self.client_id)
-        self.state = "connecting"
+        with self._cv:
+            self.link_state.connecting()
         self._client.connect_async(self.cfg.host, self.cfg.port, self.cfg.keepalive)
         self._client.loop_start()
         self._sender.start()
@@ -186,7 +161,10 @@ class MqttPublisher:
                             want_stats = True
                             break
                     self._check_handshake(now)
-                    self._check_sweep(now)
+                    if self._sweep.expired(now):
+                        self._unsubscribe = True
+                        log.info("mqtt: no answer to the look for stale retained topics within %g s; not clearing "
+                                 "any", self.cfg.connect_timeout)
                     if self._unsubscribe:
                         self._unsubscribe, unsubscribe = False, True
                         break
@@ -199,7 +177,7 @@ class MqttPublisher:
                         wait = min(wait, self._hold_until - now)
                     self._cv.wait(timeout=max(wait, 0.001))
             if unsubscribe:
-                self._client.unsubscribe(self._sweep_filters())
+                self._client.unsubscribe(self._sweep.filters())
                 continue
             if want_stats:
                 try:
@@ -242,14 +220,8 @@ class MqttPublisher:
         if opened is None or self._connected or now - opened < self.cfg.connect_timeout:
             return
         self._socket_at = None
-        self._outage = True
-        self.state = "no_handshake"
-        self.last_error = (f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) within "
-                           f"{self.cfg.connect_timeout:g} s")
-        if not self._warned:
-            self._warned = True
-            log.warning("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying with "
-                        "back-off up to %d s", self.last_error, self.cfg.reconnect_max_delay)
+        self.link_state.no_handshake(f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) "
+                                     f"within {self.cfg.connect_timeout:g} s")
         sock = self._client.socket()
         if sock is not None:
             try:  # paho's network thread sees the connection end and reconnects with its back-off
@@ -261,56 +233,37 @@ class MqttPublisher:
         with self._cv:
             self._socket_at = None
         if reason_code.is_failure:
-            code = reason_code.value
             with self._cv:
-                self._outage = True
                 self._connected = False
-                self.last_error = str(reason_code)
-                if code in AUTH_CODES:
-                    self.state = "auth_failed"
-                    if not self._auth_logged:
-                        self._auth_logged = True
-                        who = f"user {self.cfg.username!r}" if self.cfg.username else "an anonymous client"
-                        log.error("mqtt: broker %s refused the credentials of %s (%s); check mqtt.username and "
-                                  "mqtt.password; retrying every %d s", self.broker, who, reason_code,
-                                  self.cfg.reconnect_max_delay)
-                else:
-                    self.state = "refused"
-                    if not self._warned:
-                        self._warned = True
-                        log.warning("mqtt: broker %s refused the connection (%s); retrying", self.broker, reason_code)
+                self.link_state.refused(reason_code)
             return
-        if not self._swept:  # before any state goes out, so our own 'online' comes back after the retained
-            self._start_sweep(client)
+        if not self._sweep.done:  # before any state goes out, so our own 'online' comes back after the retained
+            rc, mid = client.subscribe([(f, 1) for f in self._sweep.filters()])
+            if rc == paho.MQTT_ERR_SUCCESS:
+                with self._cv:
+                    self._sweep.begin(mid, time.monotonic())
         with self._cv:
             self._connected = True
-            self.connects += 1
-            self.state = "connected"
-            self.last_error = None
-            self._warned = False
-            self._auth_logged = False
+            after_outage = self.link_state.up()
             self._q.mark_all_dirty()
             # Retained state and 'online' go now; events wait: a broker that has just restarted has no
             # subscriptions until its clients are back, and hands what it gets meanwhile to nobody.
-            hold = self.cfg.resume_delay if self._outage else 0.0
+            hold = self.cfg.resume_delay if after_outage else 0.0
             self._hold_until = time.monotonic() + hold
-            self._outage = False
             waiting = len(self._q.events)
             self._cv.notify_all()
         if hold and waiting:
             log.info("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
-                     "connected" if self.connects == 1 else "reconnected", self.broker, waiting, hold)
+                     "connected" if self.link_state.connects == 1 else "reconnected", self.broker, waiting, hold)
         else:
-            log.info("mqtt: %s to %s", "connected" if self.connects == 1 else "reconnected", self.broker)
+            log.info("mqtt: %s to %s", "connected" if self.link_state.connects == 1 else "reconnected", self.broker)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
             was = self._connected
             self._connected = False
             self._socket_at = None
-            self._sweep = None  # unfinished: looked for again at the next connect
-            if not self._stop:
-                self._outage = True
+            self._sweep.interrupted()
             self._q.drop_volatile()
             # QoS 0 messages in paho's buffer are gone. paho resends unacknowledged QoS 1 ones the moment
             # it reconnects, before subscribers of a restarted broker are back; so events among them are
@@ -321,32 +274,13 @@ class MqttPublisher:
                 self._orphans.add(mid)
             self._requeued = len(again)
             self._outstanding = {m: msg for m, msg in self._outstanding.items() if msg.qos and msg.kind == "other"}
-            if was and not self._stop:
-                self.state = "connecting"
-                self.last_error = f"connection lost ({reason_code})"
-                log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
-                            self.broker, reason_code, self.cfg.reconnect_max_delay)
-            elif not self._stop and self.state not in ("auth_failed", "refused", "no_handshake"):
-                # closed before CONNACK: not an MQTT broker, TLS expected, or a proxy that gave up
-                self.state = "no_handshake"
-                self.last_error = f"{self.broker} closed the connection before answering the MQTT handshake ({reason_code})"
-                if not self._warned:
-                    self._warned = True
-                    log.warning("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying "
-                                "with back-off up to %d s", self.last_error, self.cfg.reconnect_max_delay)
+            self.link_state.down(reason_code, was, self._stop)
             self._cv.notify_all()
 
     def _on_connect_fail(self, client, userdata) -> None:
         with self._cv:
             self._connected = False
-            self._outage = True
-            if self.state != "auth_failed":
-                self.state = "unreachable"
-            self.last_error = f"cannot reach {self.broker}"
-            if not self._warned:
-                self._warned = True
-                log.warning("mqtt: cannot reach broker %s; the pipeline keeps running and retries with back-off "
-                            "up to %d s", self.broker, self.cfg.reconnect_max_delay)
+            self.link_state.unreachable()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cv:
@@ -361,67 +295,29 @@ class MqttPublisher:
                 self._delivered(msg)
             self._cv.notify()
 
-    # ---- stale retained topics (a zone, line or label renamed or removed since an earlier run) ----
-
-    def _owned(self, topic: str) -> bool:
-        """Whether a retained topic is of a kind this publisher writes (counts, zones, lines, HA discovery)."""
-        base = self.topics.prefix + "/"
-        if topic.startswith(base):
-            rest = topic[len(base):].split("/")
-            return (rest[0] in ("counts", "lines") and len(rest) == 2) or (rest[0] == "zones" and len(rest) == 3)
-        ha = f"{self.cfg.home_assistant.prefix}/sensor/{ha_node(self.device_id)}/"
-        return topic.startswith(ha) and topic.endswith("/config") and topic.count("/") == ha.count("/") + 1
-
-    def _sweep_filters(self) -> list[str]:
-        return [f"{self.topics.prefix}/#", f"{self.cfg.home_assistant.prefix}/sensor/{ha_node(self.device_id)}/+/config"]
-
-    def _start_sweep(self, client) -> None:
-        """Subscribe to our own topics: the broker answers with what is retained there, and then (it
-        handles our packets in order) echoes the `online` we publish after the state."""
-        rc, mid = client.subscribe([(f, 1) for f in self._sweep_filters()])
-        with self._cv:
-            if rc == paho.MQTT_ERR_SUCCESS:
-                self._sweep = {"mid": mid, "stale": {}, "since": time.monotonic()}
+    # ---- stale retained topics (app/publish/sweep.py) ----------------------------------------
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         with self._cv:
-            sw = self._sweep
-            if sw is None or mid != sw["mid"] or not any(rc.is_failure for rc in reason_codes):
-                return
-            self._sweep, self._swept = None, True
-        log.info("mqtt: the broker refused a subscription to Vigil's own topics; stale retained topics "
-                 "of earlier configurations are not cleared")
-        client.unsubscribe(self._sweep_filters())
+            refused = self._sweep.refused(mid, any(rc.is_failure for rc in reason_codes))
+        if refused:
+            log.info("mqtt: the broker refused a subscription to Vigil's own topics; stale retained topics "
+                     "of earlier configurations are not cleared")
+            client.unsubscribe(self._sweep.filters())
 
     def _on_message(self, client, userdata, msg) -> None:
         with self._cv:
-            sw = self._sweep
-            if sw is None:
+            stale = self._sweep.message(msg.topic, msg.retain, msg.payload, self._q.retained)
+            if stale is None:
                 return
-            if msg.topic == self.topics.available and not msg.retain and msg.payload == b"online":
-                self._sweep, self._swept = None, True
-                stale = [t for t in sw["stale"] if t not in self._q.retained]
-                for t in stale:
-                    self._q.clears.append(Message(t, b"", 1, True))
-                self.cleared += stale
-                self._cv.notify()
-            else:
-                if msg.retain and msg.payload and self._owned(msg.topic) and msg.topic not in self._q.retained:
-                    sw["stale"][msg.topic] = None
-                return
-        client.unsubscribe(self._sweep_filters())
+            for t in stale:
+                self._q.clears.append(Message(t, b"", 1, True))
+            self.cleared += stale
+            self._cv.notify()
+        client.unsubscribe(self._sweep.filters())
         if stale:
             log.info("mqtt: cleared %d retained topics the configuration no longer has: %s", len(stale),
                      ", ".join(stale[:10]) + (", …" if len(stale) > 10 else ""))
-
-    def _check_sweep(self, now: float) -> None:
-        """Give up looking for stale topics when the broker never echoes the marker (sender thread, locked)."""
-        sw = self._sweep
-        if sw is not None and now - sw["since"] > self.cfg.connect_timeout:
-            self._sweep, self._swept = None, True
-            self._unsubscribe = True
-            log.info("mqtt: no answer to the look for stale retained topics within %g s; not clearing any",
-                     self.cfg.connect_timeout)
 
     def _delivered(self, msg: Message) -> None:
         if msg.ended is not None and self.on_end_delivered is not None:
@@ -436,21 +332,31 @@ class MqttPublisher:
     def connected(self) -> bool:
         return self._connected
 
+    @property
+    def state(self) -> str:
+        """starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed"""
+        return self.link_state.state
+
+    @property
+    def last_error(self) -> str | None:
+        return self.link_state.last_error
+
     def snapshot(self) -> MqttStats:
         """Counters and connection state now (any thread)."""
         with self._cv:
             d = self._q.dropped
             return MqttStats(
-                connected=self._connected, state=self.state, broker=self.broker, client_id=self.client_id,
+                connected=self._connected, state=self.link_state.state, broker=self.broker, client_id=self.client_id,
                 topic_prefix=self.topics.prefix, queued=len(self._q), inflight=self._inflight(), sent=self.sent,
                 dropped=MqttDropped(**{k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")}),
-                undelivered=MqttUndelivered(**self.undelivered), reconnects=max(self.connects - 1, 0),
-                last_error=self.last_error,
+                undelivered=MqttUndelivered(**self.undelivered), reconnects=max(self.link_state.connects - 1, 0),
+                last_error=self.link_state.last_error,
             )
 
     def link(self) -> MqttLink:
         """What health judges the connection on."""
-        return MqttLink(self._connected, self.state, self.broker, self.last_error)
+        with self._cv:
+            return MqttLink(self._connected, self.link_state.state, self.broker, self.link_state.last_error)
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""
@@ -472,7 +378,7 @@ class MqttPublisher:
         self.flush(min(timeout, 2.0))
         with self._cv:
             self._stop = True
-            self.state = "closed"
+            self.link_state.closed()
             # what never reached the broker is counted as such, never as sent
             left = self._q.undelivered()
             for msg in self._outstanding.values():

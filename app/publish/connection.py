@@ -1,0 +1,117 @@
+"""The connection to the broker: the paho client as configured (credentials, TLS, back-off, will),
+and where the connection stands and what has been said about it: the state shown in /api/stats and
+health, the last error, and the log lines (one warning per outage, one error per credential
+refusal, not one per retry)."""
+from __future__ import annotations
+
+import logging
+import ssl
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from app.errors import ConfigError
+from app.publish.config import MqttConfig
+
+log = logging.getLogger("app.publish.mqtt")  # the publisher's logger: every MQTT line under one name
+
+AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
+NOT_AN_ANSWER = ("auth_failed", "refused", "no_handshake")  # states a later close keeps
+
+
+def make_client(cfg: MqttConfig, client_id: str, will_topic: str) -> paho.Client:
+    """A paho client set up from mqtt.* (callbacks are the publisher's to attach); ConfigError for bad TLS files."""
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, protocol=paho.MQTTv311)
+    c.will_set(will_topic, "offline", qos=1, retain=True)
+    if cfg.username is not None:
+        c.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+    if cfg.tls.enabled:
+        t = cfg.tls
+        try:
+            c.tls_set(ca_certs=t.ca_file, certfile=t.cert_file, keyfile=t.key_file, cert_reqs=ssl.CERT_REQUIRED)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise ConfigError(f"mqtt.tls: cannot load certificates: {e}") from None
+        if t.insecure:
+            c.tls_insecure_set(True)
+    c.reconnect_delay_set(cfg.reconnect_min_delay, max(cfg.reconnect_max_delay, cfg.reconnect_min_delay))
+    c.max_inflight_messages_set(cfg.max_inflight)
+    c.connect_timeout = 3.0
+    return c
+
+
+class LinkState:
+    """The connection's state machine; every method is called with the publisher's lock held."""
+
+    def __init__(self, broker: str, retry_max: int, username: str | None) -> None:
+        self.broker = broker
+        self.retry_max = retry_max
+        self.username = username
+        # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
+        self.state = "starting"
+        self.last_error: str | None = None
+        self.connects = 0
+        self.outage = False  # a connection failed or was lost since the last good one
+        self._warned = False
+        self._auth_logged = False
+
+    def _warn_once(self, message: str, *args) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message, *args)
+
+    def connecting(self) -> None:
+        self.state = "connecting"
+
+    def up(self) -> bool:
+        """Connected; True when it is a reconnection after an outage (queued events then wait)."""
+        self.connects += 1
+        self.state, self.last_error = "connected", None
+        self._warned = self._auth_logged = False
+        after_outage, self.outage = self.outage, False
+        return after_outage
+
+    def refused(self, reason_code) -> None:
+        """The broker answered CONNECT with a refusal."""
+        self.outage = True
+        self.last_error = str(reason_code)
+        if reason_code.value in AUTH_CODES:
+            self.state = "auth_failed"
+            if not self._auth_logged:
+                self._auth_logged = True
+                who = f"user {self.username!r}" if self.username else "an anonymous client"
+                log.error("mqtt: broker %s refused the credentials of %s (%s); check mqtt.username and "
+                          "mqtt.password; retrying every %d s", self.broker, who, reason_code, self.retry_max)
+        else:
+            self.state = "refused"
+            self._warn_once("mqtt: broker %s refused the connection (%s); retrying", self.broker, reason_code)
+
+    def no_handshake(self, error: str) -> None:
+        """A peer took the TCP connection but never answered (or closed it before) CONNECT."""
+        self.outage = True
+        self.state, self.last_error = "no_handshake", error
+        self._warn_once("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying with "
+                        "back-off up to %d s", error, self.retry_max)
+
+    def unreachable(self) -> None:
+        self.outage = True
+        if self.state != "auth_failed":
+            self.state = "unreachable"
+        self.last_error = f"cannot reach {self.broker}"
+        self._warn_once("mqtt: cannot reach broker %s; the pipeline keeps running and retries with back-off "
+                        "up to %d s", self.broker, self.retry_max)
+
+    def down(self, reason_code, was_connected: bool, stopping: bool) -> None:
+        """The connection closed: lost after a good one, or closed before the handshake finished."""
+        if stopping:
+            return
+        self.outage = True
+        if was_connected:
+            self.state, self.last_error = "connecting", f"connection lost ({reason_code})"
+            log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
+                        self.broker, reason_code, self.retry_max)
+        elif self.state not in NOT_AN_ANSWER:
+            # closed before CONNACK: not an MQTT broker, TLS expected, or a proxy that gave up
+            self.no_handshake(f"{self.broker} closed the connection before answering the MQTT handshake ({reason_code})")
+
+    def closed(self) -> None:
+        self.state = "closed"
