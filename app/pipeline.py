@@ -92,11 +92,12 @@ def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[lis
 class Run:
     """One run of the pipeline: what it opened, in the order it must be closed."""
 
-    def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer]) -> None:
+    def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer],
+                 timer: StageTimer | None = None) -> None:
         self.cfg = cfg
         self.stop = stop or threading.Event()
         self.extra = consumers
-        self.timer = StageTimer()
+        self.timer = timer or StageTimer()
         self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
         check_labels(cfg, self.labels)
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
@@ -279,7 +280,8 @@ def run(
     """Process the configured source until it ends, `max_frames`, `stop` is set or every output has
     ended. `consumers` get every FrameResult after the configured outputs; a `detector` passed in
     is used instead of loading the model again (and is left open)."""
-    r = Run(cfg, stop, list(consumers or []))
+    # a detector passed in measures its stages on its own timer: the run reports on that one
+    r = Run(cfg, stop, list(consumers or []), detector.timer if detector is not None else None)
     try:
         r.serve()
         try:
