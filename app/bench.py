@@ -41,7 +41,8 @@ def baseline_fps(args, config_path: str) -> dict:
 
 
 def main(args) -> int:
-    from app import pipeline  # the model and video stack: loaded when a bench runs, not with the CLI
+    # the model and video stack: loaded when a bench runs, not with the CLI
+    from app import pipeline
     from app.capture import build_source
     from app.detector import Detector
     from app.plugins import RunContext

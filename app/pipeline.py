@@ -27,6 +27,8 @@ from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
 from app.health import Health
 from app.plugins import RunContext
+from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
+from app.sinks.jsonl import JsonlSink
 from app.status import Parts, Status
 from app.timing import StageTimer
 from app.tracking import build_tracker
@@ -75,7 +77,6 @@ def check_labels(cfg: Config, labels: list[str]) -> None:
 
 def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[list[Consumer], list[str]]:
     """The configured file outputs and a description of where each writes."""
-    from app.sinks.jsonl import JsonlSink
     from app.sinks.video import VideoSink  # cv2's writer: imported only when a video is asked for
 
     sinks: list[Consumer] = []
@@ -166,8 +167,6 @@ class Run:
         consumers: list[Consumer] = list(files)
         orphans: list[dict] = []
         if cfg.state.file:
-            from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
-
             if cfg.lines:
                 self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
                 restored = analytics.restore_lines(self.state_file.load())

@@ -110,16 +110,19 @@ def drop_orphaned_tensors(model: schema.ModelT) -> int:
     return dropped
 
 
+def _keep_used(items: list, used: set[int]) -> tuple[list, dict[int, int], int]:
+    """The items whose index is in `used`, in order; old index -> new index; how many went."""
+    keep = [i for i in range(len(items)) if i in used]
+    return [items[i] for i in keep], {old: new for new, old in enumerate(keep)}, len(items) - len(keep)
+
+
 def drop_unused_buffers(model: schema.ModelT) -> int:
     """Remove buffers no tensor or metadata entry refers to (buffer 0 stays); return how many went."""
     used = {0}
     for subgraph in model.subgraphs:
         used.update(t.buffer for t in subgraph.tensors)
     used.update(m.buffer for m in model.metadata or [])
-    keep = [i for i in range(len(model.buffers)) if i in used]
-    new_index = {old: new for new, old in enumerate(keep)}
-    dropped = len(model.buffers) - len(keep)
-    model.buffers = [model.buffers[i] for i in keep]
+    model.buffers, new_index, dropped = _keep_used(model.buffers, used)
     for subgraph in model.subgraphs:
         for tensor in subgraph.tensors:
             tensor.buffer = new_index[tensor.buffer]
@@ -131,10 +134,7 @@ def drop_unused_buffers(model: schema.ModelT) -> int:
 def drop_unused_opcodes(model: schema.ModelT) -> int:
     """Remove operator codes no operator uses; return how many went."""
     used = {op.opcodeIndex for sg in model.subgraphs for op in sg.operators}
-    keep = [i for i in range(len(model.operatorCodes)) if i in used]
-    new_index = {old: new for new, old in enumerate(keep)}
-    dropped = len(model.operatorCodes) - len(keep)
-    model.operatorCodes = [model.operatorCodes[i] for i in keep]
+    model.operatorCodes, new_index, dropped = _keep_used(model.operatorCodes, used)
     for subgraph in model.subgraphs:
         for op in subgraph.operators:
             op.opcodeIndex = new_index[op.opcodeIndex]
