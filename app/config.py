@@ -7,16 +7,17 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-import yaml
 from pydantic import (
     BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator,
 )
 
+from app.acap.config import AcapRuntimeConfig
 from app.backends import BACKENDS
 from app.capture import SOURCES
+from app.config_input import merged_tree
 from app.decoders import DECODERS
 from app.errors import ConfigError
-from app.plugins import PluginConfig, Registry, registries
+from app.plugins import format_validation_error
 from app.tracking import TRACKERS
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
@@ -27,22 +28,6 @@ from app.publish.config import MqttConfig
 log = logging.getLogger(__name__)
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-
-ENV_PREFIX = "VIGIL_"
-ENV_NESTING = "__"
-ENV_NOT_KEYS = {"VIGIL_CONFIG"}  # environment variables that are not config keys
-
-# keys that moved into a plugin's section, with the default they had: files, VIGIL_… variables
-# and --set keys using the old name keep working; one the chosen type lacks is dropped when it
-# holds that default (an old copy of default.yaml), else refused naming the type it belongs to
-MOVED_KEYS: dict[str, tuple[str, Any]] = {
-    "model.device": ("model.backend.device", "cpu"),
-    "model.threads": ("model.backend.threads", 1),
-    "model.server_path": ("model.backend.server_path", None),
-    "acap_runtime.inflight": ("model.backend.inflight", 2),
-    "acap_runtime.load_timeout": ("model.backend.load_timeout", 300.0),
-}
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -106,21 +91,6 @@ class OutputConfig(_Section):
     jsonl: str | None = Field(None, description="JSON Lines file of per-frame tracked objects; '-' for stdout")
     video: str | None = Field(None, description="annotated video (.mp4/.avi) or latest annotated image (.jpg/.png)")
     progress: bool = Field(True, description="show a progress bar on stderr")
-
-
-class AcapRuntimeConfig(_Section):
-    address: str = Field("unix:///tmp/acap-runtime.sock", description="ACAP Runtime gRPC address: unix:///path or host:port")
-    tls_cert: str | None = Field(None, description="server certificate (PEM) to connect with TLS; none = insecure")
-    tls_authority: str = Field("localhost", description="name checked against the TLS certificate")
-    connect_timeout: float = Field(120.0, ge=0, description="seconds to wait for the server and model at start; 0 = forever")
-    retry_timeout: float = Field(600.0, ge=0, description="seconds of transient failures (restart, busy DLPU) tolerated mid-run; 0 = forever")
-    timeout: float = Field(10.0, gt=0, description="deadline of calls other than the Predict that loads the model")
-    parameters: bool = Field(False, description="read settings from the camera's parameters (manifest paramConfig) at start")
-    parameter_prefix: str = Field("root.Vigil", description="parameter group of the app on the camera")
-    parameter_poll: float = Field(
-        10.0, ge=0,
-        description="seconds between checks for changed camera parameters; a change restarts Vigil to apply it; 0 = off",
-    )
 
 
 class StateConfig(_Section):
@@ -203,236 +173,19 @@ def expand_label_map(values: Mapping[str, Any], groups: Mapping[str, list[str]])
     return out
 
 
-def _set_dotted(tree: dict, key: str, value: Any) -> None:
-    parts = key.split(".")
-    node = tree
-    for i, p in enumerate(parts[:-1]):
-        nxt = node.get(p)
-        if isinstance(nxt, str) and ".".join(parts[: i + 1]) in _plugin_keys():
-            nxt = {"type": nxt}  # `model.backend: acap-runtime`, then model.backend.device
-        if not isinstance(nxt, dict):
-            nxt = {}
-        node[p] = nxt
-        node = nxt
-    node[parts[-1]] = value
-
-
-def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
-    node: Any = tree
-    for p in key.split("."):
-        if not isinstance(node, dict) or p not in node:
-            return False, None
-        node = node[p]
-    return True, node
-
-
-def _pop_dotted(tree: dict, key: str) -> None:
-    *path, last = key.split(".")
-    found, node = _get_dotted(tree, ".".join(path)) if path else (True, tree)
-    if found and isinstance(node, dict):
-        node.pop(last, None)
-
-
-def _plugin_keys() -> dict[str, Registry]:
-    return {r.key: r for r in registries()}
-
-
-def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; returns the old ones used."""
-    moved = {}
-    for key, value in settings.items():
-        if key in MOVED_KEYS:
-            moved[key] = value
-            key = MOVED_KEYS[key][0]
-        _set_dotted(tree, key, value)
-    return moved
-
-
-def _move_old_keys(tree: dict) -> dict[str, Any]:
-    """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
-    moved = {}
-    for old, (new, _) in MOVED_KEYS.items():
-        found, value = _get_dotted(tree, old)
-        if not found:
-            continue
-        _pop_dotted(tree, old)
-        moved[old] = value
-        if not _get_dotted(tree, new)[0]:
-            _set_dotted(tree, new, value)
-    return moved
-
-
-def _drop_other_types_defaults(tree: dict) -> list[str]:
-    """In a section of the default type, keys of another type holding that type's default are
-    dropped (an old copy of default.yaml lists the YOLO and MediaPipe keys flat under decoder, the
-    camera stream under source); returns them. A type chosen explicitly gets no such leniency."""
-    dropped = []
-    for registry in registries():
-        found, node = _get_dotted(tree, registry.key)
-        if not found or not isinstance(node, dict):
-            continue
-        chosen = node.get("type", registry.default)
-        if chosen != registry.default:
-            continue
-        mine = registry.config_class(chosen).model_fields
-        defaults = {}
-        for name in registry.names():
-            cls = registry.config_class(name)
-            if cls is not registry.config_class(chosen):
-                defaults.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
-        for key in [k for k in node if k not in mine]:
-            if any(key in d and node[key] == d[key] for d in defaults.values()):
-                del node[key]
-                dropped.append(f"{registry.key}.{key}")
-    return dropped
-
-
-def _drop_moved_defaults(tree: dict, moved: Mapping[str, Any]) -> None:
-    """Moved keys the section's chosen type lacks, when they hold their old default, are dropped."""
-    for old in moved:
-        new, default = MOVED_KEYS[old]
-        section, name = new.rsplit(".", 1)
-        registry = _plugin_keys()[section]
-        found, node = _get_dotted(tree, section)
-        chosen = node.get("type", registry.default) if isinstance(node, dict) else registry.default
-        if chosen not in registry.modules or name in registry.config_class(chosen).model_fields:
-            continue
-        found, value = _get_dotted(tree, new)
-        if found and value == default:
-            _pop_dotted(tree, new)
-
-
-def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    """VIGIL_MODEL__PATH=x -> {"model.path": x}; values parsed as YAML scalars/lists ("true", "5", "[1,2]")."""
-    out = {}
-    for name, raw in env.items():
-        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
-            continue
-        key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
-        out[key] = parse_scalar(raw)
-    return out
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader refusing a key given twice in one mapping (PyYAML would keep the last silently)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        first: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *base` may be overridden by the keys after it
-            key = self.construct_object(key_node, deep=True)
-            try:
-                earlier = first.setdefault(key, key_node)
-            except TypeError:
-                continue  # unhashable: the base class says so
-            if earlier is not key_node:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first on line {earlier.start_mark.line + 1})",
-                    key_node.start_mark)
-        return super().construct_mapping(node, deep)
-
-
-def parse_scalar(raw: str) -> Any:
-    try:
-        return yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else raw
-    except yaml.YAMLError:
-        return raw
-
-
-def format_validation_error(e: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad key and the problem."""
-    errs = e.errors()
-    first = errs[0]
-    parts = [*(prefix.split(".") if prefix else []), *first["loc"]]
-    registry, plugin_type = _plugin_section(parts)
-    loc = ".".join(str(p) for p in parts)
-    msg = first["msg"].removeprefix("Value error, ")
-    got = first.get("input")
-    if first["type"] == "union_tag_invalid" and registry is not None:
-        line = f"{loc}.type: unknown {registry.kind} {first['ctx']['tag']!r}; choose one of {', '.join(registry.names())}"
-    elif first["type"] == "extra_forbidden":
-        line = f"{loc}: unknown key"
-        if plugin_type is not None:
-            line += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
-    else:
-        line = f"{loc}: {msg}"
-        if first["type"] != "missing" and not isinstance(got, (dict, list)):
-            line += f" (got {got!r})"
-    if len(errs) > 1:
-        line += f" (and {len(errs) - 1} more)"
-    return line
-
-
-def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
-    """The registry whose section `parts` is in, and the plugin type pydantic put in the path (the
-    union's tag, which users never write; removed from `parts`)."""
-    for registry in registries():
-        key = registry.key.split(".")
-        if parts[: len(key)] != key:
-            continue
-        if len(parts) > len(key) + 1 and parts[len(key)] in registry.modules:
-            return registry, parts.pop(len(key))
-        return registry, None
-    return None, None
-
-
-def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
-    owners = registry.owners(key, besides=plugin_type)
-    if not owners:
-        return ""
-    article = "an" if owners[0][0] in "aeiou" else "a"
-    return f" (it is {article} {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
-
-
-def read_yaml(path: str | Path) -> dict:
-    """The YAML mapping in `path`, or a ConfigError saying what is wrong with the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise ConfigError(f"{p} line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
-    return data
-
-
 def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Defaults < YAML file < VIGIL_… environment < CLI overrides (dotted keys), validated once."""
-    tree = read_yaml(path) if path else {}
-    env = os.environ if env is None else env
-    moved = _move_old_keys(tree)
-    moved.update(_apply(tree, {**_env_overrides(env), **(overrides or {})}))
-    _drop_moved_defaults(tree, moved)
-    ignored = _drop_other_types_defaults(tree)
+    tree, notes = merged_tree(path, overrides, os.environ if env is None else env)
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(format_validation_error(e)) from None
-    if moved:
-        log.warning("config: old key names still read: %s", ", ".join(
-            f"{old} (now {MOVED_KEYS[old][0]})" for old in moved))
-    if ignored:
-        log.warning("config: keys of other plugin types, at their defaults, ignored: %s", ", ".join(ignored))
+    for note in notes:
+        log.warning(note)
     return cfg
 
 
@@ -467,63 +220,3 @@ def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> li
     return [out.get(i, str(i)) for i in range(max(out) + 1)] if out else []
 
 
-def _yaml_value(v: Any) -> str:
-    if isinstance(v, tuple):
-        v = list(v)
-    return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
-
-
-def _render(model: BaseModel, pad: str, lines: list[str], only: Mapping[str, Any] | None = None) -> None:
-    """model's fields (or `only` those) as YAML lines, each after its description; `pad` is the
-    indent, ending in "# " for a commented-out alternative."""
-    registry = _registry_of(model)
-    for name, field in (only or type(model).model_fields).items():
-        value = getattr(model, name)
-        description = field.description
-        if registry is not None and name == "type":
-            description = f"one of: {', '.join(registry.names())}" + (f"; {description}" if description else "")
-        if description:
-            lines.append(f"{pad}# {description}")
-        if isinstance(value, BaseModel):
-            lines.append(f"{pad}{name}:")
-            _render(value, pad + "  ", lines)
-        else:
-            lines.append(f"{pad}{name}: {_yaml_value(value)}")
-    if registry is not None and only is None and not pad.endswith("# "):
-        _render_alternatives(registry, model, pad, lines)
-
-
-def _registry_of(model: BaseModel) -> Registry | None:
-    if isinstance(model, PluginConfig):
-        for registry in registries():
-            if type(model) in registry.configs().values():
-                return registry
-    return None
-
-
-def _render_alternatives(registry: Registry, chosen: PluginConfig, pad: str, lines: list[str]) -> None:
-    """The other types' keys, commented out, so users find them: those the chosen type lacks or
-    has with another default or meaning."""
-    mine = type(chosen).model_fields
-    names: dict[type[PluginConfig], list[str]] = {}
-    for name, cls in registry.configs().items():
-        if cls is not type(chosen):
-            names.setdefault(cls, []).append(name)
-    for cls, types in names.items():
-        other = cls.model_validate({"type": types[0]})
-        theirs = {k: f for k, f in cls.model_fields.items() if k != "type" and not (
-            k in mine and getattr(other, k) == getattr(chosen, k) and f.description == mine[k].description)}
-        if not theirs:
-            lines.append(f"{pad}# or type: {' or '.join(types)} (no keys of its own)")
-            continue
-        how = "which adds" if all(k in cls.model_fields for k in mine) else \
-            "with these keys of its own (those above it lacks are refused)"
-        lines.append(f"{pad}# or type: {' or '.join(types)}, {how}:")
-        _render(other, pad + "# ", lines, only=theirs)
-
-
-def render_defaults(header: str = "") -> str:
-    """The whole configuration with every key, its default and its description, as YAML."""
-    lines = [header.rstrip()] if header else []
-    _render(Config(), "", lines)
-    return "\n".join(lines) + "\n"

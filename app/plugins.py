@@ -27,7 +27,7 @@ from app.health import Health
 from app.timing import StageTimer
 
 if TYPE_CHECKING:
-    from app.config import AcapRuntimeConfig
+    from app.acap.config import AcapRuntimeConfig
 
 
 class PluginConfig(BaseModel):
@@ -103,8 +103,6 @@ class Registry:
         try:
             return TypeAdapter(self.section()).validate_python(section)
         except ValidationError as e:
-            from app.config import format_validation_error
-
             raise ConfigError(format_validation_error(e, prefix=self.key)) from None
 
     def build(self, cfg: PluginConfig, ctx: RunContext | None = None, *args: Any) -> Any:
@@ -122,3 +120,48 @@ def registries() -> list[Registry]:
 
 
 _REGISTRIES: list[Registry] = []
+
+
+def format_validation_error(e: ValidationError, prefix: str = "") -> str:
+    """One line naming the first bad key and the problem."""
+    errs = e.errors()
+    first = errs[0]
+    parts = [*(prefix.split(".") if prefix else []), *first["loc"]]
+    registry, plugin_type = _plugin_section(parts)
+    loc = ".".join(str(p) for p in parts)
+    msg = first["msg"].removeprefix("Value error, ")
+    got = first.get("input")
+    if first["type"] == "union_tag_invalid" and registry is not None:
+        line = f"{loc}.type: unknown {registry.kind} {first['ctx']['tag']!r}; choose one of {', '.join(registry.names())}"
+    elif first["type"] == "extra_forbidden":
+        line = f"{loc}: unknown key"
+        if plugin_type is not None:
+            line += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
+    else:
+        line = f"{loc}: {msg}"
+        if first["type"] != "missing" and not isinstance(got, (dict, list)):
+            line += f" (got {got!r})"
+    if len(errs) > 1:
+        line += f" (and {len(errs) - 1} more)"
+    return line
+
+
+def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
+    """The registry whose section `parts` is in, and the plugin type pydantic put in the path (the
+    union's tag, which users never write; removed from `parts`)."""
+    for registry in registries():
+        key = registry.key.split(".")
+        if parts[: len(key)] != key:
+            continue
+        if len(parts) > len(key) + 1 and parts[len(key)] in registry.modules:
+            return registry, parts.pop(len(key))
+        return registry, None
+    return None, None
+
+
+def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
+    owners = registry.owners(key, besides=plugin_type)
+    if not owners:
+        return ""
+    article = "an" if owners[0][0] in "aeiou" else "a"
+    return f" (it is {article} {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"

@@ -6,7 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
-from app.config import Config, load_config, parse_scalar
+from app.config import Config, load_config
+from app.config_input import parse_scalar
 from app.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Config, load_config, render_defaults, resolve_labels
+from app.config import Config, load_config, resolve_labels
+from app.config_render import render_defaults
 from app.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

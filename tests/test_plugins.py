@@ -11,7 +11,8 @@ import pytest
 
 from app.backends import BACKENDS
 from app.capture import SOURCES
-from app.config import Config, render_defaults
+from app.config import Config
+from app.config_render import render_defaults
 from app.decoders import DECODERS
 from app.errors import ConfigError
 from app.plugins import PluginConfig, RunContext
@@ -68,7 +69,8 @@ TRACKERS.modules["still"] = "still_tracker"  # the one registry line per plugin
 DECODERS.modules["logits"] = "logit_decoder"
 
 from app.modelfile import TensorSpec
-from app.config import ConfigError, load_config, render_defaults
+from app.config import ConfigError, load_config
+from app.config_render import render_defaults
 
 cfg = load_config(None, {"tracker.type": "still", "tracker.hold": 3, "decoder.score_threshold": 0.6}, env={})
 tracker = build_tracker(cfg.tracker)

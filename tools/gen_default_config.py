@@ -1,7 +1,7 @@
 """Regenerate config/default.yaml from the pydantic models (their defaults and descriptions)."""
 from pathlib import Path
 
-from app.config import render_defaults
+from app.config_render import render_defaults
 
 HEADER = """\
 # Vigil configuration: every key with its default. Generated from app/config.py by

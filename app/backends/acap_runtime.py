@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, field_validator
 
 from app.acap.chips import chip_id
+from app.acap.config import AcapRuntimeConfig
 from app.backends import check_model_file
 from app.errors import ConfigError
 from app.modelfile import read_model
@@ -53,7 +54,6 @@ def build(cfg: Config, ctx: RunContext, path) -> AcapRuntimeModel:
     (an Event) ends waiting for the server early."""
     from app.acap.client import Endpoint
     from app.acap.inference import AcapRuntimeModel
-    from app.config import AcapRuntimeConfig
     from app.retry import RetryPolicy
 
     acap = ctx.acap or AcapRuntimeConfig()

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING, Iterator, Literal
+from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.acap.config import AcapRuntimeConfig
 from app.capture import SourceBase
 from app.capture.framequeue import FrameQueue, QueuedSource
 from app.errors import SourceError
@@ -21,8 +22,6 @@ from app.retry import RetryPolicy
 from app.timing import StageTimer
 from app.types import Frame
 
-if TYPE_CHECKING:
-    from app.config import AcapRuntimeConfig
 
 
 class StreamConfig(BaseModel):
@@ -49,7 +48,6 @@ class AcapRuntimeSource(QueuedSource):
                  health: Health | None = None, cancel: threading.Event | None = None) -> None:
         from app.acap.client import Endpoint
         from app.acap.video import VideoStream
-        from app.config import AcapRuntimeConfig
 
         acap = acap or AcapRuntimeConfig()
         s = cfg.stream

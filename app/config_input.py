@@ -1,0 +1,208 @@
+"""What the config tree is merged from: a YAML file, VIGIL_… environment variables and dotted
+overrides (flags, camera parameters), with old key names moved to their new place."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from app.errors import ConfigError
+from app.plugins import Registry, registries
+
+ENV_PREFIX = "VIGIL_"
+ENV_NESTING = "__"
+ENV_NOT_KEYS = {"VIGIL_CONFIG"}  # environment variables that are not config keys
+
+# keys that moved into a plugin's section, with the default they had: files, VIGIL_… variables
+# and --set keys using the old name keep working; one the chosen type lacks is dropped when it
+# holds that default (an old copy of default.yaml), else refused naming the type it belongs to
+MOVED_KEYS: dict[str, tuple[str, Any]] = {
+    "model.device": ("model.backend.device", "cpu"),
+    "model.threads": ("model.backend.threads", 1),
+    "model.server_path": ("model.backend.server_path", None),
+    "acap_runtime.inflight": ("model.backend.inflight", 2),
+    "acap_runtime.load_timeout": ("model.backend.load_timeout", 300.0),
+}
+
+
+def _set_dotted(tree: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.get(p)
+        if isinstance(nxt, str) and ".".join(parts[: i + 1]) in _plugin_keys():
+            nxt = {"type": nxt}  # `model.backend: acap-runtime`, then model.backend.device
+        if not isinstance(nxt, dict):
+            nxt = {}
+        node[p] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
+    node: Any = tree
+    for p in key.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return False, None
+        node = node[p]
+    return True, node
+
+
+def _pop_dotted(tree: dict, key: str) -> None:
+    *path, last = key.split(".")
+    found, node = _get_dotted(tree, ".".join(path)) if path else (True, tree)
+    if found and isinstance(node, dict):
+        node.pop(last, None)
+
+
+def _plugin_keys() -> dict[str, Registry]:
+    return {r.key: r for r in registries()}
+
+
+def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; returns the old ones used."""
+    moved = {}
+    for key, value in settings.items():
+        if key in MOVED_KEYS:
+            moved[key] = value
+            key = MOVED_KEYS[key][0]
+        _set_dotted(tree, key, value)
+    return moved
+
+
+def _move_old_keys(tree: dict) -> dict[str, Any]:
+    """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
+    moved = {}
+    for old, (new, _) in MOVED_KEYS.items():
+        found, value = _get_dotted(tree, old)
+        if not found:
+            continue
+        _pop_dotted(tree, old)
+        moved[old] = value
+        if not _get_dotted(tree, new)[0]:
+            _set_dotted(tree, new, value)
+    return moved
+
+
+def _drop_other_types_defaults(tree: dict) -> list[str]:
+    """In a section of the default type, keys of another type holding that type's default are
+    dropped (an old copy of default.yaml lists the YOLO and MediaPipe keys flat under decoder, the
+    camera stream under source); returns them. A type chosen explicitly gets no such leniency."""
+    dropped = []
+    for registry in registries():
+        found, node = _get_dotted(tree, registry.key)
+        if not found or not isinstance(node, dict):
+            continue
+        chosen = node.get("type", registry.default)
+        if chosen != registry.default:
+            continue
+        mine = registry.config_class(chosen).model_fields
+        defaults = {}
+        for name in registry.names():
+            cls = registry.config_class(name)
+            if cls is not registry.config_class(chosen):
+                defaults.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
+        for key in [k for k in node if k not in mine]:
+            if any(key in d and node[key] == d[key] for d in defaults.values()):
+                del node[key]
+                dropped.append(f"{registry.key}.{key}")
+    return dropped
+
+
+def _drop_moved_defaults(tree: dict, moved: Mapping[str, Any]) -> None:
+    """Moved keys the section's chosen type lacks, when they hold their old default, are dropped."""
+    for old in moved:
+        new, default = MOVED_KEYS[old]
+        section, name = new.rsplit(".", 1)
+        registry = _plugin_keys()[section]
+        found, node = _get_dotted(tree, section)
+        chosen = node.get("type", registry.default) if isinstance(node, dict) else registry.default
+        if chosen not in registry.modules or name in registry.config_class(chosen).model_fields:
+            continue
+        found, value = _get_dotted(tree, new)
+        if found and value == default:
+            _pop_dotted(tree, new)
+
+
+def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """VIGIL_MODEL__PATH=x -> {"model.path": x}; values parsed as YAML scalars/lists ("true", "5", "[1,2]")."""
+    out = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
+        out[key] = parse_scalar(raw)
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader refusing a key given twice in one mapping (PyYAML would keep the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        first: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden by the keys after it
+            key = self.construct_object(key_node, deep=True)
+            try:
+                earlier = first.setdefault(key, key_node)
+            except TypeError:
+                continue  # unhashable: the base class says so
+            if earlier is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first on line {earlier.start_mark.line + 1})",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+def parse_scalar(raw: str) -> Any:
+    try:
+        return yaml.load(raw, Loader=_UniqueKeyLoader) if raw.strip() else raw
+    except yaml.YAMLError:
+        return raw
+
+
+def read_yaml(path: str | Path) -> dict:
+    """The YAML mapping in `path`, or a ConfigError saying what is wrong with the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror or e}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{p} line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}{where}: invalid YAML: {getattr(e, 'problem', None) or e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, env: Mapping[str, str]
+                ) -> tuple[dict, list[str]]:
+    """The raw tree: YAML file < VIGIL_… environment < overrides (dotted keys), old names moved; and
+    notes on what was moved or ignored (warnings once the tree validates)."""
+    tree = read_yaml(path) if path else {}
+    moved = _move_old_keys(tree)
+    moved.update(_apply(tree, {**env_overrides(env), **(overrides or {})}))
+    _drop_moved_defaults(tree, moved)
+    ignored = _drop_other_types_defaults(tree)
+    notes = []
+    if moved:
+        notes.append("config: old key names still read: " + ", ".join(
+            f"{old} (now {MOVED_KEYS[old][0]})" for old in moved))
+    if ignored:
+        notes.append("config: keys of other plugin types, at their defaults, ignored: " + ", ".join(ignored))
+    return tree, notes

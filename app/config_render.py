@@ -1,0 +1,73 @@
+"""config/default.yaml from the tree: every key with its default and description, and the keys of
+the plugin types not chosen by default, commented out."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel
+
+from app.config import Config
+from app.plugins import PluginConfig, Registry, registries
+
+
+def _yaml_value(v: Any) -> str:
+    if isinstance(v, tuple):
+        v = list(v)
+    return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def _render(model: BaseModel, pad: str, lines: list[str], only: Mapping[str, Any] | None = None) -> None:
+    """model's fields (or `only` those) as YAML lines, each after its description; `pad` is the
+    indent, ending in "# " for a commented-out alternative."""
+    registry = _registry_of(model)
+    for name, field in (only or type(model).model_fields).items():
+        value = getattr(model, name)
+        description = field.description
+        if registry is not None and name == "type":
+            description = f"one of: {', '.join(registry.names())}" + (f"; {description}" if description else "")
+        if description:
+            lines.append(f"{pad}# {description}")
+        if isinstance(value, BaseModel):
+            lines.append(f"{pad}{name}:")
+            _render(value, pad + "  ", lines)
+        else:
+            lines.append(f"{pad}{name}: {_yaml_value(value)}")
+    if registry is not None and only is None and not pad.endswith("# "):
+        _render_alternatives(registry, model, pad, lines)
+
+
+def _registry_of(model: BaseModel) -> Registry | None:
+    if isinstance(model, PluginConfig):
+        for registry in registries():
+            if type(model) in registry.configs().values():
+                return registry
+    return None
+
+
+def _render_alternatives(registry: Registry, chosen: PluginConfig, pad: str, lines: list[str]) -> None:
+    """The other types' keys, commented out, so users find them: those the chosen type lacks or
+    has with another default or meaning."""
+    mine = type(chosen).model_fields
+    names: dict[type[PluginConfig], list[str]] = {}
+    for name, cls in registry.configs().items():
+        if cls is not type(chosen):
+            names.setdefault(cls, []).append(name)
+    for cls, types in names.items():
+        other = cls.model_validate({"type": types[0]})
+        theirs = {k: f for k, f in cls.model_fields.items() if k != "type" and not (
+            k in mine and getattr(other, k) == getattr(chosen, k) and f.description == mine[k].description)}
+        if not theirs:
+            lines.append(f"{pad}# or type: {' or '.join(types)} (no keys of its own)")
+            continue
+        how = "which adds" if all(k in cls.model_fields for k in mine) else \
+            "with these keys of its own (those above it lacks are refused)"
+        lines.append(f"{pad}# or type: {' or '.join(types)}, {how}:")
+        _render(other, pad + "# ", lines, only=theirs)
+
+
+def render_defaults(header: str = "") -> str:
+    """The whole configuration with every key, its default and its description, as YAML."""
+    lines = [header.rstrip()] if header else []
+    _render(Config(), "", lines)
+    return "\n".join(lines) + "\n"
