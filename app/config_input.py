@@ -61,12 +61,16 @@ def _plugin_keys() -> dict[str, Registry]:
 
 
 def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; returns the old ones used."""
+    """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; a plugin section set to a
+    name sets its type and keeps its other keys (VIGIL_MODEL__BACKEND=acap-runtime, as --backend).
+    Returns the old names used."""
     moved = {}
     for key, value in settings.items():
         if key in MOVED_KEYS:
             moved[key] = value
             key = MOVED_KEYS[key][0]
+        elif isinstance(value, str) and key in _plugin_keys():
+            key += ".type"
         _set_dotted(tree, key, value)
     return moved
 

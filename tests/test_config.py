@@ -281,3 +281,11 @@ def test_other_types_keys_are_refused_when_they_would_change_something_or_the_ty
     with pytest.raises(ConfigError, match=r"^decoder\.person_box: unknown key for decoder\.type nanodet"):
         load_config(None, {"decoder.type": "nanodet", "decoder.person_box": "body"}, env={})
     assert load_config(None, {"decoder.person_box": "body"}, env={}).decoder == Config().decoder
+
+
+def test_a_plugin_section_set_to_a_name_sets_its_type_and_keeps_its_keys(tmp_path):
+    p = write(tmp_path, "model:\n  backend: {device: artpec8, inflight: 1}\n")
+    cfg = load_config(p, env={"VIGIL_MODEL__BACKEND": "acap-runtime"})
+    assert (cfg.model.backend.type, cfg.model.backend.device, cfg.model.backend.inflight) == ("acap-runtime", "artpec8", 1)
+    assert load_config(None, {"tracker": "sort"}, env={}).tracker.type == "sort"
+    assert load_config(write(tmp_path, "tracker: sort\n"), env={}).tracker.type == "sort"
