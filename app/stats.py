@@ -93,8 +93,9 @@ class MqttStats(_Doc):
 
 
 class Stats(_Doc):
-    """Rates, timings, queues and MQTT state. Frigate's names where Frigate has one. QoS 0, not retained,
-    every mqtt.stats_interval seconds."""
+    """Rates, timings, queues and MQTT state of one Vigil (one camera). The fps names are Frigate's for the
+    same quantities, but the document is flat, not Frigate's /api/stats shape. QoS 0, not retained, every
+    mqtt.stats_interval seconds."""
 
     model_config = ConfigDict(title="vigil/<device>/stats and GET /api/stats")
 
@@ -107,8 +108,8 @@ class Stats(_Doc):
     skipped_fps: float = Field(ge=0, description="frames left out by the fps cap per second")
     dropped_fps: float = Field(ge=0, description="live frames dropped because inference was busy")
     detection_fps: float = Field(ge=0, description="model runs per second (Frigate's meaning)")
-    inference_speed: Ms = Field(description="milliseconds per model run")
-    frame_inference_ms: Ms = Field(description="milliseconds of all model runs of one frame")
+    model_run_ms: Ms = Field(description="milliseconds of one model run (one view: the whole frame or one tile)")
+    frame_detect_ms: Ms = Field(description="milliseconds of all model runs of one frame, with decoding and merging")
     model_runs_per_frame: int = Field(ge=0)
     stages: dict[str, Ms] = Field(description="milliseconds per call of each pipeline stage")
     frames: Frames

@@ -3,8 +3,8 @@
 Status is one consumer of FrameResults (it keeps the latest frame, recent events and rates) and
 the one place that assembles what the parts report: each running part hands over a frozen
 snapshot of its counters (`Parts`), and health is `app.health.assess` of those snapshots.
-Field names follow Frigate's /api/stats where Frigate has one (camera_fps, process_fps,
-skipped_fps, detection_fps, inference_speed).
+The fps names are Frigate's for the same quantities (camera_fps, process_fps, skipped_fps,
+detection_fps); the document itself is Vigil's own, flat, not Frigate's /api/stats shape.
 """
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ class Parts:
     outputs: Worker | None = None
     mqtt: MqttReport | None = None
     model_runs_per_frame: int = 0
+    backend_type: str = ""  # model.backend.type, for vigil_build_info
     source_opened: float | None = None  # monotonic time the source opened
 
 
@@ -208,8 +209,8 @@ class Status:
             timestamp=round(time.time(), 3),
             uptime=round(time.monotonic() - self.started, 1),
             **rates,
-            inference_speed=stage_ms(t, "invoke"),
-            frame_inference_ms=stage_ms(t, "detect"),
+            model_run_ms=stage_ms(t, "invoke"),
+            frame_detect_ms=stage_ms(t, "detect"),
             model_runs_per_frame=p.model_runs_per_frame,
             stages={s: stage_ms(t, s) for s in STAGES if s in t.samples},
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],

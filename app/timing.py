@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -29,12 +30,39 @@ class Ring:
         return self._buf[: len(self)].copy()
 
 
+# upper bounds (seconds) of the latency histograms: 0.5 ms (a tracker update) to 10 s (a DLPU compile)
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Histogram:
+    """Every sample since start, counted per bucket (Prometheus' histogram): fixed memory, never reset."""
+
+    def __init__(self) -> None:
+        self._counts = [0] * (len(BUCKETS) + 1)  # the last one: above every bound
+        self.sum = 0.0
+
+    def add(self, seconds: float) -> None:
+        self._counts[bisect_left(BUCKETS, seconds)] += 1  # a sample equal to a bound counts in it (le)
+        self.sum += seconds
+
+    def cumulative(self) -> tuple[list[tuple[float, int]], float]:
+        """[(upper bound, samples at or below it)] ending with (inf, all samples), and their sum."""
+        counts, total = list(self._counts), self.sum  # copies: another thread may be adding
+        out, running = [], 0
+        for bound, n in zip((*BUCKETS, float("inf")), counts):
+            running += n
+            out.append((bound, running))
+        return out, total
+
+
 class StageTimer:
-    """Durations (seconds) of named stages, the last `window` of each."""
+    """Durations (seconds) of named stages: the last `window` of each (for percentiles) and a histogram
+    of all of them since start (for Prometheus)."""
 
     def __init__(self, window: int = 10000) -> None:
         self.window = window
         self.samples: dict[str, Ring] = {}
+        self.histograms: dict[str, Histogram] = {}
 
     @contextmanager
     def measure(self, stage: str) -> Iterator[None]:
@@ -47,8 +75,10 @@ class StageTimer:
     def add(self, stage: str, seconds: float) -> None:
         q = self.samples.get(stage)
         if q is None:
+            self.histograms[stage] = Histogram()
             q = self.samples[stage] = Ring(self.window)
         q.append(seconds)
+        self.histograms[stage].add(seconds)
 
     def percentiles(self, stage: str, ps=(50, 95)) -> list[float]:
         """Milliseconds at the given percentiles (NaN when no samples)."""

@@ -77,13 +77,13 @@ def test_health_reports_each_component(live):
     assert h["status"] == "ok"
 
 
-def test_stats_use_frigate_names_and_match_the_schema(live):
+def test_stats_match_the_schema_and_name_both_inference_times(live):
     client, frames, _ = live
     s = client.get("/api/stats").json()
     validate("stats", s)
     assert s["process_fps"] > 0 and s["camera_fps"] >= s["process_fps"] and s["skipped_fps"] > 0  # fps cap 5 of 10
     assert s["detection_fps"] == pytest.approx(s["process_fps"] * s["model_runs_per_frame"], rel=0.5)
-    assert s["inference_speed"]["p50"] > 0 and s["frame_inference_ms"]["p95"] >= s["frame_inference_ms"]["p50"]
+    assert s["model_run_ms"]["p50"] > 0 and s["frame_detect_ms"]["p95"] >= s["frame_detect_ms"]["p50"]
     assert s["tracker"]["update_ms"]["p50"] is not None
     assert s["frames"]["processed"] >= 20 and s["mqtt"]["connected"] is True
 
@@ -95,7 +95,7 @@ def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):
     r = client.get("/api/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     fams = {f.name: f for f in text_string_to_metric_families(r.text)}
-    for name in ("vigil_process_fps", "vigil_camera_fps", "vigil_inference_speed_seconds", "vigil_frames",
+    for name in ("vigil_process_fps", "vigil_camera_fps", "vigil_model_run_seconds", "vigil_frames",
                  "vigil_events", "vigil_zone_objects", "vigil_line_crossings", "vigil_mqtt_connected", "vigil_health"):
         assert name in fams, name
     processed = [s.value for s in fams["vigil_frames"].samples if s.labels.get("kind") == "processed"]
@@ -105,6 +105,30 @@ def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):
     # nothing is given up on while running; the kinds match /api/stats mqtt.undelivered
     left = {s.labels["kind"]: s.value for s in fams["vigil_mqtt_undelivered"].samples}
     assert left == {"critical": 0, "update": 0, "other": 0}
+
+
+def test_metrics_pass_promtool_and_latencies_are_histograms(live):
+    """`promtool check metrics` (Debian's prometheus package) lints the exposition: no quantile labels on
+    gauges, counters end in _total, no _count suffix on a gauge."""
+    import shutil
+    import subprocess
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: tools/install-test-deps.sh installs Debian's prometheus package"
+    client, _, _ = live
+    text = client.get("/api/metrics").text
+    r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    assert fams["vigil_model_run_seconds"].type == "histogram" and fams["vigil_stage_seconds"].type == "histogram"
+    assert fams["vigil_frames"].type == "counter" and fams["vigil_source_reconnects"].type == "counter"
+    buckets = [(float(x.labels["le"]), x.value) for x in fams["vigil_model_run_seconds"].samples
+               if x.name.endswith("_bucket")]
+    count = next(x.value for x in fams["vigil_model_run_seconds"].samples if x.name.endswith("_count"))
+    assert [n for _, n in buckets] == sorted(n for _, n in buckets) and buckets[-1] == (float("inf"), count) and count > 0
+    assert "process_resident_memory_bytes" in fams and fams["vigil_build_info"].samples[0].labels["backend"] == "tflite"
 
 
 def test_config_is_redacted_and_valid_against_its_own_schema(live):

@@ -25,3 +25,17 @@ def test_stage_timings_keep_the_last_window_and_never_grow_after_the_first_sampl
     assert len(kept) == 1000 and np.array_equal(np.sort(kept), np.arange(4000, 5000) / 1000)
     assert timer.percentiles("invoke", (50,))[0] == pytest.approx(4499.5)
     assert timer.summary()["invoke"]["count"] == 1000
+
+
+def test_stage_histogram_counts_every_sample_at_or_below_each_bound_since_start():
+    from app.timing import BUCKETS, StageTimer
+
+    t = StageTimer(window=2)  # the percentile window forgets; the histogram does not
+    for v in (0.0005, 0.0006, 0.02, 30.0):
+        t.add("invoke", v)
+    buckets, total = t.histograms["invoke"].cumulative()
+    by_bound = dict(buckets)
+    assert by_bound[0.0005] == 1  # a sample equal to a bound is in it (Prometheus' le)
+    assert by_bound[0.001] == 2 and by_bound[0.025] == 3 and by_bound[BUCKETS[-1]] == 3
+    assert buckets[-1] == (float("inf"), 4) and total == 0.0005 + 0.0006 + 0.02 + 30.0
+    assert len(t.samples["invoke"]) == 2

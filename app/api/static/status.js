@@ -40,8 +40,10 @@ async function refreshStats() {
     $("camera_fps").textContent = fmt(s.camera_fps);
     $("process_fps").textContent = fmt(s.process_fps);
     $("skipped_fps").textContent = fmt(s.skipped_fps);
-    const inf = s.frame_inference_ms || {};
-    $("inference").textContent = fmt(inf.p50) + " / " + fmt(inf.p95) + " ms";
+    const run = s.model_run_ms || {}, frame = s.frame_detect_ms || {};
+    $("model_run").textContent = fmt(run.p50) + " / " + fmt(run.p95) + " ms";
+    $("frame_detect").textContent = fmt(frame.p50) + " / " + fmt(frame.p95) + " ms (" + s.model_runs_per_frame + " run"
+      + (s.model_runs_per_frame === 1 ? "" : "s") + ")";
     $("present").textContent = s.objects.present;
     const m = s.mqtt;
     $("mqtt").textContent = !m.enabled ? "disabled"
