@@ -14,15 +14,14 @@ ENV_PREFIX = "VIGIL_"
 ENV_NESTING = "__"
 ENV_NOT_KEYS = {"VIGIL_CONFIG"}  # environment variables that are not config keys
 
-# keys that moved into a plugin's section, with the default they had: files, VIGIL_… variables
-# and --set keys using the old name keep working; one the chosen type lacks is dropped when it
-# holds that default (an old copy of default.yaml), else refused naming the type it belongs to
-MOVED_KEYS: dict[str, tuple[str, Any]] = {
-    "model.device": ("model.backend.device", "cpu"),
-    "model.threads": ("model.backend.threads", 1),
-    "model.server_path": ("model.backend.server_path", None),
-    "acap_runtime.inflight": ("model.backend.inflight", 2),
-    "acap_runtime.load_timeout": ("model.backend.load_timeout", 300.0),
+# old key name -> its place in a plugin's section: files, VIGIL_… variables and --set keys using
+# the old name keep working
+MOVED_KEYS: dict[str, str] = {
+    "model.device": "model.backend.device",
+    "model.threads": "model.backend.threads",
+    "model.server_path": "model.backend.server_path",
+    "acap_runtime.inflight": "model.backend.inflight",
+    "acap_runtime.load_timeout": "model.backend.load_timeout",
 }
 
 
@@ -68,7 +67,7 @@ def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in settings.items():
         if key in MOVED_KEYS:
             moved[key] = value
-            key = MOVED_KEYS[key][0]
+            key = MOVED_KEYS[key]
         elif isinstance(value, str) and key in _plugin_keys():
             key += ".type"
         _set_dotted(tree, key, value)
@@ -78,7 +77,7 @@ def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
 def _move_old_keys(tree: dict) -> dict[str, Any]:
     """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
     moved = {}
-    for old, (new, _) in MOVED_KEYS.items():
+    for old, new in MOVED_KEYS.items():
         found, value = _get_dotted(tree, old)
         if not found:
             continue
@@ -89,44 +88,33 @@ def _move_old_keys(tree: dict) -> dict[str, Any]:
     return moved
 
 
-def _drop_other_types_defaults(tree: dict) -> list[str]:
-    """In a section of the default type, keys of another type holding that type's default are
-    dropped (an old copy of default.yaml lists the YOLO and MediaPipe keys flat under decoder, the
-    camera stream under source); returns them. A type chosen explicitly gets no such leniency."""
+def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any]) -> list[str]:
+    """Keys a section's type lacks that hold another type's default change nothing; they are dropped
+    (and returned) where an older file put them: in a section of the default type (an old copy of
+    default.yaml lists the YOLO and MediaPipe keys flat under decoder, the camera stream under
+    source) or under an old key name (`model.threads: 1` with backend acap-runtime). Elsewhere,
+    or holding another value, they are refused naming the type they belong to."""
+    old_places = {MOVED_KEYS[old] for old in moved}
     dropped = []
     for registry in registries():
         found, node = _get_dotted(tree, registry.key)
-        if not found or not isinstance(node, dict):
+        chosen = node.get("type", registry.default) if found and isinstance(node, dict) else None
+        if chosen not in registry.modules:
             continue
-        chosen = node.get("type", registry.default)
-        if chosen != registry.default:
-            continue
-        mine = registry.config_class(chosen).model_fields
-        defaults = {}
+        mine = registry.config_class(chosen)
+        others = {}
         for name in registry.names():
             cls = registry.config_class(name)
-            if cls is not registry.config_class(chosen):
-                defaults.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
-        for key in [k for k in node if k not in mine]:
-            if any(key in d and node[key] == d[key] for d in defaults.values()):
+            if cls is not mine:
+                others.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
+        for key in [k for k in node if k not in mine.model_fields]:
+            where = f"{registry.key}.{key}"
+            if chosen != registry.default and where not in old_places:
+                continue
+            if any(key in d and node[key] == d[key] for d in others.values()):
                 del node[key]
-                dropped.append(f"{registry.key}.{key}")
+                dropped.append(where)
     return dropped
-
-
-def _drop_moved_defaults(tree: dict, moved: Mapping[str, Any]) -> None:
-    """Moved keys the section's chosen type lacks, when they hold their old default, are dropped."""
-    for old in moved:
-        new, default = MOVED_KEYS[old]
-        section, name = new.rsplit(".", 1)
-        registry = _plugin_keys()[section]
-        found, node = _get_dotted(tree, section)
-        chosen = node.get("type", registry.default) if isinstance(node, dict) else registry.default
-        if chosen not in registry.modules or name in registry.config_class(chosen).model_fields:
-            continue
-        found, value = _get_dotted(tree, new)
-        if found and value == default:
-            _pop_dotted(tree, new)
 
 
 def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
@@ -201,12 +189,11 @@ def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, en
     tree = read_yaml(path) if path else {}
     moved = _move_old_keys(tree)
     moved.update(_apply(tree, {**env_overrides(env), **(overrides or {})}))
-    _drop_moved_defaults(tree, moved)
-    ignored = _drop_other_types_defaults(tree)
+    ignored = _drop_unused_defaults(tree, moved)
     notes = []
     if moved:
         notes.append("config: old key names still read: " + ", ".join(
-            f"{old} (now {MOVED_KEYS[old][0]})" for old in moved))
+            f"{old} (now {MOVED_KEYS[old]})" for old in moved))
     if ignored:
         notes.append("config: keys of other plugin types, at their defaults, ignored: " + ", ".join(ignored))
     return tree, notes
