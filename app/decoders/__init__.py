@@ -75,10 +75,9 @@ def build_decoder(
 ) -> Decoder:
     """The configured decoder for these outputs (type auto: the single one whose tensor shapes match)."""
     cfg = DECODERS.parse(cfg)
-    module = DECODERS.module(cfg.type)
-    if not module.matches(cfg.type, specs):
+    if not DECODERS.module(cfg.type).matches(cfg.type, specs):
         raise ModelError(f"model outputs do not fit decoder {cfg.type!r}: {describe(specs)}")
-    return module.build(cfg, ctx or RunContext(), list(specs), labels, input_size)
+    return DECODERS.build(cfg, ctx, list(specs), labels, input_size)
 
 
 class ScoreFilter:
