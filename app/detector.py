@@ -33,11 +33,8 @@ class Detector:
         self.timer = timer or StageTimer()
         self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
         if model is None:
-            health = health or Health()
-            health.set("loading")
             model = backends.build_backend(cfg.model.backend, cfg.model.path,
-                                           RunContext(self.timer, health, cancel, cfg.acap_runtime))
-            health.set("ready")
+                                           RunContext(self.timer, health or Health(), cancel, cfg.acap_runtime))
         self.model = model
         if len(self.model.inputs) != 1:
             raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")

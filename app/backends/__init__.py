@@ -44,8 +44,13 @@ class Model(Protocol):
 
 
 def build_backend(cfg: PluginConfig | dict, path: str | Path, ctx: RunContext | None = None) -> Model:
-    """The model at `path`, loaded by the backend `cfg` (a model.backend section) names."""
-    return BACKENDS.build(BACKENDS.parse(cfg), ctx, path)
+    """The model at `path`, loaded by the backend `cfg` (a model.backend section) names. The backend
+    reports on ctx.health: loading, then ready (a remote one also retrying, with its errors)."""
+    ctx = ctx or RunContext()
+    ctx.health.set("loading")
+    model = BACKENDS.build(BACKENDS.parse(cfg), ctx, path)
+    ctx.health.set("ready")
+    return model
 
 
 def load(path: str | Path, backend: str = "tflite", ctx: RunContext | None = None, **keys) -> Model:
