@@ -1,6 +1,7 @@
 """HTTP API configuration (kept free of FastAPI imports)."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -58,8 +59,6 @@ class ApiConfig(BaseModel):
 
 def is_loopback(host: str) -> bool:
     """Whether binding `host` keeps the API on this machine (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
     if host.strip().lower() == "localhost":
         return True
     try:

@@ -52,6 +52,7 @@ class Config(PluginConfig):
 def build(cfg: Config, ctx: RunContext, path) -> AcapRuntimeModel:
     """Connect to ACAP Runtime and load the model there; ctx.health receives progress and ctx.cancel
     (an Event) ends waiting for the server early."""
+    # grpc comes with app.acap: imported when this backend is built, not with the config
     from app.acap.client import Endpoint
     from app.acap.inference import AcapRuntimeModel
     from app.retry import RetryPolicy

@@ -46,6 +46,7 @@ class AcapRuntimeSource(QueuedSource):
 
     def __init__(self, cfg, timer: StageTimer | None = None, acap: AcapRuntimeConfig | None = None,
                  health: Health | None = None, cancel: threading.Event | None = None) -> None:
+        # grpc comes with app.acap: imported when a camera stream is opened, not with the config
         from app.acap.client import Endpoint
         from app.acap.video import VideoStream
 
