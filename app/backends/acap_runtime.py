@@ -17,6 +17,7 @@ from app.backends import check_model_file
 from app.errors import ConfigError
 from app.modelfile import read_model
 from app.plugins import PluginConfig, RunContext
+from app.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from app.acap.inference import AcapRuntimeModel
@@ -55,7 +56,6 @@ def build(cfg: Config, ctx: RunContext, path) -> AcapRuntimeModel:
     # grpc comes with app.acap: imported when this backend is built, not with the config
     from app.acap.client import Endpoint
     from app.acap.inference import AcapRuntimeModel
-    from app.retry import RetryPolicy
 
     acap = ctx.acap or AcapRuntimeConfig()
     local = check_model_file(path)
