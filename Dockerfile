@@ -25,8 +25,12 @@ ENV PYTHONUNBUFFERED=1 \
     VIGIL_API__HOST=0.0.0.0 \
     VIGIL_API__PORT=8080 \
     VIGIL_STATE__FILE=/data/state.json
-RUN useradd --system --uid 1000 --user-group --create-home --home-dir /home/vigil vigil \
-    && mkdir /data && chown vigil:vigil /data
+# uid and gid both 1000 (useradd --system --user-group would pick a system gid such as 999).
+# On the camera the vigil service also gets group 0 (docker-compose.acap.yml, group_add): ACAP
+# Runtime runs as root and makes its socket root:root 0660.
+RUN groupadd --gid 1000 vigil \
+    && useradd --uid 1000 --gid 1000 --create-home --home-dir /home/vigil vigil \
+    && mkdir /data && chown 1000:1000 /data
 COPY --from=build /wheels /tmp/wheels
 RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
 COPY --chown=vigil:vigil models/*.tflite /models/

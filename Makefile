@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local acap deploy
+.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -80,16 +80,34 @@ image:
 image-local:
 	docker buildx build --load -t $(IMAGE):$(VERSION) -t $(IMAGE):latest .
 
-## make acap: the camera package (.eap): arm64 image tar + compose file + wrapper, built with the Axis SDK
+# the ACAP Runtime image the package carries: ref and pinned id from acap/env.config
+RUNTIME_REF := $(shell sed -n 's/^INFERENCE_SERVER_IMAGE=//p' acap/env.config)
+RUNTIME_ID  := $(shell sed -n 's/^INFERENCE_SERVER_IMAGE_ID=//p' acap/env.config)
+ACAP_RUNTIME_TAR ?=
+
+## make acap ACAP_RUNTIME_TAR=<file>: the camera package (.eap): Vigil's arm64 image and ACAP Runtime's
+## (a `docker save` archive, checked against the id pinned in acap/env.config), compose file, wrapper
 acap:
+	@test -n "$(ACAP_RUNTIME_TAR)" || { echo "usage: make acap ACAP_RUNTIME_TAR=<docker save of $(RUNTIME_REF)> (make acap-runtime-archive makes one; docs/camera.md)"; exit 2; }
+	$(PYTHON) tools/image_archive.py verify $(ACAP_RUNTIME_TAR) --ref $(RUNTIME_REF) --id "$(RUNTIME_ID)" --arch arm64
 	rm -rf $(ACAP_DIR) && mkdir -p $(ACAP_DIR)
 	docker buildx build --platform linux/arm64 -t $(IMAGE):$(VERSION) --output type=docker,dest=$(ACAP_DIR)/vigil-image.tar .
-	cp manifest.json acap/vigil acap/postinstall.sh acap/preuninstall.sh acap/env.config $(ACAP_DIR)/
+	cp $(ACAP_RUNTIME_TAR) $(ACAP_DIR)/acap-runtime-image.tar
+	cp manifest.json acap/vigil acap/check-images acap/postinstall.sh acap/preuninstall.sh acap/env.config $(ACAP_DIR)/
 	cp -r acap/html $(ACAP_DIR)/html
 	cp docker-compose.acap.yml $(ACAP_DIR)/docker-compose.yml
 	sed -i 's/^VIGIL_IMAGE=.*/VIGIL_IMAGE=$(IMAGE):$(VERSION)/' $(ACAP_DIR)/env.config
+	sed -i "s/^VIGIL_IMAGE_ID=.*/VIGIL_IMAGE_ID=$$($(PYTHON) tools/image_archive.py id $(ACAP_DIR)/vigil-image.tar --ref $(IMAGE):$(VERSION) --arch arm64)/" $(ACAP_DIR)/env.config
 	docker run --rm -v $(CURDIR)/$(ACAP_DIR):/opt/app -w /opt/app $(ACAP_SDK) \
-	  sh -c '. /opt/axis/acapsdk/environment-setup* && acap-build . -a vigil-image.tar -a docker-compose.yml -a env.config'
+	  sh -c '. /opt/axis/acapsdk/environment-setup* && acap-build . -a vigil-image.tar -a acap-runtime-image.tar -a docker-compose.yml -a env.config'
+
+## make acap-runtime-archive: on a machine that reaches Docker Hub, pull ACAP Runtime's arm64 image and
+## save it to $(OUT)/acap-runtime-image.tar, refused unless it is the image pinned in acap/env.config
+acap-runtime-archive:
+	mkdir -p $(OUT)
+	docker pull --platform linux/arm64 $(RUNTIME_REF)
+	docker save -o $(OUT)/acap-runtime-image.tar $(RUNTIME_REF)
+	$(PYTHON) tools/image_archive.py verify $(OUT)/acap-runtime-image.tar --ref $(RUNTIME_REF) --id "$(RUNTIME_ID)" --arch arm64
 
 ## make deploy CAMERA=192.168.0.90 [CAMERA_USER=root CAMERA_PASS=…]: install the .eap on a camera
 CAMERA_USER ?= root
