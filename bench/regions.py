@@ -42,7 +42,6 @@ from app.pipeline import Detector, merge_ids  # noqa: E402
 from app.regions import build_planner  # noqa: E402
 from app.regions.fixed import Config as FixedPlannerConfig  # noqa: E402
 from app.regions.guided import Config as RegionsPlannerConfig  # noqa: E402
-from app.regions.tracks import from_tracker  # noqa: E402
 from app.tracking import build_tracker  # noqa: E402
 from app.types import Detections, Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
@@ -126,7 +125,7 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
     for n, (index, img, shift) in enumerate(scene(scene_name, items, args.start, args.frames)):
         now = n / FPS
         t0 = time.perf_counter()
-        tracks = from_tracker(tracker, now, getattr(pcfg, "stationary_speed", 0.0)) if planner.needs_tracks else None
+        tracks = tracker.predicted(now, getattr(pcfg, "stationary_speed", 0.0)) if planner.needs_tracks else None
         p = planner.plan(img, now, tracks)
         t1 = time.perf_counter()
         frame = Frame(img, now, n)

@@ -14,8 +14,7 @@ from app.regions.fixed import Config as FixedPlannerConfig
 from app.regions.guided import Config as RegionsPlannerConfig
 from app.regions.motion import MotionDetector
 from app.regions.planner import FixedPlanner, RegionPlanner, cluster, crops
-from app.regions.tracks import Tracks, from_tracker
-from app.tracking import build_tracker
+from app.tracking.predicted import TrackPredictions
 from app.types import Detections
 from tests.conftest import ROOT
 
@@ -39,9 +38,9 @@ def regions(**kw) -> RegionPlanner:
     return RegionPlanner(RegionsPlannerConfig(**kw), MODEL)
 
 
-def one_track(xyxy, stationary: bool, track_id: int = 1, matched: bool = True) -> Tracks:
+def one_track(xyxy, stationary: bool, track_id: int = 1, matched: bool = True) -> TrackPredictions:
     b = np.array([xyxy], np.float64)
-    return Tracks(np.array([track_id]), b, b.copy(), np.array([0.8], np.float32), np.array([0], np.int32),
+    return TrackPredictions(np.array([track_id]), b, b.copy(), np.array([0.8], np.float32), np.array([0], np.int32),
                   np.array([matched]), np.array([stationary]))
 
 
@@ -250,7 +249,7 @@ def test_regions_never_leave_the_frame():
         p = regions(full_sweep=1000.0, max_region=float(rng.uniform(0.5, 4)), min_region=float(rng.uniform(0.2, 2)))
         img = np.zeros((h, w, 3), np.uint8)
         p.plan(img, 0.0)
-        t = Tracks(np.arange(k) - 1, boxes + rng.uniform(-300, 300, (k, 4)) * [1, 1, 1, 1], boxes,
+        t = TrackPredictions(np.arange(k) - 1, boxes + rng.uniform(-300, 300, (k, 4)) * [1, 1, 1, 1], boxes,
                    np.full(k, 0.5, np.float32), np.zeros(k, np.int32), rng.random(k) < 0.5, rng.random(k) < 0.5)
         t.xyxy[:, 2:] = np.maximum(t.xyxy[:, 2:], t.xyxy[:, :2] + 1)
         for v in p.plan(img, 0.1, t).views:
@@ -262,16 +261,3 @@ def test_nearby_boxes_share_one_crop_and_distant_ones_do_not():
     unions, sides = cluster(boxes, np.full(3, 416.0), 832.0)
     assert len(unions) == 2
     np.testing.assert_allclose(sorted(sides), [416, 416])
-
-
-def test_tracks_from_the_tracker_are_predicted_and_still_ones_flagged():
-    tracker = build_tracker({"type": "bytetrack"})
-    for i in range(30):  # one object walking right 10 px per frame, one standing still
-        x = 100 + 10 * i
-        tracker.update(Detections([[x, 100, x + 40, 200], [600, 100, 640, 200]], [0.9, 0.9], [0, 0]), i / FPS)
-    t = from_tracker(tracker, 30 / FPS, speed=0.1)
-    assert len(t) == 2 and t.confirmed.all() and t.matched.all()
-    walker, still = np.argsort(t.xyxy[:, 0])
-    assert t.xyxy[walker, 0] == pytest.approx(400, abs=6)  # predicted one frame on
-    assert not t.stationary[walker] and t.stationary[still]
-    assert len(from_tracker(build_tracker({"type": "bytetrack"}), 0.0, 0.1)) == 0

@@ -364,3 +364,16 @@ def test_no_state_grows_over_100k_frames_of_churn(kind):
     assert stats.frame_period == pytest.approx(1 / FPS)  # the median ignores the dropped-frame gaps
     assert tracker._next_id == stats.tracks_confirmed + 1  # ids stay small: only confirmations count
     assert stats.tracks_ended >= stats.tracks_confirmed - 40
+
+
+def test_predicted_tracks_move_on_with_their_velocity_and_still_ones_are_flagged():
+    tracker = build_tracker({"type": "bytetrack"})
+    for i in range(30):  # one object walking right 10 px per frame, one standing still
+        x = 100 + 10 * i
+        tracker.update(Detections([[x, 100, x + 40, 200], [600, 100, 640, 200]], [0.9, 0.9], [0, 0]), i / 10)
+    t = tracker.predicted(3.0, still_speed=0.1)
+    assert len(t) == 2 and t.confirmed.all() and t.matched.all()
+    walker, still = np.argsort(t.xyxy[:, 0])
+    assert t.xyxy[walker, 0] == pytest.approx(400, abs=6)  # predicted one frame on
+    assert not t.stationary[walker] and t.stationary[still]
+    assert len(build_tracker({"type": "bytetrack"}).predicted(0.0)) == 0

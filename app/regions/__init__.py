@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from app.preprocess import ResizeMode
     from app.regions.planner import Plan
-    from app.regions.tracks import Tracks
+    from app.tracking.predicted import TrackPredictions
 
 __all__ = ["PLANNERS", "Planner", "build_planner"]
 
@@ -32,7 +32,7 @@ class Planner(Protocol):
 
     needs_tracks: bool  # whether plan() uses the tracks (else the caller may pass None)
 
-    def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
+    def plan(self, image: np.ndarray, now: float, tracks: TrackPredictions | None = None) -> Plan:
         """The views of this frame; tracks the views miss come back as `Plan.carry` detections."""
         ...
 

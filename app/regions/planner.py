@@ -17,7 +17,7 @@ from app.preprocess import ResizeMode, View, make_view, plan_views
 from app.regions import fixed, guided
 from app.regions.config import GridPlan
 from app.regions.motion import Motion, MotionDetector
-from app.regions.tracks import Tracks
+from app.tracking.predicted import TrackPredictions
 from app.types import Detections
 
 SLACK = 1e-3  # seconds: an interval is due this much early, so 0.1 s frame steps add up to 0.3 s
@@ -133,7 +133,7 @@ class FixedPlanner:
             v = self._views[size] = grid_views(self.cfg, size, self.model_size, self.mode)
         return v
 
-    def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
+    def plan(self, image: np.ndarray, now: float, tracks: TrackPredictions | None = None) -> Plan:
         size = (image.shape[1], image.shape[0])
         views = self.views(size)
         return Plan(views, sweep=True, coverage=1.0 if views else 0.0, reason="fixed")
@@ -174,7 +174,7 @@ class RegionPlanner:
             v = self._sweeps[size] = grid_views(self.cfg.sweep, size, self.model_size, self.mode)
         return v
 
-    def _recall(self, t: Tracks) -> tuple[np.ndarray, np.ndarray]:
+    def _recall(self, t: TrackPredictions) -> tuple[np.ndarray, np.ndarray]:
         """(when the model last looked at each track (-inf: never), looks in a row it was missed at)."""
         checked, misses = np.full(len(t), -np.inf), np.zeros(len(t), np.int64)
         if len(self._ids) and len(t):
@@ -188,18 +188,18 @@ class RegionPlanner:
             self._looked = self._looked[:0]
         return checked, misses
 
-    def _remember(self, t: Tracks, checked: np.ndarray, misses: np.ndarray, looked: np.ndarray | None) -> None:
+    def _remember(self, t: TrackPredictions, checked: np.ndarray, misses: np.ndarray, looked: np.ndarray | None) -> None:
         keep = t.ids >= 0
         order = np.argsort(t.ids[keep])
         self._ids, self._checked, self._misses = t.ids[keep][order], checked[keep][order], misses[keep][order]
         if looked is not None:
             self._looked = t.ids[looked & keep]
 
-    def plan(self, image: np.ndarray, now: float, tracks: Tracks | None = None) -> Plan:
+    def plan(self, image: np.ndarray, now: float, tracks: TrackPredictions | None = None) -> Plan:
         """The views for this frame (and the tracks carried past them)."""
         cfg = self.cfg
         size = (image.shape[1], image.shape[0])
-        t = tracks if tracks is not None else Tracks()
+        t = tracks if tracks is not None else TrackPredictions()
         motion = self.motion(image)
         checked, misses = self._recall(t)
         if self._last_sweep is None or now < self._last_sweep or now - self._last_sweep >= cfg.full_sweep - SLACK:
@@ -258,7 +258,7 @@ class RegionPlanner:
         interval = self.cfg.refresh_interval
         self._due = max(self._due, now - interval / 2) + interval if on_schedule else now + interval
 
-    def _full(self, size, now: float, t: Tracks, misses: np.ndarray, motion: Motion, reason: str) -> Plan:
+    def _full(self, size, now: float, t: TrackPredictions, misses: np.ndarray, motion: Motion, reason: str) -> Plan:
         """The sweep plan: every track is looked at."""
         self._last_sweep = now
         self._next_refresh(now, "refresh" in reason)

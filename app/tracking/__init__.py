@@ -14,6 +14,7 @@ import numpy as np
 from app.plugins import PluginConfig, Registry, RunContext
 from app.tracking.base import TrackerStats
 from app.tracking.events import KINDS, EventKind, TrackEvent, TrackEvents
+from app.tracking.predicted import TrackPredictions
 from app.types import Detections
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "TRACKERS",
     "TrackEvent",
     "TrackEvents",
+    "TrackPredictions",
     "Tracker",
     "TrackerStats",
     "build_tracker",
@@ -52,6 +54,10 @@ class Tracker(Protocol):
 
     def end_all(self, timestamp: float | None = None) -> None:
         """End every track, emitting `end` events (call at end of stream)."""
+        ...
+
+    def predicted(self, now: float, still_speed: float = 0.1) -> TrackPredictions:
+        """Every live track predicted to time `now` (what a view planner needs)."""
         ...
 
     @property

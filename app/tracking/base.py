@@ -16,6 +16,7 @@ import numpy as np
 
 from app.tracking import kalman
 from app.tracking.events import END, NEW, TrackEvents
+from app.tracking.predicted import TrackPredictions, stationary_flags
 from app.types import Detections
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,26 @@ class TableTracker:
         tentative = int(np.count_nonzero(state == TENTATIVE))
         return replace(self._stats, tentative_tracks=tentative, live_tracks=len(state) - tentative,
                        frame_period=self._period)
+
+    def predicted(self, now: float, still_speed: float = 0.1) -> TrackPredictions:
+        """Every live track (tentative ones with id -1) predicted to time `now`, with its last matched
+        box and score, whether the latest update matched it, and whether it stands still (slower than
+        `still_speed` box heights per second once followed for SETTLE seconds)."""
+        f, i = self._f, self._i
+        if len(f) == 0:
+            return TrackPredictions()
+        last = self._now if self._now is not None else now
+        state = kalman.advanced(f, max(0.0, now - last))
+        kind = i[:, STATE]
+        return TrackPredictions(
+            ids=np.where(kind == TENTATIVE, -1, i[:, ID]),
+            xyxy=kalman.xyxy(state),
+            last_xyxy=f[:, BOX].copy(),
+            scores=f[:, SCORE].astype(np.float32),
+            class_ids=i[:, CLASS].astype(np.int32),
+            matched=(kind == TRACKED) & (f[:, LAST_SEEN] >= last),
+            stationary=stationary_flags(f[:, 4:6], f[:, 3], last - f[:, FIRST_SEEN], still_speed),
+        )
 
     def pop_events(self) -> TrackEvents:
         """Return and clear the lifecycle events since the last call, oldest first."""

@@ -76,6 +76,13 @@ def predict(table: np.ndarray, dt: float) -> None:
     np.maximum(table[:, 2:4], MIN_SIZE, out=table[:, 2:4])
 
 
+def advanced(table: np.ndarray, dt: float) -> np.ndarray:
+    """Positions (n, 4 as cx, cy, w, h) of every track dt seconds on, leaving table as it is."""
+    pos = table[:, POS] + dt * table[:, VEL]
+    np.maximum(pos[:, 2:4], MIN_SIZE, out=pos[:, 2:4])
+    return pos
+
+
 def update(rows: np.ndarray, z: np.ndarray) -> None:
     """Correct track rows in place with measurements z (n,4 cx,cy,w,h).
 

@@ -1,4 +1,4 @@
-"""What a view planner needs to know about the tracker's live tracks."""
+"""Where the live tracks are expected in the next frame: what a view planner needs of the tracker."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,7 +13,7 @@ def _zeros(*shape, dtype=np.float64) -> np.ndarray:
 
 
 @dataclass(slots=True)
-class Tracks:
+class TrackPredictions:
     """Struct of arrays, one row per live track (confirmed or tentative), boxes in source pixels."""
 
     ids: np.ndarray = field(default_factory=lambda: _zeros(0, dtype=np.int64))  # -1: tentative (no id yet)
@@ -48,32 +48,3 @@ def stationary_flags(velocity: np.ndarray, heights: np.ndarray, age: np.ndarray,
     `speed` box heights per second (a new track's velocity is 0 until the filter has seen it move)."""
     slow = np.hypot(velocity[:, 0], velocity[:, 1]) < speed * np.maximum(heights, 1.0)
     return slow & (age >= SETTLE)
-
-
-def from_tracker(tracker, now: float, speed: float) -> Tracks:
-    """The live tracks of one of Vigil's table trackers (SORT, ByteTrack), predicted to `now`.
-
-    Reads the tracker's arrays; a tracker of another kind yields no tracks (the planner then works
-    from motion and sweeps alone).
-    """
-    from app.tracking import base
-
-    f, i = getattr(tracker, "_f", None), getattr(tracker, "_i", None)
-    if f is None or i is None or len(f) == 0:
-        return Tracks()
-    last = tracker._now if tracker._now is not None else now
-    dt = max(0.0, now - last)
-    cxcywh = f[:, 0:4] + dt * f[:, 4:8]
-    cxcywh[:, 2:] = np.maximum(cxcywh[:, 2:], 1.0)
-    half = cxcywh[:, 2:] / 2
-    xyxy = np.concatenate((cxcywh[:, :2] - half, cxcywh[:, :2] + half), axis=1)
-    state = i[:, base.STATE]
-    return Tracks(
-        ids=np.where(state == base.TENTATIVE, -1, i[:, base.ID]).astype(np.int64),
-        xyxy=xyxy,
-        last_xyxy=f[:, base.BOX].copy(),
-        scores=f[:, base.SCORE].astype(np.float32),
-        class_ids=i[:, base.CLASS].astype(np.int32),
-        matched=(state == base.TRACKED) & (f[:, base.LAST_SEEN] >= last),
-        stationary=stationary_flags(f[:, 4:6], f[:, 3], last - f[:, base.FIRST_SEEN], speed),
-    )
