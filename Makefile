@@ -85,6 +85,11 @@ RUNTIME_REF := $(shell sed -n 's/^INFERENCE_SERVER_IMAGE=//p' acap/env.config)
 RUNTIME_ID  := $(shell sed -n 's/^INFERENCE_SERVER_IMAGE_ID=//p' acap/env.config)
 ACAP_RUNTIME_TAR ?=
 
+## make image-size: installed size per package of the camera image (ENGINE=podman|docker measures the built
+## $(IMAGE):$(VERSION); without ENGINE, the arm64 wheels of the runtime dependencies, no engine needed)
+image-size:
+	$(PYTHON) tools/image_size.py $(if $(ENGINE),--image $(IMAGE):$(VERSION) --engine $(ENGINE),--wheels)
+
 ## make acap ACAP_RUNTIME_TAR=<file>: the camera package (.eap): Vigil's arm64 image and ACAP Runtime's
 ## (a `docker save` archive, checked against the id pinned in acap/env.config), compose file, wrapper
 acap:

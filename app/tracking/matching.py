@@ -1,55 +1,89 @@
 """Association helpers: IoU as one matrix, gated minimum-cost assignment."""
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from app.ops import iou_matrix  # noqa: F401 - re-exported: the trackers' IoU
 
 _EMPTY = np.zeros(0, np.intp)
-_solver = None
-
-
-def _load_solver():
-    """scipy's compiled linear_sum_assignment without importing scipy.optimize.
-
-    `import scipy.optimize` runs the package's __init__, which imports linalg, sparse, fft, special
-    and the rest of optimize: about 320 modules, 50 MiB of RSS and 0.7 s, for this one function.
-    The solver itself is the small extension module scipy.optimize._lsap, which needs only numpy;
-    it is loaded from its file. Where that fails (another scipy layout), the public import.
-    """
-    if "scipy.optimize" in sys.modules:  # already paid for by someone else
-        return sys.modules["scipy.optimize"].linear_sum_assignment
-    try:
-        import importlib.machinery
-        import importlib.util
-        from pathlib import Path
-
-        name = "scipy.optimize._lsap"
-        module = sys.modules.get(name)
-        if module is None:
-            spec = importlib.util.find_spec("scipy")  # finds the package without running it
-            folder = Path(spec.submodule_search_locations[0]) / "optimize"
-            path = next(folder / f"_lsap{s}" for s in importlib.machinery.EXTENSION_SUFFIXES
-                        if (folder / f"_lsap{s}").is_file())
-            loader = importlib.machinery.ExtensionFileLoader(name, str(path))
-            module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
-            loader.exec_module(module)
-            sys.modules[name] = module  # a later `import scipy.optimize` reuses it
-        return module.linear_sum_assignment
-    except Exception:  # noqa: BLE001 - any surprise in scipy's layout: pay for the full import
-        from scipy.optimize import linear_sum_assignment
-
-        return linear_sum_assignment
 
 
 def linear_sum_assignment(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scipy.optimize.linear_sum_assignment (minimum cost; rows ascending), loaded on first use."""
-    global _solver
-    if _solver is None:
-        _solver = _load_solver()
-    return _solver(cost)
+    """Minimum-cost assignment of a 2-D cost matrix, the same pairs as scipy's (rows ascending).
+
+    The shortest augmenting path method (Crouse 2016) step for step as scipy.optimize's
+    rectangular LSAP does it, ties included, so the tracker assigns exactly as it did with scipy
+    (tests/test_tracking_matching.py compares them). It is plain Python: the matrices the trackers
+    hand it are the few contested pairs, where that is as fast as scipy's call overhead
+    (bench/assignment.py), and it spares the camera image scipy's 150 MB.
+    """
+    cost = np.asarray(cost, dtype=np.float64)
+    if cost.ndim != 2:
+        raise ValueError(f"expected a matrix (2-D array), got a {cost.ndim}-D array")
+    if cost.size == 0:
+        return _EMPTY, _EMPTY
+    if np.isnan(cost).any() or np.isneginf(cost).any():
+        raise ValueError("matrix contains invalid numeric entries")
+    transpose = cost.shape[1] < cost.shape[0]
+    c = (cost.T if transpose else cost).tolist()
+    nr, nc = len(c), len(c[0])
+    inf = float("inf")
+    u = [0.0] * nr
+    v = [0.0] * nc
+    path = [-1] * nc
+    col4row = [-1] * nr
+    row4col = [-1] * nc
+    for cur in range(nr):
+        # Dijkstra over the columns from row `cur` with reduced costs, up to a free column.
+        remaining = list(range(nc - 1, -1, -1))  # reversed, as scipy: a constant matrix gives the identity
+        spc = [inf] * nc
+        sr = [False] * nr
+        sc = [False] * nc
+        min_val = 0.0
+        i = cur
+        sink = -1
+        while sink == -1:
+            sr[i] = True
+            row, ui = c[i], u[i]
+            index, lowest = -1, inf
+            for it, j in enumerate(remaining):
+                r = min_val + row[j] - ui - v[j]
+                if r < spc[j]:
+                    path[j] = i
+                    spc[j] = r
+                # among equal costs prefer a free column: it ends the path
+                if spc[j] < lowest or (spc[j] == lowest and row4col[j] == -1):
+                    lowest = spc[j]
+                    index = it
+            min_val = lowest
+            if min_val == inf:
+                raise ValueError("cost matrix is infeasible")
+            j = remaining[index]
+            if row4col[j] == -1:
+                sink = j
+            else:
+                i = row4col[j]
+            sc[j] = True
+            remaining[index] = remaining[-1]
+            remaining.pop()
+        u[cur] += min_val
+        for i in range(nr):
+            if sr[i] and i != cur:
+                u[i] += min_val - spc[col4row[i]]
+        for j in range(nc):
+            if sc[j]:
+                v[j] -= min_val - spc[j]
+        j = sink
+        while True:  # augment along the path
+            i = path[j]
+            row4col[j] = i
+            col4row[i], j = j, col4row[i]
+            if i == cur:
+                break
+    if transpose:
+        order = sorted(range(nr), key=col4row.__getitem__)
+        return np.array([col4row[k] for k in order], np.intp), np.array(order, np.intp)
+    return np.arange(nr, dtype=np.intp), np.array(col4row, np.intp)
 
 
 def linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
