@@ -116,12 +116,41 @@ def test_solver_refuses_what_scipy_refuses():
     assert rows.size == cols.size == 0
 
 
+def scipy_linear_assignment(cost, thresh):
+    """The gated assignment as it was with scipy: lone pairs taken, the rest in one scipy solve."""
+    from scipy.optimize import linear_sum_assignment as scipy_lsa
+
+    if cost.size == 0:
+        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+    valid = cost <= thresh
+    per_row, per_col = valid.sum(axis=1), valid.sum(axis=0)
+    lone = valid & (per_row == 1)[:, None] & (per_col == 1)[None, :]
+    lone_rows, lone_cols = lone.nonzero()
+    rest_rows = (per_row - lone.sum(axis=1)).nonzero()[0]
+    rest_cols = (per_col - lone.sum(axis=0)).nonzero()[0]
+    sub = cost.take(rest_rows, 0).take(rest_cols, 1)
+    r, c = scipy_lsa(np.minimum(sub, thresh + 1e-4))
+    keep = sub[r, c] <= thresh
+    return (np.concatenate((lone_rows, rest_rows.take(r[keep]))),
+            np.concatenate((lone_cols, rest_cols.take(c[keep]))))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_gated_assignment_gives_the_pairs_scipy_gave(seed):
+    """Clusters solved one by one with Vigil's solver: the same pairs, same order, as one scipy solve."""
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        n, m = rng.integers(1, 30, 2)
+        cost = np.where(rng.random((n, m)) < 0.08, rng.uniform(0.0, 0.5, (n, m)), 1.0)
+        got, want = linear_assignment(cost, 0.5), scipy_linear_assignment(cost, 0.5)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), cost
+
+
 @pytest.mark.parametrize("tracker", ["sort", "bytetrack"])
 def test_trackers_assign_the_same_ids_with_vigils_solver_as_with_scipys(tracker, monkeypatch):
     """A crowded synthetic scene through each tracker, once per solver: identical ids every frame."""
-    from scipy.optimize import linear_sum_assignment as scipy_lsa
-
-    import app.tracking.matching as matching
+    import app.tracking.bytetrack
+    import app.tracking.sort
     from app.tracking import build_tracker
     from app.types import Detections
 
@@ -139,16 +168,22 @@ def test_trackers_assign_the_same_ids_with_vigils_solver_as_with_scipys(tracker,
         frames.append(Detections(boxes.astype(np.float32), rng.uniform(0.3, 0.95, keep.sum()).astype(np.float32),
                                  np.zeros(keep.sum(), np.int32)))
 
-    def run(solver):
-        calls = []
-        spy = lambda cost: calls.append(1) or solver(cost)  # noqa: E731
-        monkeypatch.setattr(matching, "linear_sum_assignment", spy)
-        trk = build_tracker({"type": tracker})
-        return [trk.update(d, k / 10).track_ids.tolist() for k, d in enumerate(frames)], len(calls)
+    def run(assign):
+        contested = []
 
-    ours, n_ours = run(matching.linear_sum_assignment)
-    theirs, n_theirs = run(scipy_lsa)
-    assert ours == theirs and n_ours == n_theirs > 0  # the solver was really asked
+        def spy(cost, thresh):
+            valid = cost <= thresh
+            contested.append(valid.size and (valid.sum(0).max() > 1 or valid.sum(1).max() > 1))
+            return assign(cost, thresh)
+
+        for module in (app.tracking.sort, app.tracking.bytetrack):
+            monkeypatch.setattr(module, "linear_assignment", spy)
+        trk = build_tracker({"type": tracker})
+        return [trk.update(d, k / 10).track_ids.tolist() for k, d in enumerate(frames)], sum(map(bool, contested))
+
+    ours, n_ours = run(linear_assignment)
+    theirs, n_theirs = run(scipy_linear_assignment)
+    assert ours == theirs and n_ours == n_theirs > 10  # a solver really had to choose
 
 
 def test_contested_assignment_imports_no_scipy():
