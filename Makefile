@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
+.PHONY: demo test venv ha-venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -23,8 +23,25 @@ demo: venv
 	$(BIN)/vigil run --config config/default.yaml --jsonl $(OUT)/demo.jsonl --save-video $(OUT)/demo.mp4 $(DEMO_ARGS)
 
 ## make test: install what the tests need (Debian packages when root), run the whole suite
-test: venv test-deps
+test: venv test-deps ha-venv
 	$(BIN)/python -m pytest -q
+
+## make ha-venv: Home Assistant (pinned, with its own constraints) in .venv-ha, for the discovery schema test
+HA_VENV    := .venv-ha
+HA_VERSION := 2024.3.3
+$(HA_VENV)/.installed:
+	$(PYTHON) -m venv $(HA_VENV)
+	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(HA_VENV)/bin/pip download --quiet --no-deps -d $(HA_VENV)/wheels homeassistant==$(HA_VERSION)
+	$(HA_VENV)/bin/python -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
+	  sys.stdout.write(z.read("homeassistant/package_constraints.txt").decode())' \
+	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl > $(HA_VENV)/constraints.txt
+	# paho-mqtt: the MQTT integration's own requirement (homeassistant/components/mqtt/manifest.json)
+	$(HA_VENV)/bin/pip install --quiet -c $(HA_VENV)/constraints.txt \
+	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl paho-mqtt==1.6.1
+	touch $@
+
+ha-venv: $(HA_VENV)/.installed
 
 test-deps:
 	@bash tools/install-test-deps.sh
@@ -125,4 +142,4 @@ deploy:
 	  "http://$(CAMERA)/axis-cgi/applications/control.cgi?action=start&package=vigil"
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(HA_VENV) $(OUT) .pytest_cache

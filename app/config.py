@@ -24,6 +24,7 @@ from app.analytics.config import (
 )
 from app.api.config import ApiConfig
 from app.publish.config import MqttConfig
+from app.snapshots.config import SnapshotsConfig
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class Config(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing (events, counts, state)")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")
     state: StateConfig = Field(default_factory=StateConfig, description="what survives a restart")
+    snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig, description="the best view of every object as JPEGs")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
     @model_validator(mode="after")
@@ -141,6 +143,7 @@ class Config(_Section):
         for owner, key, expand in ((self.decoder, "classes", expand_labels),
                                    (self.decoder, "class_thresholds", expand_label_map),
                                    (self.filters, "labels", expand_label_map),
+                                   (self.snapshots, "labels", expand_labels),
                                    *((z, "labels", expand_labels) for z in self.zones.values()),
                                    *((ln, "labels", expand_labels) for ln in self.lines.values())):
             value = getattr(owner, key)

@@ -28,6 +28,7 @@ from app.errors import ConfigError, VigilError
 from app.health import Health
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
+from app.snapshots import SnapshotStore, open_store
 from app.sinks.jsonl import JsonlSink
 from app.status import Parts, Status
 from app.timing import StageTimer
@@ -68,6 +69,7 @@ def check_labels(cfg: Config, labels: list[str]) -> None:
     named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
     named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
     named.append(("filters.labels", list(cfg.filters.labels)))
+    named.append(("snapshots.labels", cfg.snapshots.labels))
     for key, names in named:
         for name in names:
             if name not in labels:
@@ -112,6 +114,7 @@ class Run:
         self.analytics: Analytics | None = None
         self.outputs: Worker | None = None
         self.state_file = self.tracks_file = None
+        self.snapshots: SnapshotStore | None = None
         self.summary = Summary()
 
     def _merge_ids(self):
@@ -123,24 +126,33 @@ class Run:
         """Status, MQTT publisher (not yet connecting) and the HTTP API, before the model loads, so
         that start-up (minutes for a first DLPU compile) shows in /api/health."""
         cfg = self.cfg
+        self.snapshots = open_store(cfg.snapshots, cfg.state.file)
         if not (cfg.mqtt.enabled or cfg.api.enabled):
             return
         device_id = resolve_device_id(cfg.device_id)
         self.status = Status(self.labels, device_id, self.timer, self.parts, self.run_id,
                              cfg.events.history, cfg.zones, cfg.lines)
         if cfg.mqtt.enabled:
+            from app.publish.discovery import status_page_url
+            from app.publish.images import LatestImage
             from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
 
             status = self.status
+            latest = LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines)
             # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
             self.mqtt = MqttPublisher(cfg.mqtt, device_id, self.labels,
-                                      stats=lambda: status.stats().model_dump(mode="json"))
+                                      stats=lambda: status.stats().model_dump(mode="json"),
+                                      health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
+                                      configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
+                                      snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
+                                      latest=latest)
+            self.mqtt.on_reset = self.reset_counts
             self.parts.mqtt = self.mqtt
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app  # fastapi/uvicorn: only when the API is on
 
             app = create_app(self.status, cfg.api, cfg.model_dump(mode="json"), type(cfg).model_json_schema(),
-                             reset=self.reset_counts if cfg.lines else None)
+                             reset=self.reset_counts if cfg.lines else None, snapshots=self.snapshots)
             self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
             self.api.start()
 
@@ -164,7 +176,8 @@ class Run:
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
         files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
-        consumers: list[Consumer] = list(files)
+        # snapshots first: they set has_snapshot in the events the others publish
+        consumers: list[Consumer] = [*self._snapshot_output(), *files]
         orphans: list[dict] = []
         if cfg.state.file:
             if cfg.lines:
@@ -193,6 +206,14 @@ class Run:
             ended.events = analytics.end_orphans(orphans)
             self.outputs.put(ended)
             log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
+
+    def _snapshot_output(self) -> list[Consumer]:
+        if self.snapshots is None:
+            return []
+        from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
+
+        publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
+        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish)]
 
     # ---- frames -----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The HTTP status API, Prometheus metrics and the status page, served by a pipeline running the sample clip."""
 import contextlib
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -35,6 +36,7 @@ def live(mosquitto):
         "device_id": "apitest",
         "api": {"enabled": True, "port": port, "token": TOKEN},
         "mqtt": {"enabled": True, "port": mosquitto.port, "username": "vigil", "password": PASSWORD},
+        "snapshots": {"enabled": True},  # memory only: no state.file here
     }, env={})
     stop = threading.Event()
     frames = []
@@ -215,9 +217,35 @@ def test_latest_jpg_never_upscales_the_frame(live):
     assert img.shape[:2] == (576, 768)  # the clip's own size, not 5760x4320
 
 
+def jpeg(r) -> np.ndarray:
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text[:200]
+    return cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_every_event_says_whether_it_has_a_snapshot_and_the_snapshot_is_served(live):
+    client, _, _ = live
+    wait_until(lambda: any(e["type"] == "end" for e in client.get("/api/events?limit=500").json()), 60, 0.2,
+               "an object to end")
+    events = client.get("/api/events?limit=500").json()
+    assert all(e["after"]["has_snapshot"] is True for e in events)  # every label, memory only
+    oid = next(e["after"]["id"] for e in events if e["type"] == "end")
+    full = jpeg(client.get(f"/api/events/{oid}/snapshot.jpg"))
+    assert full.shape[:2] == (576, 768)  # the whole frame, its box drawn
+    crop = jpeg(client.get(f"/api/events/{oid}/snapshot.jpg", params={"crop": True}))
+    assert crop.shape[0] < 576 and crop.shape[1] < 768
+    small = jpeg(client.get(f"/api/events/{oid}/snapshot.jpg", params={"h": 120, "quality": 50}))
+    assert small.shape[0] == 120 and small.shape[1] == 160
+    big = jpeg(client.get(f"/api/events/{oid}/snapshot.jpg", params={"crop": True, "h": 4000}))
+    assert big.shape == crop.shape  # never upscaled
+    assert client.get(f"/api/events/{oid}-9/snapshot.jpg").status_code == 404
+    assert client.get("/api/events/nobody/snapshot.jpg").status_code == 404
+    tracks = client.get("/api/tracks").json()
+    assert all(isinstance(t["has_snapshot"], bool) for t in tracks)
+
+
 @pytest.mark.parametrize("path", [
     "/api/latest.jpg?h=abc", "/api/latest.jpg?h=5", "/api/latest.jpg?quality=500", "/api/events?limit=0", "/api/events?after=-1", "/api/events?after=x",
-    "/api/events?limit=x", "/api/nope",
+    "/api/events?limit=x", "/api/nope", "/api/events/x-1/snapshot.jpg?h=2", "/api/events/x-1/snapshot.jpg?quality=0",
 ])
 def test_malformed_requests_get_4xx(live, path):
     client, _, _ = live
@@ -418,6 +446,8 @@ def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
     assert 'data-width="640"' in html  # 768x576 shown at h=480
     assert 'data-key="walkway/person"' in html and 'data-key="crossing"' in html, "counts table is empty"
     assert 'data-status="ok"' in html
+    assert re.search(r'<img class="thumb"[^>]*data-loaded="1"', html), "no event thumbnail loaded"
+    assert re.search(r"<time>\d", html) and "zones: " in html, "events lack their time or zones"
     shot = tmp_path / "status_page.png"
     r = subprocess.run([*common, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and shot.stat().st_size > 10_000, r.stderr[-2000:]

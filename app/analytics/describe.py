@@ -56,6 +56,7 @@ class Describer:
             "lines_crossed": list(crossed),
             "stationary": bool(T.stationary[i]),
             "motionless_count": int(T.motionless[i]),
+            "has_snapshot": False,  # set by the snapshot output (app/snapshots) when it holds a view
         }
 
 

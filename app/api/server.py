@@ -88,7 +88,7 @@ def warn_exposure(api: ApiConfig) -> None:
 
 
 def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: dict,
-               reset: Callable[[list[str] | None], dict] | None = None) -> FastAPI:
+               reset: Callable[[list[str] | None], dict] | None = None, snapshots: Any = None) -> FastAPI:
     """The Vigil HTTP API over a Status."""
     app = FastAPI(title="Vigil", version=__version__,
                   description="Status, metrics, counts and events of one Vigil pipeline.")
@@ -163,7 +163,29 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
 
     @app.get("/api/tracks", dependencies=auth, responses=unauthorised, summary="objects present now")
     def tracks() -> list[dict[str, Any]]:
-        return status.tracks()
+        objects = status.tracks()
+        if snapshots is not None:
+            for o in objects:
+                o["has_snapshot"] = snapshots.has(o["id"])
+        return objects
+
+    @app.get("/api/events/{event_id}/snapshot.jpg", dependencies=auth, response_class=Response,
+             responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                        **unauthorised, 404: {"model": Problem, "description": "no snapshot of that object"}},
+             summary="an object's best view: the full frame with its box, or the crop (snapshots.enabled)")
+    def snapshot_jpg(
+        event_id: str,
+        crop: Annotated[bool, Query(description="the crop around the object instead of the full frame")] = False,
+        h: Annotated[int | None, Query(ge=16, le=4320, description="height in pixels; never more than stored")] = None,
+        quality: Annotated[int | None, Query(ge=1, le=100, description="JPEG quality; default: as stored")] = None,
+    ) -> Response:
+        from app.snapshots.serve import sized
+
+        data = snapshots.get(event_id, crop) if snapshots is not None else None
+        if data is None:
+            raise HTTPException(404, f"no snapshot of {event_id!r}")
+        return Response(sized(data, snapshots.quality, h, quality), media_type="image/jpeg",
+                        headers={"Cache-Control": "no-cache"})  # a live object's view may still improve
 
     @app.get("/api/events", dependencies=auth, responses=unauthorised,
              summary="recent events, newest last; with after=<seq>, the events that followed it (backfill)")

@@ -24,8 +24,22 @@ class MqttTlsConfig(_Model):
 
 
 class HomeAssistantConfig(_Model):
-    discovery: bool = Field(False, description="publish Home Assistant MQTT discovery for counts and line totals")
+    discovery: bool = Field(
+        False, description="publish Home Assistant MQTT discovery: counts, zone occupancy, line totals with reset "
+                           "buttons, images, diagnostics (docs/mqtt.md)")
     prefix: str = Field("homeassistant", description="Home Assistant's discovery prefix")
+    configuration_url: str | None = Field(
+        None, description="the status page's address shown on the device in Home Assistant; default: from api.* "
+                          "(this host's name; with api.root_path, the camera's reverse proxy on port 80)")
+
+
+class LatestImageConfig(_Model):
+    interval: float = Field(
+        0.0, ge=0.0, le=86400.0,
+        description="seconds between JPEGs of the latest annotated frame on <prefix>/latest_image (Home "
+                    "Assistant's 'Latest frame' image); 0: off")
+    height: int = Field(360, ge=16, le=2160, description="image height in pixels (never more than the frame's)")
+    quality: int = Field(60, ge=1, le=100, description="JPEG quality")
 
 
 class MqttConfig(_Model):
@@ -59,6 +73,12 @@ class MqttConfig(_Model):
     )
     frame: bool = Field(False, description="publish …/frame: every frame's objects as Axis scene metadata (frame v1)")
     stats_interval: float = Field(60.0, ge=0.0, description="seconds between …/stats messages; 0: off")
+    latest_image: LatestImageConfig = Field(default_factory=LatestImageConfig,
+                                            description="the latest annotated frame as JPEG over MQTT")
+    allow_unauthenticated_changes: bool = Field(
+        False, description="accept line count resets on <prefix>/counts/reset/set from a broker on a network address "
+                           "that Vigil reaches without credentials (with mqtt.username or a loopback broker they are "
+                           "accepted anyway)")
     home_assistant: HomeAssistantConfig = Field(default_factory=HomeAssistantConfig, description="Home Assistant integration")
 
     @field_validator("host", "topic_prefix", "client_id", "username", "password", mode="before")

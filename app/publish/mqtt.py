@@ -21,10 +21,13 @@ import paho.mqtt.client as paho
 
 from app import __version__
 from app.health import MqttLink
+from app.publish.commands import parse_reset, resets_allowed
 from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
+from app.publish.discovery import Discovery
+from app.publish.images import LatestImage
 from app.publish.outbound import Message, OutboundQueue
-from app.publish.payloads import Topics, dumps, frame_message, ha_discovery, ha_line_discovery
+from app.publish.payloads import Topics, dumps, frame_message
 from app.publish.sweep import StaleSweep
 from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.types import FrameResult
@@ -36,7 +39,9 @@ class MqttPublisher:
     """Publishes analytics results and state; never blocks its caller on the network."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, labels: list[str],
-                 stats: Callable[[], dict] | None = None) -> None:
+                 stats: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None,
+                 lines: list[str] | tuple = (), configuration_url: str | None = None, snapshots: bool = False,
+                 latest: LatestImage | None = None) -> None:
         self.cfg = cfg
         self.device_id = device_id
         self.labels = labels
@@ -44,6 +49,17 @@ class MqttPublisher:
         self.client_id = cfg.client_id or f"vigil-{device_id}-{secrets.token_hex(4)}"
         self.broker = f"{cfg.host}:{cfg.port}"
         self._stats_fn = stats
+        self._health_fn = health
+        self.lines = list(lines)
+        self.resets, why = resets_allowed(cfg)
+        self.resets = self.resets and bool(self.lines)
+        if self.lines:
+            log.info("mqtt: line count resets on %s %s: %s", self.topics.reset_command,
+                     "accepted" if self.resets else "refused", why)
+        self.on_reset: Callable[[list[str] | None], object] | None = None  # Run.reset_counts
+        self.latest = latest
+        self.discovery = Discovery(self.topics, cfg.home_assistant.prefix, device_id, __version__, configuration_url,
+                                   self.lines, self.resets, latest is not None and latest.cfg.interval > 0, snapshots)
         self._cv = threading.Condition()
         self._q = OutboundQueue(cfg.queue_size)
         self._outstanding: dict[int, Message] = {}  # mid -> message paho has not finished
@@ -82,6 +98,9 @@ class MqttPublisher:
     def start(self, initial: FrameResult | None = None) -> None:
         """Queue the initial state, connect in the background, start sending."""
         with self._cv:
+            if self.cfg.home_assistant.discovery:
+                for ht, hp in self.discovery.static():
+                    self._q.set_retained(Message(ht, dumps(hp), 1, True))
             if initial is not None:
                 self._queue_state(initial)
             self._q.set_retained(Message(self.topics.available, b"online", 1, True), last=True)
@@ -101,6 +120,7 @@ class MqttPublisher:
                         "update" if e["type"] == "update" else "critical",
                         e["after"]["id"] if e["type"] == "end" else None) for e in result.events]
         frame_msg = None
+        image = self.latest.due(result) if self.latest is not None else None
         if self.cfg.frame:
             frame_msg = Message(self.topics.frame, dumps(frame_message(
                 result.epoch, result.size, result.objects, result.ended, self.labels)), 0, False)
@@ -110,6 +130,15 @@ class MqttPublisher:
             self._queue_state(result)
             if frame_msg is not None:
                 self._q.put_frame(frame_msg, self._connected)
+            if image is not None:
+                self._q.put_frame(Message(self.topics.latest_image, image, 0, False), self._connected)
+            self._cv.notify()
+
+    def retain_snapshot(self, label: str, jpeg: bytes) -> None:
+        """The best view of an object as <prefix>/<label>/snapshot and <prefix>/all/snapshot (retained)."""
+        with self._cv:
+            self._retain(self.topics.snapshot(label), jpeg)
+            self._retain(self.topics.snapshot("all"), jpeg)
             self._cv.notify()
 
     def _queue_state(self, r: FrameResult) -> None:
@@ -131,14 +160,7 @@ class MqttPublisher:
         new_topic = topic not in self._q.retained
         self._q.set_retained(Message(topic, payload, 1, True))
         if new_topic and self.cfg.home_assistant.discovery:
-            ha = self.cfg.home_assistant
-            if topic.startswith(f"{self.topics.prefix}/lines/"):
-                items = ha_line_discovery(self.topics, ha.prefix, self.device_id, __version__,
-                                          topic.rsplit("/", 1)[1])
-            else:
-                one = ha_discovery(self.topics, ha.prefix, self.device_id, __version__, topic)
-                items = [one] if one else []
-            for ht, hp in items:
+            for ht, hp in self.discovery.for_state(topic):
                 self._q.set_retained(Message(ht, dumps(hp), 1, True))
 
     # ---- sender thread ------------------------------------------------------------------
@@ -182,11 +204,14 @@ class MqttPublisher:
             if want_stats:
                 try:
                     doc = self._stats_fn()
+                    health = self._health_fn() if self._health_fn is not None else None
                 except Exception:  # stats must never stop publishing
                     log.exception("mqtt: building stats failed")
                     continue
                 with self._cv:
                     self._q.put_stats(Message(self.topics.stats, dumps(doc), 0, False))
+                    if health is not None:
+                        self._q.set_retained(Message(self.topics.health, dumps(health), 1, True))
                 continue
             try:
                 info = self._client.publish(msg.topic, msg.payload, msg.qos, msg.retain)
@@ -242,6 +267,8 @@ class MqttPublisher:
             if rc == paho.MQTT_ERR_SUCCESS:
                 with self._cv:
                     self._sweep.begin(mid, time.monotonic())
+        if self.resets:  # every connect: the session is clean
+            client.subscribe(self.topics.reset_command, 1)
         with self._cv:
             self._connected = True
             after_outage = self.link_state.up()
@@ -306,6 +333,9 @@ class MqttPublisher:
             client.unsubscribe(self._sweep.filters())
 
     def _on_message(self, client, userdata, msg) -> None:
+        if msg.topic == self.topics.reset_command:
+            self._on_reset(msg)
+            return
         with self._cv:
             stale = self._sweep.message(msg.topic, msg.retain, msg.payload, self._q.retained)
             if stale is None:
@@ -318,6 +348,18 @@ class MqttPublisher:
         if stale:
             log.info("mqtt: cleared %d retained topics the configuration no longer has: %s", len(stale),
                      ", ".join(stale[:10]) + (", …" if len(stale) > 10 else ""))
+
+    def _on_reset(self, msg) -> None:
+        """A reset command (paho's thread): checked here, done on a thread of its own (it waits for the outputs)."""
+        if msg.retain or not self.resets or self.on_reset is None:
+            return  # a retained command would reset at every start
+        try:
+            names = parse_reset(msg.payload, self.lines)
+        except ValueError as e:
+            log.warning("mqtt: reset on %s ignored: %s", msg.topic, e)
+            return
+        log.info("mqtt: line counts reset by %s: %s", msg.topic, ", ".join(names or self.lines))
+        threading.Thread(target=self.on_reset, args=(names,), name="mqtt-reset", daemon=True).start()
 
     def _delivered(self, msg: Message) -> None:
         if msg.ended is not None and self.on_end_delivered is not None:

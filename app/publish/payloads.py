@@ -37,6 +37,9 @@ class Topics:
         self.events = f"{prefix}/events"
         self.frame = f"{prefix}/frame"
         self.stats = f"{prefix}/stats"
+        self.health = f"{prefix}/health"  # the GET /api/health document, retained, every stats interval
+        self.reset_command = f"{prefix}/counts/reset/set"  # line count resets (app/publish/commands.py)
+        self.latest_image = f"{prefix}/latest_image"  # the annotated frame as JPEG (mqtt.latest_image)
 
     def count(self, label: str) -> str:
         return f"{self.prefix}/counts/{segment(label)}"
@@ -46,6 +49,10 @@ class Topics:
 
     def line(self, line: str) -> str:
         return f"{self.prefix}/lines/{line}"
+
+    def snapshot(self, label: str) -> str:
+        """Frigate's <camera>/<label>/snapshot: the latest best view of an object of that label (JPEG)."""
+        return f"{self.prefix}/{segment(label)}/snapshot"
 
 
 def frame_message(epoch: float, size: tuple[int, int], objects: Detections, ended: list[int],
@@ -72,44 +79,3 @@ def frame_message(epoch: float, size: tuple[int, int], objects: Detections, ende
 def ha_node(device_id: str) -> str:
     """The Home Assistant node id of a device: its discovery topics are <prefix>/sensor/<node>/<object>/config."""
     return segment(f"vigil_{device_id}").replace(".", "_")
-
-
-def ha_discovery(topics: Topics, ha_prefix: str, device_id: str, version: str, state_topic: str) -> tuple[str, dict] | None:
-    """(config topic, payload) announcing a Home Assistant sensor for a count or line topic; None for others."""
-    rest = state_topic[len(topics.prefix) + 1:].split("/")
-    node = ha_node(device_id)
-    device = {"identifiers": [node], "name": f"Vigil {device_id}", "manufacturer": "Vigil", "model": "Vigil",
-              "sw_version": version}
-    base = {"state_topic": state_topic, "availability_topic": topics.available, "payload_available": "online",
-            "payload_not_available": "offline", "device": device}
-    if rest[0] == "counts" and len(rest) == 2:
-        oid, name = f"count_{rest[1]}", f"{rest[1]} count"
-        extra = {"state_class": "measurement", "unit_of_measurement": "objects"}
-    elif rest[0] == "zones" and len(rest) == 3:
-        oid, name = f"zone_{rest[1]}_{rest[2]}", f"{rest[1]} {rest[2]}"
-        extra = {"state_class": "measurement", "unit_of_measurement": "objects"}
-    elif rest[0] == "lines" and len(rest) == 2:
-        # a line gives two sensors; the caller asks for each direction through the returned list
-        return None
-    else:
-        return None
-    payload = {**base, "name": name, "unique_id": f"{node}_{oid}", "object_id": f"{node}_{oid}", **extra}
-    return f"{ha_prefix}/sensor/{node}/{oid}/config", payload
-
-
-def ha_line_discovery(topics: Topics, ha_prefix: str, device_id: str, version: str, line: str) -> list[tuple[str, dict]]:
-    """Two Home Assistant sensors (in, out) for a line's retained topic."""
-    node = ha_node(device_id)
-    device = {"identifiers": [node], "name": f"Vigil {device_id}", "manufacturer": "Vigil", "model": "Vigil",
-              "sw_version": version}
-    out = []
-    for d in ("in", "out"):
-        oid = f"line_{line}_{d}"
-        out.append((f"{ha_prefix}/sensor/{node}/{oid}/config", {
-            "name": f"{line} {d}", "unique_id": f"{node}_{oid}", "object_id": f"{node}_{oid}",
-            "state_topic": topics.line(line), "value_template": f"{{{{ value_json['{d}'] }}}}",
-            "state_class": "total_increasing", "unit_of_measurement": "objects",
-            "availability_topic": topics.available, "payload_available": "online",
-            "payload_not_available": "offline", "device": device,
-        }))
-    return out

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.publish.discovery import COMPONENTS
 from app.publish.payloads import Topics, ha_node
 
 
@@ -30,7 +31,7 @@ class StaleSweep:
 
     def filters(self) -> list[str]:
         """The subscriptions that bring back what is retained under Vigil's own topics."""
-        return [f"{self.topics.prefix}/#", f"{self.ha_prefix}/sensor/{self.node}/+/config"]
+        return [f"{self.topics.prefix}/#", f"{self.ha_prefix}/+/{self.node}/+/config"]
 
     def owned(self, topic: str) -> bool:
         """Whether a retained topic is of a kind this publisher writes (counts, zones, lines, HA discovery)."""
@@ -38,8 +39,10 @@ class StaleSweep:
         if topic.startswith(base):
             rest = topic[len(base):].split("/")
             return (rest[0] in ("counts", "lines") and len(rest) == 2) or (rest[0] == "zones" and len(rest) == 3)
-        ha = f"{self.ha_prefix}/sensor/{self.node}/"
-        return topic.startswith(ha) and topic.endswith("/config") and topic.count("/") == ha.count("/") + 1
+        if not topic.startswith(self.ha_prefix + "/"):
+            return False
+        rest = topic[len(self.ha_prefix) + 1:].split("/")  # <component>/<node>/<object>/config
+        return len(rest) == 4 and rest[0] in COMPONENTS and rest[1] == self.node and rest[3] == "config"
 
     def begin(self, mid: int, now: float) -> None:
         """The subscription went out with message id `mid`."""

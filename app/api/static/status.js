@@ -84,17 +84,65 @@ async function refreshHealth() {
   } catch (e) { const b = $("health"); b.textContent = "unreachable"; b.dataset.status = "failing"; }
 }
 
+// Thumbnails of the objects in the recent events, by object id: fetched (with the token) when an
+// object's newest event changes, since its best view may have improved; dropped once off the list.
+const thumbs = new Map();
+
+function thumbnail(a, seq) {
+  let t = thumbs.get(a.id);
+  if (!t) { t = { seq: -1, url: null }; thumbs.set(a.id, t); }
+  if (a.has_snapshot && seq > t.seq) {
+    t.seq = seq;
+    fetch("api/events/" + encodeURIComponent(a.id) + "/snapshot.jpg?crop=1&h=96", { headers, cache: "no-store" })
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((b) => {
+        if (!b) return;
+        if (t.url) URL.revokeObjectURL(t.url);
+        t.url = URL.createObjectURL(b); t.loaded = false;
+        for (const img of document.querySelectorAll('img.thumb[data-id="' + a.id + '"]')) img.src = t.url;
+      })
+      .catch(() => {});
+  }
+  const img = document.createElement("img");
+  img.className = "thumb"; img.dataset.id = a.id; img.alt = a.label;
+  img.onload = () => { img.dataset.loaded = "1"; t.loaded = t.url !== null; };
+  if (t.url) { img.src = t.url; if (t.loaded) img.dataset.loaded = "1"; }
+  return img;
+}
+
 async function refreshEvents() {
   try {
     const ev = await getJson("api/events?limit=15");
     const ol = $("events");
     ol.replaceChildren();
+    const newest = new Map();
+    for (const e of ev) newest.set(e.after.id, e.seq);
     for (const e of ev.reverse()) {
       const li = document.createElement("li");
       const a = e.after;
-      const extra = e.changes && e.changes.length ? " (" + e.changes.join(", ") + ")" : "";
-      li.textContent = e.type + " " + a.label + " #" + a.track_id + extra;
+      li.dataset.type = e.type;
+      li.appendChild(thumbnail(a, newest.get(a.id)));
+      const text = document.createElement("div");
+      const head = document.createElement("div");
+      const time = document.createElement("time");
+      time.textContent = new Date(a.frame_time * 1000).toLocaleTimeString();
+      head.append(time, " " + e.type + " " + a.label + " #" + a.track_id
+        + (e.changes && e.changes.length ? " (" + e.changes.join(", ") + ")" : ""));
+      text.appendChild(head);
+      const zones = a.entered_zones || [];
+      const lines = (a.lines_crossed || []).map((c) => c.line + " " + c.direction);
+      if (zones.length || lines.length) {
+        const where = document.createElement("div");
+        where.className = "where";
+        where.textContent = [zones.length ? "zones: " + zones.join(", ") : "",
+                             lines.length ? "lines: " + lines.join(", ") : ""].filter(Boolean).join(" · ");
+        text.appendChild(where);
+      }
+      li.appendChild(text);
       ol.appendChild(li);
+    }
+    for (const id of [...thumbs.keys()]) {
+      if (!newest.has(id)) { const t = thumbs.get(id); if (t.url) URL.revokeObjectURL(t.url); thumbs.delete(id); }
     }
   } catch (e) { /* keep the last list */ }
 }

@@ -1,0 +1,50 @@
+"""Commands Home Assistant (or anyone) sends over MQTT: line count resets on `<prefix>/counts/reset/set`.
+
+Protected the way the HTTP reset is (docs/mqtt.md, *Resetting counts from Home Assistant*): the
+HTTP API takes a change from a client that proved who it is (the bearer token) or that is on this
+machine (loopback); anyone else only with an explicit opt-in. Over MQTT the broker is the one
+that knows who publishes, so Vigil accepts resets when the broker checks credentials (Vigil logs
+in with `mqtt.username`; restrict who may publish to the topic with the broker's ACL), when the
+broker is on this machine, or with `mqtt.allow_unauthenticated_changes: true`. Otherwise it does
+not subscribe, and the reset buttons are not announced. Never the API token in a payload: Home
+Assistant's button would have to carry it in a retained discovery config anyone can read.
+"""
+from __future__ import annotations
+
+import json
+
+from app.api.config import is_loopback
+from app.publish.config import MqttConfig
+
+
+def resets_allowed(cfg: MqttConfig) -> tuple[bool, str]:
+    """Whether MQTT resets are accepted, and why (for the log)."""
+    if cfg.username:
+        return True, f"the broker checks credentials (user {cfg.username!r}); restrict the topic with its ACL"
+    if is_loopback(cfg.host):
+        return True, "the broker is on this machine"
+    if cfg.allow_unauthenticated_changes:
+        return True, "mqtt.allow_unauthenticated_changes is set"
+    return False, (f"the broker {cfg.host} is reached without credentials; set mqtt.username (and the broker's ACL) "
+                   "or mqtt.allow_unauthenticated_changes: true")
+
+
+def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
+    """The lines a reset message names: None for all ('', PRESS, all), else the names; ValueError for
+    an unknown line or a payload that is not a name, a comma list or a JSON list of names."""
+    text = payload.decode("utf-8", "replace").strip()
+    if text in ("", "PRESS", "all", "ALL"):
+        return None
+    if text.startswith("["):
+        try:
+            names = json.loads(text)
+        except ValueError:
+            raise ValueError("not a JSON list of line names") from None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("not a JSON list of line names")
+    else:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in lines]
+    if unknown:
+        raise ValueError(f"no line named {unknown[0]!r} (lines: {', '.join(lines) or 'none'})")
+    return names or None
