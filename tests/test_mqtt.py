@@ -96,7 +96,7 @@ def test_every_message_matches_its_schema(clip_run):
             schema, value = {"events": "event"}.get(rest, rest), m.json()  # events, frame, stats
         validate(schema, value)
         kinds[schema] += 1
-    assert set(kinds) == {"available", "count", "line", "event", "frame", "stats", "ha-discovery"}, dict(kinds)
+    assert set(kinds) == {"available", "count", "line", "event", "frame", "stats", "health", "ha-discovery"}, dict(kinds)
     assert kinds["event"] >= 10 and kinds["frame"] >= 150
 
 
@@ -225,7 +225,7 @@ def test_home_assistant_discovery_announces_every_count_and_line(clip_run):
     msgs, _, _ = clip_run
     configs = {m.topic: m.json() for m in msgs if m.topic.startswith("homeassistant/")}
     assert configs
-    state_topics = {c["state_topic"] for c in configs.values()}
+    state_topics = {c["state_topic"] for c in configs.values() if "state_topic" in c}  # not buttons
     published = {m.topic for m in msgs}
     assert state_topics <= published
     assert {f"{PREFIX}/counts/person", f"{PREFIX}/zones/walkway/person", f"{PREFIX}/lines/crossing"} <= state_topics

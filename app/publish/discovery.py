@@ -94,10 +94,10 @@ class Discovery:
         ]
         if self.reset and self.lines:
             cmd = {"command_topic": t.reset_command, "entity_category": "config", "icon": "mdi:counter"}
-            out += [self._entity("button", f"reset_{ln}", f"Reset {line_title(ln)}", payload_press=ln, **cmd)
+            out += [self._entity("button", f"reset_{ln}", f"{line_title(ln)} reset", payload_press=ln, **cmd)
                     for ln in self.lines]
             if len(self.lines) > 1:
-                out.append(self._entity("button", "reset_lines", "Reset line counts", payload_press="all", **cmd))
+                out.append(self._entity("button", "reset_lines", "All lines reset", payload_press="all", **cmd))
         if self.latest_image:
             out.append(self._entity("image", "latest_frame", "Latest frame", image_topic=t.latest_image,
                                     content_type="image/jpeg", icon="mdi:cctv"))
