@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv ha-venv test-deps bench bench-grpc bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
+.PHONY: demo test venv ha-venv test-deps bench bench-grpc bench-snapshots bench-feed bench-restarts bench-soak models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -61,6 +61,10 @@ bench-restarts: venv test-deps
 ## make bench-soak: RSS curve of a 30-minute run with the HTTP API polled every 3 s and MQTT on (SOAK_ARGS=--minutes 5 …)
 bench-soak: venv test-deps
 	nice -n 10 $(BIN)/python bench/soak.py $(SOAK_ARGS)
+
+## make bench-snapshots: per-frame cost of object snapshots on the outputs thread (sample clip)
+bench-snapshots: venv
+	$(BIN)/python bench/snapshots.py
 
 ## make bench-grpc: per-frame cost of the ACAP Runtime gRPC path vs in-process TFLite (emulator)
 bench-grpc: venv

@@ -33,6 +33,15 @@ class HomeAssistantConfig(_Model):
                           "(this host's name; with api.root_path, the camera's reverse proxy on port 80)")
 
 
+    @field_validator("configuration_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        # Home Assistant refuses a device whose configuration_url is not http(s)
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
+        return v
+
+
 class LatestImageConfig(_Model):
     interval: float = Field(
         0.0, ge=0.0, le=86400.0,
