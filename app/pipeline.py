@@ -146,7 +146,7 @@ class Run:
                                       configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
                                       snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
                                       latest=latest)
-            self.mqtt.on_reset = self.reset_counts
+            self.mqtt.resets.on_reset = self.reset_counts
             self.parts.mqtt = self.mqtt
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app  # fastapi/uvicorn: only when the API is on

@@ -111,14 +111,14 @@ def test_entities_have_names_a_person_can_read_icons_and_the_status_page(ha_run)
     names = {p["name"] for p in found.values()}
     assert {"Persons", "Objects", "Walkway persons", "Walkway person occupancy", "Walkway occupancy",
             "West persons", "Crossing line in", "Crossing line out", "Mid line in", "Mid line out",
-            "Crossing line reset", "Mid line reset", "All lines reset", "Processing fps", "Inference time",
-            "MQTT queue", "Health", "Latest frame", "Last snapshot", "Last person snapshot"} <= names, sorted(names)
+            "Crossing line reset", "Mid line reset", "All lines reset", "Processing fps",
+            "Inference time per frame", "Model run time", "MQTT queue", "Health", "Latest frame", "Last snapshot", "Last person snapshot"} <= names, sorted(names)
     kinds = {t.split("/")[1] for t in found}
     assert kinds == {"sensor", "binary_sensor", "image", "button"}
     assert all("icon" in p for t, p in found.items() if "/binary_sensor/" not in t)
     assert all(p["device_class"] == "occupancy" for t, p in found.items() if "/binary_sensor/" in t)
     diag = {p["name"] for p in found.values() if p.get("entity_category") == "diagnostic"}
-    assert diag == {"Processing fps", "Inference time", "MQTT queue", "Health"}
+    assert diag == {"Processing fps", "Inference time per frame", "Model run time", "MQTT queue", "Health"}
     urls = {p["device"]["configuration_url"] for p in found.values()}
     assert len(urls) == 1
     url = urls.pop()

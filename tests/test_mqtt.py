@@ -223,7 +223,8 @@ def test_frame_messages_follow_axis_scene_metadata(clip_run):
 
 def test_home_assistant_discovery_announces_every_count_and_line(clip_run):
     msgs, _, _ = clip_run
-    configs = {m.topic: m.json() for m in msgs if m.topic.startswith("homeassistant/")}
+    # this device's only: the session broker keeps other tests' retained configs
+    configs = {m.topic: m.json() for m in msgs if m.topic.startswith("homeassistant/") and "/vigil_clip/" in m.topic}
     assert configs
     state_topics = {c["state_topic"] for c in configs.values() if "state_topic" in c}  # not buttons
     published = {m.topic for m in msgs}

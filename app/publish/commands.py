@@ -12,9 +12,14 @@ Assistant's button would have to carry it in a retained discovery config anyone 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from typing import Callable
 
 from app.api.config import is_loopback
 from app.publish.config import MqttConfig
+
+log = logging.getLogger(__name__)
 
 
 def resets_allowed(cfg: MqttConfig) -> tuple[bool, str]:
@@ -48,3 +53,34 @@ def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
     if unknown:
         raise ValueError(f"no line named {unknown[0]!r} (lines: {', '.join(lines) or 'none'})")
     return names or None
+
+
+class ResetCommands:
+    """The reset topic of one publisher: whether it is accepted, and what a message on it does."""
+
+    def __init__(self, cfg: MqttConfig, topic: str, lines: list[str]) -> None:
+        self.topic = topic
+        self.lines = list(lines)
+        allowed, why = resets_allowed(cfg)
+        self.enabled = allowed and bool(self.lines)
+        if self.lines:
+            log.info("mqtt: line count resets on %s %s: %s", topic, "accepted" if allowed else "refused", why)
+        self.on_reset: Callable[[list[str] | None], object] | None = None  # Run.reset_counts
+
+    def subscribe(self, client) -> None:
+        """Subscribe on a (re)connect: the session is clean, so every time."""
+        if self.enabled:
+            client.subscribe(self.topic, 1)
+
+    def handle(self, msg) -> None:
+        """A message on the topic (paho's thread): checked here, done on a thread of its own (the reset
+        waits for the outputs, and paho's thread must go on)."""
+        if msg.retain or not self.enabled or self.on_reset is None:
+            return  # a retained command would reset at every start
+        try:
+            names = parse_reset(msg.payload, self.lines)
+        except ValueError as e:
+            log.warning("mqtt: reset on %s ignored: %s", msg.topic, e)
+            return
+        log.info("mqtt: line counts reset by %s: %s", msg.topic, ", ".join(names or self.lines))
+        threading.Thread(target=self.on_reset, args=(names,), name="mqtt-reset", daemon=True).start()

@@ -9,7 +9,8 @@ unavailable while `<prefix>/available` is `offline`:
   when MQTT resets are allowed (app/publish/commands.py);
 - image entities for the latest annotated frame (`<prefix>/latest_image`) and the last snapshot
   (`<prefix>/all/snapshot`, one per label as each first appears), when those feeds are on;
-- diagnostic sensors: processing fps, inference time, MQTT queue (from `<prefix>/stats`) and health
+- diagnostic sensors: processing fps, inference time per frame and per model run, MQTT queue (from
+  `<prefix>/stats`) and health
   (`<prefix>/health`).
 Object ids of the sensors announced before (count_*, zone_*, line_*_in/out) are unchanged.
 """
@@ -81,8 +82,12 @@ class Discovery:
             self._entity("sensor", "process_fps", "Processing fps", state_topic=t.stats,
                          value_template="{{ value_json.process_fps }}", unit_of_measurement="fps",
                          state_class="measurement", icon="mdi:speedometer", **diag),
-            self._entity("sensor", "inference_time", "Inference time", state_topic=t.stats,
-                         value_template="{{ value_json.inference_speed.p50 }}", unit_of_measurement="ms",
+            # the two inference figures of GET /api/stats, each named for what it measures (p50)
+            self._entity("sensor", "inference_time", "Inference time per frame", state_topic=t.stats,
+                         value_template="{{ value_json.frame_detect_ms.p50 }}", unit_of_measurement="ms",
+                         device_class="duration", state_class="measurement", icon="mdi:timer-outline", **diag),
+            self._entity("sensor", "model_run_time", "Model run time", state_topic=t.stats,
+                         value_template="{{ value_json.model_run_ms.p50 }}", unit_of_measurement="ms",
                          device_class="duration", state_class="measurement", icon="mdi:timer-outline", **diag),
             self._entity("sensor", "mqtt_queue", "MQTT queue", state_topic=t.stats,
                          value_template="{{ value_json.mqtt.queued }}", unit_of_measurement="messages",

@@ -21,7 +21,7 @@ import paho.mqtt.client as paho
 
 from app import __version__
 from app.health import MqttLink
-from app.publish.commands import parse_reset, resets_allowed
+from app.publish.commands import ResetCommands
 from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
 from app.publish.discovery import Discovery
@@ -50,16 +50,10 @@ class MqttPublisher:
         self.broker = f"{cfg.host}:{cfg.port}"
         self._stats_fn = stats
         self._health_fn = health
-        self.lines = list(lines)
-        self.resets, why = resets_allowed(cfg)
-        self.resets = self.resets and bool(self.lines)
-        if self.lines:
-            log.info("mqtt: line count resets on %s %s: %s", self.topics.reset_command,
-                     "accepted" if self.resets else "refused", why)
-        self.on_reset: Callable[[list[str] | None], object] | None = None  # Run.reset_counts
+        self.resets = ResetCommands(cfg, self.topics.reset_command, list(lines))  # set its on_reset
         self.latest = latest
         self.discovery = Discovery(self.topics, cfg.home_assistant.prefix, device_id, __version__, configuration_url,
-                                   self.lines, self.resets, latest is not None and latest.cfg.interval > 0, snapshots)
+                                   lines, self.resets.enabled, latest is not None and latest.cfg.interval > 0, snapshots)
         self._cv = threading.Condition()
         self._q = OutboundQueue(cfg.queue_size)
         self._outstanding: dict[int, Message] = {}  # mid -> message paho has not finished
@@ -267,8 +261,7 @@ class MqttPublisher:
             if rc == paho.MQTT_ERR_SUCCESS:
                 with self._cv:
                     self._sweep.begin(mid, time.monotonic())
-        if self.resets:  # every connect: the session is clean
-            client.subscribe(self.topics.reset_command, 1)
+        self.resets.subscribe(client)
         with self._cv:
             self._connected = True
             after_outage = self.link_state.up()
@@ -333,8 +326,8 @@ class MqttPublisher:
             client.unsubscribe(self._sweep.filters())
 
     def _on_message(self, client, userdata, msg) -> None:
-        if msg.topic == self.topics.reset_command:
-            self._on_reset(msg)
+        if msg.topic == self.resets.topic:
+            self.resets.handle(msg)
             return
         with self._cv:
             stale = self._sweep.message(msg.topic, msg.retain, msg.payload, self._q.retained)
@@ -348,18 +341,6 @@ class MqttPublisher:
         if stale:
             log.info("mqtt: cleared %d retained topics the configuration no longer has: %s", len(stale),
                      ", ".join(stale[:10]) + (", …" if len(stale) > 10 else ""))
-
-    def _on_reset(self, msg) -> None:
-        """A reset command (paho's thread): checked here, done on a thread of its own (it waits for the outputs)."""
-        if msg.retain or not self.resets or self.on_reset is None:
-            return  # a retained command would reset at every start
-        try:
-            names = parse_reset(msg.payload, self.lines)
-        except ValueError as e:
-            log.warning("mqtt: reset on %s ignored: %s", msg.topic, e)
-            return
-        log.info("mqtt: line counts reset by %s: %s", msg.topic, ", ".join(names or self.lines))
-        threading.Thread(target=self.on_reset, args=(names,), name="mqtt-reset", daemon=True).start()
 
     def _delivered(self, msg: Message) -> None:
         if msg.ended is not None and self.on_end_delivered is not None:
