@@ -125,7 +125,7 @@ acap:
 	sed -i 's/^VIGIL_IMAGE=.*/VIGIL_IMAGE=$(IMAGE):$(VERSION)/' $(ACAP_DIR)/env.config
 	sed -i "s/^VIGIL_IMAGE_ID=.*/VIGIL_IMAGE_ID=$$($(PYTHON) tools/image_archive.py id $(ACAP_DIR)/vigil-image.tar --ref $(IMAGE):$(VERSION) --arch arm64)/" $(ACAP_DIR)/env.config
 	docker run --rm -v $(CURDIR)/$(ACAP_DIR):/opt/app -w /opt/app $(ACAP_SDK) \
-	  sh -c '. /opt/axis/acapsdk/environment-setup* && acap-build . -a vigil-image.tar -a acap-runtime-image.tar -a docker-compose.yml -a env.config'
+	  sh -c '. /opt/axis/acapsdk/environment-setup* && acap-build . -a vigil-image.tar -a acap-runtime-image.tar -a docker-compose.yml -a env.config -a check-images'
 
 ## make acap-runtime-archive: on a machine that reaches Docker Hub, pull ACAP Runtime's arm64 image and
 ## save it to $(OUT)/acap-runtime-image.tar, refused unless it is the image pinned in acap/env.config
@@ -133,6 +133,7 @@ acap-runtime-archive:
 	mkdir -p $(OUT)
 	docker pull --platform linux/arm64 $(RUNTIME_REF)
 	docker save -o $(OUT)/acap-runtime-image.tar $(RUNTIME_REF)
+	@test -n "$(RUNTIME_ID)" || { echo "no id pinned in acap/env.config yet; this archive holds $$($(PYTHON) tools/image_archive.py id $(OUT)/acap-runtime-image.tar --ref $(RUNTIME_REF) --arch arm64): compare it with config.digest of 'docker buildx imagetools inspect --raw $(RUNTIME_REF)', then set INFERENCE_SERVER_IMAGE_ID"; exit 1; }
 	$(PYTHON) tools/image_archive.py verify $(OUT)/acap-runtime-image.tar --ref $(RUNTIME_REF) --id "$(RUNTIME_ID)" --arch arm64
 
 ## make deploy CAMERA=192.168.0.90 [CAMERA_USER=root CAMERA_PASS=…]: install the .eap on a camera

@@ -12,5 +12,5 @@ for archive in vigil-image.tar acap-runtime-image.tar; do
     status=1
   fi
 done
-./check-images || status=1
+sh ./check-images || status=1
 exit $status

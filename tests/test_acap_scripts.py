@@ -335,5 +335,12 @@ def test_make_acap_verifies_the_runtime_archive_before_building_and_bundles_both
     assert verify < build and f"--ref {RUNTIME_REF}" in plan[verify] and "--arch arm64" in plan[verify]
     assert any("cp /x/rt.tar out/acap/acap-runtime-image.tar" in ln for ln in plan)
     assert any("acap/check-images" in ln for ln in plan if ln.startswith("cp "))
-    assert any("-a vigil-image.tar -a acap-runtime-image.tar" in ln for ln in plan)
+    build_line = next(ln for ln in plan if "acap-build ." in ln)
+    # acap-build packs the manifest's own files; everything else the scripts use must be named
+    added = set(re.findall(r"-a (\S+?)'?(?:\s|$)", build_line))
+    assert added == {"vigil-image.tar", "acap-runtime-image.tar", "docker-compose.yml", "env.config", "check-images"}
     assert any("VIGIL_IMAGE_ID=" in ln and "image_archive.py id" in ln for ln in plan)
+    pull = subprocess.run(["make", "-n", "-C", str(ROOT), "acap-runtime-archive"], capture_output=True,
+                          text=True).stdout
+    assert f"docker pull --platform linux/arm64 {RUNTIME_REF}" in pull and f"--ref {RUNTIME_REF}" in pull
+    assert "INFERENCE_SERVER_IMAGE_ID" in pull  # with no pin it says which id to check and commit
