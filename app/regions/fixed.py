@@ -18,6 +18,6 @@ class Config(MergeKeys, GridPlan, PluginConfig):
 
 
 def build(cfg: Config, _ctx: RunContext, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> FixedPlanner:
-    from app.regions.planner import FixedPlanner
+    from app.regions.planner import FixedPlanner  # cv2 (rendering): only once a planner is built
 
     return FixedPlanner(cfg, model_size, mode)

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from app.preprocess import ResizeMode, View, make_view, plan_views
-from app.regions import fixed, guided
-from app.regions.config import GridPlan
+from app.regions.config import GridPlan, RegionsKeys
 from app.regions.motion import Motion, MotionDetector
 from app.tracking.predicted import TrackPredictions
 from app.types import Detections
@@ -120,7 +119,7 @@ class FixedPlanner:
 
     needs_tracks = False
 
-    def __init__(self, cfg: fixed.Config, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
+    def __init__(self, cfg: GridPlan, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
         self.model_size = model_size
         self.mode = mode
@@ -144,7 +143,7 @@ class RegionPlanner:
 
     needs_tracks = True
 
-    def __init__(self, cfg: guided.Config, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
+    def __init__(self, cfg: RegionsKeys, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
         self.model_size = model_size
         self.mode = mode
