@@ -71,3 +71,21 @@ def _tag(image: np.ndarray, text: str, x: int, y: int, color) -> None:
     y = min(max(y, th + base), image.shape[0] - 1)
     cv2.rectangle(image, (x, y - th - base - 2), (x + tw + 4, y + 1), color, -1)
     cv2.putText(image, text, (x + 2, y - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def draw_regions(image: np.ndarray, views, reason: str = "") -> None:
+    """Outline each view the model ran on (x0, y0, w, h in source pixels) in place, with why it ran."""
+    for v in views:
+        cv2.rectangle(image, (v.x0, v.y0), (v.x0 + v.w - 1, v.y0 + v.h - 1), (0, 255, 0), 1)
+    if reason and views:
+        _tag(image, f"{len(views)} run{'s' if len(views) > 1 else ''}: {reason}", views[0].x0 + 3,
+             views[0].y0 + 16, (0, 255, 0))
+
+
+def draw_motion(image: np.ndarray, mask: np.ndarray) -> None:
+    """Tint red, in place, the pixels the motion detector saw change (`mask` at its own resolution)."""
+    if mask is None or not mask.any():
+        return
+    h, w = image.shape[:2]
+    changed = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    image[changed] = (image[changed] * 0.5 + np.array([0, 0, 127])).astype(np.uint8)

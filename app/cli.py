@@ -84,8 +84,10 @@ def _run_once(args, stop) -> list[str]:
 def print_summary(summary) -> None:
     """The end-of-run lines on stderr."""
     err = sys.stderr
-    print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), "
-          f"{summary.model_runs_per_frame} model run(s) per frame", file=err)
+    runs, mean = summary.model_runs_per_frame, summary.mean_runs_per_frame
+    per_frame = (f"{runs} model run(s) per frame" if not summary.frames or abs(mean - runs) < 1e-9
+                 else f"{mean:.2f} model runs per frame (a full look: {runs})")
+    print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), {per_frame}", file=err)
     print(f"vigil: {summary.detections} detections, {summary.tracks} tracks seen, "
           f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
     print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",

@@ -16,6 +16,7 @@ from app.backends import BACKENDS
 from app.capture import SOURCES
 from app.config_input import merged_tree
 from app.decoders import DECODERS
+from app.regions import PLANNERS
 from app.errors import ConfigError
 from app.plugins import format_validation_error
 from app.tracking import TRACKERS
@@ -61,31 +62,13 @@ class ModelConfig(_Section):
         return v
 
 
-class TilingConfig(_Section):
-    enabled: bool | None = Field(
-        None,
-        description="run the model on overlapping tiles and merge (finds small objects); none = auto: tiles "
-        "only when the frame's long side is at least auto_scale model inputs (bench/tiling_highres.py)",
-    )
-    auto_scale: float = Field(
-        4.0, gt=0.0,
-        description="auto tiling: frame long side / model input side from which tiles are used (at 416: 768x576 "
-        "is 1.8 and 1280x720 3.1, whole frame, where tiles did not pay; 1920x1080 is 4.6, tiles)",
-    )
-    tile_size: int = Field(
-        832, ge=16,
-        description="tile side in source pixels (832: 2x the default model's input; best on 1920x1080, "
-        "bench/tiling_highres.py)",
-    )
-    overlap: float = Field(0.25, ge=0.0, le=0.9, description="fraction of a tile shared with its neighbour")
-    full_frame: bool = Field(True, description="also run the model on the whole frame (for large objects)")
-    merge_threshold: float = Field(0.6, gt=0.0, le=1.0, description="overlap above which tile detections are merged")
-    merge_metric: Literal["iou", "ios"] = Field("ios", description="'ios' (intersection over smaller) also merges partial boxes cut by tile edges")
-
-
 class PreprocessConfig(_Section):
     resize: Literal["letterbox", "stretch"] = Field("letterbox", description="keep aspect with padding, or stretch")
-    tiling: TilingConfig = Field(default_factory=TilingConfig, description="overlapping tiles for small objects")
+    planner: PLANNERS.section() = PLANNERS.field(
+        description="which views of each frame the model runs on: fixed (the whole frame, or tiles + the whole "
+        "frame, every frame) or regions (crops around motion and tracked objects, full sweeps now and then; "
+        "docs/regions.md)"
+    )
 
 
 class OutputConfig(_Section):

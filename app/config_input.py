@@ -22,6 +22,9 @@ MOVED_KEYS: dict[str, str] = {
     "model.server_path": "model.backend.server_path",
     "acap_runtime.inflight": "model.backend.inflight",
     "acap_runtime.load_timeout": "model.backend.load_timeout",
+    # the tile keys are the `fixed` view planner's (app/regions)
+    **{f"preprocess.tiling.{k}": f"preprocess.planner.{k}" for k in (
+        "enabled", "auto_scale", "tile_size", "overlap", "full_frame", "merge_threshold", "merge_metric")},
 }
 
 
@@ -49,10 +52,13 @@ def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
 
 
 def _pop_dotted(tree: dict, key: str) -> None:
+    """Remove a dotted key, and the sections it leaves empty (an old `preprocess.tiling` moved away)."""
     *path, last = key.split(".")
     found, node = _get_dotted(tree, ".".join(path)) if path else (True, tree)
     if found and isinstance(node, dict):
         node.pop(last, None)
+        if not node and path:
+            _pop_dotted(tree, ".".join(path))
 
 
 def _plugin_keys() -> dict[str, Registry]:

@@ -1,7 +1,8 @@
 """The detector stage: one Frame in, Detections in source pixels out.
 
-views (whole frame or tiles) → model input tensors → model runs → decoder → boxes mapped back to
-the frame → one merge (NMS across views, and across the members of a label group) → clipping.
+plan (the view planner: whole frame, tiles, or regions around motion and tracks) → model input
+tensors → model runs → decoder → boxes mapped back to the frame → one merge (NMS across views, and
+across the members of a label group) → clipping → the tracks the plan carried past its views.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from app.errors import ModelError
 from app.health import Health
 from app.ops import nms
 from app.plugins import RunContext
-from app.preprocess import InputConverter, plan_views
+from app.preprocess import InputConverter, View
+from app.regions import PlanCounts, build_planner
+from app.regions.planner import Plan
 from app.timing import StageTimer
 from app.types import Detections, Frame
 
@@ -41,34 +44,40 @@ class Detector:
         self.converter = InputConverter(self.model.inputs[0], cfg.model.input_range)
         self.decoder = build_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
         self.rgb = cfg.model.color == "rgb"
-        self._views: dict[tuple[int, int], list] = {}
+        self.planner = build_planner(cfg.preprocess.planner, self.converter.size, cfg.preprocess.resize)
+        self.plans = PlanCounts()
         self.merge_ids = merge_ids(self.labels, cfg.model.groups) if cfg.decoder.merge_groups else None
 
-    def views(self, size: tuple[int, int]):
-        """The views for a frame size, planned once per size."""
-        v = self._views.get(size)
-        if v is None:
-            t = self.cfg.preprocess.tiling
-            mw, mh = self.converter.size
-            tiles = t.enabled if t.enabled is not None else max(size) >= t.auto_scale * max(mw, mh)
-            v = self._views[size] = plan_views(
-                size[0], size[1], mw, mh, self.cfg.preprocess.resize,
-                t.tile_size if tiles else None, t.overlap, t.full_frame,
-            )
-            log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
-        return v
+    def views(self, size: tuple[int, int]) -> list[View]:
+        """The views of a full look at a frame of `size` (the fixed plan; a regions planner's sweep)."""
+        return self.planner.views(size)
 
-    def prepare(self, frame: Frame) -> list[np.ndarray]:
-        """The model input tensor of every view of this frame."""
+    def plan(self, frame: Frame, tracker=None) -> Plan:
+        """Which views of this frame the model runs on; a planner that follows tracks asks `tracker`
+        where its tracks are now."""
+        with self.timer.measure("plan"):
+            tracks = None
+            if self.planner.needs_tracks and tracker is not None:
+                tracks = tracker.predicted(frame.timestamp, getattr(self.planner.cfg, "stationary_speed", 0.1))
+            plan = self.planner.plan(frame.image, frame.timestamp, tracks)
+        self.plans.add(plan)
+        return plan
+
+    def prepare(self, frame: Frame, plan: Plan | None = None) -> list[np.ndarray]:
+        """The model input tensor of every view of this frame (of `plan`, or a full look)."""
+        views = plan.views if plan is not None else self.views(frame.size)
         with self.timer.measure("preprocess"):
-            return [self.converter(v.render(frame.image, self.rgb)) for v in self.views(frame.size)]
+            return [self.converter(v.render(frame.image, self.rgb)) for v in views]
 
-    def __call__(self, frame: Frame) -> Detections:
-        return self.infer(frame, self.prepare(frame))
+    def __call__(self, frame: Frame, tracker=None) -> Detections:
+        """Plan, prepare and infer in one call (benchmarks, tools); `tracker` as for plan()."""
+        plan = self.plan(frame, tracker)
+        return self.infer(frame, self.prepare(frame, plan), plan)
 
-    def infer(self, frame: Frame, tensors: list[np.ndarray]) -> Detections:
-        """Run the model on prepared tensors, decode each view and merge into source pixels."""
-        views = self.views(frame.size)
+    def infer(self, frame: Frame, tensors: list[np.ndarray], plan: Plan | None = None) -> Detections:
+        """Run the model on prepared tensors, decode each view and merge into source pixels; then add the
+        tracks the plan carried past its views."""
+        views = plan.views if plan is not None else self.views(frame.size)
         parts = []
         measure = self.timer.measure
         results = self.model.run_many([t] for t in tensors)
@@ -83,7 +92,7 @@ class Detector:
         with measure("merge"):
             dets = Detections.merge(parts)
             if len(views) > 1 and len(dets) > 1:
-                t = self.cfg.preprocess.tiling
+                t = self.cfg.preprocess.planner
                 keep = nms(dets.xyxy, dets.scores, t.merge_threshold, dets.class_ids, metric=t.merge_metric)
                 dets = dets[keep]
             if self.merge_ids is not None and len(dets) > 1:
@@ -95,6 +104,8 @@ class Detector:
             valid = (dets.xyxy[:, 2] - dets.xyxy[:, 0] >= 1) & (dets.xyxy[:, 3] - dets.xyxy[:, 1] >= 1)
             if not valid.all():
                 dets = dets[valid]
+            if plan is not None and len(plan.carry):
+                dets = Detections.merge([dets, plan.carry])
         return dets
 
 

@@ -48,7 +48,8 @@ class Summary:
     skipped: int = 0
     outputs: list[str] = field(default_factory=list)
     stages: dict = field(default_factory=dict)
-    model_runs_per_frame: int = 0
+    model_runs_per_frame: int = 0  # views of a full look at a frame
+    mean_runs_per_frame: float = 0.0  # model runs the planner made, per frame
     feed: dict = field(default_factory=dict)  # events and MQTT totals when the metadata feed ran
 
     @property
@@ -164,6 +165,7 @@ class Run:
         self.parts.source_opened = time.monotonic()
         self.parts.source = self.source
         self.parts.model_runs_per_frame = len(self.detector.views(self.source.size))
+        self.parts.plans = self.detector.plans
 
     def start_outputs(self) -> None:
         """Analytics, the restored state and every consumer of the results; MQTT starts connecting."""
@@ -223,16 +225,18 @@ class Run:
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
         for frame in self.source:
-            tensors = detector.prepare(frame)
+            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
+            tensors = detector.prepare(frame, plan)
             with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
-                dets = detector.infer(frame, tensors)
+                dets = detector.infer(frame, tensors, plan)
             with timer.measure("track"):
                 tracked = tracker.update(dets, frame.timestamp)
             with timer.measure("analytics"):
                 result = analytics.update(frame, tracked, tracker.pop_events())
+            result.plan = plan  # for latest.jpg's regions and motion overlays
             outputs.put(result)
             s.frames += 1
-            s.detections += len(dets)
+            s.detections += len(dets) - len(plan.carry)
             if progress:
                 progress(s.frames, self.source.total)
             if (max_frames and s.frames >= max_frames) or self.stop.is_set():
@@ -285,6 +289,7 @@ class Run:
         s.stages = self.timer.summary()
         s.tracks = self.tracker.stats.tracks_confirmed
         s.model_runs_per_frame = self.parts.model_runs_per_frame
+        s.mean_runs_per_frame = self.detector.plans.runs_per_frame if self.detector is not None else 0.0
         if error is not None:
             raise error
 

@@ -110,7 +110,11 @@ class Stats(_Doc):
     detection_fps: float = Field(ge=0, description="model runs per second (Frigate's meaning)")
     model_run_ms: Ms = Field(description="milliseconds of one model run (one view: the whole frame or one tile)")
     frame_detect_ms: Ms = Field(description="milliseconds of all model runs of one frame, with decoding and merging")
-    model_runs_per_frame: int = Field(ge=0)
+    model_runs_per_frame: float = Field(
+        ge=0, description="model runs (views) per frame, mean since start: the fixed plan's views, or what the "
+        "regions planner ran (0 on frames with nothing to look at)")
+    frame_coverage: float = Field(
+        ge=0, le=1, description="share of the frame inside the views the model ran on, mean since start")
     stages: dict[str, Ms] = Field(description="milliseconds per call of each pipeline stage")
     frames: Frames
     queues: Queues

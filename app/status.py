@@ -18,6 +18,7 @@ import numpy as np
 
 from app import __version__
 from app.capture import Source, SourceSnapshot
+from app.regions import PlanCounts
 from app.health import Health, HealthInputs, MqttLink, assess
 from app.stats import (
     ComponentDoc,
@@ -38,7 +39,7 @@ from app.types import FrameResult
 from app.worker import Worker
 
 RATE_WINDOW = 5.0  # seconds over which the fps figures are measured
-STAGES = ("capture", "detect", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output")
+STAGES = ("capture", "plan", "detect", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output")
 
 
 def stage_ms(timer: StageTimer, stage: str) -> Ms:
@@ -71,7 +72,8 @@ class Parts:
     tracker: Tracker | None = None
     outputs: Worker | None = None
     mqtt: MqttReport | None = None
-    model_runs_per_frame: int = 0
+    model_runs_per_frame: int = 0  # views of a full look at a frame (the fixed plan, a regions sweep)
+    plans: PlanCounts | None = None  # the detector's counts of model runs and frame coverage
     backend_type: str = ""  # model.backend.type, for vigil_build_info
     source_opened: float | None = None  # monotonic time the source opened
 
@@ -133,7 +135,9 @@ class Status:
     def _counters(self, src: SourceSnapshot | None) -> tuple[int, int, int, int, int]:
         read = src.read if src is not None else self.processed
         skipped, dropped = (src.skipped, src.dropped) if src is not None else (0, 0)
-        return read, self.processed, skipped, dropped, self.processed * self.parts.model_runs_per_frame
+        plans = self.parts.plans
+        runs = plans.runs if plans is not None else self.processed * self.parts.model_runs_per_frame
+        return read, self.processed, skipped, dropped, runs
 
     def _rates(self, cur: tuple[int, ...]) -> dict[str, float]:
         now = time.monotonic()
@@ -211,7 +215,8 @@ class Status:
             **rates,
             model_run_ms=stage_ms(t, "invoke"),
             frame_detect_ms=stage_ms(t, "detect"),
-            model_runs_per_frame=p.model_runs_per_frame,
+            model_runs_per_frame=round(p.plans.runs_per_frame, 3) if p.plans is not None else p.model_runs_per_frame,
+            frame_coverage=round(p.plans.mean_coverage, 3) if p.plans is not None else 0.0,
             stages={s: stage_ms(t, s) for s in STAGES if s in t.samples},
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
                           reconnects=src.reconnects if src is not None else 0),

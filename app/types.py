@@ -9,6 +9,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from app.analytics.describe import TracksView
+    from app.regions.planner import Plan
 
 NO_TRACK = -1
 
@@ -120,3 +121,4 @@ class FrameResult:
     line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
     tracks: TracksView | None = None  # the published tracks as event objects, when the API wants them
     lines_reset: bool = False  # line counts were just zeroed (saved and published at once)
+    plan: Plan | None = None  # the views the model ran on and the motion found (for latest.jpg overlays)

@@ -37,13 +37,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import load_config, resolve_labels  # noqa: E402
-from app.metrics import Counts, match  # noqa: E402
-from app.pipeline import Detector, merge_ids  # noqa: E402
+from app.accuracy import Counts, match  # noqa: E402
+from app.detector import Detector, merge_ids  # noqa: E402
 from app.regions import build_planner  # noqa: E402
 from app.regions.fixed import Config as FixedPlannerConfig  # noqa: E402
 from app.regions.guided import Config as RegionsPlannerConfig  # noqa: E402
 from app.tracking import build_tracker  # noqa: E402
-from app.types import Detections, Frame  # noqa: E402
+from app.types import Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 
 FPS = 10.0
@@ -118,8 +118,7 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
     planner = build_planner(pcfg, det.converter.size, cfg.preprocess.resize)
     labels = det.labels
     tracker = build_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
-    cfg.preprocess.tiling.merge_threshold = pcfg.merge_threshold
-    cfg.preprocess.tiling.merge_metric = pcfg.merge_metric
+    cfg.preprocess.planner = FixedPlannerConfig(merge_threshold=pcfg.merge_threshold, merge_metric=pcfg.merge_metric)
     runs, sweeps, frame_ms, plan_ms, motion_ms = [], [], [], [], []
     total, ids, reasons, boxes = Counts(), set(), {}, []
     for n, (index, img, shift) in enumerate(scene(scene_name, items, args.start, args.frames)):
@@ -129,13 +128,8 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
         p = planner.plan(img, now, tracks)
         t1 = time.perf_counter()
         frame = Frame(img, now, n)
-        if p.views:
-            det.views = lambda size, v=p.views: v  # this frame's views through the unchanged Detector path
-            dets = det(frame)
-        else:
-            dets = Detections()
-        if len(p.carry):
-            dets = Detections.merge([dets, p.carry])
+        # this plan's views through the Detector's own path (render, model, decode, map back, merge, carry)
+        dets = det.infer(frame, det.prepare(frame, p), p)
         tracked = tracker.update(dets, now)
         t2 = time.perf_counter()
         runs.append(p.runs)

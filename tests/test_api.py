@@ -209,6 +209,18 @@ def test_latest_jpg_is_annotated_and_sized_as_asked(live):
     assert (band > 100).mean() > 0.3
 
 
+def test_latest_jpg_draws_the_views_the_model_ran_on_when_asked(live):
+    client, _, _ = live
+    plain = client.get("/api/latest.jpg", params={"bbox": False, "zones": False, "lines": False})
+    drawn = client.get("/api/latest.jpg", params={"bbox": False, "zones": False, "lines": False, "regions": True,
+                                                  "motion": True})
+    assert drawn.status_code == 200
+    a = cv2.imdecode(np.frombuffer(plain.content, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    b = cv2.imdecode(np.frombuffer(drawn.content, np.uint8), cv2.IMREAD_COLOR).astype(int)
+    # the fixed plan's one view is the whole frame: its outline runs along the bottom row
+    assert (np.abs(a - b)[-1, 100:700].sum(axis=1) > 100).mean() > 0.5
+
+
 def test_latest_jpg_never_upscales_the_frame(live):
     client, _, _ = live
     r = client.get("/api/latest.jpg", params={"h": 4320})

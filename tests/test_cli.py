@@ -49,8 +49,8 @@ def test_missing_video(tmp_path):
 
 def test_bad_config_value_exits_2_naming_key(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("preprocess:\n  tiling:\n    overlap: 3\n")
-    assert_one_clean_line(run_vigil("run", "--config", str(cfg)), 2, "config error", "preprocess.tiling.overlap", "(got 3)")
+    cfg.write_text("preprocess:\n  planner:\n    overlap: 3\n")
+    assert_one_clean_line(run_vigil("run", "--config", str(cfg)), 2, "config error", "preprocess.planner.overlap", "(got 3)")
 
 
 def test_bad_env_value_exits_2():

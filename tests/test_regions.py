@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from app.config import TilingConfig, load_config
-from app.pipeline import Detector
+from app.config import load_config
+from app.detector import Detector
 from app.errors import ConfigError
+from app.preprocess import plan_views
 from app.regions import PLANNERS, build_planner
 from app.regions.config import MotionConfig
 from app.regions.fixed import Config as FixedPlannerConfig
@@ -15,7 +16,7 @@ from app.regions.guided import Config as RegionsPlannerConfig
 from app.regions.motion import MotionDetector
 from app.regions.planner import FixedPlanner, RegionPlanner, cluster, crops
 from app.tracking.predicted import TrackPredictions
-from app.types import Detections
+from app.types import Detections, Frame
 from tests.conftest import ROOT
 
 MODEL = (416, 416)
@@ -51,26 +52,42 @@ def contains(view, box) -> bool:
 
 # ---- fixed: today's plan ---------------------------------------------------------------------
 
-def test_fixed_planner_has_exactly_todays_tiling_keys():
-    assert set(FixedPlannerConfig.model_fields) - {"type"} == set(TilingConfig.model_fields)
-    for key, field in TilingConfig.model_fields.items():
-        assert FixedPlannerConfig.model_fields[key].default == field.default, key
+OLD_TILING = {"enabled": None, "auto_scale": 4.0, "tile_size": 832, "overlap": 0.25, "full_frame": True,
+              "merge_threshold": 0.6, "merge_metric": "ios"}  # preprocess.tiling before the planners
+
+
+def todays_views(size, model_size, mode, t: dict):
+    """The views Detector.views planned before the planners (its code, kept here as the reference)."""
+    mw, mh = model_size
+    tiles = t["enabled"] if t["enabled"] is not None else max(size) >= t["auto_scale"] * max(mw, mh)
+    return plan_views(size[0], size[1], mw, mh, mode, t["tile_size"] if tiles else None, t["overlap"], t["full_frame"])
+
+
+def test_fixed_planner_has_exactly_the_old_tiling_keys_and_defaults():
+    assert {k: f.default for k, f in FixedPlannerConfig.model_fields.items() if k != "type"} == OLD_TILING
+
+
+def test_old_tiling_keys_set_the_fixed_planner():
+    cfg = load_config(ROOT / "config" / "default.yaml", {"preprocess.tiling.tile_size": 256}, env={})
+    assert cfg.preprocess.planner.type == "fixed" and cfg.preprocess.planner.tile_size == 256
+    old = load_config(ROOT / "tests" / "fixtures" / "default-before-plugins.yaml", env={})
+    assert old.preprocess.planner == FixedPlannerConfig()
 
 
 @pytest.mark.parametrize("tiling", [{}, {"enabled": True}, {"enabled": False}, {"enabled": True, "tile_size": 416},
                                     {"enabled": True, "full_frame": False, "overlap": 0.5},
                                     {"auto_scale": 2.0, "tile_size": 300}])
-def test_fixed_plan_is_unchanged_from_todays_detector_views(tiling):
-    over = {f"preprocess.tiling.{k}": v for k, v in tiling.items()}
+def test_fixed_plan_is_unchanged_from_before_the_planners(tiling):
+    over = {f"preprocess.planner.{k}": v for k, v in tiling.items()}
     cfg = load_config(ROOT / "config" / "default.yaml", over, env={})
     det = Detector(cfg)
     try:
-        planner = build_planner({"type": "fixed", **tiling}, det.converter.size, cfg.preprocess.resize)
-        assert isinstance(planner, FixedPlanner)
+        assert isinstance(det.planner, FixedPlanner)
         for size in [(768, 576), (1920, 1080), (640, 360), (3840, 2160), (416, 416), (300, 900)]:
-            plan = planner.plan(np.zeros((size[1], size[0], 3), np.uint8), 0.0)
-            assert plan.views == det.views(size)
-            assert len(plan.carry) == 0
+            image = np.zeros((size[1], size[0], 3), np.uint8)
+            plan = det.plan(Frame(image, 0.0, 0))
+            assert plan.views == todays_views(size, det.converter.size, cfg.preprocess.resize, {**OLD_TILING, **tiling})
+            assert len(plan.carry) == 0 and plan.views == det.views(size)
     finally:
         det.model.close()
 
@@ -261,3 +278,51 @@ def test_nearby_boxes_share_one_crop_and_distant_ones_do_not():
     unions, sides = cluster(boxes, np.full(3, 416.0), 832.0)
     assert len(unions) == 2
     np.testing.assert_allclose(sorted(sides), [416, 416])
+
+
+# ---- through the pipeline ----------------------------------------------------------------------
+
+class Plans:
+    """Keeps each frame's plan and published objects (a consumer of the pipeline's results)."""
+
+    def __init__(self) -> None:
+        self.results = []
+
+    def on_result(self, result) -> None:
+        if result.frame is not None:
+            self.results.append((result.plan, len(result.objects)))
+
+    def close(self) -> None:
+        pass
+
+
+def test_pipeline_with_the_regions_planner_runs_the_model_less_and_still_tracks():
+    from app import pipeline
+
+    cfg = load_config(None, {"output.progress": False, "preprocess.planner.type": "regions",
+                             "preprocess.planner.refresh_interval": 0.3}, env={})
+    seen = Plans()
+    summary = pipeline.run(cfg, max_frames=60, consumers=[seen])
+    assert summary.frames == 60 and summary.model_runs_per_frame == 1  # a full look at 768x576: the whole frame
+    runs = [p.runs for p, _ in seen.results]
+    assert summary.mean_runs_per_frame == pytest.approx(np.mean(runs)) and 0 < np.mean(runs) < 0.7
+    # frames the model skipped still publish the tracked people (carried by the planner)
+    skipped = [n for p, n in seen.results[10:] if p.runs == 0]
+    assert skipped and np.mean(skipped) >= 3
+
+
+def test_regions_and_motion_overlays_draw_on_the_frame():
+    from app.annotate import draw_motion, draw_regions
+
+    p = regions(full_sweep=100.0, refresh_interval=0.0)
+    bg = scene(1920, 1080)
+    p.plan(bg, 0.0)
+    img = with_blob(bg, 900, 500)
+    plan = p.plan(img, 0.1)
+    drawn = img.copy()
+    draw_regions(drawn, plan.views, plan.reason)
+    v = plan.views[0]
+    assert (drawn[v.y0 + v.h - 1, v.x0 : v.x0 + v.w] != img[v.y0 + v.h - 1, v.x0 : v.x0 + v.w]).any()
+    tinted = img.copy()
+    draw_motion(tinted, plan.motion.mask)
+    assert (tinted[540, 920] != img[540, 920]).any() and (tinted[100, 100] == img[100, 100]).all()

@@ -66,7 +66,7 @@ PARAMS: list[Param] = [
     Param("IouThresholdPercent", "int:maxlen=3;min=0;max=100", "decoder.iou_threshold", _percent,
           lambda v: str(round(v * 100))),
     Param("Tracker", "enum:sort|SORT, bytetrack|ByteTrack", "tracker.type", _enum(["sort", "bytetrack"]), str),
-    Param("Tiling", "enum:auto|Auto, no|No, yes|Yes", "preprocess.tiling.enabled",
+    Param("Tiling", "enum:auto|Auto, no|No, yes|Yes", "preprocess.planner.enabled",
           _tiling, lambda v: "auto" if v is None else ("yes" if v else "no")),
     Param("StreamWidth", "int:maxlen=4;min=16;max=3840", "source.stream.width", int, str),
     Param("StreamHeight", "int:maxlen=4;min=16;max=2160", "source.stream.height", int, str),

@@ -69,8 +69,9 @@ class VigilCollector:
                        ("detection_fps", "model runs per second")):
             yield gauge(f"vigil_{k}", f"{doc} (over the last {RATE_WINDOW:g} s)", getattr(s, k))
         yield gauge("vigil_uptime_seconds", "seconds since start", s.uptime)
-        yield gauge("vigil_model_runs_per_frame", "model runs (views: whole frame, tiles) per frame",
-                    s.model_runs_per_frame)
+        yield gauge("vigil_model_runs_per_frame", "model runs (views: whole frame, tiles, regions) per frame, "
+                    "mean since start", s.model_runs_per_frame)
+        yield gauge("vigil_frame_coverage", "share of the frame the model ran on, mean since start", s.frame_coverage)
         t = st.timer
         yield _histogram("vigil_model_run_seconds", "time of one model run (one view)", t, {"invoke": ""}, [], dev)
         yield _histogram("vigil_frame_detect_seconds", "all model runs of one frame, with decoding and merging",

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import __version__
-from app.annotate import annotate, draw_lines, draw_zones
+from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_zones
 from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
@@ -232,23 +232,32 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         bbox: Annotated[bool, Query(description="draw tracked objects")] = True,
         zones: Annotated[bool, Query(description="draw zones")] = True,
         lines: Annotated[bool, Query(description="draw counting lines")] = True,
+        regions: Annotated[bool, Query(description="draw the views the model ran on (whole frame, tiles, regions)")] = False,
+        motion: Annotated[bool, Query(description="tint the pixels the motion detector saw change (planner regions)")] = False,
     ) -> Response:
         result = status.latest()
         if result is None or result.frame is None:
             raise HTTPException(404, "no frame processed yet")
         frame = result.frame
         h = min(h, frame.image.shape[0]) if h else None  # never upscale: the frame has no more to show
-        key = (frame.seq, h, quality, bbox, zones, lines)
+        key = (frame.seq, h, quality, bbox, zones, lines, regions, motion)
         # One image is made at a time: concurrent requests wait rather than multiply CPU and memory.
         with jpeg_lock:
             if jpeg_cache.get("key") != key:
-                jpeg_cache.update(key=key, data=render_jpeg(frame, result, h, quality, bbox, zones, lines))
+                jpeg_cache.update(key=key, data=render_jpeg(frame, result, h, quality, bbox, zones, lines, regions,
+                                                            motion))
             data = jpeg_cache["data"]
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    def render_jpeg(frame, result, h: int | None, quality: int, bbox: bool, zones: bool, lines: bool) -> bytes:
+    def render_jpeg(frame, result, h: int | None, quality: int, bbox: bool, zones: bool, lines: bool,
+                    regions: bool = False, motion: bool = False) -> bytes:
         """The annotated frame as JPEG, `h` pixels high (at most the frame's own height)."""
         img = annotate(frame.image, result.objects, status.labels) if bbox else frame.image.copy()
+        plan = result.plan
+        if motion and plan is not None and plan.motion is not None:
+            draw_motion(img, plan.motion.mask)
+        if regions and plan is not None:
+            draw_regions(img, plan.views, plan.reason)
         if zones and status.zones_cfg:
             draw_zones(img, [(n, z.polygon, result.zones.get(n, {}).get("all", 0)) for n, z in status.zones_cfg.items()])
         if lines and status.lines_cfg:

@@ -168,10 +168,13 @@ class RegionPlanner:
         self.motion.reset()
 
     def sweep_views(self, size: tuple[int, int]) -> list[View]:
+        """The views of a full sweep of a frame of `size` (the fixed plan under `sweep`)."""
         v = self._sweeps.get(size)
         if v is None:
             v = self._sweeps[size] = grid_views(self.cfg.sweep, size, self.model_size, self.mode)
         return v
+
+    views = sweep_views  # a full look, as Planner.views
 
     def _recall(self, t: TrackPredictions) -> tuple[np.ndarray, np.ndarray]:
         """(when the model last looked at each track (-inf: never), looks in a row it was missed at)."""

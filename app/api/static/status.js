@@ -42,8 +42,8 @@ async function refreshStats() {
     $("skipped_fps").textContent = fmt(s.skipped_fps);
     const run = s.model_run_ms || {}, frame = s.frame_detect_ms || {};
     $("model_run").textContent = fmt(run.p50) + " / " + fmt(run.p95) + " ms";
-    $("frame_detect").textContent = fmt(frame.p50) + " / " + fmt(frame.p95) + " ms (" + s.model_runs_per_frame + " run"
-      + (s.model_runs_per_frame === 1 ? "" : "s") + ")";
+    $("frame_detect").textContent = fmt(frame.p50) + " / " + fmt(frame.p95) + " ms (" + fmt(s.model_runs_per_frame, 2)
+      + " runs per frame, " + Math.round(100 * s.frame_coverage) + " % of the frame)";
     $("present").textContent = s.objects.present;
     const m = s.mqtt;
     $("mqtt").textContent = !m.enabled ? "disabled"
