@@ -672,11 +672,11 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
     with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/kv.sock", params=params)) as emu:
         args = cli.build_parser().parse_args(
             ["run", "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
-             "--set", "decoder.iou_threshold=0.3", "--set", "preprocess.tiling.enabled=true"])
+             "--set", "decoder.iou_threshold=0.3", "--set", "preprocess.planner.enabled=true"])
         cfg = run_options.load(args)
     assert cfg.decoder.score_threshold == 0.35 and cfg.tracker.type == "bytetrack"
     assert cfg.decoder.iou_threshold == 0.3  # not set on the camera: the flag's value
-    assert cfg.preprocess.tiling.enabled is True  # the flag beats the camera's "no"
+    assert cfg.preprocess.planner.enabled is True  # the flag beats the camera's "no"
     assert cfg.model.path.endswith("nanodet_int8_pertensor.tflite")  # "" keeps the configured model
 
 
@@ -748,7 +748,7 @@ def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_
         "model": {"backend": "acap-runtime", "path": str(DEFAULT_MODEL)},
         "source": {"type": "acap-runtime", "stream": {"width": 320, "height": 240, "format": "rgb", "framerate": 10}},
         "acap_runtime": {"address": address, "connect_timeout": 0, "retry_timeout": 0},
-        "preprocess.tiling.enabled": False,
+        "preprocess.planner.enabled": False,
         "output.progress": False,
         "api": {"enabled": True, "port": port},
     }, env={})

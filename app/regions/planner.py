@@ -8,6 +8,7 @@ when nothing moved and nothing is due. Tracks the model does not look at in a fr
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -18,6 +19,8 @@ from app.regions.config import GridPlan, RegionsKeys
 from app.regions.motion import Motion, MotionDetector
 from app.tracking.predicted import TrackPredictions
 from app.types import Detections
+
+log = logging.getLogger(__name__)
 
 SLACK = 1e-3  # seconds: an interval is due this much early, so 0.1 s frame steps add up to 0.3 s
 COVERED = 0.9  # a track counts as looked at when this much of its box lies inside one view
@@ -130,6 +133,7 @@ class FixedPlanner:
         v = self._views.get(size)
         if v is None:
             v = self._views[size] = grid_views(self.cfg, size, self.model_size, self.mode)
+            log.info("%d model run%s per %dx%d frame", len(v), "" if len(v) == 1 else "s", *size)
         return v
 
     def plan(self, image: np.ndarray, now: float, tracks: TrackPredictions | None = None) -> Plan:
@@ -172,6 +176,8 @@ class RegionPlanner:
         v = self._sweeps.get(size)
         if v is None:
             v = self._sweeps[size] = grid_views(self.cfg.sweep, size, self.model_size, self.mode)
+            log.info("regions: model runs only where motion and tracks are; a full sweep of a %dx%d frame is "
+                     "%d model run%s", *size, len(v), "" if len(v) == 1 else "s")
         return v
 
     views = sweep_views  # a full look, as Planner.views
