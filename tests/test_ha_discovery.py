@@ -197,3 +197,15 @@ def test_names_read_like_english():
     assert [plural(x) for x in ("person", "bus", "traffic light", "all", "vehicle")] == \
         ["persons", "buses", "traffic lights", "objects", "vehicles"]
     assert human("mid_line") == "Mid line" and line_title("mid_line") == "Mid line" and line_title("door") == "Door line"
+
+
+def test_the_health_topic_and_every_discovery_config_match_their_schemas(ha_run):
+    from tests.mqtt_util import validate
+
+    sub, _, _ = ha_run
+    health = sub.on(f"{PREFIX}/health")
+    assert health
+    for m in health:
+        validate("health", m.json())
+    for payload in configs(sub).values():
+        validate("ha-discovery", payload)
