@@ -47,7 +47,7 @@ class Timed:
 
 
 def run(frames: int, interval: float) -> dict:
-    cfg = load_config(None, {**SCENE, "preprocess.tiling.tile_size": 256, "preprocess.tiling.full_frame": False,
+    cfg = load_config(None, {**SCENE, "preprocess.planner.tile_size": 256, "preprocess.planner.full_frame": False,
                              "output.progress": False}, env={})
     with tempfile.TemporaryDirectory() as d:
         sc = SnapshotsConfig(enabled=True, interval=interval)
