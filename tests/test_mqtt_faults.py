@@ -257,7 +257,7 @@ def test_tls_with_a_client_certificate_connects_and_an_unknown_ca_is_refused(bro
         wrong.start()
         wait_until(lambda: sub_ok.connected, 20, what="a TLS connection with the client certificate")
         assert sub_ok.flush(10)  # 'online' and the state went out over TLS and were acknowledged
-        wait_until(lambda: wrong.state == "unreachable", 20, what="the untrusted broker to be refused")
+        wait_until(lambda: wrong.link().state == "unreachable", 20, what="the untrusted broker to be refused")
         assert not wrong.connected and mqtt_component(wrong.link()).status == "degraded"
     finally:
         sub_ok.close()
@@ -329,10 +329,11 @@ def test_a_peer_that_never_answers_connect_gives_a_logged_reason_within_the_conn
     try:
         pub.start()
         # the connect timeout is 1 s; allow generous slack for a loaded machine
-        wait_until(lambda: pub.last_error is not None, 15, what="a reason for the failed handshake")
-        assert pub.state == "no_handshake" and not pub.connected
-        assert "CONNACK" in pub.last_error or "before answering the MQTT handshake" in pub.last_error
-        assert pub.last_error in mqtt_component(pub.link()).detail
+        wait_until(lambda: pub.link().last_error is not None, 15, what="a reason for the failed handshake")
+        link = pub.link()
+        assert link.state == "no_handshake" and not pub.connected
+        assert "CONNACK" in link.last_error or "before answering the MQTT handshake" in link.last_error
+        assert link.last_error in mqtt_component(pub.link()).detail
         wait_until(lambda: peer.accepted >= 2, 15, what="a retry")  # keeps trying with its back-off
     finally:
         pub.close()

@@ -51,6 +51,7 @@ class LinkState:
         self.last_error: str | None = None
         self.connects = 0
         self.outage = False  # a connection failed or was lost since the last good one
+        self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self._warned = False
         self._auth_logged = False
 
@@ -61,6 +62,21 @@ class LinkState:
 
     def connecting(self) -> None:
         self.state = "connecting"
+
+    def socket_opened(self, now: float) -> None:
+        self._socket_at = now
+
+    def socket_closed(self) -> None:
+        """The attempt ended (answered or closed): no handshake to wait for."""
+        self._socket_at = None
+
+    def handshake_overdue(self, now: float, timeout: float) -> bool:
+        """True (once per attempt) when the TCP connection opened `timeout` s ago and CONNECT is still unanswered."""
+        if self._socket_at is None or now - self._socket_at < timeout:
+            return False
+        self._socket_at = None
+        self.no_handshake(f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) within {timeout:g} s")
+        return True
 
     def up(self) -> bool:
         """Connected; True when it is a reconnection after an outage (queued events then wait)."""

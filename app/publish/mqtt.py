@@ -66,7 +66,6 @@ class MqttPublisher:
         self.sent = 0  # acknowledged by the broker (QoS 1) or written to its socket (QoS 0)
         self.undelivered = {"critical": 0, "update": 0, "other": 0}  # given up on at exit
         self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
-        self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self.on_end_delivered: Callable[[str], None] | None = None  # called with an object id (under the lock)
         self._sweep = StaleSweep(self.topics, cfg.home_assistant.prefix, device_id, cfg.connect_timeout)
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
@@ -159,9 +158,6 @@ class MqttPublisher:
 
     # ---- sender thread ------------------------------------------------------------------
 
-    def _inflight(self) -> int:
-        return len(self._outstanding)
-
     def _send_loop(self) -> None:
         interval = self.cfg.stats_interval
         while True:
@@ -185,7 +181,7 @@ class MqttPublisher:
                         self._unsubscribe, unsubscribe = False, True
                         break
                     events_ok = now >= self._hold_until
-                    if self._connected and self._q.ready(events_ok) and self._inflight() < self.cfg.max_inflight:
+                    if self._connected and self._q.ready(events_ok) and len(self._outstanding) < self.cfg.max_inflight:
                         msg = self._q.pop(events_ok)
                         break
                     wait = min((self._next_stats - now) if interval > 0 else 1.0, 1.0)
@@ -230,17 +226,13 @@ class MqttPublisher:
 
     def _on_socket_open(self, client, userdata, sock) -> None:
         with self._cv:
-            self._socket_at = time.monotonic()
+            self.link_state.socket_opened(time.monotonic())
             self._cv.notify_all()
 
     def _check_handshake(self, now: float) -> None:
         """Give up on a peer that took the TCP connection but has not answered CONNECT (sender thread, locked)."""
-        opened = self._socket_at
-        if opened is None or self._connected or now - opened < self.cfg.connect_timeout:
+        if self._connected or not self.link_state.handshake_overdue(now, self.cfg.connect_timeout):
             return
-        self._socket_at = None
-        self.link_state.no_handshake(f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) "
-                                     f"within {self.cfg.connect_timeout:g} s")
         sock = self._client.socket()
         if sock is not None:
             try:  # paho's network thread sees the connection end and reconnects with its back-off
@@ -250,7 +242,7 @@ class MqttPublisher:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
-            self._socket_at = None
+            self.link_state.socket_closed()
         if reason_code.is_failure:
             with self._cv:
                 self._connected = False
@@ -282,18 +274,15 @@ class MqttPublisher:
         with self._cv:
             was = self._connected
             self._connected = False
-            self._socket_at = None
+            self.link_state.socket_closed()
             self._sweep.interrupted()
             self._q.drop_volatile()
             # QoS 0 messages in paho's buffer are gone. paho resends unacknowledged QoS 1 ones the moment
             # it reconnects, before subscribers of a restarted broker are back; so events among them are
             # queued again to go after mqtt.resume_delay (a subscriber may get both copies: at-least-once).
-            again = [(m, msg) for m, msg in self._outstanding.items() if msg.qos and msg.kind != "other"]
-            for mid, msg in reversed(again):
-                self._q.events.appendleft(msg)
-                self._orphans.add(mid)
-            self._requeued = len(again)
-            self._outstanding = {m: msg for m, msg in self._outstanding.items() if msg.qos and msg.kind == "other"}
+            mids, self._outstanding = self._q.requeue_unacknowledged(self._outstanding)
+            self._orphans.update(mids)
+            self._requeued = len(mids)
             self.link_state.down(reason_code, was, self._stop)
             self._cv.notify_all()
 
@@ -355,14 +344,6 @@ class MqttPublisher:
     def connected(self) -> bool:
         return self._connected
 
-    @property
-    def state(self) -> str:
-        """starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed"""
-        return self.link_state.state
-
-    @property
-    def last_error(self) -> str | None:
-        return self.link_state.last_error
 
     def snapshot(self) -> MqttStats:
         """Counters and connection state now (any thread)."""
@@ -370,7 +351,7 @@ class MqttPublisher:
             d = self._q.dropped
             return MqttStats(
                 connected=self._connected, state=self.link_state.state, broker=self.broker, client_id=self.client_id,
-                topic_prefix=self.topics.prefix, queued=len(self._q), inflight=self._inflight(), sent=self.sent,
+                topic_prefix=self.topics.prefix, queued=len(self._q), inflight=len(self._outstanding), sent=self.sent,
                 dropped=MqttDropped(**{k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")}),
                 undelivered=MqttUndelivered(**self.undelivered), reconnects=max(self.link_state.connects - 1, 0),
                 last_error=self.link_state.last_error,
@@ -385,12 +366,12 @@ class MqttPublisher:
         """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            while self._connected and (len(self._q) or self._inflight()):
+            while self._connected and (len(self._q) or len(self._outstanding)):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cv.wait(timeout=min(left, 0.05))
-            return not len(self._q) and not self._inflight()
+            return not len(self._q) and not len(self._outstanding)
 
     def close(self, timeout: float = 5.0) -> None:
         """Send what is queued (bounded by timeout), publish `offline`, disconnect."""

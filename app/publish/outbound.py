@@ -123,6 +123,14 @@ class OutboundQueue:
             return self.frames.popleft()
         return None
 
+    def requeue_unacknowledged(self, outstanding: dict[int, Message]) -> tuple[list[int], dict[int, Message]]:
+        """After a lost connection: the events the broker never acknowledged go back to the front, in order.
+        Returns their message ids and the unacknowledged messages left to paho (retained state)."""
+        again = [(mid, msg) for mid, msg in outstanding.items() if msg.qos and msg.kind != "other"]
+        for _, msg in reversed(again):
+            self.events.appendleft(msg)
+        return [mid for mid, _ in again], {m: msg for m, msg in outstanding.items() if msg.qos and msg.kind == "other"}
+
     def drop_volatile(self) -> None:
         """Forget frames and stats (called when the connection drops: they would be stale)."""
         self.dropped["frame"] += len(self.frames)
