@@ -94,12 +94,23 @@ def _move_old_keys(tree: dict) -> dict[str, Any]:
     return moved
 
 
-def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any]) -> list[str]:
+def _section_types(tree: dict) -> dict[str, str | None]:
+    """Each plugin section's type as the tree has it now (None: the section has no type of its own)."""
+    out = {}
+    for registry in registries():
+        found, node = _get_dotted(tree, registry.key)
+        out[registry.key] = node.get("type", registry.default) if found and isinstance(node, dict) else None
+    return out
+
+
+def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapping[str, str | None]) -> list[str]:
     """Keys a section's type lacks that hold another type's default change nothing; they are dropped
     (and returned) where an older file put them: in a section of the default type (an old copy of
     default.yaml lists the YOLO and MediaPipe keys flat under decoder, the camera stream under
-    source) or under an old key name (`model.threads: 1` with backend acap-runtime). Elsewhere,
-    or holding another value, they are refused naming the type they belong to."""
+    source), under an old key name (`model.threads: 1` with backend acap-runtime), or in a file whose
+    type the environment or a flag changed (`--config config/default.yaml --set tracker.type=sort`:
+    the file's ByteTrack keys, at their defaults). Elsewhere, or holding another value, they are
+    refused naming the type they belong to."""
     old_places = {MOVED_KEYS[old] for old in moved}
     dropped = []
     for registry in registries():
@@ -115,7 +126,8 @@ def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any]) -> list[str]:
                 others.setdefault(cls, cls.model_validate({"type": name}).model_dump(mode="json"))
         for key in [k for k in node if k not in mine.model_fields]:
             where = f"{registry.key}.{key}"
-            if chosen != registry.default and where not in old_places:
+            switched = file_types.get(registry.key) not in (None, chosen)
+            if chosen != registry.default and where not in old_places and not switched:
                 continue
             if any(key in d and node[key] == d[key] for d in others.values()):
                 del node[key]
@@ -194,8 +206,9 @@ def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, en
     notes on what was moved or ignored (warnings once the tree validates)."""
     tree = read_yaml(path) if path else {}
     moved = _move_old_keys(tree)
+    file_types = _section_types(tree)
     moved.update(_apply(tree, {**env_overrides(env), **(overrides or {})}))
-    ignored = _drop_unused_defaults(tree, moved)
+    ignored = _drop_unused_defaults(tree, moved, file_types)
     notes = []
     if moved:
         notes.append("config: old key names still read: " + ", ".join(

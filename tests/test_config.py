@@ -290,3 +290,16 @@ def test_a_plugin_section_set_to_a_name_sets_its_type_and_keeps_its_keys(tmp_pat
     assert (cfg.model.backend.type, cfg.model.backend.device, cfg.model.backend.inflight) == ("acap-runtime", "artpec8", 1)
     assert load_config(None, {"tracker": "sort"}, env={}).tracker.type == "sort"
     assert load_config(write(tmp_path, "tracker: sort\n"), env={}).tracker.type == "sort"
+
+
+def test_switching_a_plugin_type_on_top_of_default_yaml_works_and_a_changed_key_of_the_old_type_is_refused():
+    """`--config config/default.yaml --set tracker.type=sort`: the file lists ByteTrack's keys at their
+    defaults; they change nothing for SORT and are ignored. A value the user changed is still refused."""
+    default_yaml = ROOT / "config" / "default.yaml"
+    cfg = load_config(default_yaml, {"tracker.type": "sort"}, env={})
+    sort = load_config(None, {"tracker.type": "sort", "tracker.per_class": True}, env={}).tracker
+    assert cfg.tracker.type == "sort" and cfg.tracker == sort  # per_class is SORT's key too: the file's value holds
+    planner = load_config(default_yaml, env={"VIGIL_PREPROCESS__PLANNER__TYPE": "regions"}).preprocess.planner
+    assert planner.type == "regions"
+    with pytest.raises(ConfigError, match="tracker.track_thresh: unknown key for tracker.type sort"):
+        load_config(default_yaml, {"tracker.type": "sort", "tracker.track_thresh": 0.3}, env={})
