@@ -28,12 +28,14 @@ from app.errors import ConfigError, VigilError
 from app.health import Health
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
-from app.snapshots import SnapshotStore, open_store
+from app.regions.planner import Plan
 from app.sinks.jsonl import JsonlSink
+from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status
 from app.timing import StageTimer
-from app.tracking import build_tracker
-from app.worker import Consumer, Worker
+from app.tracking import TrackEvents, build_tracker
+from app.types import Detections, Frame, FrameResult
+from app.worker import Consumer, Prefetch, Worker
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,23 @@ def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[lis
     return sinks, where
 
 
+@dataclass(slots=True)
+class _Tracked:
+    """A frame on its way to analytics: the tracker's output and events, the plan it was looked at with."""
+
+    frame: Frame
+    tracked: Detections
+    events: TrackEvents
+    plan: Plan
+
+
+@dataclass(slots=True)
+class _Finished:
+    """The end of the run: the tracker's last events (every track ended)."""
+
+    events: TrackEvents
+
+
 class Run:
     """One run of the pipeline: what it opened, in the order it must be closed."""
 
@@ -114,6 +133,7 @@ class Run:
         self.source: Source | None = None
         self.analytics: Analytics | None = None
         self.outputs: Worker | None = None
+        self.prefetch: Prefetch | None = None
         self.state_file = self.tracks_file = None
         self.snapshots: SnapshotStore | None = None
         self.summary = Summary()
@@ -199,7 +219,7 @@ class Run:
         consumers += [c for c in (self.state_file, self.tracks_file, self.mqtt) if c is not None]
         if self.mqtt is not None and self.tracks_file is not None:
             self.mqtt.on_end_delivered = self.tracks_file.confirm
-        self.outputs = Worker(consumers + self.extra, self.timer)
+        self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
         self.parts.outputs = self.outputs
         if self.mqtt is not None:
             self.mqtt.start(initial)
@@ -220,21 +240,16 @@ class Run:
     # ---- frames -----------------------------------------------------------------------
 
     def loop(self, max_frames: int | None, progress: Callable[[int, int | None], None] | None) -> None:
-        detector, tracker, analytics, outputs, timer = self.detector, self.tracker, self.analytics, self.outputs, self.timer
+        detector, tracker, outputs, timer = self.detector, self.tracker, self.outputs, self.timer
         s = self.summary
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
-        for frame in self.source:
-            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
-            tensors = detector.prepare(frame, plan)
+        for frame, (plan, tensors) in self._prepared():
             with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                 dets = detector.infer(frame, tensors, plan)
             with timer.measure("track"):
                 tracked = tracker.update(dets, frame.timestamp)
-            with timer.measure("analytics"):
-                result = analytics.update(frame, tracked, tracker.pop_events())
-            result.plan = plan  # for latest.jpg's regions and motion overlays
-            outputs.put(result)
+            outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
             s.frames += 1
             s.detections += len(dets) - len(plan.carry)
             if progress:
@@ -245,6 +260,34 @@ class Run:
                 log.info("every output has ended; stopping")
                 break
         s.seconds = time.perf_counter() - t0
+
+    def _analyse(self, item: "_Tracked | _Finished | FrameResult") -> FrameResult:
+        """On the outputs thread, in order: a tracked frame's FrameResult (analytics is pure array work
+        nothing upstream waits for, so it overlaps the next frame's inference); the end of the run's; a
+        result made elsewhere (a reset, the previous run's orphans) as it is."""
+        if isinstance(item, _Tracked):
+            with self.timer.measure("analytics"):
+                result = self.analytics.update(item.frame, item.tracked, item.events)
+            result.plan = item.plan  # for latest.jpg's regions and motion overlays
+            return result
+        if isinstance(item, _Finished):
+            return self.analytics.finish(item.events)
+        return item
+
+    def _prepared(self):
+        """(frame, (plan, model inputs)) in order. A planner that follows the tracks plans each frame after
+        the last one is tracked; any other plans and prepares the next frame on a thread of its own while
+        the model runs on this one (the interpreter releases the GIL: on two cores they overlap)."""
+        detector, tracker = self.detector, self.tracker
+
+        def prepare(frame):
+            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
+            return plan, detector.prepare(frame, plan)
+
+        if detector.planner.needs_tracks:
+            return ((frame, prepare(frame)) for frame in self.source)
+        self.prefetch = Prefetch(self.source, prepare, name="prepare")
+        return iter(self.prefetch)
 
     def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
         """Zero line counts (any thread; the API's reset); None while still starting. The new state
@@ -264,10 +307,12 @@ class Run:
         flushes and says offline), stop the API, release source and model."""
         if self.source is not None:
             self.source.close()
+        if self.prefetch is not None:
+            self.prefetch.close()
         error: BaseException | None = None
         if self.outputs is not None:
             self.tracker.end_all()
-            self.outputs.put(self.analytics.finish(self.tracker.pop_events()))
+            self.outputs.put(_Finished(self.tracker.pop_events()))
             try:
                 self.outputs.close()
             except BaseException as e:  # noqa: BLE001 - raised after the rest is closed

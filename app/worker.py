@@ -2,7 +2,8 @@
 
 Error policy (the only one in Vigil): an exception from a consumer ends *that consumer* — it is
 logged once, closed, and gets nothing more — while the others carry on (a full disk stops the
-JSON Lines file, not the MQTT feed). `OutputClosed` (the reader of a pipe went away) ends a
+JSON Lines file, not the MQTT feed); an exception from `make` (which turns what is put into what
+consumers get) ends them all. `OutputClosed` (the reader of a pipe went away) ends a
 consumer the same way without being an error. The first real error is raised again by `close()`,
 so a run that lost output exits non-zero. When every consumer has ended, `ended` is set and the
 pipeline stops as at the end of its source. Consumers get items in list order and are closed in
@@ -13,8 +14,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 from app.errors import OutputClosed, VigilError
 from app.timing import StageTimer
@@ -49,8 +51,9 @@ class Worker(Generic[Item]):
     """Calls every running consumer with each put() item, in order, on one thread of its own."""
 
     def __init__(self, consumers: list[Consumer], timer: StageTimer | None = None, size: int = 64,
-                 name: str = "outputs", stage: str = "output") -> None:
+                 name: str = "outputs", stage: str | None = "output", make: Callable | None = None) -> None:
         self.consumers = list(consumers)
+        self.make = make  # turns each put() item into what the consumers get, on this thread
         self.timer = timer or StageTimer()
         self.stage = stage
         self.name = name
@@ -83,7 +86,16 @@ class Worker(Generic[Item]):
             if entry is _STOP:
                 return
             item, done = entry
-            with self.timer.measure(self.stage):
+            if self.make is not None:
+                try:
+                    item = self.make(item)
+                except Exception as e:  # noqa: BLE001 - nothing to hand on: every consumer ends with it
+                    for c in list(self._running):
+                        self._end(c, e)
+                    if done is not None:
+                        done.set()
+                    continue
+            with self.timer.measure(self.stage) if self.stage else nullcontext():
                 for c in list(self._running):
                     try:
                         c.on_result(item)
@@ -131,3 +143,72 @@ class Worker(Generic[Item]):
 def _user_error(e: BaseException) -> bool:
     """A VigilError names the problem in its message; anything else is a bug and gets its traceback."""
     return isinstance(e, VigilError)
+
+
+Out = TypeVar("Out")
+
+
+class _Apply:
+    """The consumer a Prefetch's worker runs: fn of each item, result or error handed back in order."""
+
+    def __init__(self, fn: Callable, done: queue.Queue) -> None:
+        self.fn, self.done = fn, done
+
+    def on_result(self, item) -> None:
+        try:
+            out = self.fn(item)
+        except BaseException as e:
+            self.done.put((item, None, e))
+            raise
+        self.done.put((item, out, None))
+
+    def close(self) -> None:
+        pass
+
+
+class Prefetch(Generic[Item, Out]):
+    """Yields (item, fn(item)) in order, computing fn one item ahead on a Worker's thread: while the
+    caller works on item N, item N+1 is being prepared (the interpreter releases the GIL, so on two
+    cores the two overlap). An error of fn, or of the items, reaches the caller in its place, after
+    every item before it."""
+
+    def __init__(self, items: Iterable[Item], fn: Callable[[Item], Out], name: str = "prefetch") -> None:
+        self._items = items
+        self._done: queue.Queue = queue.Queue()
+        self._worker: Worker = Worker([_Apply(fn, self._done)], size=1, name=name, stage=None)
+
+    def _take(self) -> tuple[Item, Out]:
+        item, out, error = self._done.get()
+        if error is not None:
+            raise error
+        return item, out
+
+    def __iter__(self) -> Iterator[tuple[Item, Out]]:
+        pending, error = 0, None
+        it = iter(self._items)
+        while True:
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            except BaseException as e:  # noqa: BLE001 - the items before it are handed over first
+                error = e
+                break
+            self._worker.put(item)
+            pending += 1
+            if pending == 2:
+                pending -= 1
+                yield self._take()
+        while pending:
+            pending -= 1
+            yield self._take()
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Stop the thread (after the item it is on). Its errors were raised to the caller already."""
+        try:
+            self._worker.close()
+        except Exception:  # noqa: BLE001 - reported where it happened, by __iter__
+            pass
+

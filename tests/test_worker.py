@@ -80,3 +80,65 @@ def test_consumers_are_closed_in_reverse_order():
     w = Worker([Named("files"), Named("tracks file"), Named("mqtt")])
     w.close()
     assert order == ["mqtt", "tracks file", "files"]
+
+
+def test_prefetch_yields_every_item_with_its_result_in_order_one_ahead_on_another_thread():
+    from app.worker import Prefetch
+
+    threads = set()
+
+    def square(x):
+        threads.add(threading.current_thread().name)
+        return x * x
+
+    p = Prefetch(range(50), square, name="prep")
+    assert list(p) == [(x, x * x) for x in range(50)]
+    p.close()
+    assert threads == {"prep"}
+
+
+def test_prefetch_hands_over_the_items_before_an_error_then_raises_it():
+    from app.errors import SourceError
+    from app.worker import Prefetch
+
+    def frames():
+        yield from range(3)
+        raise SourceError("the stream ended badly")
+
+    got = []
+    p = Prefetch(frames(), lambda x: -x)
+    with pytest.raises(SourceError, match="ended badly"):
+        for item in p:
+            got.append(item)
+    assert got == [(0, 0), (1, -1), (2, -2)]
+    p.close()
+
+    def bad(x):
+        if x == 2:
+            raise ValueError("bug at 2")
+        return x
+
+    got = []
+    q = Prefetch(range(5), bad)
+    with pytest.raises(ValueError, match="bug at 2"):
+        for item in q:
+            got.append(item)
+    assert got == [(0, 0), (1, 1)]
+    q.close()
+
+
+def test_an_error_making_the_item_ends_every_consumer_and_close_raises_it():
+    a, b = Keep(), Keep()
+
+    def make(x):
+        if x == 3:
+            raise RuntimeError("analytics bug")
+        return x
+
+    w = Worker([a, b], make=make)
+    for i in range(6):
+        w.put(i)
+    assert w.ended.wait(10)
+    with pytest.raises(RuntimeError, match="analytics bug"):
+        w.close()
+    assert a.items == b.items == [0, 1, 2] and a.closed == b.closed == 1
