@@ -18,3 +18,28 @@ class OnFrame:
 
     def close(self) -> None:
         pass
+
+
+class BackgroundRun:
+    """pipeline.run(cfg) on a daemon thread until stop(); its exception, if any, in `errors`."""
+
+    def __init__(self, cfg, consumers: list | None = None) -> None:
+        import threading
+
+        from app import pipeline
+
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+
+        def target() -> None:
+            try:
+                pipeline.run(cfg, stop=self._stop, consumers=consumers)
+            except BaseException as e:  # surfaced by the test through `errors`
+                self.errors.append(e)
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self.thread.join(timeout)

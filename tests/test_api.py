@@ -4,9 +4,7 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import cv2
 import httpx
@@ -15,12 +13,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from app import pipeline
 from app.config import load_config
 from tests.conftest import ROOT, run_vigil
 from tests.mqtt_util import free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
-from tests.consumers import OnFrame
+from tests.consumers import BackgroundRun, OnFrame
 
 TOKEN = "s3cret-token"
 PASSWORD = "hunter2-mqtt"
@@ -38,18 +35,9 @@ def live(mosquitto):
         "mqtt": {"enabled": True, "port": mosquitto.port, "username": "vigil", "password": PASSWORD},
         "snapshots": {"enabled": True},  # memory only: no state.file here
     }, env={})
-    stop = threading.Event()
     frames = []
-    errors = []
-
-    def target():
-        try:
-            pipeline.run(cfg, stop=stop, consumers=[OnFrame(lambda f, d: frames.append(f.seq))])
-        except BaseException as e:  # surfaced by the tests below
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    run = BackgroundRun(cfg, [OnFrame(lambda f, d: frames.append(f.seq))])
+    errors = run.errors
     base = f"http://127.0.0.1:{port}"
     client = httpx.Client(base_url=base, timeout=10)
 
@@ -63,8 +51,7 @@ def live(mosquitto):
 
     wait_until(ready, 60, 0.05, "the API to serve a frame")
     yield client, frames, mosquitto
-    stop.set()
-    thread.join(30)
+    run.stop()
     client.close()
     assert not errors, errors
 
@@ -303,17 +290,8 @@ def serving(api: dict):
     port = free_port()
     cfg = load_config(None, {**FAST, **SCENE, "source.loop": True, "api": {"enabled": True, "port": port, **api}},
                       env={})
-    stop = threading.Event()
-    errors = []
-
-    def target():
-        try:
-            pipeline.run(cfg, stop=stop)
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    run = BackgroundRun(cfg)
+    errors = run.errors
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
 
     def up():
@@ -328,8 +306,7 @@ def serving(api: dict):
         wait_until(up, 60, 0.05, "the API to answer")
         yield client
     finally:
-        stop.set()
-        thread.join(30)
+        run.stop()
         client.close()
     assert not errors, errors
 

@@ -3,7 +3,6 @@ schemas and template engine (the `homeassistant` package in .venv-ha, `make ha-v
 names, occupancy, images, diagnostics, and line resets over MQTT, on a real broker and pipeline."""
 import json
 import subprocess
-import threading
 
 import cv2
 import httpx
@@ -11,7 +10,6 @@ import numpy as np
 import paho.mqtt.publish as publish
 import pytest
 
-from app import pipeline
 from app.config import load_config
 from app.publish.commands import parse_reset, resets_allowed
 from app.publish.config import MqttConfig
@@ -20,6 +18,7 @@ from app.publish.payloads import Topics
 from tests.conftest import ROOT
 from tests.mqtt_util import Subscriber, free_port, wait_until
 from tests.test_mqtt import FAST, SCENE
+from tests.consumers import BackgroundRun
 
 DEVICE = "hass"
 PREFIX = f"vigil/{DEVICE}"
@@ -42,17 +41,8 @@ def ha_run(mosquitto):
         "mqtt": {"enabled": True, "port": mosquitto.port, "stats_interval": 1.0, "latest_image": {"interval": 0.5},
                  "home_assistant": {"discovery": True}},
     }, env={})
-    stop = threading.Event()
-    errors = []
-
-    def target():
-        try:
-            pipeline.run(cfg, stop=stop)
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    run = BackgroundRun(cfg)
+    errors = run.errors
     # running once the person snapshot image is announced and the first health and stats are out
     want = [f"homeassistant/image/{NODE}/snapshot_person/config", f"{PREFIX}/health", f"{PREFIX}/stats"]
     sub.wait_for(lambda m: errors or (m.topic == want[0]), 90, what="the person snapshot entity")
@@ -61,8 +51,7 @@ def ha_run(mosquitto):
     sub.wait_for(lambda m: errors or (m.topic == want[2] and m.json()["frame_detect_ms"]["p50"] is not None
                                       and m.json()["model_run_ms"]["p50"] is not None), 30, what="timed stats")
     yield sub, f"http://127.0.0.1:{port}", cfg
-    stop.set()
-    thread.join(30)
+    run.stop()
     sub.close()
     assert not errors, errors
 
