@@ -26,27 +26,7 @@ from trackers_common import print_table, synthetic_scene, vigil_adapters  # noqa
 import app.tracking.bytetrack as bytetrack  # noqa: E402
 import app.tracking.matching as matching  # noqa: E402
 import app.tracking.sort as sort  # noqa: E402
-
-
-def scipy_linear_assignment(cost: np.ndarray, thresh: float) -> tuple[np.ndarray, np.ndarray]:
-    """The gated assignment as it was with scipy: lone pairs, then the rest in one solve."""
-    from scipy.optimize import linear_sum_assignment
-
-    if cost.size == 0:
-        return matching._EMPTY, matching._EMPTY
-    valid = cost <= thresh
-    per_row, per_col = valid.sum(axis=1), valid.sum(axis=0)
-    if per_row.max() <= 1 and per_col.max() <= 1:
-        return valid.nonzero()
-    lone = valid & (per_row == 1)[:, None] & (per_col == 1)[None, :]
-    lone_rows, lone_cols = lone.nonzero()
-    rest_rows = (per_row - lone.sum(axis=1)).nonzero()[0]
-    rest_cols = (per_col - lone.sum(axis=0)).nonzero()[0]
-    sub = cost.take(rest_rows, 0).take(rest_cols, 1)
-    r, c = linear_sum_assignment(np.minimum(sub, thresh + 1e-4))
-    keep = sub[r, c] <= thresh
-    return (np.concatenate((lone_rows, rest_rows.take(r[keep]))),
-            np.concatenate((lone_cols, rest_cols.take(c[keep]))))
+from tests.scipy_reference import scipy_linear_assignment  # noqa: E402
 
 
 def record(n: int, frames: int) -> dict[str, list[tuple[np.ndarray, float]]]:

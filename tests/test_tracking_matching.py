@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from app.tracking.matching import iou_matrix, linear_assignment
+from tests.scipy_reference import scipy_linear_assignment
 
 
 def iou_one(a, b):
@@ -114,25 +115,6 @@ def test_solver_refuses_what_scipy_refuses():
         linear_sum_assignment(np.zeros(3))
     rows, cols = linear_sum_assignment(np.zeros((0, 4)))
     assert rows.size == cols.size == 0
-
-
-def scipy_linear_assignment(cost, thresh):
-    """The gated assignment as it was with scipy: lone pairs taken, the rest in one scipy solve."""
-    from scipy.optimize import linear_sum_assignment as scipy_lsa
-
-    if cost.size == 0:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    valid = cost <= thresh
-    per_row, per_col = valid.sum(axis=1), valid.sum(axis=0)
-    lone = valid & (per_row == 1)[:, None] & (per_col == 1)[None, :]
-    lone_rows, lone_cols = lone.nonzero()
-    rest_rows = (per_row - lone.sum(axis=1)).nonzero()[0]
-    rest_cols = (per_col - lone.sum(axis=0)).nonzero()[0]
-    sub = cost.take(rest_rows, 0).take(rest_cols, 1)
-    r, c = scipy_lsa(np.minimum(sub, thresh + 1e-4))
-    keep = sub[r, c] <= thresh
-    return (np.concatenate((lone_rows, rest_rows.take(r[keep]))),
-            np.concatenate((lone_cols, rest_cols.take(c[keep]))))
 
 
 @pytest.mark.parametrize("seed", range(10))
