@@ -58,7 +58,7 @@ class Detector:
         with self.timer.measure("plan"):
             tracks = None
             if self.planner.needs_tracks and tracker is not None:
-                tracks = tracker.predicted(frame.timestamp, getattr(self.planner.cfg, "stationary_speed", 0.1))
+                tracks = tracker.predicted(frame.timestamp, self.planner.stationary_speed)
             plan = self.planner.plan(frame.image, frame.timestamp, tracks)
         self.plans.add(plan)
         return plan

@@ -76,6 +76,16 @@ class HealthInputs:
     finished: bool
     mqtt: MqttLink | None
 
+    @property
+    def period(self) -> float:
+        """The frame period, 0.1 s until it is known."""
+        return self.frame_period or 0.1
+
+    @property
+    def stall(self) -> float:
+        """Seconds without a frame after which the source counts as stalled: 10 frames, at least 5 s."""
+        return max(5.0, 10 * self.period)
+
 
 _DOING = {
     "starting": "starting",
@@ -103,8 +113,7 @@ def source_component(h: HealthInputs, wall: float) -> Component:
         return Component("degraded", "not open yet (the model loads first)")
     if part is not None:
         return part
-    period = h.frame_period or 0.1
-    stall = max(5.0, 10 * period)
+    stall = h.stall
     age = h.since_frame if h.since_frame is not None else h.since_open
     if h.finished:
         return Component("degraded", "the source has ended")
@@ -120,9 +129,7 @@ def backend_component(h: HealthInputs, wall: float) -> Component:
     part = part_component(h.backend, "model", wall)
     if part is not None:
         return part
-    period = h.frame_period or 0.1
-    stall = max(5.0, 10 * period)
-    if h.processed == 0 and h.read > 2 * stall / period:
+    if h.processed == 0 and h.read > 2 * h.stall / h.period:
         return Component("failing", "frames arrive but none was processed")
     p = h.detect_p95_ms
     return Component("ok", f"inference p95 {p} ms per frame" if p else "starting")

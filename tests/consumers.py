@@ -1,8 +1,10 @@
 """Small consumers of FrameResults that tests hang on a pipeline run."""
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
+from app import pipeline
 from app.types import Detections, Frame, FrameResult
 
 
@@ -24,10 +26,6 @@ class BackgroundRun:
     """pipeline.run(cfg) on a daemon thread until stop(); its exception, if any, in `errors`."""
 
     def __init__(self, cfg, consumers: list | None = None) -> None:
-        import threading
-
-        from app import pipeline
-
         self.errors: list[BaseException] = []
         self._stop = threading.Event()
 

@@ -31,6 +31,7 @@ class Planner(Protocol):
     """What the pipeline needs from any view planner."""
 
     needs_tracks: bool  # whether plan() uses the tracks (else the caller may pass None)
+    stationary_speed: float  # box heights per second below which the tracks it is given count as still
 
     def views(self, size: tuple[int, int]) -> list[View]:
         """The views of a full look at a frame of `size` (the most one frame can cost)."""

@@ -121,6 +121,7 @@ class FixedPlanner:
     """The same views on every frame."""
 
     needs_tracks = False
+    stationary_speed = 0.0
 
     def __init__(self, cfg: GridPlan, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
@@ -149,6 +150,7 @@ class RegionPlanner:
 
     def __init__(self, cfg: RegionsKeys, model_size: tuple[int, int], mode: ResizeMode = "letterbox") -> None:
         self.cfg = cfg
+        self.stationary_speed = cfg.stationary_speed
         self.model_size = model_size
         self.mode = mode
         self.motion = MotionDetector(cfg.motion)
