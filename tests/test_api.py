@@ -443,3 +443,28 @@ def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
     shutil.copy(shot, out / "status_page.png")  # for people to look at; out/ is git-ignored
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_events_say_has_snapshot_false_once_the_store_has_evicted_it():
+    from fastapi.testclient import TestClient
+
+    from app.api.config import ApiConfig
+    from app.api.server import create_app
+    from app.health import Health
+    from app.snapshots.store import Snapshot, SnapshotStore
+    from app.status import Parts, Status
+    from app.timing import StageTimer
+    from app.types import Detections, FrameResult
+
+    status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
+    store = SnapshotStore(None, max_count=10, max_bytes=10**9, memory_count=1, memory_bytes=10**9)
+    events = [{"type": "new", "seq": i + 1, "after": {"id": f"r-{i}", "has_snapshot": True}} for i in range(2)]
+    status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
+    for i in range(2):  # memory holds one: the first is evicted
+        store.put(f"r-{i}", Snapshot(b"c", b"f", (1, 1), (1, 1)))
+    with TestClient(create_app(status, ApiConfig(), {}, {}, snapshots=store)) as c:
+        got = c.get("/api/events").json()
+        assert [e["after"]["has_snapshot"] for e in got] == [False, True]
+        assert c.get("/api/events/r-0/snapshot.jpg").status_code == 404
+    assert events[0]["after"]["has_snapshot"] is True  # the shared event is not changed by a reader

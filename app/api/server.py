@@ -75,6 +75,14 @@ class RootPath:
         await self.app(scope, receive, send)
 
 
+def with_snapshot_flag(event: dict, has: Callable[[str], bool]) -> dict:
+    """A copy of an object event whose `after.has_snapshot` says whether the store holds it now."""
+    after = event.get("after")
+    if not isinstance(after, dict) or "has_snapshot" not in after:
+        return event
+    return {**event, "after": {**after, "has_snapshot": has(after["id"])}}
+
+
 def warn_exposure(api: ApiConfig) -> None:
     """Say loudly at start when the API is reachable from the network without a token."""
     if api.token is not None or is_loopback(api.host):
@@ -199,7 +207,10 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
         response.headers["X-Vigil-Run-Id"] = status.run_id or ""
         response.headers["X-Vigil-Events-First"] = str(first)
         response.headers["X-Vigil-Events-Last"] = str(last)
-        return status.events(limit, after)
+        out = status.events(limit, after)
+        if snapshots is not None:  # as the store holds it now: an evicted snapshot answers 404
+            out = [with_snapshot_flag(e, snapshots.has) for e in out]
+        return out
 
     @app.get("/api/counts", response_model=Counts, dependencies=auth, responses=unauthorised,
              summary="objects per label and zone now; line counts since their reset")
