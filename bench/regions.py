@@ -14,9 +14,10 @@ unless --set). Printed per scene and plan: model runs per frame (mean, p95, and 
 ms per frame (planning + model + tracking), the planner's own ms per frame (motion detection
 included), tracked recall and precision at the labelled frames of the chosen split (IoU 0.5, persons
 and vehicles each matched on their own, ignore regions as in bench/track_labelled.py; boxes shifted
-into the synthetic frame), track ids over the run, and (when `whole` runs first) `agree`: the share of
-the whole-frame plan's tracked boxes, over every frame, that the plan also output (IoU 0.5; no labels,
-so it may guide tuning on all frames). Choose parameters on --split tune.
+into the synthetic frame), track ids over the run, and `agree`: the share of the reference plan's
+tracked boxes, over every frame, that the plan also output (IoU 0.5; no labels, so it may guide tuning
+on all frames; the reference is `grid` on hires, where the whole frame misses most people, `whole`
+elsewhere, and must run earlier in --plans). Choose parameters on --split tune.
 
     python bench/regions.py [--split tune|holdout] [--scenes clip,static,hires] [--plans whole,grid,regions]
                             [--start N] [--frames N] [--set key=value ...]
@@ -47,6 +48,7 @@ from app.types import Frame  # noqa: E402
 from eval_set import load_eval_set  # noqa: E402
 
 FPS = 10.0
+REFERENCE = {"hires": "grid"}  # the plan `agree` compares with (default: whole)
 HIRES = (1920, 1080)
 GREY = 114
 STATIC_FRAMES = 300
@@ -209,7 +211,7 @@ def main() -> None:
         reference = None
         for plan in args.plans.split(","):
             r = run(det, cfg, plan, s, items, group_of, args)
-            if plan == "whole":
+            if plan == REFERENCE.get(s, "whole"):
                 reference = r["boxes"]
             agree = agreement(r["boxes"], reference) if reference is not None else float("nan")
             print(f"| {s} | {plan} | {r['runs']:.2f} | {r['p95']:.0f} | "

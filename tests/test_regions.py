@@ -209,6 +209,17 @@ def test_moving_track_is_refreshed_on_schedule_and_carried_in_between():
     assert runs == list(range(0, 30, 3))
 
 
+def test_a_carried_moving_track_keeps_its_last_size_at_the_predicted_centre():
+    # the filter expects the box to move 20 px right and to grow; the carried box moves, keeps its size
+    t = TrackPredictions(np.array([1, 2]), np.array([[120.0, 50, 180, 170], [300, 100, 340, 180]]),
+                         np.array([[100.0, 60, 150, 160], [300, 100, 340, 180]]), np.array([0.8, 0.7], np.float32),
+                         np.array([0, 0], np.int32), np.array([True, True]), np.array([False, True]))
+    c = t.carried(np.array([0, 1]))
+    np.testing.assert_allclose(c.xyxy[0], [125, 60, 175, 160])  # centre (150, 110), 50 x 100 as last seen
+    np.testing.assert_allclose(c.xyxy[1], [300, 100, 340, 180])  # a still one stays at its last box
+    assert c.scores.tolist() == pytest.approx([0.8, 0.7])
+
+
 def test_refresh_keeps_its_rate_when_the_interval_is_not_a_whole_number_of_frames():
     p = regions(full_sweep=1000.0, refresh_interval=0.25)
     img = scene()
