@@ -19,7 +19,6 @@ Vigil itself never imports TensorFlow.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
@@ -124,7 +123,7 @@ def fetch_scenes(cache_dir: Path) -> list[Path]:
     return paths
 
 
-def refuse_evaluation_images(images: list[np.ndarray]) -> None:
+def refuse_evaluation_images(images: list[np.ndarray], size: int = SIZE) -> None:
     """Exit if any calibration image is (pixel for pixel, after letterboxing) an evaluation image."""
     if not EVAL_LABELS.exists():
         return
@@ -133,7 +132,7 @@ def refuse_evaluation_images(images: list[np.ndarray]) -> None:
 
     seen = {hashlib.sha256(img.tobytes()).hexdigest() for img in images}
     for item in load_eval_set(labels_path=EVAL_LABELS):
-        if hashlib.sha256(letterbox(item.image).tobytes()).hexdigest() in seen:
+        if hashlib.sha256(letterbox(item.image, size).tobytes()).hexdigest() in seen:
             sys.exit(f"calibration would include evaluation image {item.id}")
 
 
@@ -223,8 +222,9 @@ def leaky_relu(x):
     return x + (LEAKY_ALPHA - 1.0) * tf.minimum(x, 0.0)
 
 
-def rebuild(spec: dict, weights: dict[str, np.ndarray]):
-    """The same network in NHWC as a tf.function taking BGR pixels 0..255 [1,416,416,3] float.
+def rebuild(spec: dict, weights: dict[str, np.ndarray], size: int = SIZE):
+    """The same network in NHWC as a tf.function taking BGR pixels 0..255 [1,size,size,3] float
+    (published at 416; any multiple of 32 works, the weights do not depend on it).
 
     Only ops on ARTPEC-8's list, no PAD, no LeakyReLU, no Logistic:
     - normalisation: a 1x1 depthwise convolution (scale 1/std, bias -mean/std per channel);
@@ -271,7 +271,7 @@ def rebuild(spec: dict, weights: dict[str, np.ndarray]):
             a = conv(tf.concat([b, a], -1), f"convolution_{c + 3 + 2 * i}")
         return tf.concat([a, x0], -1)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, SIZE, SIZE, 3], tf.float32, name="image")])
+    @tf.function(input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32, name="image")])
     def model(image):
         x = tf.nn.depthwise_conv2d(image, norm_k, [1, 1, 1, 1], "SAME") + norm_b
         x = conv(x, "convolution")
@@ -283,16 +283,17 @@ def rebuild(spec: dict, weights: dict[str, np.ndarray]):
         b2 = conv(b, "convolution_3")
         a2 = conv(tf.concat([b2, b], -1), "convolution_4")
         x = tf.concat([a2, a], -1)
-        c3 = stage(x, 5, 2)    # 52x52x128
-        c4 = stage(c3, 11, 2)  # 26x26x256
-        c5 = stage(c4, 17, 3)  # 13x13x512
+        c3 = stage(x, 5, 2)    # size/8 square (52 at 416), 128 channels
+        c4 = stage(c3, 11, 2)  # size/16, 256
+        c5 = stage(c4, 17, 3)  # size/32, 512
+        s8, s16, s32 = (size // s for s in STRIDES)
         l3 = conv(c3, "convolution_25", act=False)
         l4 = conv(c4, "convolution_26", act=False)
         l5 = conv(c5, "convolution_27", act=False)
-        t4 = l4 + tf.image.resize(l5, (26, 26), "bilinear")
-        p3 = l3 + tf.image.resize(t4, (52, 52), "bilinear")
-        p4 = t4 + tf.image.resize(p3, (26, 26), "bilinear")
-        p5 = l5 + tf.image.resize(p4, (13, 13), "bilinear")
+        t4 = l4 + tf.image.resize(l5, (s16, s16), "bilinear")
+        p3 = l3 + tf.image.resize(t4, (s8, s8), "bilinear")
+        p4 = t4 + tf.image.resize(p3, (s16, s16), "bilinear")
+        p5 = l5 + tf.image.resize(p4, (s32, s32), "bilinear")
         outs = {}
         for stride, p, (c_head, c_out) in zip(STRIDES, (p3, p4, p5), ((28, 29), (30, 31), (32, 33))):
             cls, box = head_conv(conv(p, f"convolution_{c_head}"), f"convolution_{c_out}")
@@ -330,7 +331,8 @@ def letterbox(img: np.ndarray, size: int = SIZE) -> np.ndarray:
     return make_view(0, 0, w, h, size, size, "letterbox").render(img, rgb=False)
 
 
-def calibration_images(clip: Path, scenes: list[Path], n_frames: int = 80, seed: int = 0) -> list[np.ndarray]:
+def calibration_images(clip: Path, scenes: list[Path], n_frames: int = 80, seed: int = 0,
+                       size: int = SIZE) -> list[np.ndarray]:
     """Letterboxed whole frames and random crops from frames 0-399 of the clip, and each other scene
     letterboxed and as a mirrored random crop."""
     rng = np.random.default_rng(seed)
@@ -349,15 +351,15 @@ def calibration_images(clip: Path, scenes: list[Path], n_frames: int = 80, seed:
         side = int(rng.integers(min(h, w) // 2, min(h, w)))
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         c = img[y:y + side, x:x + side]
-        return letterbox(c[:, ::-1] if mirror else c)
+        return letterbox(c[:, ::-1] if mirror else c, size)
 
     out = []
     for i, img in enumerate(frames[:n_frames]):
-        out.append(letterbox(img) if i % 2 == 0 else crop(img, rng.random() < 0.5))
+        out.append(letterbox(img, size) if i % 2 == 0 else crop(img, rng.random() < 0.5))
     for path in scenes:
         img = cv2.imread(str(path))
-        out += [letterbox(img), crop(img, True)]
-    refuse_evaluation_images(out)
+        out += [letterbox(img, size), crop(img, True)]
+    refuse_evaluation_images(out, size)
     return out
 
 
@@ -430,7 +432,13 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=REPO / "models")
     ap.add_argument("--clip", type=Path, default=REPO / "samples" / "vtest.mp4")
     ap.add_argument("--float-only", action="store_true", help="stop after the float model")
+    ap.add_argument("--size", type=int, default=SIZE,
+                    help=f"model input side, a multiple of 32 (default {SIZE}, as published; other sizes are "
+                    "built from the same weights, checked against the published graph at its own size, and "
+                    "named nanodet<size>_…)")
     args = ap.parse_args()
+    if args.size % 32 or args.size < 64:
+        sys.exit(f"--size {args.size}: must be a multiple of 32 (the network's coarsest stride), at least 64")
 
     files = fetch(args.cache_dir)
     spec, weights = read_weights(files["nanodet.json"], files["nanodet.bin"])
@@ -447,15 +455,18 @@ def main() -> None:
         sys.exit("the rebuilt network does not match the published one")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    float_path = args.cache_dir / FLOAT_NAME
+    prefix = "nanodet" if args.size == SIZE else f"nanodet{args.size}"
+    if args.size != SIZE:
+        model = rebuild(spec, weights, args.size)
+    float_path = args.cache_dir / FLOAT_NAME.replace("nanodet", prefix, 1)
     float_path.write_bytes(convert(model, None, None))
     print(f"float model: {float_path} sha256 {sha256(float_path)}")
     if args.float_only:
         return
-    calib = calibration_images(args.clip, scenes)
-    print(f"calibrating on {len(calib)} images")
+    calib = calibration_images(args.clip, scenes, size=args.size)
+    print(f"calibrating on {len(calib)} images of {args.size}x{args.size}")
     for name, granularity in BUILDS.items():
-        path = args.out / name
+        path = args.out / name.replace("nanodet", prefix, 1)
         path.write_bytes(finish(convert(model, calib, granularity)))
         print(f"{granularity}: {path} {path.stat().st_size} bytes sha256 {sha256(path)}")
 
