@@ -113,7 +113,7 @@ def load_with_parameters(args) -> tuple[Config, dict | None]:
 
         camera = acap_params.fetch(cfg.acap_runtime)
         cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
-                          {**acap_params.overrides(camera), **overrides(args)})
+                          {**acap_params.overrides(camera, cfg.preprocess.planner.type), **overrides(args)})
     cfg.model.path = find_file(cfg.model.path)
     if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
         cfg.source.uri = find_file(cfg.source.uri)

@@ -680,6 +680,20 @@ def test_camera_parameters_override_the_file_and_flags_override_them(sock_dir):
     assert cfg.model.path.endswith("nanodet_int8_pertensor.tflite")  # "" keeps the configured model
 
 
+def test_camera_planner_parameter_chooses_regions_and_tiling_then_sets_its_sweep(sock_dir):
+    params = {"root.Vigil.Planner": "regions", "root.Vigil.Tiling": "yes"}
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/pl.sock", params=params)) as emu:
+        args = cli.build_parser().parse_args(
+            ["run", "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true"])
+        cfg = run_options.load(args)
+    assert cfg.preprocess.planner.type == "regions" and cfg.preprocess.planner.sweep.enabled is True
+    # a config file that already chose regions, on a camera without the Planner parameter
+    assert acap_params.overrides({"Tiling": "no"}, "regions") == {"preprocess.planner.sweep.enabled": False}
+    assert acap_params.overrides({"Tiling": "no"}) == {"preprocess.planner.enabled": False}
+    assert acap_params.overrides({"Planner": "fixed", "Tiling": "auto"}, "regions") == {
+        "preprocess.planner.type": "fixed", "preprocess.planner.enabled": None}
+
+
 def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
     with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
         acap_params.overrides({"Tracker": "deepsort"})

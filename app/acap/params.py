@@ -66,6 +66,9 @@ PARAMS: list[Param] = [
     Param("IouThresholdPercent", "int:maxlen=3;min=0;max=100", "decoder.iou_threshold", _percent,
           lambda v: str(round(v * 100))),
     Param("Tracker", "enum:sort|SORT, bytetrack|ByteTrack", "tracker.type", _enum(["sort", "bytetrack"]), str),
+    Param("Planner", "enum:fixed|Fixed views, regions|Motion and track regions", "preprocess.planner.type",
+          _enum(["fixed", "regions"]), str),
+    # the fixed plan's tiling; under `regions` that of its full sweeps (see TILING_UNDER)
     Param("Tiling", "enum:auto|Auto, no|No, yes|Yes", "preprocess.planner.enabled",
           _tiling, lambda v: "auto" if v is None else ("yes" if v else "no")),
     Param("StreamWidth", "int:maxlen=4;min=16;max=3840", "source.stream.width", int, str),
@@ -89,8 +92,13 @@ def param_config(defaults) -> list[dict[str, str]]:
     return [{"name": p.name, "default": p.to_param(_get(defaults, p.key)), "type": p.type} for p in PARAMS]
 
 
-def overrides(values: dict[str, str]) -> dict[str, Any]:
-    """Dotted config overrides from parameter values (by parameter name); empty strings are skipped."""
+# where the Tiling parameter goes for each planner type (default: its own key)
+TILING_UNDER = {"regions": "preprocess.planner.sweep.enabled"}
+
+
+def overrides(values: dict[str, str], planner: str = "fixed") -> dict[str, Any]:
+    """Dotted config overrides from parameter values (by parameter name); empty strings are skipped.
+    `planner` is the configured planner type, used when the Planner parameter is not set."""
     out: dict[str, Any] = {}
     for p in PARAMS:
         raw = values.get(p.name)
@@ -100,6 +108,10 @@ def overrides(values: dict[str, str]) -> dict[str, Any]:
             out[p.key] = p.to_config(raw.strip())
         except ValueError as e:
             raise ConfigError(f"camera parameter {p.name}: {e}") from None
+    tiling = next(p.key for p in PARAMS if p.name == "Tiling")
+    where = TILING_UNDER.get(out.get("preprocess.planner.type", planner))
+    if where and tiling in out:
+        out[where] = out.pop(tiling)
     return out
 
 
