@@ -111,10 +111,9 @@ class RegionsKeys(MergeKeys):
         0.24, ge=0.0,
         description="seconds between model runs on motion and moving tracked objects the model has already "
         "looked at; in between, tracks are carried at their predicted boxes; new motion elsewhere, new tracks "
-        "and due stationary objects are looked at at once; 0: every frame with motion. 0.24 is the longest "
-        "that kept tracked recall within 0.02 of always running (clip) and of the grid (hi-res) on the tuning "
-        "half, with 98 % of the always-running boxes reproduced over the whole clip (0.46 runs per frame on "
-        "the 10 fps sample clip; bench/regions.py)",
+        "and due stationary objects are looked at at once; 0: every frame with motion. 0.24 was chosen on the "
+        "tuning half: tracked recall within 0.02 of always running (clip) and of the grid (hi-res) at 0.46 runs "
+        "per frame on the 10 fps sample clip (the sweep: docs/regions.md, bench/regions.py)",
     )
     hold: int = Field(
         1, ge=0, le=100,
