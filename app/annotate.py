@@ -15,20 +15,61 @@ def _color(track_id: int) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
+TAG_FONT, TAG_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+
+
 def annotate(image: np.ndarray, dets: Detections, labels: list[str]) -> np.ndarray:
-    """A copy of `image` with each detection's box and 'id label score' tag."""
+    """A copy of `image` with each detection's box and 'id label score' tag.
+
+    Boxes are drawn first, then the tags, placed so that they stay inside the frame and, where
+    there is room, do not cover each other (see `place_tags`)."""
     out = image.copy()
+    boxes, tags, colors = [], [], []
     for box, score, cls, tid in zip(dets.xyxy, dets.scores, dets.class_ids, dets.track_ids):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = _color(tid) if tid != NO_TRACK else (200, 200, 200)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
         label = labels[cls] if 0 <= cls < len(labels) else str(cls)
-        tag = f"{'#' + str(tid) + ' ' if tid != NO_TRACK else ''}{label} {score:.2f}"
-        (tw, th), base = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-        ty = max(y1, th + base + 2)
-        cv2.rectangle(out, (x1, ty - th - base - 2), (x1 + tw + 4, ty), color, -1)
-        cv2.putText(out, tag, (x1 + 2, ty - base - 1), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        boxes.append((x1, y1, x2, y2))
+        tags.append(f"{'#' + str(tid) + ' ' if tid != NO_TRACK else ''}{label} {score:.2f}")
+        colors.append(color)
+    sizes = []
+    for tag in tags:
+        (tw, th), base = cv2.getTextSize(tag, TAG_FONT, TAG_SCALE, 1)
+        sizes.append((tw + 4, th + base + 2, base))
+    spots = place_tags(boxes, [(w, h) for w, h, _ in sizes], out.shape[1], out.shape[0],
+                       order=np.argsort(-np.asarray(dets.scores, np.float64), kind="stable"))
+    for (x, y), (w, h, base), tag, color in zip(spots, sizes, tags, colors):
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, -1)
+        cv2.putText(out, tag, (x + 2, y + h - base - 1), TAG_FONT, TAG_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
     return out
+
+
+def place_tags(boxes, sizes, width: int, height: int, order=None) -> list[tuple[int, int]]:
+    """Top-left corners for one tag (w, h) per box (x1, y1, x2, y2), inside a width × height frame.
+
+    Tags are placed one by one (in `order`, e.g. most confident first) at the first of: just above
+    the box, inside its top edge (each at its left, then its right edge), just below it, that
+    covers no tag already placed; when none is free, the one that covers the least. Each is
+    shifted to stay inside the frame."""
+    spots: list[tuple[int, int] | None] = [None] * len(boxes)
+    placed: list[tuple[int, int, int, int]] = []
+    for i in (range(len(boxes)) if order is None else order):
+        x1, y1, x2, y2 = boxes[i]
+        w, h = sizes[i]
+        best, best_cover = None, None
+        for x, y in ((x1, y1 - h), (x1, y1), (x2 - w, y1 - h), (x2 - w, y1), (x1, y2), (x2 - w, y2)):
+            x = min(max(x, 0), max(width - w - 1, 0))
+            y = min(max(y, 0), max(height - h - 1, 0))
+            cover = sum(max(0, min(x + w, px + pw) - max(x, px)) * max(0, min(y + h, py + ph) - max(y, py))
+                        for px, py, pw, ph in placed)
+            if best_cover is None or cover < best_cover:
+                best, best_cover = (x, y), cover
+            if cover == 0:
+                break
+        spots[i] = best
+        placed.append((best[0], best[1], w, h))
+    return spots
 
 
 def _norm_to_px(points, w: int, h: int) -> np.ndarray:
