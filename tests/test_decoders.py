@@ -256,3 +256,19 @@ def test_nanodet_is_auto_detected_and_tells_boxes_from_classes_by_bin_count():
     # a level without its partner tensor is not NanoDet's layout
     with pytest.raises(ModelError, match="match no decoder"):
         build_decoder(cfg_of(), nanodet_specs()[:-1], [], (64, 64))
+
+
+def test_nanodet_float_probabilities_are_not_sigmoided_twice():
+    # NanoDet's ONNX export and the TF.js graph end in a sigmoid; Vigil's own builds give logits.
+    # A float model of either kind must give the same detections.
+    specs = nanodet_specs()
+    hits = [(8, 2, 3, 1, 3.0, (2, 1, 3, 4)), (16, 1, 2, 0, -0.2, (1, 1, 1, 1))]
+    logits = nanodet_outputs(specs, hits)
+    probs = [1 / (1 + np.exp(-a)) if s.name.startswith("cls") else a for s, a in zip(specs, logits)]
+    cfg = cfg_of(score_threshold=0.4, classes=[])
+    a = build_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(logits)
+    b = build_decoder(cfg, specs, ["a", "b", "c"], (64, 64)).decode(probs)
+    assert a.class_ids.tolist() == b.class_ids.tolist() == [1, 0]
+    np.testing.assert_allclose(b.scores, a.scores, rtol=1e-5)
+    np.testing.assert_allclose(b.scores, [1 / (1 + np.exp(-3.0)), 1 / (1 + np.exp(0.2))], rtol=1e-5)
+    np.testing.assert_allclose(b.xyxy, a.xyxy)

@@ -3,7 +3,8 @@ distribution tensor with 4 × (reg_max + 1) bins per point (left, top, right, bo
 
 Point centre = ((col + 0.5) · stride, (row + 0.5) · stride); each side's distance is the
 expectation of a softmax over its bins, times the stride. Class values are sigmoid-ed unless
-the model already did (auto: a tensor whose real range stays within 0..1 is probabilities).
+the model already did (a quantised tensor whose real range stays within 0..1 is probabilities; a
+float tensor is told by its values at the first decode: logits of a real frame go below 0).
 Quantised outputs are thresholded in the integer domain; only survivors are dequantised.
 """
 from __future__ import annotations
@@ -99,34 +100,49 @@ class NanoDetDecoder:
         self.specs = list(specs)
         self.filter = ScoreFilter(cfg, labels, self.num_classes)
         self.project = np.arange(self.bins, dtype=np.float32)
+        thr = self.filter.thresholds[: self.num_classes]
+        if len(thr) < self.num_classes:
+            thr = np.concatenate([thr, np.full(self.num_classes - len(thr), self.filter.thresholds[0])])
+        self.class_thresholds = thr
+        # per level: whether class values still need the sigmoid (None: a float tensor, told by its
+        # values at the first decode), and per class the smallest raw value that can reach its
+        # threshold, in that level's domain
         self.sigmoid = [self._needs_sigmoid(specs[lv.cls]) for lv in self.levels]
-        # per class, the smallest raw value that can reach its threshold, in each level's domain
-        self.floors = []
-        for lv, sig in zip(self.levels, self.sigmoid):
-            thr = self.filter.thresholds[: self.num_classes]
-            if len(thr) < self.num_classes:
-                thr = np.concatenate([thr, np.full(self.num_classes - len(thr), self.filter.thresholds[0])])
-            real = _logit(thr) if sig else thr.astype(np.float64)
-            spec = specs[lv.cls]
-            if spec.quantized:
-                # a gate that lets through every raw value that can reach the threshold (and at most
-                # one step more); the exact comparison on probabilities follows
-                q = np.floor(real / spec.scale + spec.zero_point)
-                info = np.iinfo(spec.dtype)
-                self.floors.append(np.clip(q, info.min, info.max + 1).astype(np.int32))
-            else:
-                self.floors.append(real.astype(np.float32))
+        self.floors = [None if sig is None else self._floor(specs[lv.cls], sig)
+                       for lv, sig in zip(self.levels, self.sigmoid)]
+
+    def _floor(self, spec: TensorSpec, sig: bool) -> np.ndarray:
+        real = _logit(self.class_thresholds) if sig else self.class_thresholds.astype(np.float64)
+        if spec.quantized:
+            # a gate that lets through every raw value that can reach the threshold (and at most
+            # one step more); the exact comparison on probabilities follows
+            q = np.floor(real / spec.scale + spec.zero_point)
+            info = np.iinfo(spec.dtype)
+            return np.clip(q, info.min, info.max + 1).astype(np.int32)
+        return real.astype(np.float32)
 
     @staticmethod
-    def _needs_sigmoid(spec: TensorSpec) -> bool:
+    def _needs_sigmoid(spec: TensorSpec) -> bool | None:
         if not spec.quantized:
-            return True  # a float model's outputs cannot be told apart; NanoDet exports logits
+            return None
         info = np.iinfo(spec.dtype)
         lo = (info.min - spec.zero_point) * spec.scale
         hi = (info.max - spec.zero_point) * spec.scale
         return not (lo >= -1e-6 and hi <= 1.0 + 1e-3)
 
+    def _resolve(self, outputs: Sequence[np.ndarray]) -> None:
+        """Float class tensors: logits (as Vigil's own builds and NanoDet's training code give them) or
+        probabilities (as NanoDet's ONNX export and the TF.js graph give them). Logits of a real frame
+        are mostly far below 0 (background points); probabilities never leave 0..1."""
+        for i, lv in enumerate(self.levels):
+            if self.sigmoid[i] is None:
+                raw = outputs[lv.cls]
+                self.sigmoid[i] = not (raw.min() >= 0.0 and raw.max() <= 1.0)
+                self.floors[i] = self._floor(self.specs[lv.cls], self.sigmoid[i])
+
     def decode(self, outputs: Sequence[np.ndarray]) -> Detections:
+        if None in self.sigmoid:
+            self._resolve(outputs)
         boxes, scores, classes = [], [], []
         for lv, sig, floor in zip(self.levels, self.sigmoid, self.floors):
             raw = outputs[lv.cls].reshape(-1, self.num_classes)
