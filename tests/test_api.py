@@ -468,3 +468,39 @@ def test_events_say_has_snapshot_false_once_the_store_has_evicted_it():
         assert [e["after"]["has_snapshot"] for e in got] == [False, True]
         assert c.get("/api/events/r-0/snapshot.jpg").status_code == 404
     assert events[0]["after"]["has_snapshot"] is True  # the shared event is not changed by a reader
+
+
+def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path):
+    import cv2
+    import numpy as np
+
+    from app.api.config import ApiConfig
+    from app.api.server import ApiServer, create_app
+    from app.health import Health
+    from app.snapshots.store import Snapshot, SnapshotStore
+    from app.status import Parts, Status
+    from app.timing import StageTimer
+    from app.types import Detections, FrameResult
+
+    status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
+    store = SnapshotStore(None, max_count=10, max_bytes=10**9, memory_count=1, memory_bytes=10**9)
+    jpg = cv2.imencode(".jpg", np.full((96, 48, 3), 120, np.uint8))[1].tobytes()
+    events = [{"type": "new", "seq": i + 1, "after": {"id": f"r-{i}", "has_snapshot": True, "label": "person",
+                                                     "track_id": i + 1, "frame_time": 1.0 + i}} for i in range(2)]
+    status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
+    for i in range(2):  # memory holds one: r-0's is evicted
+        store.put(f"r-{i}", Snapshot(jpg, jpg, (48, 96), (48, 96)))
+    server = ApiServer(create_app(status, ApiConfig(), {}, {}, snapshots=store), "127.0.0.1", 0)
+    server.start()
+    try:
+        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000",
+                              "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    thumbs = {m.group(1): m.group(0) for m in re.finditer(r'<img class="thumb" data-id="([^"]+)"[^>]*>', dom.stdout)}
+    assert set(thumbs) == {"r-0", "r-1"}, dom.stdout[-3000:]
+    assert 'data-loaded="1"' in thumbs["r-1"] and 'alt="person"' in thumbs["r-1"]
+    # no picture: the grey tile, not the browser's broken-image sign with the alt text beside it
+    assert "src=" not in thumbs["r-0"] and 'alt=""' in thumbs["r-0"], thumbs["r-0"]

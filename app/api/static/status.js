@@ -99,16 +99,20 @@ function thumbnail(a, seq) {
         if (!b) return;
         if (t.url) URL.revokeObjectURL(t.url);
         t.url = URL.createObjectURL(b); t.loaded = false;
-        for (const img of document.querySelectorAll('img.thumb[data-id="' + a.id + '"]')) img.src = t.url;
+        for (const img of document.querySelectorAll('img.thumb[data-id="' + a.id + '"]')) show(img, t.url, a.label);
       })
       .catch(() => {});
   }
   const img = document.createElement("img");
-  img.className = "thumb"; img.dataset.id = a.id; img.alt = a.label;
+  // no alt text until there is a picture: an object without a snapshot shows the plain grey tile,
+  // not the browser's broken-image sign
+  img.className = "thumb"; img.dataset.id = a.id; img.alt = "";
   img.onload = () => { img.dataset.loaded = "1"; t.loaded = t.url !== null; };
-  if (t.url) { img.src = t.url; if (t.loaded) img.dataset.loaded = "1"; }
+  if (t.url) { show(img, t.url, a.label); if (t.loaded) img.dataset.loaded = "1"; }
   return img;
 }
+
+function show(img, url, label) { img.src = url; img.alt = label; }
 
 async function refreshEvents() {
   try {
