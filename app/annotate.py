@@ -49,16 +49,17 @@ def place_tags(boxes, sizes, width: int, height: int, order=None) -> list[tuple[
     """Top-left corners for one tag (w, h) per box (x1, y1, x2, y2), inside a width × height frame.
 
     Tags are placed one by one (in `order`, e.g. most confident first) at the first of: just above
-    the box, inside its top edge (each at its left, then its right edge), just below it, that
-    covers no tag already placed; when none is free, the one that covers the least. Each is
-    shifted to stay inside the frame."""
+    the box, inside its top edge (each at its left, then its right edge), just below it, inside
+    its bottom edge, that covers no tag already placed; when none is free, the one that covers
+    the least. Each is shifted to stay inside the frame."""
     spots: list[tuple[int, int] | None] = [None] * len(boxes)
     placed: list[tuple[int, int, int, int]] = []
     for i in (range(len(boxes)) if order is None else order):
         x1, y1, x2, y2 = boxes[i]
         w, h = sizes[i]
         best, best_cover = None, None
-        for x, y in ((x1, y1 - h), (x1, y1), (x2 - w, y1 - h), (x2 - w, y1), (x1, y2), (x2 - w, y2)):
+        for x, y in ((x1, y1 - h), (x1, y1), (x2 - w, y1 - h), (x2 - w, y1), (x1, y2), (x2 - w, y2),
+                     (x1, y2 - h), (x2 - w, y2 - h)):
             x = min(max(x, 0), max(width - w - 1, 0))
             y = min(max(y, 0), max(height - h - 1, 0))
             cover = sum(max(0, min(x + w, px + pw) - max(x, px)) * max(0, min(y + h, py + ph) - max(y, py))

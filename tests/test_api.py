@@ -434,6 +434,11 @@ def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
     assert 'id="frame"' in html and 'data-loaded="1"' in html, "the annotated frame did not load"
     assert 'data-width="640"' in html  # 768x576 shown at h=480
     assert 'data-key="walkway/person"' in html and 'data-key="crossing"' in html, "counts table is empty"
+    frame_row = re.search(r'<tr data-key="frame"><td>frame</td><td>(\d+)</td><td>(.*?)</td></tr>', html)
+    assert frame_row, "no row for the whole frame"
+    shown = re.findall(r'<span class="count" data-key="frame/([^"]+)">[^<]* (\d+)</span>', frame_row.group(2))
+    hidden = re.findall(r'<span class="count" data-key="frame/([^"]+)" hidden="">[^<]* 0</span>', frame_row.group(2))
+    assert hidden and all(int(n) > 0 for _, n in shown), frame_row.group(0)  # zeros are hidden, the rest shown
     assert 'data-status="ok"' in html
     assert re.search(r'<img class="thumb"[^>]*data-loaded="1"', html), "no event thumbnail loaded"
     assert re.search(r"<time>\d", html) and "zones: " in html, "events lack their time or zones"

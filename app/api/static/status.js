@@ -56,9 +56,23 @@ async function refreshCounts() {
     const c = await getJson("api/counts");
     const body = $("counts").tBodies[0];
     body.replaceChildren();
-    const add = (where, label, n) => { const tr = body.insertRow(); cell(tr, where); cell(tr, label); cell(tr, n); tr.dataset.key = where + "/" + label; };
-    for (const [label, n] of Object.entries(c.counts)) add("frame", label, n);
-    for (const [zone, per] of Object.entries(c.zones)) for (const [label, n] of Object.entries(per)) add(zone, label, n);
+    // one row per place: its total, then each label's count (a zero is kept, hidden, so a label's
+    // element stays put as counts come and go)
+    const add = (where, per) => {
+      const tr = body.insertRow(); tr.dataset.key = where;
+      cell(tr, where); cell(tr, per.all ?? 0);
+      const td = document.createElement("td");
+      for (const [label, n] of Object.entries(per)) {
+        if (label === "all") continue;
+        const span = document.createElement("span");
+        span.className = "count"; span.dataset.key = where + "/" + label; span.hidden = !n;
+        span.textContent = label + " " + n;
+        td.appendChild(span);
+      }
+      tr.appendChild(td);
+    };
+    add("frame", c.counts);
+    for (const [zone, per] of Object.entries(c.zones)) add(zone, per);
     const lines = $("lines").tBodies[0];
     lines.replaceChildren();
     for (const [name, v] of Object.entries(c.lines)) {
