@@ -44,7 +44,7 @@ def frame_views(model, n: int, tiling: bool | None = None) -> list[list[np.ndarr
     default config (tiling=False: one letterboxed view of the whole frame; None: as configured)."""
     cfg = Config()
     if tiling is not None:
-        cfg.preprocess.tiling.enabled = tiling
+        cfg.preprocess.planner.enabled = tiling
     detector = Detector(cfg, model=model)
     cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
     out = []
