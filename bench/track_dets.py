@@ -2,8 +2,8 @@
 
 Runs in the app's own environment (it needs the TFLite runtime), not the bench venv:
 
-    /work/venv/bin/python bench/track_dets.py dump  [--score 0.1] [--out bench/out/vtest_dets.jsonl]
-    /work/venv/bin/python bench/track_dets.py video [--dets bench/out/vtest_dets.jsonl] [--tracker bytetrack]
+    .venv/bin/python bench/track_dets.py dump  [--score 0.1] [--out bench/out/vtest_dets.jsonl]
+    .venv/bin/python bench/track_dets.py video [--dets bench/out/vtest_dets.jsonl] [--tracker bytetrack]
 
 `dump` runs the configured detector (config/default.yaml unless --config) on every frame
 with the decoder's score threshold lowered to --score, so ByteTrack sees the low-score
