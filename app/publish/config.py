@@ -60,7 +60,7 @@ class MqttConfig(_Model):
         None, description="MQTT client id; default: vigil-<device_id>-<random>, unique so brokers never kick a twin"
     )
     username: str | None = Field(None, description="user name, when the broker requires one")
-    password: SecretStr | None = Field(None, description="password (never logged; shown as ***** by /api/config)")
+    password: SecretStr | None = Field(None, description="password (never logged; shown as ********** by /api/config)")
     tls: MqttTlsConfig = Field(default_factory=MqttTlsConfig, description="TLS settings")
     keepalive: int = Field(30, ge=5, le=3600, description="seconds between keepalive pings")
     qos: int = Field(1, ge=0, le=2, description="QoS of event messages (state topics always use 1, frames 0)")
