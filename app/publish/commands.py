@@ -35,11 +35,15 @@ def resets_allowed(cfg: MqttConfig) -> tuple[bool, str]:
 
 
 def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
-    """The lines a reset message names: None for all ('', PRESS, all), else the names; ValueError for
-    an unknown line or a payload that is not a name, a comma list or a JSON list of names."""
+    """The lines a reset message names: None for all (PRESS, all), else the names; ValueError for an
+    empty message, an unknown line or a payload that is not a name, a comma list or a JSON list of
+    names. An empty message is what deleting a retained message on the topic sends to everyone
+    subscribed, so it resets nothing."""
     text = payload.decode("utf-8", "replace").strip()
-    if text in ("", "PRESS", "all", "ALL"):
+    if text in ("PRESS", "all", "ALL"):
         return None
+    if not text:
+        raise ValueError("empty message (as deleting a retained message sends); send all, PRESS or line names")
     if text.startswith("["):
         try:
             names = json.loads(text)
@@ -49,10 +53,12 @@ def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
             raise ValueError("not a JSON list of line names")
     else:
         names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("no line names in the message; send all, PRESS or line names")
     unknown = [n for n in names if n not in lines]
     if unknown:
         raise ValueError(f"no line named {unknown[0]!r} (lines: {', '.join(lines) or 'none'})")
-    return names or None
+    return names
 
 
 class ResetCommands:
