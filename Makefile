@@ -108,8 +108,8 @@ ACAP_RUNTIME_TAR ?=
 
 ## make image-size: installed size per package of the camera image (ENGINE=podman|docker measures the built
 ## $(IMAGE):$(VERSION); without ENGINE, the arm64 wheels of the runtime dependencies, no engine needed)
-image-size:
-	$(PYTHON) tools/image_size.py $(if $(ENGINE),--image $(IMAGE):$(VERSION) --engine $(ENGINE),--wheels)
+image-size: venv
+	$(BIN)/python tools/image_size.py $(if $(ENGINE),--image $(IMAGE):$(VERSION) --engine $(ENGINE),--wheels)
 
 ## make acap ACAP_RUNTIME_TAR=<file>: the camera package (.eap): Vigil's arm64 image and ACAP Runtime's
 ## (a `docker save` archive, checked against the id pinned in acap/env.config), compose file, wrapper
