@@ -134,6 +134,20 @@ def test_full_disk_on_stdout_is_one_line():
     assert_one_clean_line(p, 2, "output.jsonl: cannot write stdout: No space left on device")
 
 
+def test_full_disk_for_the_annotated_video_is_one_line_not_exit_0(tmp_path):
+    video = tmp_path / "annotated.avi"
+    video.symlink_to("/dev/full")  # OpenCV's writer opens it, then every frame fails (it only logs a warning)
+    p = run_vigil("run", "--save-video", str(video), "--max-frames", "30", "--no-progress")
+    assert_one_clean_line(p, 2, "config error: output.video: cannot write", "annotated.avi")
+
+
+def test_latest_image_that_cannot_be_written_is_one_line_not_a_traceback(tmp_path):
+    image = tmp_path / "latest.jpg"
+    image.mkdir()
+    p = run_vigil("run", "--save-video", str(image), "--max-frames", "3", "--no-progress")
+    assert_one_clean_line(p, 2, "config error: output.video: cannot write", "latest.jpg: Is a directory")
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_max_frames_below_one_is_refused(value):
     assert_one_clean_line(run_vigil("run", "--max-frames", value), 2, f"--max-frames must be at least 1 (got {value})")

@@ -65,3 +65,24 @@ def test_image_sink_replaces_latest_image(tmp_path):
 def test_unsupported_video_suffix_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="output.video: unsupported file type '.gif'"):
         VideoSink(str(tmp_path / "x.gif"), [], None)
+
+
+def test_video_sink_on_a_full_disk_is_a_config_error_not_a_silent_loss(tmp_path):
+    # OpenCV's writer only logs "Failed to write frame" and carries on; the sink must say the output is lost
+    p = tmp_path / "o.avi"
+    p.symlink_to("/dev/full")
+    s = VideoSink(str(p), ["person"], 10)
+    noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)  # MJPG cannot shrink it
+    with pytest.raises(ConfigError, match=r"output.video: cannot write .*o\.avi"):
+        for i in range(50):
+            s.on_result(shown(Frame(noise, i / 10, i), Detections()))
+    s.close()
+
+
+def test_image_sink_that_cannot_replace_its_file_is_a_config_error_and_leaves_no_temporary(tmp_path):
+    p = tmp_path / "latest.jpg"
+    p.mkdir()  # something in the way that even root cannot replace with a file
+    s = VideoSink(str(p), ["person"], None)
+    with pytest.raises(ConfigError, match="output.video: cannot write .*latest.jpg: Is a directory"):
+        s.on_result(shown(Frame(np.zeros((50, 60, 3), np.uint8), 0, 0), Detections()))
+    assert [x.name for x in tmp_path.iterdir()] == ["latest.jpg"]

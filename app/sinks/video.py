@@ -1,7 +1,9 @@
 """Annotated output: a video file (.mp4/.avi/.mkv) or the latest frame as an image (.jpg/.png)."""
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -38,16 +40,35 @@ class VideoSink:
             return
         img = annotate(frame.image, result.objects, self.labels)
         if self.image_mode:
+            ok, data = cv2.imencode(self.path.suffix, img)
+            if not ok:
+                raise ConfigError(f"output.video: OpenCV could not encode a {self.path.suffix} image")
             tmp = self.path.with_name(f".{self.path.name}.tmp{self.path.suffix}")
-            cv2.imwrite(str(tmp), img)
-            os.replace(tmp, self.path)  # readers never see a half-written image
+            try:  # written here, not by cv2.imwrite, which only returns False and says nothing of why
+                tmp.write_bytes(data.tobytes())
+                os.replace(tmp, self.path)  # readers never see a half-written image
+            except OSError as e:
+                with contextlib.suppress(OSError):
+                    tmp.unlink(missing_ok=True)  # the last complete image stays; no half-written one beside it
+                raise ConfigError(f"output.video: cannot write {self.path}: {e.strerror or e}") from None
             return
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, frame.size)
             if not self._writer.isOpened():
                 raise ConfigError(f"output.video: cannot open {self.path} for writing")
-        self._writer.write(img)
+        if self._writer.write(img) is False:  # e.g. a full disk: OpenCV only logs a warning and goes on
+            raise self._write_failed()
+
+    def _write_failed(self) -> ConfigError:
+        """The error for a frame OpenCV's writer refused; it gives no reason, so a full disk is looked for."""
+        try:
+            disk = shutil.disk_usage(self.path.parent)
+            full = disk.total > 0 and disk.free < (1 << 20)
+        except OSError:
+            full = False
+        why = "No space left on device" if full else "OpenCV's writer failed (a full or read-only disk?)"
+        return ConfigError(f"output.video: cannot write {self.path}: {why}")
 
     def close(self) -> None:
         if self._writer is not None:
