@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from app.errors import ConfigError
 from app.run_options import load
 
 
@@ -25,13 +26,16 @@ def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
     return invokes / (time.perf_counter() - t0)
 
 
-def baseline_fps(args, config_path: str) -> dict:
+def baseline_config(args, config_path: str):
+    """The config of a --baseline run: that file with this run's source, flags and frame budget."""
+    return load(Namespace(**{**vars(args), "config": config_path, "model": None}))
+
+
+def baseline_fps(args, cfg) -> dict:
     """End-to-end rate of another config (e.g. config/blazepose.yaml) on the same source and frame
     budget, run in this process right after the main one so both see the same machine state."""
     from app import pipeline  # the model and video stack: loaded when a bench runs, not with the CLI
 
-    other = Namespace(**{**vars(args), "config": config_path, "model": None})
-    cfg = load(other)
     cfg.output.progress = False
     cfg.output.video = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +51,11 @@ def main(args) -> int:
     from app.detector import Detector
     from app.plugins import RunContext
 
+    if args.invokes < 1:
+        raise ConfigError(f"--invokes must be at least 1 (got {args.invokes})")
     cfg = load(args)
+    # a bad --baseline file is refused now, not after the main run's minutes of measuring
+    baselines = [(path, baseline_config(args, path)) for path in args.baseline or []]
     cfg.output.progress = False
     cfg.output.video = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,8 +86,8 @@ def main(args) -> int:
         s = summary.stages.get(stage)
         if s:
             print(f"{stage:<12}{s['p50']:>10.3f}{s['p95']:>10.3f}{s['count']:>8}")
-    for path in args.baseline or []:
-        base = baseline_fps(args, path)
+    for path, base_cfg in baselines:
+        base = baseline_fps(args, base_cfg)
         print(f"baseline {path}: {base['fps']:.2f} frames/s end to end ({base['frames']} frames, "
               f"{base['runs']} model runs/frame); this config is {summary.fps / base['fps']:.2f}x faster")
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -148,6 +148,19 @@ def test_latest_image_that_cannot_be_written_is_one_line_not_a_traceback(tmp_pat
     assert_one_clean_line(p, 2, "config error: output.video: cannot write", "latest.jpg: Is a directory")
 
 
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_bench_invokes_below_one_is_refused(value):
+    # 0 ended in a ZeroDivisionError traceback, -5 printed a made-up rate
+    p = run_vigil("bench", "--invokes", value, "--max-frames", "3")
+    assert_one_clean_line(p, 2, f"--invokes must be at least 1 (got {value})")
+
+
+def test_bench_baseline_config_error_comes_before_any_measuring(tmp_path):
+    p = run_vigil("bench", "--invokes", "5", "--max-frames", "3", "--baseline", str(tmp_path / "gone.yaml"))
+    assert_one_clean_line(p, 2, "config file not found", "gone.yaml")
+    assert p.stdout == ""  # refused at once, not after the main run was measured
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_max_frames_below_one_is_refused(value):
     assert_one_clean_line(run_vigil("run", "--max-frames", value), 2, f"--max-frames must be at least 1 (got {value})")
