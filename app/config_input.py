@@ -142,6 +142,9 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in ENV_NOT_KEYS:
             continue
         key = name[len(ENV_PREFIX) :].lower().replace(ENV_NESTING, ".")
+        if not all(key.split(".")):  # VIGIL___X, VIGIL_SOURCE__: no key to name
+            raise ConfigError(f"environment variable {name}: not a config key; the form is "
+                              f"VIGIL_<SECTION>__<KEY>, e.g. VIGIL_MODEL__PATH")
         out[key] = parse_scalar(raw)
     return out
 
@@ -176,6 +179,8 @@ def parse_scalar(raw: str) -> Any:
 def read_yaml(path: str | Path) -> dict:
     """The YAML mapping in `path`, or a ConfigError saying what is wrong with the file."""
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a directory; name a YAML file, e.g. config/default.yaml")
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
     try:

@@ -61,6 +61,9 @@ def overrides(args) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        if not all(part.strip() for part in key.split(".")):  # `.x=1`, `source..uri=x`: a dot too many
+            raise ConfigError(f"--set: {key.strip()!r} is not a config key (a dot with nothing on one side), e.g. "
+                              f"--set decoder.score_threshold=0.6")
         out[key.strip()] = parse_scalar(value)
     if getattr(args, "no_progress", False):
         out["output.progress"] = False

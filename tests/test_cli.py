@@ -62,6 +62,13 @@ def test_bad_set_syntax_exits_2():
     assert_one_clean_line(run_vigil("run", "--set", "decoder.score_threshold"), 2, "--set expects KEY=VALUE")
 
 
+@pytest.mark.parametrize("item", [".x=1", "source..uri=x", "source.=x"])
+def test_set_key_with_an_empty_part_is_named(item):
+    # was ': unknown key' or 'source.: unknown key for source.type opencv'
+    key = item.partition("=")[0]
+    assert_one_clean_line(run_vigil("run", "--set", item), 2, f"--set: {key!r} is not a config key")
+
+
 def test_debug_shows_traceback(tmp_path):
     p = run_vigil("--debug", "run", "--model", str(tmp_path / "nope.tflite"))
     assert p.returncode != 0 and "Traceback" in p.stderr

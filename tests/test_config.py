@@ -303,3 +303,22 @@ def test_switching_a_plugin_type_on_top_of_default_yaml_works_and_a_changed_key_
     assert planner.type == "regions"
     with pytest.raises(ConfigError, match="tracker.track_thresh: unknown key for tracker.type sort"):
         load_config(default_yaml, {"tracker.type": "sort", "tracker.track_thresh": 0.3}, env={})
+
+
+@pytest.mark.parametrize("value", [2, -0.1])
+def test_class_threshold_outside_0_1_is_refused_like_score_threshold(value):
+    # a threshold of 2 silently dropped every detection of the label
+    with pytest.raises(ConfigError, match=rf"^decoder\.class_thresholds\.person: .*\(got {value}\)"):
+        load_config(None, {"decoder.class_thresholds": {"person": value}}, env={})
+
+
+@pytest.mark.parametrize("name", ["VIGIL___X", "VIGIL_SOURCE__", "VIGIL_SOURCE____URI"])
+def test_env_variable_with_an_empty_key_part_is_named(name):
+    # was ': unknown key' / 'source.: unknown key', naming neither the variable nor the problem
+    with pytest.raises(ConfigError, match=rf"^environment variable {name}: not a config key; the form is VIGIL_<SECTION>__<KEY>"):
+        load_config(None, env={name: "1"})
+
+
+def test_a_directory_as_config_file_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=rf"^config file {tmp_path} is a directory; name a YAML file"):
+        load_config(tmp_path, env={})

@@ -7,7 +7,7 @@ Each output convention is one module (app.plugins): `Config` (DecoderBase's keys
 from __future__ import annotations
 
 import logging
-from typing import Protocol, Sequence
+from typing import Annotated, Protocol, Sequence
 
 import numpy as np
 from pydantic import Field
@@ -40,7 +40,7 @@ class DecoderBase(PluginConfig):
         "vehicles on the tuning half of tests/data/eval); boxes below tracker.track_thresh only continue "
         "tracks (ByteTrack), tracker.new_track_thresh decides which start one",
     )
-    class_thresholds: dict[str, float] = Field(
+    class_thresholds: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         # chosen on the tuning half of tests/data/eval (the best F1 per group; models/README.md)
         {"person": 0.4}, description="per-label (or label group) score thresholds overriding score_threshold"
     )
