@@ -90,6 +90,13 @@ def test_directory_as_the_video_file_is_a_source_error_saying_so(tmp_path):
         build_source(SourceConfig(uri=str(tmp_path)))
 
 
+@pytest.mark.parametrize("uri", ["", "  "])
+def test_empty_uri_is_a_source_error_saying_it_is_empty(uri):
+    # `--source ""` said "source.uri:  is a directory, not a video file" (the working directory)
+    with pytest.raises(SourceError, match="^source.uri is empty; give a video file, an rtsp:// or http:// URL"):
+        build_source(SourceConfig(uri=uri))
+
+
 def test_unreadable_file_is_a_source_error(tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"this is not a video" * 100)

@@ -75,6 +75,8 @@ class OpenCVSource(QueuedSource):
     def __init__(self, cfg, timer: StageTimer | None = None, health: Health | None = None,
                  cancel: threading.Event | None = None) -> None:
         self.cfg = cfg
+        if not cfg.uri.strip():  # Path("") is the working directory: it would read as "a directory"
+            raise SourceError("source.uri is empty; give a video file, an rtsp:// or http:// URL, or a camera index")
         self.target, live = _target(cfg.uri)
         self.live = live if cfg.live is None else cfg.live
         if isinstance(self.target, str) and not live and not Path(self.target).is_file():
