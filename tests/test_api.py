@@ -270,6 +270,39 @@ def test_count_reset_needs_the_token_and_zeroes_the_line_everywhere(live):
     assert json.loads(state[topic].payload)["since"] >= since
 
 
+@pytest.mark.parametrize("body", [b'{"line": "nope"}', b"{bad json", b"x" * 100_000])
+def test_count_reset_with_a_body_is_refused_and_resets_nothing(live, body):
+    # the route takes no body: it was ignored and every line reset (a body naming one line reset them all)
+    client, _, _ = live
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    before = client.get("/api/counts").json()["lines"]["crossing"]["since"]
+    r = client.post("/api/counts/reset", content=body, headers=auth)
+    assert r.status_code == 400 and "takes no body" in r.json()["detail"] and "?line=" in r.json()["detail"]
+    assert client.get("/api/counts").json()["lines"]["crossing"]["since"] == before
+    assert client.get("/api/live").status_code == 200
+    assert client.post("/api/counts/reset", content=b"{}", headers=auth).status_code == 200  # an empty object is no body
+
+
+def test_count_reset_with_a_broken_chunked_body_is_400_without_an_exception(live):
+    import logging
+    import socket
+
+    client, _, _ = live
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    try:
+        with socket.create_connection((client.base_url.host, client.base_url.port), timeout=10) as s:
+            s.sendall(b"POST /api/counts/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                      + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")  # not a chunk size
+            assert s.recv(100).startswith(b"HTTP/1.1 400")
+        assert client.get("/api/live").status_code == 200
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+    assert not [r for r in seen if r.levelno >= logging.ERROR], [r.getMessage() for r in seen]
+
+
 def test_status_page_uses_relative_links_only(live):
     client, _, _ = live
     html = client.get("/").text

@@ -14,10 +14,11 @@ from typing import Annotated, Any, Callable
 
 import cv2
 import uvicorn
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import ClientDisconnect
 
 from app import __version__
 from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_zones
@@ -29,6 +30,7 @@ from app.status import Status
 log = logging.getLogger(__name__)
 STATIC = resources.files("app.api") / "static"
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+BODY_PEEK = 64  # bytes of a request body read to tell an empty one (or `{}`) from one that says something
 
 
 class LineState(BaseModel):
@@ -115,6 +117,26 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
 
     def refuse_change() -> None:
         raise HTTPException(403, "changes over the network need api.token (or api.allow_unauthenticated_changes: true)")
+
+    async def no_body(request: Request) -> None:
+        """Refuse a body on a route that takes none: one naming lines would otherwise reset them all."""
+        length = request.headers.get("content-length")
+        if length is None and "transfer-encoding" not in request.headers:
+            return
+        if length is not None and (not length.isdigit() or int(length) > BODY_PEEK):
+            data = None  # not read: it may be large, or never come
+        else:
+            data = b""
+            try:
+                async for chunk in request.stream():
+                    data += chunk
+                    if len(data) > BODY_PEEK:
+                        break
+            except ClientDisconnect:  # the client went away mid-body (or sent a broken chunk): nothing to do
+                raise HTTPException(400, "incomplete request body") from None
+        if data is None or data.strip() not in (b"", b"{}"):
+            raise HTTPException(400, f"{request.method} {request.url.path} takes no body; name lines with "
+                                     "?line=<name> (repeatable), or send none to reset every line")
 
     # Only routes that really check the token carry it, so the OpenAPI document says which ones do.
     protect_reads = token is not None and api.protect == "all"
@@ -217,8 +239,9 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
     def counts() -> Any:
         return status.counts()
 
-    @app.post("/api/counts/reset", response_model=ResetResult, dependencies=write_auth,
-              responses={**write_problem, 404: {"model": Problem, "description": "no such line"},
+    @app.post("/api/counts/reset", response_model=ResetResult, dependencies=[*write_auth, Depends(no_body)],
+              responses={**write_problem, 400: {"model": Problem, "description": "a body (this route takes none)"},
+                         404: {"model": Problem, "description": "no such line"},
                          503: {"model": Problem, "description": "still starting"}},
               summary="zero line counts (all, or the lines named)")
     def reset_counts(line: Annotated[list[str] | None, Query(description="line to reset (repeatable); default: all")] = None) -> Any:
