@@ -27,7 +27,7 @@ from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
 from app.health import Health
 from app.plugins import RunContext
-from app.publish.statefile import LineStateFile, OpenTracksFile, tracks_path
+from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
 from app.regions.planner import Plan
 from app.sinks.jsonl import JsonlSink
 from app.snapshots import SnapshotStore, open_store
@@ -202,6 +202,7 @@ class Run:
         consumers: list[Consumer] = [*self._snapshot_output(), *files]
         orphans: list[dict] = []
         if cfg.state.file:
+            check_state_file(cfg.state.file)  # an unusable path fails now, with or without lines
             if cfg.lines:
                 self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
                 restored = analytics.restore_lines(self.state_file.load())

@@ -1,5 +1,6 @@
 """Line counts survive a restart: the state file, through real pipeline runs on the sample clip."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -75,6 +76,19 @@ def test_state_file_naming_a_directory_is_a_config_error_and_the_directory_is_un
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert f"vigil: config error: state.file: {data} is a directory; name a file in it" in r.stderr
     assert (data / "keep.txt").read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+@pytest.mark.parametrize("where", ["directory", "unwritable"])
+def test_unusable_state_file_without_lines_is_a_config_error_at_start(tmp_path, where):
+    # without lines only the open-tracks file used it: a warning at the first track, exit 0, nothing kept
+    if where == "directory":
+        path, message = tmp_path, f"state.file: {tmp_path} is a directory; name a file in it"
+    else:
+        path, message = Path("/proc/vigil-none/state.json"), "state.file: cannot write /proc/vigil-none/state.json"
+    r = run_vigil("run", "--max-frames", "3", "--no-progress", "--set", f"state.file={path}")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"vigil: config error: {message}" in r.stderr
+    assert list(tmp_path.iterdir()) == []  # no probe or tracks file left behind
 
 
 def test_state_file_that_is_not_a_regular_file_is_a_config_error_and_is_not_moved(tmp_path):

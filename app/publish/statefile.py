@@ -96,6 +96,21 @@ class LineStateFile:
             log.warning("%s", e)
 
 
+def check_state_file(state_file: str | Path) -> None:
+    """ConfigError at start when state.file cannot be used: a directory, or a place where no file can
+    be written (without lines only the open-tracks file uses it, and that would warn at the first track
+    and run on, keeping nothing)."""
+    p = Path(state_file)
+    if p.is_dir():
+        raise ConfigError(f"state.file: {p} is a directory; name a file in it, e.g. {p / 'state.json'}")
+    probe = p.with_name(f".{p.name}.probe")
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"state.file: cannot write {p}: {e.strerror or e}") from None
+
+
 def tracks_path(state_file: str | Path) -> Path:
     """Where the open tracks of a run are kept: beside state.file, e.g. /data/state.json -> /data/state.tracks.json."""
     p = Path(state_file)
