@@ -29,6 +29,7 @@ from app.health import Health
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
 from app.regions.planner import Plan
+from app.sinks import check_outputs
 from app.sinks.jsonl import JsonlSink
 from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status
@@ -84,6 +85,10 @@ def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[lis
     """The configured file outputs and a description of where each writes."""
     from app.sinks.video import VideoSink  # cv2's writer: imported only when a video is asked for
 
+    files_in = {"source.uri": getattr(cfg.source, "uri", None), "model.path": cfg.model.path,
+                "model.labels": cfg.model.labels if isinstance(cfg.model.labels, str) else None,
+                "state.file": cfg.state.file}
+    check_outputs({"output.jsonl": cfg.output.jsonl, "output.video": cfg.output.video}, files_in)
     sinks: list[Consumer] = []
     where = []
     if cfg.output.jsonl:

@@ -155,6 +155,24 @@ def test_latest_image_that_cannot_be_written_is_one_line_not_a_traceback(tmp_pat
     assert_one_clean_line(p, 2, "config error: output.video: cannot write", "latest.jpg: Is a directory")
 
 
+@pytest.mark.parametrize("flag", ["--jsonl", "--save-video"])
+def test_an_output_that_is_the_source_video_is_refused_and_the_video_kept(small_clip, flag):
+    # it was opened for writing: the clip was truncated mid-run and the run ended with exit 0
+    before = small_clip.read_bytes()
+    p = run_vigil("run", "--source", str(small_clip), flag, str(small_clip.parent / "." / small_clip.name), "--no-progress")
+    key = "output.jsonl" if flag == "--jsonl" else "output.video"
+    assert_one_clean_line(p, 2, f"config error: {key}:", "is also source.uri; writing it would destroy it")
+    assert small_clip.read_bytes() == before
+
+
+def test_an_output_that_is_the_model_is_refused_and_the_model_kept(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(DEFAULT_MODEL.read_bytes())
+    p = run_vigil("run", "--model", str(model), "--jsonl", str(model), "--max-frames", "2", "--no-progress")
+    assert_one_clean_line(p, 2, "output.jsonl:", "is also model.path")
+    assert model.read_bytes() == DEFAULT_MODEL.read_bytes()
+
+
 @pytest.mark.parametrize("value", ["0", "-5"])
 def test_bench_invokes_below_one_is_refused(value):
     # 0 ended in a ZeroDivisionError traceback, -5 printed a made-up rate

@@ -5,7 +5,31 @@ the end. Results without a frame (the end of the run, a reset) have nothing to w
 """
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Mapping
+
+from app.errors import ConfigError
 from app.types import Detections, Frame
+
+
+def check_outputs(outputs: Mapping[str, str | None], inputs: Mapping[str, str | None]) -> None:
+    """ConfigError when an output file is one of the run's input files or another output: opening it
+    for writing would destroy it (`--source clip.mp4 --jsonl clip.mp4`)."""
+    named = [(key, path) for key, path in outputs.items() if path and path != "-"]
+    for i, (key, path) in enumerate(named):
+        clash = [other for other, used in inputs.items() if used and _same_file(path, used)]
+        clash += [other for other, used in named[:i] if Path(path).resolve() == Path(used).resolve()]
+        if clash:
+            raise ConfigError(f"{key}: {path} is also {clash[0]}; writing it would destroy it, name another file")
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Both name one existing file (under any name: a relative path, a link)."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one does not exist (a URL, a camera index, an output not written yet)
+        return False
 
 
 def record(frame: Frame, dets: Detections, labels: list[str]) -> dict:
