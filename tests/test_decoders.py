@@ -272,3 +272,14 @@ def test_nanodet_float_probabilities_are_not_sigmoided_twice():
     np.testing.assert_allclose(b.scores, a.scores, rtol=1e-5)
     np.testing.assert_allclose(b.scores, [1 / (1 + np.exp(-3.0)), 1 / (1 + np.exp(0.2))], rtol=1e-5)
     np.testing.assert_allclose(b.xyxy, a.xyxy)
+
+
+def test_fewer_labels_than_model_classes_is_warned_naming_both_counts(caplog):
+    # e.g. a 1-label file with an 80-class model: classes 1..79 came out as bare numbers without a word
+    from app.decoders import ScoreFilter
+
+    ScoreFilter(cfg_of(), ["person", "bicycle"], 80)
+    assert "model.labels has 2 labels but the model has 80 classes; classes 2 to 79 are reported by number" in caplog.text
+    caplog.clear()
+    ScoreFilter(cfg_of(), ["person", "bicycle"], 2)
+    assert "model.labels" not in caplog.text

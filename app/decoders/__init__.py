@@ -84,6 +84,9 @@ class ScoreFilter:
     """Per-class score thresholds as one array, indexed by class id."""
 
     def __init__(self, cfg: DecoderBase, labels: list[str], num_classes: int) -> None:
+        if 0 < len(labels) < num_classes:  # a labels file for another model: the rest would be bare numbers
+            log.warning("model.labels has %d labels but the model has %d classes; classes %d to %d are "
+                        "reported by number", len(labels), num_classes, len(labels), num_classes - 1)
         n = max(num_classes, len(labels), 1)
         self.thresholds = np.full(n, cfg.score_threshold, np.float32)
         wanted = [labels.index(c) for c in cfg.classes if c in labels]
