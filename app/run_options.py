@@ -106,16 +106,27 @@ def load(args) -> Config:
     return load_with_parameters(args)[0]
 
 
+def config_path(args) -> str | None:
+    """--config, else VIGIL_CONFIG; a VIGIL_CONFIG naming no file says so (nobody typed that path here)."""
+    if args.config:
+        return args.config
+    path = os.environ.get("VIGIL_CONFIG")
+    if path and not Path(path).is_file():
+        raise ConfigError(f"environment variable VIGIL_CONFIG={path}: config file not found"
+                          f"{' (it is a directory)' if Path(path).is_dir() else ''}; set it to a YAML file or unset it")
+    return path
+
+
 def load_with_parameters(args) -> tuple[Config, dict | None]:
     """(Config, the raw camera parameter values it used, or None when parameters are off)."""
-    cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"), overrides(args))
+    cfg = load_config(config_path(args), overrides(args))
     camera = None
     if cfg.acap_runtime.parameters:
         # camera parameters (the app's settings page) override file and environment; flags still win
         from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
 
         camera = acap_params.fetch(cfg.acap_runtime)
-        cfg = load_config(args.config or os.environ.get("VIGIL_CONFIG"),
+        cfg = load_config(config_path(args),
                           {**acap_params.overrides(camera, cfg.preprocess.planner.type), **overrides(args)})
     cfg.model.path = find_file(cfg.model.path)
     if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere

@@ -69,6 +69,12 @@ def test_set_key_with_an_empty_part_is_named(item):
     assert_one_clean_line(run_vigil("run", "--set", item), 2, f"--set: {key!r} is not a config key")
 
 
+def test_vigil_config_naming_no_file_says_it_is_the_environment_variable(tmp_path):
+    # was 'config file not found: …', a path the user never typed on this command line
+    p = run_vigil("run", env={"VIGIL_CONFIG": str(tmp_path / "gone.yaml")})
+    assert_one_clean_line(p, 2, f"environment variable VIGIL_CONFIG={tmp_path / 'gone.yaml'}: config file not found")
+
+
 def test_debug_shows_traceback(tmp_path):
     p = run_vigil("--debug", "run", "--model", str(tmp_path / "nope.tflite"))
     assert p.returncode != 0 and "Traceback" in p.stderr
