@@ -137,6 +137,28 @@ def test_too_few_calibration_images_is_a_config_error(tmp_path):
     )
 
 
+def test_an_output_that_cannot_be_written_is_one_config_error_line_before_calibrating(calib_dir):
+    # was a FileNotFoundError traceback (exit 1) after the whole calibration
+    r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(calib_dir), "-o", "/proc/vigil-none/q.tflite")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == ["vigil: config error: --output: cannot write /proc/vigil-none/q.tflite: "
+                                             "No such file or directory"]
+
+
+def test_a_full_disk_for_the_output_is_one_config_error_line(calib_dir):
+    r = run_vigil("quantize", str(FLOAT_MODEL), "--calib", str(calib_dir), "-o", "/dev/full")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == "vigil: config error: cannot write model /dev/full: No space left on device"
+
+
+def test_an_output_that_is_the_float_model_is_refused_and_the_model_kept(calib_dir, tmp_path):
+    model = tmp_path / "float.tflite"
+    model.write_bytes(FLOAT_MODEL.read_bytes())
+    r = run_vigil("quantize", str(model), "--calib", str(calib_dir), "-o", str(tmp_path / "." / "float.tflite"))
+    assert r.returncode == 2 and "is the float model itself" in r.stderr.strip().splitlines()[-1], r.stderr
+    assert model.read_bytes() == FLOAT_MODEL.read_bytes()
+
+
 def test_already_quantised_model_is_refused(calib_dir):
     r = run_vigil("quantize", str(BLAZEPOSE_MODEL), "--calib", str(calib_dir))
     assert r.returncode == 3 and "input is already INT8; quantize takes a float model" in r.stderr

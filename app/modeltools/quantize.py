@@ -16,6 +16,7 @@ import numpy as np
 from ai_edge_quantizer import algorithm_manager, calibrator, qtyping, quantizer, recipe_manager
 from ai_edge_quantizer.utils import qsv_utils
 
+from app.errors import ConfigError
 from app.modelfile import WEIGHTED_OPS, TensorSpec, read_model
 from app.modeltools import flatbuffer as fb
 from app.modeltools import graph_edits as edits
@@ -231,8 +232,11 @@ def quantize_model(
 def write_model(data: bytes, path: str | Path) -> Path:
     """Write model bytes, creating the directory; return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as e:  # a full disk, a read-only or missing place: one line, exit 2
+        raise ConfigError(f"cannot write model {path}: {e.strerror or e}") from None
     return path
 
 

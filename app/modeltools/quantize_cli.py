@@ -7,6 +7,7 @@ the TFLite backend; the result is then checked with `dlpu_check.check_model`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -51,6 +52,21 @@ def to_input(path: Path, height: int, width: int, resize: str, low: float, high:
     return (pixels / 255.0 * (high - low) + low)[None]
 
 
+def check_output(src: Path, out: Path) -> None:
+    """ConfigError before calibrating when the INT8 model could not be written, or would replace the float one."""
+    if out.exists() and os.path.samefile(src, out):
+        raise ConfigError(f"--output: {out} is the float model itself; writing there would replace it, name another file")
+    existed = out.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "ab"):  # opens as the final write will, changing nothing
+            pass
+    except OSError as e:
+        raise ConfigError(f"--output: cannot write {out}: {e.strerror or e}") from None
+    if not existed:
+        out.unlink(missing_ok=True)
+
+
 def main(args) -> int:
     """Run `vigil quantize` from parsed arguments; returns the exit code."""
     src = Path(args.model)
@@ -62,6 +78,8 @@ def main(args) -> int:
     _, height, width, channels = inputs[0].shape
     if channels != 3:
         raise ModelError(f"{src}: input has {channels} channels; quantize feeds RGB images")
+    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_int8_{args.granularity.replace('-', '')}.tflite")
+    check_output(src, out)
     low, high = 0.0, 1.0
     if args.input_range:
         try:
@@ -79,7 +97,6 @@ def main(args) -> int:
     n_hold = max(1, round(len(files) * args.holdout)) if args.holdout > 0 else 0
     held = [files[i] for i in sorted(order[:n_hold])]
     calib = [files[i] for i in sorted(order[n_hold:])]
-    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_int8_{args.granularity.replace('-', '')}.tflite")
     err = sys.stderr
     print(f"vigil quantize: {src.name} -> {out} ({args.granularity}); calibrating on {len(calib)} images, "
           f"comparing on {len(held)} held out", file=err)
