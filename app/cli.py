@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import signal
 import sys
@@ -145,12 +146,20 @@ def setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
 
+def _stdout_failing(e: OSError) -> bool:
+    """Whether this is stdout refusing what a command prints (`check-model > file` on a full disk): a
+    write error carrying no file name. The files Vigil writes itself raise ConfigErrors naming them."""
+    return e.filename is None and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else list(argv)))
     setup_logging()
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a full disk behind stdout fails here, not as 'Exception ignored' at exit
+        return code
     except VigilError as e:
         if args.debug:  # the traceback too, and still the documented exit code
             traceback.print_exc()
@@ -164,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
 
         quiet_stdout()
         return 0
+    except OSError as e:
+        if not _stdout_failing(e):
+            raise  # not the user's output: a bug, with its traceback
+        from app.sinks.jsonl import quiet_stdout
+
+        quiet_stdout()  # what is still buffered for it can never be written
+        print(f"vigil: config error: cannot write stdout: {e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vigil: interrupted", file=sys.stderr)
         return 130

@@ -192,6 +192,23 @@ def test_bench_baseline_config_error_comes_before_any_measuring(tmp_path):
     assert p.stdout == ""  # refused at once, not after the main run was measured
 
 
+@pytest.mark.parametrize("args", [
+    ["check-model", str(DEFAULT_MODEL)],  # a report larger than the buffer: print() itself fails
+    ["check-model", str(DEFAULT_MODEL), "--json"],
+    ["bench", "--invokes", "5", "--max-frames", "3"],
+])
+def test_a_full_disk_behind_stdout_of_any_command_is_one_line(args):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with open("/dev/full", "w") as full:  # was an OSError traceback, exit 1
+        p = subprocess.run([sys.executable, "-m", "app", *args], cwd=ROOT, stdout=full, stderr=subprocess.PIPE,
+                           text=True, timeout=300)
+    assert_one_clean_line(p, 2, "config error: cannot write stdout: No space left on device")
+
+
 @pytest.mark.parametrize("value", ["-1", "0"])
 def test_max_frames_below_one_is_refused(value):
     assert_one_clean_line(run_vigil("run", "--max-frames", value), 2, f"--max-frames must be at least 1 (got {value})")
