@@ -22,6 +22,7 @@ from app.errors import OutputClosed, VigilError
 from app.timing import StageTimer
 
 log = logging.getLogger(__name__)
+_END = object()  # Prefetch: the items are exhausted
 
 T = TypeVar("T", contravariant=True)
 Item = TypeVar("Item")
@@ -148,67 +149,58 @@ def _user_error(e: BaseException) -> bool:
 Out = TypeVar("Out")
 
 
-class _Apply:
-    """The consumer a Prefetch's worker runs: fn of each item, result or error handed back in order."""
-
-    def __init__(self, fn: Callable, done: queue.Queue) -> None:
-        self.fn, self.done = fn, done
-
-    def on_result(self, item) -> None:
-        try:
-            out = self.fn(item)
-        except BaseException as e:
-            self.done.put((item, None, e))
-            raise
-        self.done.put((item, out, None))
-
-    def close(self) -> None:
-        pass
-
-
 class Prefetch(Generic[Item, Out]):
-    """Yields (item, fn(item)) in order, computing fn one item ahead on a Worker's thread: while the
-    caller works on item N, item N+1 is being prepared (the interpreter releases the GIL, so on two
-    cores the two overlap). An error of fn, or of the items, reaches the caller in its place, after
-    every item before it."""
+    """Yields (item, fn(item)) in order, taking the items and computing fn on a thread of its own, one
+    item ahead: while the caller works on item N, item N+1 is taken and prepared (the interpreter
+    releases the GIL, so on two cores the two overlap). Item N is handed over as soon as it is ready,
+    never held back until N+1 arrives: from a live source that would add a frame interval to every
+    frame's latency. An error of fn, or of the items, reaches the caller in its place, after every
+    item before it."""
 
     def __init__(self, items: Iterable[Item], fn: Callable[[Item], Out], name: str = "prefetch") -> None:
         self._items = items
+        self._fn = fn
         self._done: queue.Queue = queue.Queue()
-        self._worker: Worker = Worker([_Apply(fn, self._done)], size=1, name=name, stage=None)
+        self._slot = threading.Semaphore(1)  # items taken from the source and not yet handed over
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def _take(self) -> tuple[Item, Out]:
-        item, out, error = self._done.get()
-        if error is not None:
-            raise error
-        return item, out
-
-    def __iter__(self) -> Iterator[tuple[Item, Out]]:
-        pending, error = 0, None
+    def _run(self) -> None:
         it = iter(self._items)
         while True:
+            self._slot.acquire()
+            if self._stop.is_set():
+                return
             try:
                 item = next(it)
             except StopIteration:
-                break
+                self._done.put(_END)
+                return
             except BaseException as e:  # noqa: BLE001 - the items before it are handed over first
-                error = e
-                break
-            self._worker.put(item)
-            pending += 1
-            if pending == 2:
-                pending -= 1
-                yield self._take()
-        while pending:
-            pending -= 1
-            yield self._take()
-        if error is not None:
-            raise error
+                self._done.put((None, None, e))
+                return
+            try:
+                self._done.put((item, self._fn(item), None))
+            except BaseException as e:  # noqa: BLE001 - reaches the caller in the item's place
+                self._done.put((item, None, e))
+                return
+
+    def __iter__(self) -> Iterator[tuple[Item, Out]]:
+        self._thread.start()
+        while True:
+            got = self._done.get()
+            if got is _END:
+                return
+            item, out, error = got
+            if error is not None:
+                raise error
+            self._slot.release()  # the next item may be taken while the caller works on this one
+            yield item, out
 
     def close(self) -> None:
-        """Stop the thread (after the item it is on). Its errors were raised to the caller already."""
-        try:
-            self._worker.close()
-        except Exception:  # noqa: BLE001 - reported where it happened, by __iter__
-            pass
+        """Stop the thread (after the item it is on; close the items' source first if it may block)."""
+        self._stop.set()
+        self._slot.release()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from _feed import ROOT, Broker, Subscriber, percentiles
 from tqdm import tqdm
 
-import app.capture.opencv as opencv_capture
 from app import pipeline
 from app.config import load_config
+
+
+REAL_CAPTURE = cv2.VideoCapture
 
 
 class PacedCapture:
@@ -29,8 +31,8 @@ class PacedCapture:
 
     rate = 10.0
 
-    def __init__(self, target):
-        self._cap = cv2.VideoCapture(target)
+    def __init__(self, target, *args):
+        self._cap = REAL_CAPTURE(target, *args)
         self._t0 = None
         self._n = 0
 
@@ -58,18 +60,6 @@ class PacedCapture:
         return ok, img
 
 
-class _Cv2With:
-    """The cv2 module as the capture code sees it, with VideoCapture replaced."""
-
-    def __init__(self, capture):
-        self.VideoCapture = capture
-
-    def __getattr__(self, name):
-        import cv2
-
-        return getattr(cv2, name)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=150)
@@ -85,9 +75,13 @@ def main() -> None:
         }
         cfg = load_config(None, over, env={})
         PacedCapture.rate = args.rate
-        opencv_capture.cv2 = _Cv2With(PacedCapture)
-        with tqdm(total=args.frames, unit="frame", desc="latency") as bar:
-            summary = pipeline.run(cfg, max_frames=args.frames, progress=lambda *_: bar.update(1))
+        # the capture module imports cv2 when it opens a source: replace the class in cv2 itself
+        cv2.VideoCapture = PacedCapture
+        try:
+            with tqdm(total=args.frames, unit="frame", desc="latency") as bar:
+                summary = pipeline.run(cfg, max_frames=args.frames, progress=lambda *_: bar.update(1))
+        finally:
+            cv2.VideoCapture = REAL_CAPTURE
         sub.wait_for(lambda m: len(sub.messages) >= args.frames, 30, "all frame messages")
         sub.close()
         broker.stop()

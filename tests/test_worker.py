@@ -142,3 +142,36 @@ def test_an_error_making_the_item_ends_every_consumer_and_close_raises_it():
     with pytest.raises(RuntimeError, match="analytics bug"):
         w.close()
     assert a.items == b.items == [0, 1, 2] and a.closed == b.closed == 1
+
+
+def test_prefetch_hands_over_an_item_before_the_next_one_arrives_and_takes_at_most_one_ahead():
+    # a live source: frame N+1 only comes once frame N has been seen (here: handed to the caller).
+    # Holding N back until N+1 arrived would add a frame interval to every frame's latency.
+    from app.worker import Prefetch
+
+    handed = [threading.Event() for _ in range(6)]
+    waited_in_vain, taken_when_handed = [], []
+
+    def live_frames():
+        for i in range(6):
+            yield i
+            if i + 1 < 6 and not handed[i].wait(10):
+                waited_in_vain.append(i)
+
+    produced = []
+
+    def prepare(x):
+        produced.append(x)
+        return x * 10
+
+    p = Prefetch(live_frames(), prepare)
+    got = []
+    for item, out in p:
+        taken_when_handed.append(len(produced))
+        handed[item].set()
+        got.append((item, out))
+    p.close()
+    assert got == [(i, i * 10) for i in range(6)]
+    assert waited_in_vain == []  # every frame was handed over without waiting for the next
+    # when frame k is handed over, at most frame k+1 has been taken from the source as well
+    assert all(n <= k + 2 for k, n in enumerate(taken_when_handed)), taken_when_handed
