@@ -27,3 +27,27 @@ def test_grpc_overhead_prepares_the_views_of_the_default_config():
     assert [len(views) for views in whole] == [1, 1]
     assert whole[0][0].shape == (1, 416, 416, 3)
     assert len(tiled[0]) > 1  # tiles of the 768x576 clip frame plus the whole frame
+
+
+def test_feed_latency_paces_the_source_the_pipeline_opens(monkeypatch):
+    # the bench plays the clip like a camera by replacing cv2.VideoCapture; it once patched a module
+    # attribute the capture code no longer reads, and measured an unpaced file instead
+    import cv2
+
+    from app.capture.opencv import build
+    from app.config import load_config
+    from app.health import Health
+    from app.plugins import RunContext
+    from app.timing import StageTimer
+
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    feed_latency = bench_module("feed_latency")
+    monkeypatch.setattr(cv2, "VideoCapture", feed_latency.PacedCapture)
+    cfg = load_config(None, {"source.uri": str(ROOT / "samples" / "vtest.mp4"), "source.live": True}, env={})
+    ctx = RunContext(timer=StageTimer(), health=Health())
+    source = build(cfg.source, ctx)
+    try:
+        assert isinstance(source._cap, feed_latency.PacedCapture)
+        assert next(iter(source)).image.shape == (576, 768, 3)
+    finally:
+        source.close()
