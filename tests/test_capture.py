@@ -281,6 +281,56 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
         server.shutdown()
 
 
+def test_the_runs_stop_ends_a_stalled_live_stream_at_once(tmp_path):
+    """SIGTERM (the run's stop) while a camera's stream has gone silent: the frame loop ends at once
+    and close() does not wait out the read (up to stall_timeout), or `docker stop` would kill Vigil
+    before its end events and MQTT offline. The capture thread releases the stream when its read returns."""
+    clip = make_clip(tmp_path / "c.avi", frames=40).read_bytes()
+    release = threading.Event()
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.send_header("Content-Length", str(len(clip)))
+            self.end_headers()
+            self.wfile.write(clip[: len(clip) // 2])
+            self.wfile.flush()
+            release.wait(60)  # stall with the connection open
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stop = threading.Event()
+    src = build_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", stall_timeout=60.0),
+                       RunContext(cancel=stop))
+    frames, done = [], threading.Event()
+
+    def consume():
+        for f in src:
+            frames.append(f)
+        done.set()
+
+    threading.Thread(target=consume, daemon=True).start()
+    try:
+        wait_until(lambda: frames and src.depth == 0 and src.read == len(frames), 30, 0.05, "the frames sent")
+        time.sleep(0.5)  # the stream is silent now: no frame will come for stall_timeout (60 s)
+        assert not done.is_set()
+        stop.set()
+        assert done.wait(10), "the frame loop went on waiting for the stalled stream"
+        src.close()
+        assert src._thread.is_alive()  # close() did not wait out the read
+    finally:
+        release.set()
+        src.close()
+        server.shutdown()
+    src._thread.join(30)
+    assert not src._thread.is_alive()  # and the thread ended once the read returned
+
+
 def test_live_source_not_up_at_start_is_retried_until_it_comes_up(tmp_path):
     """A camera or NVR still booting: the URL is retried (visible in health) instead of exiting."""
 

@@ -69,7 +69,7 @@ class AcapRuntimeSource(QueuedSource):
                                   stops=(self._stop, cancel))
         self.health = self.stream.health
         self.timeout = acap.timeout
-        self._frames = FrameQueue(cfg.queue_size, self.live)
+        self._frames = FrameQueue(cfg.queue_size, self.live, cancel)
         self._thread = threading.Thread(target=self._run_capture, args=(self._loop,), name="capture", daemon=True)
         self._thread.start()
 

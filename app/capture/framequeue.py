@@ -16,15 +16,17 @@ from app.errors import SourceError, VigilError
 from app.types import Frame
 
 log = logging.getLogger(__name__)
+CANCEL_POLL = 0.2  # s between looks at the run's stop while no frame comes
 
 
 class FrameQueue:
     """Bounded frame queue. Live sources: newest frame wins (the oldest waiting frame is dropped and
     counted). Files: the producer waits for the consumer and no frame is ever discarded."""
 
-    def __init__(self, size: int, live: bool) -> None:
+    def __init__(self, size: int, live: bool, cancel: threading.Event | None = None) -> None:
         self.size = size
         self.live = live
+        self.cancel = cancel  # the run's stop (SIGTERM): the consumer stops waiting for frames
         self.dropped = 0
         self._frames: collections.deque[Frame] = collections.deque()
         self._changed = threading.Condition()
@@ -56,10 +58,17 @@ class FrameQueue:
             self._changed.notify_all()
 
     def __iter__(self) -> Iterator[Frame]:
+        """The frames in order, then the producer's error. Ends early when the run is stopped: a stalled
+        live source (a camera rebooting) must not hold a SIGTERM until its next frame."""
         while True:
             with self._changed:
                 while not (self._frames or self._ended or self._closed):
-                    self._changed.wait()
+                    if self.cancel is None:
+                        self._changed.wait()
+                    elif self.cancel.is_set():
+                        return
+                    else:
+                        self._changed.wait(CANCEL_POLL)
                 if not self._frames:
                     if self._error is not None and not self._closed:
                         raise self._error

@@ -19,6 +19,7 @@ from app.timing import StageTimer
 from app.types import Frame
 
 log = logging.getLogger(__name__)
+CLOSE_WAIT = 1.0  # s close() waits for the capture thread to finish its read
 
 
 class Config(SourceBase):
@@ -104,10 +105,10 @@ class OpenCVSource(QueuedSource):
         self.skipped = 0  # frames left out by the fps cap
         self.reconnects = 0  # times a live source failed or stalled and was reopened
         self.read = 0
-        self._frames = FrameQueue(cfg.queue_size, self.live)
+        self._frames = FrameQueue(cfg.queue_size, self.live, cancel)
         self._pacer = FramePacer(cfg.fps)
         self._first = first
-        self._thread = threading.Thread(target=self._run_capture, args=(self._loop,), name="capture", daemon=True)
+        self._thread = threading.Thread(target=self._run_capture, args=(self._capture,), name="capture", daemon=True)
         self._thread.start()
 
     def _new_capture(self) -> cv2.VideoCapture:
@@ -148,6 +149,14 @@ class OpenCVSource(QueuedSource):
         return cap
 
     # -- capture thread ------------------------------------------------------------------
+    def _capture(self) -> None:
+        """The capture thread's work: the loop, then the stream released (by this thread, which may be the
+        last to use it)."""
+        try:
+            self._loop()
+        finally:
+            self._cap.release()
+
     def _loop(self) -> None:
         seq = 0
         offset = 0.0  # added to file timestamps after each loop, so time never goes backwards
@@ -198,11 +207,14 @@ class OpenCVSource(QueuedSource):
         return iter(self._frames)
 
     def close(self) -> None:
-        """Stop the capture thread and release the device or file."""
+        """Stop the capture thread, which releases the device or file. A read of a stalled stream can
+        block for up to source.stall_timeout: that is not waited for (a SIGTERM must end the run within
+        the container's grace period); the thread releases the stream when the read returns."""
         self._stop.set()
         self._frames.close()
-        self._thread.join(timeout=5)
-        self._cap.release()
+        self._thread.join(timeout=CLOSE_WAIT)
+        if self._thread.is_alive():
+            log.info("source %s: still in a read; it is closed when that returns", self.cfg.uri)
 
 
 def build(cfg: Config, ctx: RunContext) -> OpenCVSource:
