@@ -20,6 +20,21 @@ def dets():
     return Detections([[10, 20, 50, 100], [60, 10, 90, 40]], [0.9, 0.7], [0, 1], [7, 8])
 
 
+def test_jsonl_records_reach_the_file_while_the_run_goes_on(tmp_path):
+    # a live run: a reader tailing the file (or a crash) must not wait for 64 kB of records
+    p = tmp_path / "live.jsonl"
+    s = JsonlSink(str(p), ["person", "car"])
+    img = np.zeros((120, 160, 3), np.uint8)
+    s.flush_interval = 0.0  # the 1 s interval, due at once
+    s.on_result(shown(Frame(img, 0.5, 5), dets()))
+    assert [json.loads(line)["seq"] for line in p.read_text().splitlines()] == [5]  # before close()
+    s.flush_interval = 3600.0
+    s.on_result(shown(Frame(img, 0.6, 6), dets()))
+    assert len(p.read_text().splitlines()) == 1  # between flushes, still buffered
+    s.close()
+    assert len(p.read_text().splitlines()) == 2
+
+
 def test_jsonl_writes_one_record_per_frame(tmp_path):
     p = tmp_path / "o.jsonl"
     s = JsonlSink(str(p), ["person", "car"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from app.errors import ConfigError, OutputClosed
@@ -22,10 +23,16 @@ def quiet_stdout() -> None:
         pass
 
 
+FLUSH_INTERVAL = 1.0  # s: a reader (tail -f, a pipe) sees records within about this long, and a crash
+# or SIGKILL loses no more; writing is still buffered between flushes
+
+
 class JsonlSink:
     def __init__(self, target: str, labels: list[str]) -> None:
         self.labels = labels
         self.target = target
+        self.flush_interval = FLUSH_INTERVAL
+        self._flushed = time.monotonic()
         if target == "-":
             self._f = sys.stdout
         else:
@@ -41,6 +48,10 @@ class JsonlSink:
         line = json.dumps(record(result.frame, result.objects, self.labels), separators=(",", ":")) + "\n"
         try:
             self._f.write(line)
+            now = time.monotonic()
+            if now - self._flushed >= self.flush_interval:
+                self._f.flush()
+                self._flushed = now
         except OSError as e:
             self._failed(e)
 
