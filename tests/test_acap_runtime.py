@@ -465,10 +465,12 @@ def test_stream_survives_a_server_restart_by_opening_a_new_stream(sock_dir):
         streams = list(emu2._streams.values())
         if streams and streams[0].index >= 2:  # frames now come from the new server
             break
+    reconnects = src.snapshot().reconnects  # /api/stats frames.reconnects, vigil_source_reconnects_total
     src.close()
     emu2.stop()
     # the new stream counts from 0 again; Frame.seq carries on instead of repeating numbers
     assert seqs == sorted(set(seqs)) and len(seqs) >= 3
+    assert reconnects == 1
 
 
 def test_get_frame_on_an_unknown_stream_is_failed_precondition_like_acap_runtime(emulator):

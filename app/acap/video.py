@@ -69,6 +69,7 @@ class VideoStream:
         self.timeout = timeout
         self.numbers = FrameNumbers()
         self.stream_id = 0
+        self.reopened = 0  # new streams opened after the server forgot ours (it restarted)
         self._client = AcapClient(endpoint, policy, health, stops)
         self.health = self._client.health
         self.pb = self._client.pb
@@ -119,6 +120,7 @@ class VideoStream:
                     # a restarted server forgot our stream: ask for a new one
                     log.warning("stream %d lost (%s); opening a new one", self.stream_id, details)
                     self._new_stream(self._client.policy.timeout, "acap_runtime.retry_timeout")
+                    self.reopened += 1
                     continue
                 raise AcapRuntimeError(f"reading a camera frame failed: {self._client.describe(e)}") from None
             self.health.set("ready")

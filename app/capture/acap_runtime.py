@@ -88,6 +88,11 @@ class AcapRuntimeSource(QueuedSource):
         return iter(self._frames)
 
     @property
+    def reconnects(self) -> int:
+        """Times the stream was lost (the server restarted) and a new one opened."""
+        return self.stream.reopened
+
+    @property
     def dropped(self) -> int:
         """Camera frames never processed: never fetched (gaps in the sequence numbers) or fetched and
         then replaced by a newer one while inference was busy."""
