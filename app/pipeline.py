@@ -368,7 +368,13 @@ def run(
             log.info("stopped while starting up")  # told to stop while waiting for the server
         else:
             r.start_outputs()
-            r.loop(max_frames, progress)
+            try:
+                r.loop(max_frames, progress)
+            except VigilError as e:
+                if not r.stop.is_set():
+                    raise
+                # SIGTERM while the server was away or stalled: a normal stop (end events, MQTT offline)
+                log.info("stopped while waiting: %s", e)
     except BaseException:
         try:
             r.close(owns_detector=detector is None)

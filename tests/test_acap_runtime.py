@@ -837,6 +837,103 @@ def test_stop_while_waiting_for_the_server_ends_the_run_cleanly(sock_dir):
     assert not thread.is_alive() and result["summary"].frames == 0
 
 
+class _Events:
+    """Every event type of a run, frames included or not (the end of the run comes without a frame)."""
+
+    def __init__(self) -> None:
+        self.frames, self.types = 0, []
+
+    def on_result(self, result) -> None:
+        self.frames += result.frame is not None
+        self.types += [e["type"] for e in result.events]
+
+    def close(self) -> None:
+        pass
+
+
+def _camera_run(address: str, events: _Events):
+    from tests.consumers import BackgroundRun
+
+    cfg = load_config(None, {
+        "model": {"backend": "acap-runtime", "path": str(DEFAULT_MODEL)},
+        "source": {"type": "acap-runtime", "stream": {"width": 768, "height": 576, "framerate": 10}},
+        "acap_runtime": {"address": address, "connect_timeout": 30, "retry_timeout": 0},
+        "output.progress": False,
+    }, env={})
+    return BackgroundRun(cfg, [events])
+
+
+def test_stop_while_the_server_is_down_mid_run_is_a_normal_stop_with_end_events(sock_dir, monkeypatch):
+    """SIGTERM (`docker stop`) while ACAP Runtime is away: the run ends as a stop, not as an inference
+    server error (exit 5), and the tracks open when the server went away get their end events."""
+    from app.acap import emulator
+
+    going, caught, released = threading.Event(), threading.Event(), threading.Event()
+    predict = emulator._Prediction.Predict
+
+    def predict_then_die(self, request, context):
+        if going.is_set():  # the server goes away with this frame's Predict in flight
+            caught.set()
+            released.wait(30)
+        return predict(self, request, context)
+
+    monkeypatch.setattr(emulator._Prediction, "Predict", predict_then_die)
+    address = f"unix://{sock_dir}/down.sock"
+    emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), loop=True)).start()
+    events = _Events()
+    run = _camera_run(address, events)
+    try:
+        wait_until(lambda: events.types.count("new") >= 2, 60, 0.05, "tracks")
+        going.set()
+        assert caught.wait(10)
+    finally:
+        emu.stop()
+        released.set()
+    time.sleep(1.0)  # that Predict and the camera stream now retrying
+    started = time.monotonic()
+    run.stop(30)
+    assert not run.thread.is_alive() and time.monotonic() - started < 5
+    assert not run.errors, run.errors
+    assert events.types.count("end") == events.types.count("new")
+
+
+def test_stop_while_the_server_is_stalled_does_not_wait_for_call_deadlines(sock_dir, monkeypatch):
+    """A server that accepts calls and never answers (stalled): a stop ends the run within seconds, not
+    after the calls' deadlines (acap_runtime.timeout, 10 s, for the frame read and again for DeleteStream)."""
+    from app.acap import emulated_camera, emulator
+
+    stalled, released = threading.Event(), threading.Event()
+
+    def stalling(fn):
+        def call(*args):
+            if stalled.is_set():
+                released.wait(60)
+            return fn(*args)
+        return call
+
+    # the camera, Predict and DeleteStream all stop answering, as with a frozen server process
+    monkeypatch.setattr(emulated_camera.EmulatedStream, "next_frame", stalling(emulated_camera.EmulatedStream.next_frame))
+    monkeypatch.setattr(emulator._Prediction, "Predict", stalling(emulator._Prediction.Predict))
+    monkeypatch.setattr(emulator._VideoCapture, "DeleteStream", stalling(emulator._VideoCapture.DeleteStream))
+    address = f"unix://{sock_dir}/stall.sock"
+    emu = Emulator(EmulatorConfig(address=address, video=str(SAMPLE_CLIP), loop=True)).start()
+    events = _Events()
+    run = _camera_run(address, events)
+    try:
+        wait_until(lambda: events.types.count("new") >= 2, 60, 0.05, "tracks")
+        stalled.set()
+        time.sleep(1.0)  # the capture thread now waits in GetFrame
+        started = time.monotonic()
+        run.stop(30)
+        took = time.monotonic() - started
+    finally:
+        released.set()
+        emu.stop()
+    assert not run.thread.is_alive() and took < 5, f"stopping took {took:.1f} s"
+    assert not run.errors, run.errors
+    assert events.types.count("end") == events.types.count("new")
+
+
 def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
     """A setting changed in the camera's web page is applied: Vigil notices, stops cleanly and starts
     again (same process, re-executed) with the new value; SIGTERM then ends it normally."""

@@ -172,6 +172,18 @@ class AcapClient:
 
         return self.retry.call(what, fn, transient, timeout=timeout, setting=setting)
 
+    def result(self, future: grpc.Future, what: str) -> T:
+        """future.result(), unless a stop (the owner's close, the run's SIGTERM) comes first: then the call
+        is cancelled at once and AcapRuntimeError raised, instead of waiting out the deadline of a call
+        to a server that has stalled."""
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(0.05):
+            if self.retry.stopped():
+                future.cancel()
+                raise AcapRuntimeError(f"{what}: stopped while waiting for ACAP Runtime")
+        return future.result()
+
     def transient(self, e: grpc.RpcError, cancelled_seen: int) -> bool:
         """Whether a failure is worth retrying: server away or busy, or one of the first bare CANCELLEDs."""
         code, details = status_of(e)

@@ -95,8 +95,8 @@ class AcapRuntimeModel:
                 submit()
             while pending:
                 request, future = pending.popleft()
-                try:
-                    response = self._answered(future.result())
+                try:  # a close or SIGTERM cancels the request rather than wait out a stalled server
+                    response = self._answered(self._client.result(future, "Predict"))
                 except grpc.RpcError:  # server away or busy: the retrying path, one request at a time
                     response = self._call(request, self._client.policy.timeout, "Predict",
                                           "acap_runtime.retry_timeout")
@@ -165,7 +165,8 @@ class AcapRuntimeModel:
             if not self._loaded:
                 self.health.set("loading" if self.health.state != "retrying" else "retrying")
             try:
-                response = self._predict(request, timeout=deadline)
+                response = self._client.result(self._predict.future(request, timeout=deadline),
+                                               f"{what} ({self.server_path})")
             except grpc.RpcError:
                 self._loaded = False  # a restarted server loads (and compiles) the model again
                 raise

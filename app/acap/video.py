@@ -24,6 +24,7 @@ from app.retry import RetryPolicy
 log = logging.getLogger(__name__)
 # GetFrame on a stream the server does not know: ACAP Runtime says FAILED_PRECONDITION ("Stream not found")
 LOST_STREAM = ("FAILED_PRECONDITION", "NOT_FOUND", "INVALID_ARGUMENT")
+DELETE_TIMEOUT = 2.0  # s: DeleteStream at close; a healthy server answers in milliseconds
 
 
 class FrameNumbers:
@@ -108,8 +109,11 @@ class VideoStream:
         while True:
             request = vc.GetFrameRequest(stream_id=self.stream_id, frame_reference=0)
             try:
+                # a close or SIGTERM cancels a GetFrame in flight: a stalled server would hold it for `timeout`
                 reply = self._client.call("reading a camera frame",
-                                          lambda: self._stub.GetFrame(request, timeout=self.timeout),
+                                          lambda: self._client.result(
+                                              self._stub.GetFrame.future(request, timeout=self.timeout),
+                                              "reading a camera frame"),
                                           setting="acap_runtime.retry_timeout")
             except grpc.RpcError as e:
                 code, details = status_of(e)
@@ -134,11 +138,12 @@ class VideoStream:
             return seq, ts, image
 
     def close(self) -> None:
-        """Delete the stream on the server and release the connection."""
+        """Delete the stream on the server and release the connection. A server that does not answer
+        within DELETE_TIMEOUT s is not waited for: stopping (SIGTERM) must not hang on a stalled server."""
         if self.stream_id:
             try:
                 self._stub.DeleteStream(self.pb.videocapture_pb2.DeleteStreamRequest(stream_id=self.stream_id),
-                                        timeout=self.timeout)
+                                        timeout=min(self.timeout, DELETE_TIMEOUT))
                 log.info("camera stream %d deleted", self.stream_id)
             except grpc.RpcError as e:  # the server may be gone already; nothing left to free then
                 log.warning("could not delete camera stream %d: %s", self.stream_id, self._client.describe(e))
