@@ -126,11 +126,24 @@ def load_with_parameters(args) -> tuple[Config, dict | None]:
         from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
 
         camera = acap_params.fetch(cfg.acap_runtime)
-        cfg = load_config(config_path(args),
-                          {**acap_params.overrides(camera, cfg.preprocess.planner.type), **overrides(args)})
+        cfg = with_parameters(args, cfg, camera)
     cfg.model.path = find_file(cfg.model.path)
     if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
         cfg.source.uri = find_file(cfg.source.uri)
     if isinstance(cfg.model.labels, str):
         cfg.model.labels = find_file(cfg.model.labels)
     return cfg, camera
+
+
+def with_parameters(args, cfg: Config, camera: dict[str, str]) -> Config:
+    """The config of `args` with the camera parameter values `camera` applied over file and environment
+    (flags still win); `cfg` is that config without them. A bad value is a ConfigError."""
+    from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
+
+    cfg_overrides = acap_params.overrides(camera, cfg.preprocess.planner.type, cfg.decoder.score_threshold)
+    return load_config(config_path(args), {**cfg_overrides, **overrides(args)})
+
+
+def check_parameters(args, camera: dict[str, str]) -> None:
+    """ConfigError when these camera parameter values would not make a valid config."""
+    with_parameters(args, load_config(config_path(args), overrides(args)), camera)

@@ -696,6 +696,24 @@ def test_camera_planner_parameter_chooses_regions_and_tiling_then_sets_its_sweep
         "preprocess.planner.type": "fixed", "preprocess.planner.enabled": None}
 
 
+@pytest.mark.parametrize("value, person, car", [("35", 0.40, 0.35), ("90", 0.90, 0.90), ("20", 0.20, 0.20)])
+def test_camera_score_threshold_is_every_labels_unless_left_at_its_default(sock_dir, value, person, car):
+    """The camera's ScoreThresholdPercent reaches people too: at its default (the config's score_threshold)
+    the tuned per-label thresholds stay (person 0.40); any other value is the threshold of every label."""
+    from app.config import resolve_labels
+    from app.decoders import ScoreFilter
+
+    params = {"root.Vigil.ScoreThresholdPercent": value}
+    with Emulator(EmulatorConfig(address=f"unix://{sock_dir}/st.sock", params=params)) as emu:
+        args = cli.build_parser().parse_args(
+            ["run", "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true"])
+        cfg = run_options.load(args)
+    labels = resolve_labels(cfg.model.labels, cfg.model.path)
+    thresholds = ScoreFilter(cfg.decoder, labels, len(labels)).thresholds
+    assert thresholds[labels.index("person")] == pytest.approx(person)
+    assert thresholds[labels.index("car")] == pytest.approx(car)
+
+
 def test_bad_camera_parameter_value_is_a_config_error(sock_dir):
     with pytest.raises(ConfigError, match="camera parameter Tracker: expected one of sort, bytetrack"):
         acap_params.overrides({"Tracker": "deepsort"})

@@ -96,9 +96,13 @@ def param_config(defaults) -> list[dict[str, str]]:
 TILING_UNDER = {"regions": "preprocess.planner.sweep.enabled"}
 
 
-def overrides(values: dict[str, str], planner: str = "fixed") -> dict[str, Any]:
+def overrides(values: dict[str, str], planner: str = "fixed", score_threshold: float | None = None) -> dict[str, Any]:
     """Dotted config overrides from parameter values (by parameter name); empty strings are skipped.
-    `planner` is the configured planner type, used when the Planner parameter is not set."""
+    `planner` is the configured planner type, used when the Planner parameter is not set.
+
+    ScoreThresholdPercent at the configured `score_threshold` (its default on the camera) keeps the
+    per-label thresholds (`decoder.class_thresholds`, person 0.40 by default); any other value is the
+    minimum score of every label, so that the camera's setting also applies to people."""
     out: dict[str, Any] = {}
     for p in PARAMS:
         raw = values.get(p.name)
@@ -108,6 +112,9 @@ def overrides(values: dict[str, str], planner: str = "fixed") -> dict[str, Any]:
             out[p.key] = p.to_config(raw.strip())
         except ValueError as e:
             raise ConfigError(f"camera parameter {p.name}: {e}") from None
+    score = out.get("decoder.score_threshold")
+    if score is not None and (score_threshold is None or round(score * 100) != round(score_threshold * 100)):
+        out["decoder.class_thresholds"] = {}
     tiling = next(p.key for p in PARAMS if p.name == "Tiling")
     where = TILING_UNDER.get(out.get("preprocess.planner.type", planner))
     if where and tiling in out:
