@@ -14,7 +14,7 @@ from app import __version__, bench, device_cli
 from app.device_cli import attach_negative_values
 from app.errors import VigilError
 from app.memory import tune_malloc
-from app.run_options import add_run_options, load_with_parameters
+from app.run_options import add_run_options, check_parameters, load_with_parameters
 
 log = logging.getLogger("vigil")
 
@@ -70,7 +70,8 @@ def _run_once(args, stop) -> list[str]:
             changed.extend(names)
             stop.set()
 
-        watch = ParameterWatch(cfg.acap_runtime, camera, cfg.acap_runtime.parameter_poll, on_change).start()
+        watch = ParameterWatch(cfg.acap_runtime, camera, cfg.acap_runtime.parameter_poll, on_change,
+                               check=lambda values: check_parameters(args, values)).start()
     try:
         summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop)
     finally:

@@ -976,6 +976,17 @@ def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
     try:
         wait_until(lambda: seen("score_threshold") or seen("1 model run"), 60, 0.05, "the first start")
         assert not seen("camera parameters changed")  # nothing changed: no restart
+        # values the config cannot take (not a tiling choice; a threshold over 100 %): one warning each,
+        # and Vigil runs on with its settings instead of restarting into a config error and exiting
+        params["root.Vigil.Tiling"] = "maybe"
+        wait_until(lambda: seen("camera parameters changed (Tiling) but are not applied"), 30, 0.05, "the refusal")
+        params["root.Vigil.Tiling"] = "no"
+        params["root.Vigil.ScoreThresholdPercent"] = "150"
+        wait_until(lambda: seen("(ScoreThresholdPercent) but are not applied"), 30, 0.05, "the second refusal")
+        polls = sum("read 2 camera parameters" in line for line in lines)
+        wait_until(lambda: seen("read 2 camera parameters", polls + 3), 30, 0.05, "more checks")
+        assert sum("not applied" in line for line in lines) == 2 and not seen("starting again")
+        assert proc.poll() is None
         params["root.Vigil.ScoreThresholdPercent"] = "60"
         wait_until(lambda: seen("starting again to apply them"), 30, 0.05, "the restart")
         wait_until(lambda: seen("1 model run", 2), 60, 0.05, "the second start")

@@ -166,13 +166,17 @@ def read(client: AcapClient, acap, names: list[str] | None = None, wait: float |
 class ParameterWatch:
     """Re-reads the camera parameters every `interval` s and calls `on_change(names)` once when one
     differs from `baseline` (the values the running config was built from). A server that does not
-    answer is skipped until the next check."""
+    answer is skipped until the next check. Changed values that `check` refuses (ConfigError: a value
+    the config cannot take) are logged once and ignored: the run goes on with its settings."""
 
-    def __init__(self, acap, baseline: dict[str, str], interval: float, on_change: Callable[[list[str]], None]):
+    def __init__(self, acap, baseline: dict[str, str], interval: float, on_change: Callable[[list[str]], None],
+                 check: Callable[[dict[str, str]], None] | None = None):
         self.acap = acap
         self.baseline = dict(baseline)
         self.interval = interval
         self.on_change = on_change
+        self.check = check
+        self._refused: dict[str, str] | None = None  # the values last refused, not logged again
         self._stop = threading.Event()
         self._client: AcapClient | None = None
         self._thread = threading.Thread(target=self._run, name="parameters", daemon=True)
@@ -192,10 +196,20 @@ class ParameterWatch:
                 log.debug("checking camera parameters: %s", e)
                 continue
             changed = sorted(n for n in set(now) | set(self.baseline) if now.get(n) != self.baseline.get(n))
-            if changed:
-                log.info("camera parameters changed (%s): restarting to apply them", ", ".join(changed))
-                self.on_change(changed)
-                return
+            if not changed or now == self._refused:
+                self._refused = self._refused if changed else None
+                continue
+            if self.check is not None:
+                try:
+                    self.check(now)
+                except ConfigError as e:
+                    self._refused = dict(now)
+                    log.warning("camera parameters changed (%s) but are not applied: %s; Vigil keeps its "
+                                "running settings", ", ".join(changed), e)
+                    continue
+            log.info("camera parameters changed (%s): restarting to apply them", ", ".join(changed))
+            self.on_change(changed)
+            return
 
     def close(self) -> None:
         """Stop polling (waiting for a check in progress) and release the connection."""
