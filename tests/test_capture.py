@@ -238,11 +238,9 @@ def test_cli_run_whose_looped_file_disappears_exits_with_a_source_error(tmp_path
     assert "Traceback" not in err
 
 
-def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
-    """A server that sends part of a stream and then goes silent (connection kept open) must not hang
-    capture: the read times out after stall_timeout and the source reconnects and delivers again."""
-    clip = make_clip(tmp_path / "c.avi", frames=40).read_bytes()
-    release = threading.Event()
+def stalling_server(clip: bytes, release: threading.Event) -> http.server.ThreadingHTTPServer:
+    """An HTTP server that sends half of `clip` and then goes silent with the connection open until
+    `release` (a stream that stalled), on a free loopback port, serving on a thread."""
 
     class Stalling(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
@@ -252,7 +250,7 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
             self.end_headers()
             self.wfile.write(clip[: len(clip) // 2])
             self.wfile.flush()
-            release.wait(30)  # stall with the connection open
+            release.wait(120)
 
         def log_message(self, *args):
             pass
@@ -260,6 +258,14 @@ def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
+    """A server that sends part of a stream and then goes silent (connection kept open) must not hang
+    capture: the read times out after stall_timeout and the source reconnects and delivers again."""
+    release = threading.Event()
+    server = stalling_server(make_clip(tmp_path / "c.avi", frames=40).read_bytes(), release)
     caplog.set_level(logging.WARNING, logger="app.capture.opencv")
     src = build_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", queue_size=64,
                                    stall_timeout=1.0, reconnect_delay=0.1))
@@ -285,25 +291,8 @@ def test_the_runs_stop_ends_a_stalled_live_stream_at_once(tmp_path):
     """SIGTERM (the run's stop) while a camera's stream has gone silent: the frame loop ends at once
     and close() does not wait out the read (up to stall_timeout), or `docker stop` would kill Vigil
     before its end events and MQTT offline. The capture thread releases the stream when its read returns."""
-    clip = make_clip(tmp_path / "c.avi", frames=40).read_bytes()
     release = threading.Event()
-
-    class Stalling(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "video/x-msvideo")
-            self.send_header("Content-Length", str(len(clip)))
-            self.end_headers()
-            self.wfile.write(clip[: len(clip) // 2])
-            self.wfile.flush()
-            release.wait(60)  # stall with the connection open
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = stalling_server(make_clip(tmp_path / "c.avi", frames=40).read_bytes(), release)
     stop = threading.Event()
     src = build_source(SourceConfig(uri=f"http://127.0.0.1:{server.server_address[1]}/c.avi", stall_timeout=60.0),
                        RunContext(cancel=stop))
