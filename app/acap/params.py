@@ -196,8 +196,10 @@ class ParameterWatch:
                 log.debug("checking camera parameters: %s", e)
                 continue
             changed = sorted(n for n in set(now) | set(self.baseline) if now.get(n) != self.baseline.get(n))
-            if not changed or now == self._refused:
-                self._refused = self._refused if changed else None
+            if not changed:
+                self._refused = None  # back to the running values: a later bad change is logged again
+                continue
+            if now == self._refused:
                 continue
             if self.check is not None:
                 try:

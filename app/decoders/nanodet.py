@@ -100,10 +100,7 @@ class NanoDetDecoder:
         self.specs = list(specs)
         self.filter = ScoreFilter(cfg, labels, self.num_classes)
         self.project = np.arange(self.bins, dtype=np.float32)
-        thr = self.filter.thresholds[: self.num_classes]
-        if len(thr) < self.num_classes:
-            thr = np.concatenate([thr, np.full(self.num_classes - len(thr), self.filter.thresholds[0])])
-        self.class_thresholds = thr
+        self.class_thresholds = self.filter.thresholds[: self.num_classes]  # the filter holds one per class at least
         # per level: whether class values still need the sigmoid (None: a float tensor, told by its
         # values at the first decode), and per class the smallest raw value that can reach its
         # threshold, in that level's domain
