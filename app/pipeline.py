@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.analytics import Analytics
-from app.capture import Source, build_source
+from app.capture import Idle, Source, build_source
 from app.config import Config, resolve_labels
 from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
@@ -39,6 +39,7 @@ from app.types import Detections, Frame, FrameResult
 from app.worker import Consumer, Prefetch, Worker
 
 log = logging.getLogger(__name__)
+IDLE_TICK = 0.5  # s without a frame from a live source between looks at which tracks have expired
 
 
 @dataclass
@@ -111,10 +112,12 @@ class _Tracked:
 
 
 @dataclass(slots=True)
-class _Finished:
-    """The end of the run: the tracker's last events (every track ended)."""
+class _Ended:
+    """Tracks the tracker ended without a frame: every track at the run's end (reason stop), or those
+    that expired while a live source delivered nothing (lost)."""
 
     events: TrackEvents
+    reason: str
 
 
 class Run:
@@ -250,7 +253,13 @@ class Run:
         s = self.summary
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
-        for frame, (plan, tensors) in self._prepared():
+        for frame, prepared in self._prepared():
+            if isinstance(frame, Idle):  # a live source is silent: its tracks end once they would have
+                tracker.expire(frame.timestamp)  # (the run's stop ends the source's iteration itself)
+                if len(events := tracker.pop_events()):
+                    outputs.put(_Ended(events, "lost"))
+                continue
+            plan, tensors = prepared
             with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                 dets = detector.infer(frame, tensors, plan)
             with timer.measure("track"):
@@ -267,17 +276,18 @@ class Run:
                 break
         s.seconds = time.perf_counter() - t0
 
-    def _analyse(self, item: "_Tracked | _Finished | FrameResult") -> FrameResult:
+    def _analyse(self, item: "_Tracked | _Ended | FrameResult") -> FrameResult:
         """On the outputs thread, in order: a tracked frame's FrameResult (analytics is pure array work
-        nothing upstream waits for, so it overlaps the next frame's inference); the end of the run's; a
-        result made elsewhere (a reset, the previous run's orphans) as it is."""
+        nothing upstream waits for, so it overlaps the next frame's inference); the end of the run's, or of
+        tracks that expired without a frame; a result made elsewhere (a reset, the previous run's orphans)
+        as it is."""
         if isinstance(item, _Tracked):
             with self.timer.measure("analytics"):
                 result = self.analytics.update(item.frame, item.tracked, item.events)
             result.plan = item.plan  # for latest.jpg's regions and motion overlays
             return result
-        if isinstance(item, _Finished):
-            return self.analytics.finish(item.events)
+        if isinstance(item, _Ended):
+            return self.analytics.finish(item.events, reason=item.reason)
         return item
 
     def _prepared(self):
@@ -287,12 +297,15 @@ class Run:
         detector, tracker = self.detector, self.tracker
 
         def prepare(frame):
+            if isinstance(frame, Idle):
+                return None
             plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
             return plan, detector.prepare(frame, plan)
 
+        frames = self.source.frames(idle=IDLE_TICK)
         if detector.planner.needs_tracks:
-            return ((frame, prepare(frame)) for frame in self.source)
-        self.prefetch = Prefetch(self.source, prepare, name="prepare")
+            return ((frame, prepare(frame)) for frame in frames)
+        self.prefetch = Prefetch(frames, prepare, name="prepare")
         return iter(self.prefetch)
 
     def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
@@ -318,7 +331,7 @@ class Run:
         error: BaseException | None = None
         if self.outputs is not None:
             self.tracker.end_all()
-            self.outputs.put(_Finished(self.tracker.pop_events()))
+            self.outputs.put(_Ended(self.tracker.pop_events(), "stop"))
             try:
                 self.outputs.close()
             except BaseException as e:  # noqa: BLE001 - raised after the rest is closed

@@ -1,9 +1,11 @@
 """Shared fixtures: paths to the bundled assets, small generated clips, and a CLI runner."""
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -29,6 +31,42 @@ def make_clip(path: Path, frames: int = 20, size=(160, 120), fps: float = 10.0) 
         img[40:60, 4 * i : 4 * i + 20] = 255
         w.write(img)
     w.release()
+    return path
+
+
+def stalling_server(clip: bytes, release: threading.Event) -> http.server.ThreadingHTTPServer:
+    """An HTTP server that sends half of `clip` and then goes silent with the connection open until
+    `release` (a stream that stalled), on a free loopback port, serving on a thread."""
+
+    class Stalling(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.send_header("Content-Length", str(len(clip)))
+            self.end_headers()
+            self.wfile.write(clip[: len(clip) // 2])
+            self.wfile.flush()
+            release.wait(120)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def sample_clip_part(path: Path, frames: int) -> Path:
+    """The first `frames` frames of the sample clip (people walking) as an MJPG AVI, e.g. to stream."""
+    cap = cv2.VideoCapture(str(SAMPLE_CLIP))
+    ok, img = cap.read()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (img.shape[1], img.shape[0]))
+    for _ in range(frames):
+        w.write(img)
+        ok, img = cap.read()
+    w.release()
+    cap.release()
     return path
 
 

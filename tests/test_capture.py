@@ -10,14 +10,14 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import build_source
+from app.capture import Idle, build_source
 from app.capture.framequeue import FrameQueue
 from app.capture.opencv import Config as SourceConfig, FramePacer
 from app.errors import SourceError
 from app.plugins import RunContext
 from app.health import Health
 from app.types import Frame
-from tests.conftest import ROOT, SAMPLE_CLIP, make_clip
+from tests.conftest import ROOT, SAMPLE_CLIP, make_clip, stalling_server
 from tests.mqtt_util import free_port, wait_until
 
 
@@ -168,6 +168,34 @@ def test_live_queue_keeps_the_newest_frames_and_counts_the_dropped_ones():
     assert [f.seq for f in q] == [3, 4] and q.dropped == 3
 
 
+def test_a_live_queue_ticks_idle_while_no_frame_comes_in_its_sources_clock():
+    q = FrameQueue(2, live=True, cancel=threading.Event())
+    it = q.frames(idle=0.05)
+    q.put(frame(7))
+    assert next(it).seq == 7
+    before = time.monotonic()
+    tick = next(it)
+    waited = time.monotonic() - before
+    assert isinstance(tick, Idle)
+    # the last frame's timestamp (0.7 s) plus the time since it came, not the wall clock
+    assert 0.75 <= tick.timestamp <= 0.7 + waited + 0.05
+    assert isinstance(next(it), Idle) and next(it).timestamp > tick.timestamp  # again while it stays silent
+    q.put(frame(8))
+    assert next(it).seq == 8  # a frame that came is handed over before any tick
+    q.end()
+    assert list(it) == []
+
+
+def test_no_idle_ticks_before_the_first_frame_or_from_a_file():
+    for live in (True, False):
+        q = FrameQueue(2, live=live, cancel=threading.Event())
+        if not live:
+            q.put(frame(0))
+        threading.Timer(0.4, q.end).start()
+        got = list(q.frames(idle=0.05))
+        assert [type(g) for g in got] == ([] if live else [Frame])
+
+
 def test_closing_the_queue_releases_a_producer_blocked_on_a_full_queue():
     q = FrameQueue(1, live=False)
     q.put(frame(0))
@@ -238,29 +266,6 @@ def test_cli_run_whose_looped_file_disappears_exits_with_a_source_error(tmp_path
     assert "Traceback" not in err
 
 
-def stalling_server(clip: bytes, release: threading.Event) -> http.server.ThreadingHTTPServer:
-    """An HTTP server that sends half of `clip` and then goes silent with the connection open until
-    `release` (a stream that stalled), on a free loopback port, serving on a thread."""
-
-    class Stalling(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "video/x-msvideo")
-            self.send_header("Content-Length", str(len(clip)))
-            self.end_headers()
-            self.wfile.write(clip[: len(clip) // 2])
-            self.wfile.flush()
-            release.wait(120)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stalling)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_stalled_http_stream_is_detected_and_reopened(tmp_path, caplog):
     """A server that sends part of a stream and then goes silent (connection kept open) must not hang
     capture: the read times out after stall_timeout and the source reconnects and delivers again."""
@@ -305,7 +310,8 @@ def test_the_runs_stop_ends_a_stalled_live_stream_at_once(tmp_path):
 
     threading.Thread(target=consume, daemon=True).start()
     try:
-        wait_until(lambda: frames and src.depth == 0 and src.read == len(frames), 30, 0.05, "the frames sent")
+        wait_until(lambda: frames and src.depth == 0 and src.read == len(frames) + src.dropped, 30, 0.05,
+                   "the frames sent")
         time.sleep(0.5)  # the stream is silent now: no frame will come for stall_timeout (60 s)
         assert not done.is_set()
         stop.set()

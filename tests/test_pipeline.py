@@ -189,3 +189,51 @@ def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(m
     everything = {o["track_id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()
                   for o in json.loads(line)["objects"]}
     assert unfiltered.frames == 100 and len(everything) > len(new_ids)  # the filter did leave tracks out
+
+
+def test_tracks_end_while_a_live_stream_is_silent(tmp_path):
+    """A camera whose stream goes silent (rebooting, cable pulled) with people in view: their tracks end
+    (reason lost) once the tracker's buffer has passed without frames, and the counts drop to zero,
+    instead of showing them until frames come back (minutes) or Vigil stops."""
+    import threading
+    import time
+
+    from tests.conftest import sample_clip_part, stalling_server
+    from tests.consumers import BackgroundRun
+    from tests.mqtt_util import wait_until
+
+    release = threading.Event()
+    server = stalling_server(sample_clip_part(tmp_path / "people.avi", 40).read_bytes(), release)
+    results = []
+
+    class Collect:
+        def on_result(self, result):
+            results.append((time.monotonic(), result))
+
+        def close(self):
+            pass
+
+    cfg = load_config(None, {"output.progress": False, "source.stall_timeout": 60,
+                             "source.uri": f"http://127.0.0.1:{server.server_address[1]}/people.avi"}, env={})
+    run = BackgroundRun(cfg, [Collect()])
+    try:
+        wait_until(lambda: any(r.frame is not None and len(r.objects) for _, r in results), 120, 0.05,
+                   "people tracked from the stream")
+        wait_until(lambda: any(e["type"] == "end" for _, r in results for e in r.events), 60, 0.05,
+                   "end events while the stream is silent")
+        time.sleep(1.0)  # every track has expired by now; let the last ends arrive
+        assert not run.errors and run.thread.is_alive()  # still running, waiting for the stream
+        events = [e for _, r in results for e in r.events]
+        new = {e["after"]["id"] for e in events if e["type"] == "new"}
+        ends = [e for e in events if e["type"] == "end"]
+        assert new and {e["after"]["id"] for e in ends} == new  # every published object ended
+        assert {e["reason"] for e in ends} == {"lost"}
+        last_frame_at = max(t for t, r in results if r.frame is not None)
+        first_end_at = min(t for t, r in results if any(e["type"] == "end" for e in r.events))
+        assert first_end_at > last_frame_at  # ended without a frame: the stream was silent
+        assert results[-1][1].frame is None and results[-1][1].counts.get("all", 0) == 0
+    finally:
+        run.stop()
+        release.set()
+        server.shutdown()
+    assert not run.errors

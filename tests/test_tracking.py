@@ -110,6 +110,35 @@ def test_track_ends_after_buffer_and_returning_object_gets_new_id():
         assert ids == {2}
 
 
+def test_expire_without_frames_ends_tracks_when_empty_frames_would_have():
+    """A live source gone silent: expire(now) ends a track exactly when the next frame would have."""
+    for make in (lambda: ByteTrackTracker(ByteTrackConfig(track_buffer=10)), lambda: SortTracker(SortConfig(max_age=10))):
+        fed, silent = make(), make()
+        for t in (fed, silent):
+            for k in range(10):
+                t.update(dets([box(100, 200), box(300, 200)]), k / FPS)
+            t.pop_events()
+        ended_at = None
+        for k in range(10, 60):  # the reference: empty frames until the tracks end
+            fed.update(dets([]), k / FPS)
+            if any(e.kind == "end" for e in fed.pop_events()):
+                ended_at = k / FPS
+                break
+        assert ended_at is not None
+        silent.expire(ended_at - 1 / FPS)
+        assert len(silent.pop_events()) == 0 and silent.stats.live_tracks == 2
+        silent.expire(ended_at)
+        events = list(silent.pop_events())
+        assert [e.kind for e in events] == ["end", "end"] and {e.track_id for e in events} == {1, 2}
+        assert all(e.timestamp == ended_at for e in events)
+        assert silent.stats.live_tracks == 0 and silent.stats.frames == 10  # no frame was counted
+        silent.expire(ended_at + 5)  # nothing left: nothing more
+        assert len(silent.pop_events()) == 0
+        for k in range(3):  # frames again: a new track, a new id
+            out = silent.update(dets([box(100, 200)]), ended_at + 1 + k / FPS)
+        assert out.track_ids.tolist() == [3]
+
+
 def test_crossing_objects_keep_their_ids(tracker):
     # Two people walk towards each other, overlap heavily at frame 30 and walk on.
     before = after = None

@@ -109,13 +109,14 @@ class Analytics:
         with self._lock:
             return self._update(frame, frame.seq, frame.timestamp, frame.size, tracked, events or TrackEvents())
 
-    def finish(self, events: TrackEvents, seq: int = -1) -> FrameResult:
-        """Process the tracker's final events (after end_all) without a new frame: publishes `end` for every track."""
+    def finish(self, events: TrackEvents, seq: int = -1, reason: str = "stop") -> FrameResult:
+        """Process tracker events without a new frame, publishing `end` for the tracks they end: the final
+        ones after end_all (reason stop), or tracks that expired while a live source was silent (lost)."""
         with self._lock:
             now = float(self.T.last_seen.max()) if len(self.T) else 0.0
             if len(events):
                 now = max(now, float(events.timestamp.max()))
-            self._end_reason = "stop"
+            self._end_reason = reason
             try:
                 return self._update(None, seq, now, self._size, Detections(), events)
             finally:

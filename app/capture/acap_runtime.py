@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,9 +83,6 @@ class AcapRuntimeSource(QueuedSource):
             self.read += 1
             self.timer.add("capture", time.perf_counter() - t0)
             self._frames.put(Frame(image, ts, seq))
-
-    def __iter__(self) -> Iterator[Frame]:
-        return iter(self._frames)
 
     @property
     def reconnects(self) -> int:

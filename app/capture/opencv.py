@@ -5,7 +5,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -203,9 +203,6 @@ class OpenCVSource(QueuedSource):
         log.info("source %s reopened", self.cfg.uri)
 
     # -- consumer side -------------------------------------------------------------------
-    def __iter__(self) -> Iterator[Frame]:
-        return iter(self._frames)
-
     def close(self) -> None:
         """Stop the capture thread, which releases the device or file. A read of a stalled stream can
         block for up to source.stall_timeout: that is not waited for (a SIGTERM must end the run within

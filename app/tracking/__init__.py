@@ -56,6 +56,10 @@ class Tracker(Protocol):
         """End every track, emitting `end` events (call at end of stream)."""
         ...
 
+    def expire(self, now: float) -> None:
+        """End, at `now`, the tracks unseen for longer than the tracker keeps them (no frame came)."""
+        ...
+
     def predicted(self, now: float, still_speed: float = 0.1) -> TrackPredictions:
         """Every live track predicted to time `now` (what a view planner needs)."""
         ...

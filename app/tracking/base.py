@@ -157,7 +157,24 @@ class TableTracker:
         self._now = None
         self._fresh = True
 
+    def expire(self, now: float) -> None:
+        """End the tracks unseen for longer than the tracker keeps them, at time `now`, without a frame:
+        while a live source delivers nothing, its tracks end when the next frame would have ended
+        them (a camera that is gone must not keep showing its people). Neither counts a frame nor
+        moves the clock."""
+        if not len(self._f) or self._now is None or not math.isfinite(now) or now <= self._now:
+            return
+        dead = self._expired(now, self._allowed_gap())
+        if dead.any():
+            fresh = self._fresh
+            self._finish(now, dead)
+            self._fresh = fresh
+
     # ---- steps used by subclasses ---------------------------------------------
+
+    def _allowed_gap(self) -> float:
+        """Seconds of missing detections a track survives (the tracker's buffer)."""
+        raise NotImplementedError
 
     def _sanitize(self, dets: Detections) -> Detections:
         """Drop boxes a decoder should never emit (non-finite, zero, negative or absurd size)."""

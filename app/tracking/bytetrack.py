@@ -99,6 +99,9 @@ class ByteTrackTracker(TableTracker):
         self._det_thresh = self.cfg.det_thresh
         self._max_lost = self.cfg.track_buffer / kalman.REFERENCE_FPS
 
+    def _allowed_gap(self) -> float:
+        return self._max_lost
+
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate this frame's detections; return those on confirmed tracks, with track_ids."""
         cfg = self.cfg
@@ -109,7 +112,7 @@ class ByteTrackTracker(TableTracker):
             self._fresh = False
             return Detections()
         kalman.predict(self._f, dt)
-        dead = self._expired(now, self._max_lost)
+        dead = self._expired(now, self._allowed_gap())
         state = self._i[:, STATE]
         scores = dets.scores
         high = scores > cfg.track_thresh

@@ -50,6 +50,9 @@ class SortTracker(TableTracker):
         self.cfg = cfg or Config()
         super().__init__(self.cfg.per_class, class_groups)
 
+    def _allowed_gap(self) -> float:
+        return self.cfg.max_age * self._period
+
     def update(self, detections: Detections, timestamp: float) -> Detections:
         """Associate this frame's detections; return those on confirmed tracks, with track_ids."""
         cfg = self.cfg
@@ -59,7 +62,7 @@ class SortTracker(TableTracker):
             self._fresh = False
             return Detections()
         kalman.predict(self._f, dt)
-        dead = self._expired(now, cfg.max_age * self._period)
+        dead = self._expired(now, self._allowed_gap())
         state = self._i[:, STATE]
 
         iou = self._class_gate(iou_matrix(kalman.xyxy(self._f), dets.xyxy), dets)
