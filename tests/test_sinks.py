@@ -50,6 +50,17 @@ def test_jsonl_writes_one_record_per_frame(tmp_path):
     assert recs[1]["objects"] == []
 
 
+def test_jsonl_boxes_are_the_part_inside_the_frame(tmp_path):
+    """The tracker's smoothed box can reach half a pixel past an edge; JSON Lines says what is visible,
+    as the events and the Axis metadata do."""
+    p = tmp_path / "o.jsonl"
+    s = JsonlSink(str(p), ["person"])
+    s.on_result(shown(Frame(np.zeros((120, 160, 3), np.uint8), 0.5, 5),
+                      Detections([[-0.4, 10, 160.5, 120.3]], [0.9], [0], [3])))
+    s.close()
+    assert json.loads(p.read_text())["objects"][0]["box"] == [0.0, 10.0, 160.0, 120.0]
+
+
 def test_video_sink_writes_annotated_frames(tmp_path):
     p = tmp_path / "o.mp4"
     s = VideoSink(str(p), ["person", "car"], 10)

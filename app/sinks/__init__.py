@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
 from app.errors import ConfigError
 from app.types import Detections, Frame
 
@@ -35,7 +37,9 @@ def _same_file(a: str, b: str) -> bool:
 def record(frame: Frame, dets: Detections, labels: list[str]) -> dict:
     """The JSON-ready record of one frame: time, sequence, size and tracked objects."""
     objects = []
-    for box, score, cls, tid in zip(dets.xyxy.tolist(), dets.scores.tolist(), dets.class_ids.tolist(), dets.track_ids.tolist()):
+    w, h = frame.size  # the tracker's filtered box may reach past the frame edge: the visible part, as events give
+    boxes = np.clip(dets.xyxy, 0, (w, h, w, h)).tolist()
+    for box, score, cls, tid in zip(boxes, dets.scores.tolist(), dets.class_ids.tolist(), dets.track_ids.tolist()):
         objects.append(
             {
                 "track_id": tid,
