@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.analytics import Analytics
-from app.capture import Idle, Source, build_source
+from app.capture import Source, build_source
 from app.config import Config, resolve_labels
 from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
+from app.expiry import Expiry
 from app.health import Health
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
@@ -39,7 +40,6 @@ from app.types import Detections, Frame, FrameResult
 from app.worker import Consumer, Prefetch, Worker
 
 log = logging.getLogger(__name__)
-IDLE_TICK = 0.5  # s without a frame from a live source between looks at which tracks have expired
 
 
 @dataclass
@@ -134,6 +134,7 @@ class Run:
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type)
         self.tracker = build_tracker(cfg.tracker, self._merge_ids())
+        self.expiry = Expiry(self.tracker, lambda events: self.outputs.put(_Ended(events, "lost")))
         self.parts.tracker = self.tracker
         self.status: Status | None = None
         self.mqtt = self.api = None
@@ -230,6 +231,8 @@ class Run:
             self.mqtt.on_end_delivered = self.tracks_file.confirm
         self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
         self.parts.outputs = self.outputs
+        if source.live:  # a file never stalls for want of frames: only a live run ends tracks without one
+            self.expiry.start()
         if self.mqtt is not None:
             self.mqtt.start(initial)
         if orphans:  # the previous run died with these open: their end goes before anything of this run
@@ -253,18 +256,14 @@ class Run:
         s = self.summary
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
-        for frame, prepared in self._prepared():
-            if isinstance(frame, Idle):  # a live source is silent: its tracks end once they would have
-                tracker.expire(frame.timestamp)  # (the run's stop ends the source's iteration itself)
-                if len(events := tracker.pop_events()):
-                    outputs.put(_Ended(events, "lost"))
-                continue
-            plan, tensors = prepared
+        for frame, (plan, tensors) in self._prepared():
             with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                 dets = detector.infer(frame, tensors, plan)
-            with timer.measure("track"):
-                tracked = tracker.update(dets, frame.timestamp)
-            outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
+            with self.expiry.lock:
+                with timer.measure("track"):
+                    tracked = tracker.update(dets, frame.timestamp)
+                outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
+                self.expiry.tracked(frame.timestamp)
             s.frames += 1
             s.detections += len(dets) - len(plan.carry)
             if progress:
@@ -297,15 +296,13 @@ class Run:
         detector, tracker = self.detector, self.tracker
 
         def prepare(frame):
-            if isinstance(frame, Idle):
-                return None
-            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
+            with self.expiry.lock:
+                plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
             return plan, detector.prepare(frame, plan)
 
-        frames = self.source.frames(idle=IDLE_TICK)
         if detector.planner.needs_tracks:
-            return ((frame, prepare(frame)) for frame in frames)
-        self.prefetch = Prefetch(frames, prepare, name="prepare")
+            return ((frame, prepare(frame)) for frame in self.source)
+        self.prefetch = Prefetch(self.source, prepare, name="prepare")
         return iter(self.prefetch)
 
     def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
@@ -328,6 +325,7 @@ class Run:
             self.source.close()
         if self.prefetch is not None:
             self.prefetch.close()
+        self.expiry.close()
         error: BaseException | None = None
         if self.outputs is not None:
             self.tracker.end_all()

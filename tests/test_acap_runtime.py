@@ -528,6 +528,57 @@ def test_realtime_camera_source_never_repeats_a_frame_and_counts_every_frame_it_
     assert summary.frames + summary.dropped == seqs[-1] - seqs[0] + 1
 
 
+@pytest.mark.parametrize("fault", ["down", "inference stalled"])
+def test_tracks_end_while_acap_runtime_is_down_and_the_run_waits_for_it(sock_dir, fault):
+    """ACAP Runtime restarting on a camera (minutes, with a DLPU recompile), or its inference stalled
+    while the camera still streams: the frame loop waits in a retried Predict or frame read, and the
+    people last seen must not stay in the counts all that while. Their tracks end (reason lost) when
+    the next frame would have ended them."""
+    from tests.consumers import BackgroundRun
+
+    results = []
+
+    class Collect:
+        def on_result(self, result):
+            results.append(result)
+
+        def close(self):
+            pass
+
+    emu = Emulator(EmulatorConfig(address=f"unix://{sock_dir}/d.sock", video=str(SAMPLE_CLIP))).start()
+    cfg = Config()
+    cfg.model.path = str(DEFAULT_MODEL)
+    cfg.model.backend = "acap-runtime"
+    cfg.acap_runtime = acap_cfg(emu, retry_timeout=120)
+    cfg.source = "acap-runtime"
+    cfg.source.stream.width, cfg.source.stream.height = 768, 576
+    run = BackgroundRun(cfg, [Collect()])
+    try:
+        wait_until(lambda: sum(len(r.objects) for r in results if r.frame is not None) > 20, 120, 0.05,
+                   "people tracked from the camera")
+        if fault == "down":
+            emu.stop()
+        else:  # every Predict waits (the emulator serialises them under this lock, as larod does)
+            emu._predict_lock.acquire()
+        down = len(results)
+        wait_until(lambda: any(e["type"] == "end" for r in results[down:] for e in r.events), 60, 0.05,
+                   "end events while ACAP Runtime is down")
+        time.sleep(1.0)  # let the rest expire too
+        assert not run.errors and run.thread.is_alive()  # still waiting for the server, not given up
+        events = [e for r in results for e in r.events]
+        published = {e["after"]["id"] for e in events if e["type"] == "new"}
+        ended = [e for e in events if e["type"] == "end"]
+        assert published and {e["after"]["id"] for e in ended} == published
+        assert {e["reason"] for e in ended} == {"lost"}
+        assert results[-1].frame is None and results[-1].counts["all"] == 0
+    finally:
+        if fault != "down":
+            emu._predict_lock.release()
+        run.stop(60)
+        emu.stop()
+    assert not run.errors
+
+
 def test_missing_socket_for_capture_is_a_source_error(sock_dir):
     cfg = CameraSourceConfig()
     with pytest.raises(SourceError, match="does not exist"):

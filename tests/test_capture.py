@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from app.capture import Idle, build_source
+from app.capture import build_source
 from app.capture.framequeue import FrameQueue
 from app.capture.opencv import Config as SourceConfig, FramePacer
 from app.errors import SourceError
@@ -166,34 +166,6 @@ def test_live_queue_keeps_the_newest_frames_and_counts_the_dropped_ones():
         q.put(frame(i))
     q.end()
     assert [f.seq for f in q] == [3, 4] and q.dropped == 3
-
-
-def test_a_live_queue_ticks_idle_while_no_frame_comes_in_its_sources_clock():
-    q = FrameQueue(2, live=True, cancel=threading.Event())
-    it = q.frames(idle=0.05)
-    q.put(frame(7))
-    assert next(it).seq == 7
-    before = time.monotonic()
-    tick = next(it)
-    waited = time.monotonic() - before
-    assert isinstance(tick, Idle)
-    # the last frame's timestamp (0.7 s) plus the time since it came, not the wall clock
-    assert 0.75 <= tick.timestamp <= 0.7 + waited + 0.05
-    assert isinstance(next(it), Idle) and next(it).timestamp > tick.timestamp  # again while it stays silent
-    q.put(frame(8))
-    assert next(it).seq == 8  # a frame that came is handed over before any tick
-    q.end()
-    assert list(it) == []
-
-
-def test_no_idle_ticks_before_the_first_frame_or_from_a_file():
-    for live in (True, False):
-        q = FrameQueue(2, live=live, cancel=threading.Event())
-        if not live:
-            q.put(frame(0))
-        threading.Timer(0.4, q.end).start()
-        got = list(q.frames(idle=0.05))
-        assert [type(g) for g in got] == ([] if live else [Frame])
 
 
 def test_closing_the_queue_releases_a_producer_blocked_on_a_full_queue():

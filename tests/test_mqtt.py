@@ -8,7 +8,7 @@ import pytest
 
 from app import pipeline
 from app.config import load_config
-from tests.mqtt_util import Subscriber, retained_state, validate, wait_until
+from tests.mqtt_util import Subscriber, retained_state, validate
 from tests.consumers import OnFrame
 
 DEVICE = "clip"

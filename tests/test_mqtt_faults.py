@@ -15,7 +15,7 @@ import pytest
 from app import pipeline
 from app.config import load_config
 from tests.conftest import ROOT
-from tests.mqtt_util import Broker, Gate, Subscriber, free_port, retained_state, validate, wait_until
+from tests.mqtt_util import Gate, Subscriber, free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
 from app.health import mqtt_component
 from tests.consumers import OnFrame

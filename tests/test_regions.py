@@ -16,7 +16,7 @@ from app.regions.guided import Config as RegionsPlannerConfig
 from app.regions.motion import MotionDetector
 from app.regions.planner import FixedPlanner, RegionPlanner, cluster, crops
 from app.tracking.predicted import TrackPredictions
-from app.types import Detections, Frame
+from app.types import Frame
 from tests.conftest import ROOT
 
 MODEL = (416, 416)

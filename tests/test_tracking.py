@@ -113,6 +113,10 @@ def test_track_ends_after_buffer_and_returning_object_gets_new_id():
 def test_expire_without_frames_ends_tracks_when_empty_frames_would_have():
     """A live source gone silent: expire(now) ends a track exactly when the next frame would have."""
     for make in (lambda: ByteTrackTracker(ByteTrackConfig(track_buffer=10)), lambda: SortTracker(SortConfig(max_age=10))):
+        first = make()
+        first.update(dets([box(100, 200)]), 0.0)
+        first.expire(100.0)  # one frame only: no frame interval known, so no frame is late yet
+        assert first.stats.live_tracks == 1 and not any(e.kind == "end" for e in first.pop_events())
         fed, silent = make(), make()
         for t in (fed, silent):
             for k in range(10):

@@ -41,13 +41,6 @@ class SourceSnapshot:
     queued: int  # frames decoded and waiting for inference
 
 
-@dataclass(frozen=True, slots=True)
-class Idle:
-    """No frame from a live source for a while: what its clock says now (after the last frame's timestamp)."""
-
-    timestamp: float
-
-
 class Source(Protocol):
     """Frames in order until the source ends (files) or close() is called. A source that fails
     (a camera gone for good, a file that cannot be reopened to loop it) raises SourceError from the
@@ -60,11 +53,6 @@ class Source(Protocol):
     dropped: int  # frames thrown away because processing fell behind (live only)
 
     def __iter__(self) -> Iterator[Frame]: ...
-
-    def frames(self, idle: float | None = None) -> Iterator["Frame | Idle"]:
-        """The same frames; with `idle`, a live source also yields Idle after every `idle` s without one
-        (so the run can end tracks while a camera is gone)."""
-        ...
 
     def snapshot(self) -> SourceSnapshot: ...
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import time
 from typing import Callable, Iterator
 
-from app.capture import Idle, SourceSnapshot
+from app.capture import SourceSnapshot
 from app.errors import SourceError, VigilError
 from app.types import Frame
 
@@ -34,7 +33,6 @@ class FrameQueue:
         self._ended = False  # the producer is done (the end marker, after the frames queued before it)
         self._error: BaseException | None = None  # what the producer failed with, raised after the last frame
         self._closed = False  # the consumer is gone
-        self._last: tuple[float, float] | None = None  # (timestamp, monotonic time) of the newest frame put
 
     def put(self, frame: Frame) -> None:
         """Hand over a frame (from the capture thread); dropped when the queue was closed."""
@@ -49,7 +47,6 @@ class FrameQueue:
             if self._closed:
                 return
             self._frames.append(frame)
-            self._last = (frame.timestamp, time.monotonic())
             self._changed.notify_all()
 
     def end(self, error: BaseException | None = None) -> None:
@@ -61,39 +58,23 @@ class FrameQueue:
             self._changed.notify_all()
 
     def __iter__(self) -> Iterator[Frame]:
-        return self.frames()  # type: ignore[return-value] - without `idle` only frames come
-
-    def frames(self, idle: float | None = None) -> Iterator[Frame | Idle]:
         """The frames in order, then the producer's error. Ends early when the run is stopped: a stalled
-        live source (a camera rebooting) must not hold a SIGTERM until its next frame. With `idle`, a live
-        queue also yields Idle (the source clock now) after every `idle` s without a frame, once one came."""
-        idle = idle if self.live else None
-        quiet_since = time.monotonic()
+        live source (a camera rebooting) must not hold a SIGTERM until its next frame."""
         while True:
             with self._changed:
                 while not (self._frames or self._ended or self._closed):
-                    if self.cancel is not None and self.cancel.is_set():
+                    if self.cancel is None:
+                        self._changed.wait()
+                    elif self.cancel.is_set():
                         return
-                    if idle is not None and self._last is not None and time.monotonic() - quiet_since >= idle:
-                        break
-                    self._changed.wait(None if self.cancel is None and idle is None else CANCEL_POLL)
-                if not self._frames:
-                    if not (self._ended or self._closed):
-                        ts, put_at = self._last
-                        quiet_since = time.monotonic()
-                        tick = Idle(ts + (quiet_since - put_at))
-                    elif self._error is not None and not self._closed:
-                        raise self._error
                     else:
-                        return
-                else:
-                    tick = None
-                    frame = self._frames.popleft()
-                    self._changed.notify_all()
-            if tick is not None:
-                yield tick
-                continue
-            quiet_since = time.monotonic()
+                        self._changed.wait(CANCEL_POLL)
+                if not self._frames:
+                    if self._error is not None and not self._closed:
+                        raise self._error
+                    return
+                frame = self._frames.popleft()
+                self._changed.notify_all()
             yield frame
 
     @property
@@ -152,10 +133,6 @@ class QueuedSource:
 
     def __iter__(self) -> Iterator[Frame]:
         return iter(self._frames)
-
-    def frames(self, idle: float | None = None) -> Iterator[Frame | Idle]:
-        """The frames; with `idle`, also Idle ticks while a live source delivers none (see FrameQueue)."""
-        return self._frames.frames(idle)
 
     def snapshot(self) -> SourceSnapshot:
         """The counters now (any thread)."""

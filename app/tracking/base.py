@@ -159,10 +159,11 @@ class TableTracker:
 
     def expire(self, now: float) -> None:
         """End the tracks unseen for longer than the tracker keeps them, at time `now`, without a frame:
-        while a live source delivers nothing, its tracks end when the next frame would have ended
-        them (a camera that is gone must not keep showing its people). Neither counts a frame nor
-        moves the clock."""
-        if not len(self._f) or self._now is None or not math.isfinite(now) or now <= self._now:
+        while no frame gets through, tracks end when the next frame would have ended them (a camera
+        that is gone must not keep showing its people). Nothing happens before a frame interval has
+        been measured (how late a frame is cannot be told before). Neither counts a frame nor moves
+        the clock."""
+        if not len(self._f) or not self._dts or not math.isfinite(now) or now <= self._now:
             return
         dead = self._expired(now, self._allowed_gap())
         if dead.any():
