@@ -256,24 +256,26 @@ class Run:
         s = self.summary
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
-        for frame, (plan, tensors) in self._prepared():
-            with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
-                dets = detector.infer(frame, tensors, plan)
-            with self.expiry.lock:
-                with timer.measure("track"):
-                    tracked = tracker.update(dets, frame.timestamp)
-                outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
-                self.expiry.tracked(frame.timestamp)
-            s.frames += 1
-            s.detections += len(dets) - len(plan.carry)
-            if progress:
-                progress(s.frames, self.source.total)
-            if (max_frames and s.frames >= max_frames) or self.stop.is_set():
-                break
-            if watch_outputs and outputs.ended.is_set():
-                log.info("every output has ended; stopping")
-                break
-        s.seconds = time.perf_counter() - t0
+        try:
+            for frame, (plan, tensors) in self._prepared():
+                with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
+                    dets = detector.infer(frame, tensors, plan)
+                with self.expiry.lock:
+                    with timer.measure("track"):
+                        tracked = tracker.update(dets, frame.timestamp)
+                    outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
+                    self.expiry.tracked(frame.timestamp)
+                s.frames += 1
+                s.detections += len(dets) - len(plan.carry)
+                if progress:
+                    progress(s.frames, self.source.total)
+                if (max_frames and s.frames >= max_frames) or self.stop.is_set():
+                    break
+                if watch_outputs and outputs.ended.is_set():
+                    log.info("every output has ended; stopping")
+                    break
+        finally:  # also when a stop ends the waiting for a server with an error
+            s.seconds = time.perf_counter() - t0
 
     def _analyse(self, item: "_Tracked | _Ended | FrameResult") -> FrameResult:
         """On the outputs thread, in order: a tracked frame's FrameResult (analytics is pure array work

@@ -27,11 +27,12 @@ class BackgroundRun:
 
     def __init__(self, cfg, consumers: list | None = None) -> None:
         self.errors: list[BaseException] = []
+        self.summary: pipeline.Summary | None = None  # what run() returned, once it has
         self._stop = threading.Event()
 
         def target() -> None:
             try:
-                pipeline.run(cfg, stop=self._stop, consumers=consumers)
+                self.summary = pipeline.run(cfg, stop=self._stop, consumers=consumers)
             except BaseException as e:  # surfaced by the test through `errors`
                 self.errors.append(e)
 

@@ -963,6 +963,7 @@ def test_stop_while_the_server_is_down_mid_run_is_a_normal_stop_with_end_events(
     assert not run.thread.is_alive()
     assert not run.errors, run.errors
     assert events.types.count("end") == events.types.count("new")
+    assert run.summary.frames > 0 and run.summary.seconds > 1.0  # the summary's rate counts that time too
 
 
 def test_stop_while_the_server_is_stalled_does_not_wait_for_call_deadlines(sock_dir, monkeypatch):
