@@ -31,8 +31,10 @@ def cmd_run(args) -> int:
     if threading.current_thread() is threading.main_thread():
         # `docker stop` / systemd send SIGTERM: finish cleanly (end events, MQTT offline) instead of dying
         signal.signal(signal.SIGTERM, on_sigterm)
+    runs = 0
     while True:
-        changed = _run_once(args, stop)
+        runs += 1
+        changed = _run_once(args, stop, runs)
         if not changed:
             return 0
         # a setting changed in the camera's web page: everything was closed cleanly; start again
@@ -43,12 +45,16 @@ def cmd_run(args) -> int:
               file=sys.stderr, flush=True)
 
 
-def _run_once(args, stop) -> list[str]:
+def _run_once(args, stop, run: int = 1) -> list[str]:
     """Load the config and run the pipeline until it ends or `stop`; the camera parameters that
-    changed meanwhile (then the caller runs again), else []."""
+    changed meanwhile (then the caller runs again, with `run` one more), else []."""
     from app import pipeline  # the model and video stack (cv2, the runtime): only for `vigil run`
+    from app.sinks.video import numbered
 
     cfg, camera = load_with_parameters(args)
+    if run > 1:  # started again to apply new camera parameters: keep what the earlier runs wrote
+        cfg.output.append = True
+        cfg.output.video = numbered(cfg.output.video, run)
     logging.getLogger().setLevel(cfg.log_level.upper() if not args.debug else "DEBUG")
     bar = None
     progress = None

@@ -73,6 +73,8 @@ class PreprocessConfig(_Section):
 
 class OutputConfig(_Section):
     jsonl: str | None = Field(None, description="JSON Lines file of per-frame tracked objects; '-' for stdout")
+    append: bool = Field(False, description="add to an existing output.jsonl instead of replacing it (a restart "
+                                            "to apply changed camera parameters does)")
     video: str | None = Field(None, description="annotated video (.mp4/.avi) or latest annotated image (.jpg/.png)")
     progress: bool = Field(True, description="show a progress bar on stderr")
 

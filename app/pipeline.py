@@ -93,7 +93,7 @@ def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[lis
     sinks: list[Consumer] = []
     where = []
     if cfg.output.jsonl:
-        sinks.append(JsonlSink(cfg.output.jsonl, labels))
+        sinks.append(JsonlSink(cfg.output.jsonl, labels, cfg.output.append))
         where.append("stdout (JSON Lines)" if cfg.output.jsonl == "-" else f"{cfg.output.jsonl} (JSON Lines)")
     if cfg.output.video:
         sinks.append(VideoSink(cfg.output.video, labels, fps))

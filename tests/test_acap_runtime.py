@@ -1004,11 +1004,11 @@ def test_stop_while_the_server_is_stalled_does_not_wait_for_call_deadlines(sock_
     assert events.types.count("end") == events.types.count("new")
 
 
-def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
+def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir, tmp_path):
     """A setting changed in the camera's web page is applied: Vigil notices, stops cleanly and starts
-    again (same process, re-executed) with the new value; SIGTERM then ends it normally."""
-
-
+    again (same process, re-executed) with the new value; SIGTERM then ends it normally. The restarted
+    run adds to the JSON Lines file and writes its video beside the first one's, losing neither."""
+    jsonl, video = tmp_path / "run.jsonl", tmp_path / "run.mp4"
     params = {"root.Vigil.ScoreThresholdPercent": "35", "root.Vigil.Tiling": "no"}
     emu = Emulator(EmulatorConfig(address=f"unix://{sock_dir}/pw.sock", video=str(SAMPLE_CLIP), loop=True,
                                   params=params)).start()
@@ -1016,7 +1016,8 @@ def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
         [sys.executable, "-m", "app", "run", "--backend", "acap-runtime", "--source", "acap-runtime", "--no-progress",
          "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
          "--set", "acap_runtime.parameter_poll=0.2", "--set", "source.stream.width=320",
-         "--set", "source.stream.height=240", "--set", "log_level=debug"],
+         "--set", "source.stream.height=240", "--set", "log_level=debug", "--jsonl", str(jsonl),
+         "--save-video", str(video)],
         cwd=ROOT, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
@@ -1041,6 +1042,7 @@ def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
         assert proc.poll() is None
         params["root.Vigil.ScoreThresholdPercent"] = "60"
         wait_until(lambda: seen("starting again to apply them"), 30, 0.05, "the restart")
+        first_run = jsonl.read_text().splitlines()  # the first run has closed its files
         wait_until(lambda: seen("1 model run", 2), 60, 0.05, "the second start")
         assert proc.poll() is None  # still running: restarted in place, not exited
         assert seen("camera parameters changed (ScoreThresholdPercent)")
@@ -1054,3 +1056,9 @@ def test_changed_camera_parameter_restarts_vigil_with_the_new_value(sock_dir):
         reader.join(5)
         emu.stop()
     assert code == 0, "".join(lines[-20:])
+    records = jsonl.read_text().splitlines()
+    assert first_run and len(records) > len(first_run) and records[:len(first_run)] == first_run
+    for path in (video, tmp_path / "run.2.mp4"):
+        cap = cv2.VideoCapture(str(path))
+        assert cap.read()[0], f"{path.name} has no frames"
+        cap.release()

@@ -50,6 +50,23 @@ def test_jsonl_writes_one_record_per_frame(tmp_path):
     assert recs[1]["objects"] == []
 
 
+def test_jsonl_append_adds_to_the_file_and_numbered_videos_go_beside_it(tmp_path):
+    from app.sinks.video import numbered
+
+    p = tmp_path / "o.jsonl"
+    img = np.zeros((120, 160, 3), np.uint8)
+    for seq, append in ((1, False), (2, True)):
+        s = JsonlSink(str(p), ["person", "car"], append=append)
+        s.on_result(shown(Frame(img, seq / 10, seq), dets()))
+        s.close()
+    assert [json.loads(line)["seq"] for line in p.read_text().splitlines()] == [1, 2]
+    s = JsonlSink(str(p), ["person", "car"])  # without append, a new file
+    s.close()
+    assert p.read_text() == ""
+    assert numbered("out/clip.mp4", 1) == "out/clip.mp4" and numbered("out/clip.mp4", 3) == "out/clip.3.mp4"
+    assert numbered("latest.jpg", 2) == "latest.jpg" and numbered(None, 2) is None  # an image is replaced
+
+
 def test_jsonl_boxes_are_the_part_inside_the_frame(tmp_path):
     """The tracker's smoothed box can reach half a pixel past an edge; JSON Lines says what is visible,
     as the events and the Axis metadata do."""

@@ -28,7 +28,7 @@ FLUSH_INTERVAL = 1.0  # s: a reader (tail -f, a pipe) sees records within about 
 
 
 class JsonlSink:
-    def __init__(self, target: str, labels: list[str]) -> None:
+    def __init__(self, target: str, labels: list[str], append: bool = False) -> None:
         self.labels = labels
         self.target = target
         self.flush_interval = FLUSH_INTERVAL
@@ -38,7 +38,7 @@ class JsonlSink:
         else:
             try:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
-                self._f = open(target, "w", buffering=1 << 16)
+                self._f = open(target, "a" if append else "w", buffering=1 << 16)
             except OSError as e:
                 raise ConfigError(f"output.jsonl: cannot write {target}: {e.strerror}") from None
 

@@ -16,6 +16,15 @@ VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
+def numbered(target: str | None, run: int) -> str | None:
+    """Where run number `run` (2, 3, … of one process) writes output.video: a video in a file of its own
+    (clip.2.mp4; a video cannot be added to), the latest image where it was."""
+    if target is None or run < 2 or Path(target).suffix.lower() in IMAGE_SUFFIXES:
+        return target
+    p = Path(target)
+    return str(p.with_name(f"{p.stem}.{run}{p.suffix}"))
+
+
 class VideoSink:
     def __init__(self, target: str, labels: list[str], fps: float | None) -> None:
         self.path = Path(target)
