@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import defaultdict
 
 import httpx
@@ -546,3 +547,41 @@ def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_aft
         gate.close()
         if sub is not None:
             sub.close()
+
+
+def test_health_goes_out_at_once_when_the_camera_goes_silent(mosquitto, tmp_path):
+    """…/health is retained state for Home Assistant's Health sensor: it goes out once connected and
+    again as soon as a status in it changes, not only with the stats (here: stats off), so a camera
+    stream gone silent shows as degraded within seconds and its recovery too."""
+    from tests.conftest import sample_clip_part, stalling_server
+    from tests.consumers import BackgroundRun
+
+    release = threading.Event()
+    server = stalling_server(sample_clip_part(tmp_path / "people.avi", 20).read_bytes(), release)
+    cfg = load_config(None, {
+        "output.progress": False, "device_id": "quiet", "source.stall_timeout": 60,
+        "source.uri": f"http://127.0.0.1:{server.server_address[1]}/people.avi",
+        "mqtt": {"enabled": True, "port": mosquitto.port, "stats_interval": 0},
+    }, env={})
+    sub = Subscriber(mosquitto.port, "vigil/quiet/#")
+    run = BackgroundRun(cfg)
+
+    def source_states():
+        return [m.json()["components"]["source"]["status"] for m in sub.on("/health")]
+
+    try:
+        wait_until(lambda: "degraded" in source_states(), 60, 0.1, "health saying the source is degraded")
+        states = source_states()
+        assert states[0] == "ok" and states.index("degraded") > 0  # first as it was, then the change
+        assert not sub.on("/stats")
+        late = retained_state(mosquitto.port, "vigil/quiet", {"vigil/quiet/health"})["vigil/quiet/health"]
+        assert late.json()["components"]["source"]["status"] == "degraded"  # retained, for who comes later
+        sent = len(states)
+        time.sleep(3)  # looked at every second meanwhile
+        assert len(source_states()) == sent  # nothing changed since: no more health messages
+    finally:
+        run.stop()
+        release.set()
+        server.shutdown()
+        sub.close()
+    assert not run.errors

@@ -28,6 +28,7 @@ from app.publish.discovery import Discovery
 from app.publish.images import LatestImage
 from app.publish.outbound import Message, OutboundQueue
 from app.publish.payloads import Topics, dumps, frame_message
+from app.publish.reports import Reports
 from app.publish.sweep import StaleSweep
 from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.types import FrameResult
@@ -48,8 +49,7 @@ class MqttPublisher:
         self.topics = Topics(cfg.topic_prefix or f"vigil/{device_id}")
         self.client_id = cfg.client_id or f"vigil-{device_id}-{secrets.token_hex(4)}"
         self.broker = f"{cfg.host}:{cfg.port}"
-        self._stats_fn = stats
-        self._health_fn = health
+        self._reports = Reports(self.topics, cfg.stats_interval, stats, health)
         self.resets = ResetCommands(cfg, self.topics.reset_command, list(lines))  # set its on_reset
         self.latest = latest
         self.discovery = Discovery(self.topics, cfg.home_assistant.prefix, device_id, __version__, configuration_url,
@@ -70,7 +70,6 @@ class MqttPublisher:
         self._sweep = StaleSweep(self.topics, cfg.home_assistant.prefix, device_id, cfg.connect_timeout)
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
         self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
-        self._next_stats = time.monotonic() + cfg.stats_interval
         self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued
         self._client = self._make_client()
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
@@ -159,19 +158,16 @@ class MqttPublisher:
     # ---- sender thread ------------------------------------------------------------------
 
     def _send_loop(self) -> None:
-        interval = self.cfg.stats_interval
         while True:
-            want_stats = unsubscribe = False
+            reports = unsubscribe = False
             with self._cv:
                 while True:
                     if self._stop:
                         return
                     now = time.monotonic()
-                    if interval > 0 and now >= self._next_stats:
-                        self._next_stats = now + interval
-                        if self._connected and self._stats_fn is not None:
-                            want_stats = True
-                            break
+                    if self._reports.due(now, self._connected):
+                        reports = True
+                        break
                     self._check_handshake(now)
                     if self._sweep.expired(now):
                         self._unsubscribe = True
@@ -184,24 +180,24 @@ class MqttPublisher:
                     if self._connected and self._q.ready(events_ok) and len(self._outstanding) < self.cfg.max_inflight:
                         msg = self._q.pop(events_ok)
                         break
-                    wait = min((self._next_stats - now) if interval > 0 else 1.0, 1.0)
+                    wait = self._reports.wait(now)
                     if self._connected and not events_ok and self._q.events:
                         wait = min(wait, self._hold_until - now)
                     self._cv.wait(timeout=max(wait, 0.001))
             if unsubscribe:
                 self._client.unsubscribe(self._sweep.filters())
                 continue
-            if want_stats:
+            if reports:
                 try:
-                    doc = self._stats_fn()
-                    health = self._health_fn() if self._health_fn is not None else None
+                    stats, health = self._reports.messages()
                 except Exception:  # stats must never stop publishing
                     log.exception("mqtt: building stats failed")
                     continue
                 with self._cv:
-                    self._q.put_stats(Message(self.topics.stats, dumps(doc), 0, False))
+                    if stats is not None:
+                        self._q.put_stats(stats)
                     if health is not None:
-                        self._q.set_retained(Message(self.topics.health, dumps(health), 1, True))
+                        self._q.set_retained(health)
                 continue
             try:
                 info = self._client.publish(msg.topic, msg.payload, msg.qos, msg.retain)
