@@ -28,7 +28,7 @@ class RetryPolicy:
 
     timeout: float = 600.0
     base_delay: float = 0.25
-    max_delay: float = 5.0
+    max_delay: float = 1.0  # a server coming back (ACAP Runtime restarted) is used within about a second
 
     @classmethod
     def every(cls, delay: float, timeout: float) -> "RetryPolicy":

@@ -51,3 +51,11 @@ def test_feed_latency_paces_the_source_the_pipeline_opens(monkeypatch):
         assert next(iter(source)).image.shape == (576, 768, 3)
     finally:
         source.close()
+
+
+def test_acap_reconnect_measures_frames_flowing_again_after_the_server_is_back():
+    # camera mode in its own process against `vigil emulator`, stopped and started again
+    from tests.mqtt_util import free_port
+
+    waits = bench_module("acap_reconnect").main(["--outages", "1", "--warmup", "6", "--port", str(free_port())])
+    assert len(waits) == 1 and waits[0] < 120  # frames came again (the bench gives up waiting at 120 s)

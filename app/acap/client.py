@@ -29,8 +29,9 @@ DEFAULT_ADDRESS = "unix:///tmp/acap-runtime.sock"
 BARE_CANCELLED = ("", "CANCELLED", "Cancelled")  # what ACAP Runtime says for every Predict failure
 MAX_MESSAGE = 256 << 20  # a 4K RGB frame is 25 MB
 # A shared channel lives as long as the run: cap grpc's reconnect back-off (default up to 120 s) so a
-# server that comes back is noticed within a few seconds, as a fresh channel per call would.
-MAX_RECONNECT_BACKOFF_MS = 5000
+# server that comes back is noticed within about a second, as a fresh channel per call would (a local
+# socket or LAN address: trying again costs nothing).
+MAX_RECONNECT_BACKOFF_MS = 1000
 
 
 class AcapRuntimeError(VigilError):
