@@ -466,6 +466,7 @@ def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
     html = dom.stdout
     assert 'id="frame"' in html and 'data-loaded="1"' in html, "the annotated frame did not load"
     assert 'data-width="640"' in html  # 768x576 shown at h=480
+    assert 'data-stale="0"' in re.search(r'<img id="frame"[^>]*>', html).group(0)  # live: not greyed
     assert 'data-key="walkway/person"' in html and 'data-key="crossing"' in html, "counts table is empty"
     frame_row = re.search(r'<tr data-key="frame"><td>frame</td><td>(\d+)</td><td>(.*?)</td></tr>', html)
     assert frame_row, "no row for the whole frame"
@@ -542,3 +543,35 @@ def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path)
     assert 'data-loaded="1"' in thumbs["r-1"] and 'alt="person"' in thumbs["r-1"]
     # no picture: the grey tile, not the browser's broken-image sign with the alt text beside it
     assert "src=" not in thumbs["r-0"] and 'alt=""' in thumbs["r-0"], thumbs["r-0"]
+
+
+def test_status_page_greys_the_picture_while_the_source_is_not_ok(tmp_path):
+    """A camera gone silent: the page must not pass its last frame off as live."""
+    import numpy as np
+
+    from app.api.config import ApiConfig
+    from app.api.server import ApiServer, create_app
+    from app.health import Health
+    from app.status import Parts, Status
+    from app.timing import StageTimer
+    from app.types import Detections, Frame, FrameResult
+
+    source = Health()
+    source.set("retrying", "cannot open video source rtsp://camera/stream")
+    status = Status(["person"], "dev", StageTimer(), Parts(Health(), source), "r")
+    frame = Frame(np.full((120, 160, 3), 90, np.uint8), 1.0, 0)
+    status.on_result(FrameResult(0, 1.0, 1.0, (160, 120), Detections(), frame=frame))
+    server = ApiServer(create_app(status, ApiConfig(), {}, {}), "127.0.0.1", 0)
+    server.start()
+    try:
+        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000",
+                              "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    img = re.search(r'<img id="frame"[^>]*>', dom.stdout).group(0)
+    assert 'data-loaded="1"' in img and 'data-stale="1"' in img, img
+    note = re.search(r'<p id="frame-stale"[^>]*>(.*?)</p>', dom.stdout)
+    assert note and "hidden" not in note.group(0) and "source degraded" in note.group(1), note
+    assert "cannot open video source" in note.group(1)

@@ -95,6 +95,12 @@ async function refreshHealth() {
       li.textContent = name + ": " + c.status + " (" + c.detail + ")";
       ul.appendChild(li);
     }
+    // while the source is not ok the picture is the last frame that came: greyed, and said so
+    const src = h.components.source, stale = !!src && src.status !== "ok";
+    $("frame").dataset.stale = stale ? "1" : "0";
+    const note = $("frame-stale");
+    note.hidden = !stale;
+    note.textContent = stale ? "source " + src.status + ": " + src.detail + " (showing the last frame that came)" : "";
   } catch (e) { const b = $("health"); b.textContent = "unreachable"; b.dataset.status = "failing"; }
 }
 
