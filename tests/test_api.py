@@ -454,6 +454,22 @@ def chromium() -> str:
                 "`sudo apt-get install chromium` (or run `make test` as root)", pytrace=False)
 
 
+def page_dom(app, tmp_path) -> str:
+    """The status page of `app`, served on a free port, as headless Chromium renders it after 4 s."""
+    from app.api.server import ApiServer
+
+    server = ApiServer(app, "127.0.0.1", 0)
+    server.start()
+    try:
+        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000",
+                              "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
+    finally:
+        server.close()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    return dom.stdout
+
+
 def test_status_page_renders_the_frame_and_counts_in_chromium(live, tmp_path):
     client, _, _ = live
     browser = chromium()
@@ -514,7 +530,7 @@ def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path)
     import numpy as np
 
     from app.api.config import ApiConfig
-    from app.api.server import ApiServer, create_app
+    from app.api.server import create_app
     from app.health import Health
     from app.snapshots.store import Snapshot, SnapshotStore
     from app.status import Parts, Status
@@ -529,17 +545,9 @@ def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path)
     status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
     for i in range(2):  # memory holds one: r-0's is evicted
         store.put(f"r-{i}", Snapshot(jpg, jpg, (48, 96), (48, 96)))
-    server = ApiServer(create_app(status, ApiConfig(), {}, {}, snapshots=store), "127.0.0.1", 0)
-    server.start()
-    try:
-        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000",
-                              "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
-    finally:
-        server.close()
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    thumbs = {m.group(1): m.group(0) for m in re.finditer(r'<img class="thumb" data-id="([^"]+)"[^>]*>', dom.stdout)}
-    assert set(thumbs) == {"r-0", "r-1"}, dom.stdout[-3000:]
+    html = page_dom(create_app(status, ApiConfig(), {}, {}, snapshots=store), tmp_path)
+    thumbs = {m.group(1): m.group(0) for m in re.finditer(r'<img class="thumb" data-id="([^"]+)"[^>]*>', html)}
+    assert set(thumbs) == {"r-0", "r-1"}, html[-3000:]
     assert 'data-loaded="1"' in thumbs["r-1"] and 'alt="person"' in thumbs["r-1"]
     # no picture: the grey tile, not the browser's broken-image sign with the alt text beside it
     assert "src=" not in thumbs["r-0"] and 'alt=""' in thumbs["r-0"], thumbs["r-0"]
@@ -550,7 +558,7 @@ def test_status_page_greys_the_picture_while_the_source_is_not_ok(tmp_path):
     import numpy as np
 
     from app.api.config import ApiConfig
-    from app.api.server import ApiServer, create_app
+    from app.api.server import create_app
     from app.health import Health
     from app.status import Parts, Status
     from app.timing import StageTimer
@@ -561,17 +569,9 @@ def test_status_page_greys_the_picture_while_the_source_is_not_ok(tmp_path):
     status = Status(["person"], "dev", StageTimer(), Parts(Health(), source), "r")
     frame = Frame(np.full((120, 160, 3), 90, np.uint8), 1.0, 0)
     status.on_result(FrameResult(0, 1.0, 1.0, (160, 120), Detections(), frame=frame))
-    server = ApiServer(create_app(status, ApiConfig(), {}, {}), "127.0.0.1", 0)
-    server.start()
-    try:
-        dom = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=4000",
-                              "--dump-dom", server.url], capture_output=True, text=True, timeout=120)
-    finally:
-        server.close()
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    img = re.search(r'<img id="frame"[^>]*>', dom.stdout).group(0)
+    html = page_dom(create_app(status, ApiConfig(), {}, {}), tmp_path)
+    img = re.search(r'<img id="frame"[^>]*>', html).group(0)
     assert 'data-loaded="1"' in img and 'data-stale="1"' in img, img
-    note = re.search(r'<p id="frame-stale"[^>]*>(.*?)</p>', dom.stdout)
+    note = re.search(r'<p id="frame-stale"[^>]*>(.*?)</p>', html)
     assert note and "hidden" not in note.group(0) and "source degraded" in note.group(1), note
     assert "cannot open video source" in note.group(1)
