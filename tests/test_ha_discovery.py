@@ -84,7 +84,10 @@ def test_every_discovery_payload_passes_home_assistants_own_schema_and_templates
     for topic, payload in found.items():
         got = rendered[topic]
         state = states.get(payload.get("state_topic"))
-        if topic.startswith("homeassistant/binary_sensor/"):  # on while the zone's count is above 0
+        if topic.endswith("/source_connected/config"):  # on while the source is ok
+            source = json.loads(state)["components"]["source"]["status"]
+            assert got["value_template"] == ("ON" if source == "ok" else "OFF"), (topic, state)
+        elif topic.startswith("homeassistant/binary_sensor/"):  # on while the zone's count is above 0
             assert got["value_template"] == ("ON" if int(state) > 0 else "OFF"), (topic, state)
         elif "/line_" in topic:
             line = json.loads(state)
@@ -104,13 +107,16 @@ def test_entities_have_names_a_person_can_read_icons_and_the_status_page(ha_run)
     assert {"Persons", "Objects", "Walkway persons", "Walkway person occupancy", "Walkway occupancy",
             "West persons", "Crossing line in", "Crossing line out", "Mid line in", "Mid line out",
             "Crossing line reset", "Mid line reset", "All lines reset", "Processing fps",
-            "Inference time per frame", "Model run time", "MQTT queue", "Health", "Latest frame", "Last snapshot", "Last person snapshot"} <= names, sorted(names)
+            "Inference time per frame", "Model run time", "MQTT queue", "Health", "Camera stream", "Latest frame",
+            "Last snapshot", "Last person snapshot"} <= names, sorted(names)
     kinds = {t.split("/")[1] for t in found}
     assert kinds == {"sensor", "binary_sensor", "image", "button"}
     assert all("icon" in p for t, p in found.items() if "/binary_sensor/" not in t)
-    assert all(p["device_class"] == "occupancy" for t, p in found.items() if "/binary_sensor/" in t)
+    assert all(p["device_class"] == ("connectivity" if p["name"] == "Camera stream" else "occupancy")
+               for t, p in found.items() if "/binary_sensor/" in t)
     diag = {p["name"] for p in found.values() if p.get("entity_category") == "diagnostic"}
-    assert diag == {"Processing fps", "Inference time per frame", "Model run time", "MQTT queue", "Health"}
+    assert diag == {"Processing fps", "Inference time per frame", "Model run time", "MQTT queue", "Health",
+                    "Camera stream"}
     urls = {p["device"]["configuration_url"] for p in found.values()}
     assert len(urls) == 1
     url = urls.pop()

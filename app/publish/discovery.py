@@ -96,6 +96,10 @@ class Discovery:
                          value_template="{{ value_json.status }}", json_attributes_topic=t.health,
                          json_attributes_template="{{ value_json.components | tojson }}", icon="mdi:heart-pulse",
                          **diag),
+            # on at once when the camera stream is lost or back (health goes out on every status change)
+            self._entity("binary_sensor", "source_connected", "Camera stream", state_topic=t.health,
+                         value_template="{{ 'ON' if value_json.components.source.status == 'ok' else 'OFF' }}",
+                         payload_on="ON", payload_off="OFF", device_class="connectivity", **diag),
         ]
         if self.reset and self.lines:
             cmd = {"command_topic": t.reset_command, "entity_category": "config", "icon": "mdi:counter"}
