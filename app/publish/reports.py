@@ -44,12 +44,12 @@ class Reports:
 
     def messages(self) -> tuple[Message | None, Message | None]:
         """(stats, health): each None when not due, or health when none of its statuses changed."""
-        stats, self._stats_due = self._stats_due, False
-        doc = self.stats() if stats and self.stats is not None else None
+        due, self._stats_due = self._stats_due, False
+        doc = self.stats() if due and self.stats is not None else None
+        stats = None if doc is None else Message(self.topics.stats, dumps(doc), 0, False)
         health = self.health() if self.health is not None else None
         if health is None:
-            return (None if doc is None else Message(self.topics.stats, dumps(doc), 0, False)), None
+            return stats, None
         statuses = (health.get("status"), sorted((k, c.get("status")) for k, c in health.get("components", {}).items()))
         changed, self._seen = statuses != self._seen, statuses
-        return (None if doc is None else Message(self.topics.stats, dumps(doc), 0, False),
-                Message(self.topics.health, dumps(health), 1, True) if doc is not None or changed else None)
+        return stats, Message(self.topics.health, dumps(health), 1, True) if stats is not None or changed else None
