@@ -77,6 +77,10 @@ def average_precision(scores: np.ndarray, flags: np.ndarray, num_truth: int) -> 
     order = np.argsort(-scores, kind="stable")
     tp = np.cumsum(flags[order] == TP)
     fp = np.cumsum(flags[order] == FP)
+    # one point per distinct score: boxes with equal scores (common with an INT8 model's few output
+    # levels) pass any threshold together, so the order they were pooled in must not matter
+    last = np.r_[np.diff(scores[order]) != 0, True][: len(order)]
+    tp, fp = tp[last], fp[last]
     recall = np.concatenate([[0.0], tp / num_truth])
     precision = np.concatenate([[1.0], tp / np.maximum(tp + fp, 1)])
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # the envelope

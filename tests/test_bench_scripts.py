@@ -59,3 +59,33 @@ def test_acap_reconnect_measures_frames_flowing_again_after_the_server_is_back()
 
     waits = bench_module("acap_reconnect").main(["--outages", "1", "--warmup", "6", "--port", str(free_port())])
     assert len(waits) == 1 and waits[0] < 120  # frames came again (the bench gives up waiting at 120 s)
+
+
+def compare(*args: str) -> dict[tuple[str, str, str], list[str]]:
+    """bench/compare_detectors.py's rows, keyed by (split, group, A / B / A - B)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "compare_detectors.py"), "--split", "tune",
+                          "--resamples", "40", *args], capture_output=True, text=True, check=True).stdout
+    rows = {}
+    for line in out.splitlines()[1:-1]:
+        split, group, *rest = line.split()
+        name = "A - B" if rest[:2] == ["A", "-"] else rest[0]
+        rows[(split, group, name)] = rest[3:] if name == "A - B" else rest[1:]
+    return rows
+
+
+def test_compare_detectors_finds_no_difference_between_a_model_and_itself():
+    rows = compare()
+    assert rows[("tune", "person", "A")] == rows[("tune", "person", "B")]
+    assert rows[("tune", "person", "A - B")] == ["+0.000", "+0.00..+0.00"] * 3
+
+
+def test_compare_detectors_pairs_two_models_on_the_same_items():
+    rows = compare("--b-set", f"model.path={ROOT / 'models' / 'nanodet_int8_perchannel.tflite'}")
+    a, b, diff = (rows[("tune", "person", n)] for n in ("A", "B", "A - B"))
+    assert a[0] == b[0] == "84"  # the same labelled people
+    recall_a, recall_b = float(a[3]), float(b[3])
+    assert float(diff[0]) == round(recall_a - recall_b, 3)
+    assert a != b  # per-channel weights give other detections

@@ -1,7 +1,7 @@
 """Detector accuracy on the labelled evaluation set (tests/data/eval): recall and precision at IoU 0.5
 at each configuration's operating point, and AP50, per class group, per source and split — one table.
 
-    python tools/eval_detector.py [--split tune|holdout|all] [--only NAME ...] [--float-model PATH]
+    python tools/eval_detector.py [--split tune|holdout|all] [--only NAME ...] [--float-model PATH] [--ci N]
 
 Rows: BlazePose per-tensor with config/blazepose.yaml at threshold 0.6 (the default before NanoDet), and NanoDet float,
 per-channel and per-tensor, each with config/default.yaml. The float model is not bundled (it is
@@ -10,6 +10,10 @@ per-channel and per-tensor, each with config/default.yaml. The float model is no
 Matching is per class group (person; vehicle = the members of model.groups.vehicle): a vehicle box of
 any vehicle class matches a labelled vehicle of any vehicle class. Boxes of other classes are not
 scored (nothing else is labelled). Unmatched boxes mostly inside an ignore region do not count.
+
+--ci N adds 95 % intervals from N resamples of the items (the picture or clip frame is the unit, since
+people in one picture are not independent): with 24-27 items per half, one person is about 1.2 points
+of recall and the intervals are wide; read differences between rows against them.
 """
 from __future__ import annotations
 
@@ -89,6 +93,14 @@ class Pool:
 
 def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
     """(source, group) -> Pool for one configuration over the items."""
+    pools: dict[tuple[str, str], Pool] = {}
+    for (source, _, g), p in evaluate_items(cfg, items).items():
+        pools.setdefault((source, g), Pool()).add(p)
+    return pools
+
+
+def evaluate_items(cfg: Config, items) -> dict[tuple[str, str, str], Pool]:
+    """(source, item id, group) -> Pool for one configuration: every item on its own, for resampling."""
     run_cfg = cfg.model_copy(deep=True)
     run_cfg.decoder.score_threshold = AP_FLOOR
     run_cfg.decoder.class_thresholds = {}
@@ -98,7 +110,7 @@ def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
     op_filter = ScoreFilter(cfg.decoder, det.labels, len(det.labels))
     groups = group_of_label(cfg)
     label_group = np.array([groups.get(lab, "") for lab in det.labels] + [""], dtype=object)
-    pools: dict[tuple[str, str], Pool] = {}
+    pools: dict[tuple[str, str, str], Pool] = {}
     for item in items:
         d = det(Frame(item.image, 0.0, 0))
         g_pred = label_group[np.clip(d.class_ids, 0, len(det.labels))]
@@ -110,7 +122,7 @@ def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
             others = item.boxes[truth_groups == ""] if len(item.boxes) else np.zeros((0, 4))
             ignore = np.concatenate([item.ignore.reshape(-1, 4), others.reshape(-1, 4)])
             flags = match_flags(d.xyxy[sel], d.scores[sel], truth, ignore)
-            p = pools.setdefault((item.source, g), Pool())
+            p = pools.setdefault((item.source, item.id, g), Pool())
             p.scores.append(d.scores[sel])
             p.flags.append(flags)
             p.operating.append(op_filter.keep(d.scores[sel], d.class_ids[sel]))
@@ -120,12 +132,58 @@ def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
     return pools
 
 
-def by_group(pools: dict[tuple[str, str], Pool]) -> dict[str, Pool]:
-    """Every source's pool summed per class group."""
+def by_group(pools: dict[tuple, Pool]) -> dict[str, Pool]:
+    """Every source's (or item's) pool summed per class group (the group is the key's last part)."""
     out = {g: Pool() for g in GROUPS}
-    for (_, g), p in pools.items():
-        out[g].add(p)
+    for key, p in pools.items():
+        out[key[-1]].add(p)
     return out
+
+
+METRICS = ("recall", "precision", "ap50")
+
+
+def resampled(per_item: dict[tuple[str, str, str], Pool], group: str, resamples: int = 1000,
+              seed: int = 0) -> dict[str, np.ndarray]:
+    """Recall, precision and AP50 of one class group on each of `resamples` resamples of the items
+    (drawn with replacement, as many as there are): people in one picture are not independent, so the
+    picture (or clip frame) is the unit. The same seed and item ids give the same resamples, so two
+    configurations' values are paired, resample by resample."""
+    ids = sorted({key[1] for key in per_item})
+    of_group = {key[1]: p for key, p in per_item.items() if key[2] == group}
+    pools = [of_group.get(i, Pool()) for i in ids]
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    values: dict[str, list[float]] = {name: [] for name in METRICS}
+    for draw in draws:
+        total = Pool()
+        for i in draw:
+            total.add(pools[i])
+        r = total.result()
+        for name in METRICS:
+            values[name].append(r[name])
+    return {name: np.asarray(v, dtype=float) for name, v in values.items()}
+
+
+def interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval, leaving out resamples where the value is undefined (no labelled box)."""
+    v = values[~np.isnan(values)]
+    if not len(v):
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    return float(np.percentile(v, tail)), float(np.percentile(v, 100 - tail))
+
+
+def bootstrap(per_item: dict[tuple[str, str, str], Pool], group: str, resamples: int = 1000,
+              seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """95 % (level) intervals of recall, precision and AP50 of one class group (see resampled)."""
+    return {name: interval(v, level) for name, v in resampled(per_item, group, resamples, seed).items()}
+
+
+def overrides(pairs: list[str]) -> dict:
+    """--set KEY=VALUE strings as config overrides (each value read as YAML: 0.5, [0, 1], rgb)."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in pairs)}
 
 
 def main() -> None:
@@ -136,13 +194,14 @@ def main() -> None:
     ap.add_argument("--float-model", type=Path, default=FLOAT_MODEL)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override for every configuration, e.g. decoder.class_thresholds.person=0.5")
+    ap.add_argument("--ci", type=int, default=0, metavar="N",
+                    help="also print 95%% intervals of each split's 'all' rows from N resamples of its items "
+                         "(pictures and clip frames, with replacement; the same resamples for every configuration)")
     ap.add_argument("--sweep", metavar="NAME",
                     help="instead of the table: recall, precision and F1 of one configuration at thresholds "
                          "0.20-0.70 per group, on --split (how the default thresholds were chosen, on tune)")
     args = ap.parse_args()
-    import yaml
-
-    extra = {k: yaml.safe_load(v) for k, _, v in (s.partition("=") for s in args.set)}
+    extra = overrides(args.set)
     splits = ["tune", "holdout"] if args.split == "all" else [args.split]
     items = {s: list(load_eval_set(s)) for s in splits}
     print(f"evaluation set: " + ", ".join(f"{s} {len(v)} items" for s, v in items.items()))
@@ -171,7 +230,10 @@ def main() -> None:
             continue
         cfg = load_config(path, {**over, **extra}, env={})
         for split in splits:
-            pools = evaluate(cfg, items[split])
+            per_item = evaluate_items(cfg, items[split])
+            pools: dict[tuple[str, str], Pool] = {}
+            for (source, _, g), p in per_item.items():
+                pools.setdefault((source, g), Pool()).add(p)
             sources = sorted({s for s, _ in pools})
             for g in GROUPS:
                 total = Pool()
@@ -184,6 +246,11 @@ def main() -> None:
                     r = p.result()
                     print(f"{name:<22}{split:<9}{src:<16}{g:<9}{r['truth']:>6}{r['tp']:>5}{r['fp']:>5}"
                           f"{r['recall']:>8.3f}{r['precision']:>7.3f}{r['ap50']:>7.3f}")
+                if args.ci and total.truth:
+                    ci = bootstrap(per_item, g, args.ci)
+                    print(f"{name:<22}{split:<9}{'95% interval':<16}{g:<9}"
+                          + "  ".join(f"{k} {lo:.3f}-{hi:.3f}" for k, (lo, hi) in ci.items())
+                          + f"  ({args.ci} resamples of {len({k[1] for k in per_item})} items)")
 
 
 if __name__ == "__main__":
