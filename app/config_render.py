@@ -14,6 +14,8 @@ from app.plugins import PluginConfig, Registry, registries
 def _yaml_value(v: Any) -> str:
     if isinstance(v, tuple):
         v = list(v)
+    if isinstance(v, dict):  # e.g. per-label models: only the keys they set
+        v = {k: x.model_dump(exclude_none=True) if isinstance(x, BaseModel) else x for k, x in v.items()}
     return yaml.safe_dump(v, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
 
 

@@ -222,6 +222,24 @@ def test_per_label_filter_overrides_the_default():
     assert [e["after"]["label"] for e in r.events] == ["person"]
 
 
+def test_by_default_a_person_is_published_once_it_scores_half_and_a_car_at_any_score():
+    # a static object scored 0.43-0.50 as a person (the sample clip's traffic cone) stays unpublished
+    a = Analytics(LABELS, filters=FiltersConfig())
+    r = a.update(frame(0), dets((1, 0.3, 0.5, 0.48, 0), (2, 0.6, 0.5, 0.40, 1)))
+    assert [e["after"]["label"] for e in r.events] == ["car"]
+    r = a.update(frame(1), dets((1, 0.3, 0.5, 0.5, 0), (2, 0.6, 0.5, 0.40, 1)))
+    assert [e["after"]["track_id"] for e in r.events if e["type"] == "new"] == [1]
+
+
+def test_a_min_score_set_without_labels_reaches_people_and_one_with_labels_does_not():
+    given = FiltersConfig.model_validate({"min_score": 0.7})  # as `--set filters.min_score=0.7` gives it
+    a = Analytics(LABELS, filters=given)
+    assert [e["after"]["label"] for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == []
+    both = FiltersConfig.model_validate({"min_score": 0.7, "labels": {"person": {"min_score": 0.5}}})
+    a = Analytics(LABELS, filters=both)
+    assert [e["after"]["label"] for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == ["person"]
+
+
 def test_area_filter_rejects_boxes_too_large():
     a = Analytics(LABELS, filters=FiltersConfig(max_area=0.005))  # our boxes cover 0.05 x 0.2 = 1 %
     assert a.update(frame(0), dets((1, 0.3, 0.5))).events == []

@@ -169,12 +169,15 @@ class Analytics:
         f = self.filters
         n = len(self.labels)
         vals = {k: np.full(n + 1, getattr(f, k), np.float64) for k in ("min_score", "min_area", "max_area", "min_age")}
+        # the built-in per-label entries (person 0.5) yield to a filters.min_score the user set without
+        # setting filters.labels: "min_score: 0.75" then reaches people too
+        builtin_yields = "labels" not in f.model_fields_set and "min_score" in f.model_fields_set
         for lab, over in f.labels.items():
             if lab in self.labels:
                 c = self.labels.index(lab)
                 for k, arr in vals.items():
                     v = getattr(over, k)
-                    if v is not None:
+                    if v is not None and not (builtin_yields and k == "min_score"):
                         arr[c] = v
         self._f = vals
 
