@@ -93,8 +93,13 @@ class Pool:
 
 def evaluate(cfg: Config, items) -> dict[tuple[str, str], Pool]:
     """(source, group) -> Pool for one configuration over the items."""
+    return by_source(evaluate_items(cfg, items))
+
+
+def by_source(per_item: dict[tuple[str, str, str], Pool]) -> dict[tuple[str, str], Pool]:
+    """Per-item pools summed per (source, group)."""
     pools: dict[tuple[str, str], Pool] = {}
-    for (source, _, g), p in evaluate_items(cfg, items).items():
+    for (source, _, g), p in per_item.items():
         pools.setdefault((source, g), Pool()).add(p)
     return pools
 
@@ -231,9 +236,7 @@ def main() -> None:
         cfg = load_config(path, {**over, **extra}, env={})
         for split in splits:
             per_item = evaluate_items(cfg, items[split])
-            pools: dict[tuple[str, str], Pool] = {}
-            for (source, _, g), p in per_item.items():
-                pools.setdefault((source, g), Pool()).add(p)
+            pools = by_source(per_item)
             sources = sorted({s for s, _ in pools})
             for g in GROUPS:
                 total = Pool()
