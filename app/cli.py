@@ -14,7 +14,7 @@ from app import __version__, bench, device_cli
 from app.device_cli import attach_negative_values
 from app.errors import VigilError
 from app.memory import tune_malloc
-from app.run_options import add_run_options, check_parameters, load_with_parameters
+from app.run_options import add_run_options, check_parameters, load_site
 
 log = logging.getLogger("vigil")
 
@@ -41,8 +41,7 @@ def cmd_run(args) -> int:
         stop.clear()
         if terminated.is_set():  # SIGTERM came meanwhile (checked after the clear, so none is lost)
             return 0
-        print(f"vigil: camera parameters changed ({', '.join(changed)}); starting again to apply them",
-              file=sys.stderr, flush=True)
+        print(f"vigil: {', '.join(changed)}; starting again to apply them", file=sys.stderr, flush=True)
 
 
 def _run_once(args, stop, run: int = 1) -> list[str]:
@@ -51,7 +50,9 @@ def _run_once(args, stop, run: int = 1) -> list[str]:
     from app import pipeline  # the model and video stack (cv2, the runtime): only for `vigil run`
     from app.sinks.video import numbered
 
-    cfg, camera = load_with_parameters(args)
+    from app.settings import Settings
+
+    cfg, camera, layers, site = load_site(args)
     if run > 1:  # started again to apply new camera parameters: keep what the earlier runs wrote
         cfg.output.append = True
         cfg.output.video = numbered(cfg.output.video, run)
@@ -68,18 +69,24 @@ def _run_once(args, stop, run: int = 1) -> list[str]:
             bar.update(1)
 
     changed: list[str] = []
+
+    def restart(reason: str) -> None:  # settings saved on site that need the pipeline made again
+        changed.append(reason)
+        stop.set()
+
+    settings = Settings(cfg, layers, site, restart)
     watch = None
     if camera is not None and cfg.acap_runtime.parameter_poll > 0:
         from app.acap.params import ParameterWatch  # grpc: only on a camera that uses its parameters
 
         def on_change(names: list[str]) -> None:
-            changed.extend(names)
+            changed.append(f"camera parameters changed ({', '.join(names)})")
             stop.set()
 
         watch = ParameterWatch(cfg.acap_runtime, camera, cfg.acap_runtime.parameter_poll, on_change,
                                check=lambda values: check_parameters(args, values)).start()
     try:
-        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop)
+        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop, settings=settings)
     finally:
         if bar is not None:
             bar.close()

@@ -18,7 +18,7 @@ from app.config_input import merged_tree
 from app.decoders import DECODERS
 from app.regions import PLANNERS
 from app.errors import ConfigError
-from app.plugins import format_validation_error
+from app.plugins import format_validation_error, validation_items
 from app.tracking import TRACKERS
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
@@ -91,6 +91,14 @@ class StateConfig(_Section):
     )
 
 
+class SiteConfig(_Section):
+    file: str | None = Field(
+        None, description="the site file: what Vigil's settings page and PUT /api/config save, layered over this "
+        "configuration (docs/configuration.md); default: site.yaml beside state.file (on the camera /data/site.yaml); "
+        "neither set: settings cannot be saved. Not settable in the site file itself",
+    )
+
+
 class Config(_Section):
     """Everything Vigil reads at start-up."""
 
@@ -116,6 +124,7 @@ class Config(_Section):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")
     state: StateConfig = Field(default_factory=StateConfig, description="what survives a restart")
     snapshots: SnapshotsConfig = Field(default_factory=SnapshotsConfig, description="the best view of every object as JPEGs")
+    site: SiteConfig = Field(default_factory=SiteConfig, description="where settings saved on site are kept")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="logging level")
 
     @model_validator(mode="after")
@@ -165,16 +174,32 @@ def load_config(
     path: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    site: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults < YAML file < VIGIL_… environment < CLI overrides (dotted keys), validated once."""
-    tree, notes = merged_tree(path, overrides, os.environ if env is None else env)
+    """Defaults < YAML file < VIGIL_… environment < camera parameters < site tree < CLI overrides (dotted
+    keys), validated once (config_input.LAYERS)."""
+    tree, notes = merged_tree(path, overrides, os.environ if env is None else env, params, site)
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e)) from None
+        raise ConfigError(format_validation_error(e), validation_items(e)) from None
     for note in notes:
         log.warning(note)
     return cfg
+
+
+def check_labels(cfg: Config, labels: list[str]) -> None:
+    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
+    named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
+    named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
+    named.append(("filters.labels", list(cfg.filters.labels)))
+    named.append(("snapshots.labels", cfg.snapshots.labels))
+    for key, names in named:
+        for name in names:
+            if name not in labels:
+                shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
+                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
 
 
 BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"

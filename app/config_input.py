@@ -2,6 +2,7 @@
 overrides (flags, camera parameters), with old key names moved to their new place."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -28,7 +29,7 @@ MOVED_KEYS: dict[str, str] = {
 }
 
 
-def _set_dotted(tree: dict, key: str, value: Any) -> None:
+def set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
     node = tree
     for i, p in enumerate(parts[:-1]):
@@ -42,7 +43,7 @@ def _set_dotted(tree: dict, key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
+def get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
     node: Any = tree
     for p in key.split("."):
         if not isinstance(node, dict) or p not in node:
@@ -51,14 +52,14 @@ def _get_dotted(tree: dict, key: str) -> tuple[bool, Any]:
     return True, node
 
 
-def _pop_dotted(tree: dict, key: str) -> None:
+def pop_dotted(tree: dict, key: str) -> None:
     """Remove a dotted key, and the sections it leaves empty (an old `preprocess.tiling` moved away)."""
     *path, last = key.split(".")
-    found, node = _get_dotted(tree, ".".join(path)) if path else (True, tree)
+    found, node = get_dotted(tree, ".".join(path)) if path else (True, tree)
     if found and isinstance(node, dict):
         node.pop(last, None)
         if not node and path:
-            _pop_dotted(tree, ".".join(path))
+            pop_dotted(tree, ".".join(path))
 
 
 def _plugin_keys() -> dict[str, Registry]:
@@ -76,7 +77,7 @@ def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
             key = MOVED_KEYS[key]
         elif isinstance(value, str) and key in _plugin_keys():
             key += ".type"
-        _set_dotted(tree, key, value)
+        set_dotted(tree, key, value)
     return moved
 
 
@@ -84,13 +85,13 @@ def _move_old_keys(tree: dict) -> dict[str, Any]:
     """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
     moved = {}
     for old, new in MOVED_KEYS.items():
-        found, value = _get_dotted(tree, old)
+        found, value = get_dotted(tree, old)
         if not found:
             continue
-        _pop_dotted(tree, old)
+        pop_dotted(tree, old)
         moved[old] = value
-        if not _get_dotted(tree, new)[0]:
-            _set_dotted(tree, new, value)
+        if not get_dotted(tree, new)[0]:
+            set_dotted(tree, new, value)
     return moved
 
 
@@ -98,7 +99,7 @@ def _section_types(tree: dict) -> dict[str, str | None]:
     """Each plugin section's type as the tree has it now (None: the section has no type of its own)."""
     out = {}
     for registry in registries():
-        found, node = _get_dotted(tree, registry.key)
+        found, node = get_dotted(tree, registry.key)
         out[registry.key] = node.get("type", registry.default) if found and isinstance(node, dict) else None
     return out
 
@@ -114,7 +115,7 @@ def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapp
     old_places = {MOVED_KEYS[old] for old in moved}
     dropped = []
     for registry in registries():
-        found, node = _get_dotted(tree, registry.key)
+        found, node = get_dotted(tree, registry.key)
         chosen = node.get("type", registry.default) if found and isinstance(node, dict) else None
         if chosen not in registry.modules:
             continue
@@ -205,14 +206,45 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, env: Mapping[str, str]
+# The one rule of precedence, lowest first. Each layer overrides the keys it sets; the site file's
+# named collections (REPLACED_WHOLE) replace the ones below whole, so a zone deleted on site stays deleted.
+LAYERS = (
+    "defaults (the pydantic model; config/default.yaml lists them)",
+    "config file (--config or VIGIL_CONFIG; the image's /config/vigil.yaml)",
+    "environment (VIGIL_<SECTION>__<KEY>; the compose file)",
+    "camera parameters (the app's parameters in the camera's web page)",
+    "site file (saved from Vigil's settings page or PUT /api/config; /data/site.yaml on the camera)",
+    "command-line flags (--set, --model, …)",
+)
+REPLACED_WHOLE = ("zones", "lines")
+
+
+def merge_site(tree: dict, site: Mapping[str, Any]) -> None:
+    """Lay a site tree over `tree`: sections merge key by key, REPLACED_WHOLE collections are replaced."""
+    def merge(node: dict, over: Mapping[str, Any], top: bool) -> None:
+        for key, value in over.items():
+            if isinstance(value, dict) and isinstance(node.get(key), dict) and not (top and key in REPLACED_WHOLE):
+                merge(node[key], value, False)
+            else:
+                node[key] = copy.deepcopy(value)
+    merge(tree, site, True)
+
+
+def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, env: Mapping[str, str],
+                params: Mapping[str, Any] | None = None, site: Mapping[str, Any] | None = None,
                 ) -> tuple[dict, list[str]]:
-    """The raw tree: YAML file < VIGIL_… environment < overrides (dotted keys), old names moved; and
-    notes on what was moved or ignored (warnings once the tree validates)."""
+    """The raw tree, layered as LAYERS says: YAML file < VIGIL_… environment < camera parameters (dotted
+    keys) < site tree < overrides (dotted keys), old names moved; and notes on what was moved or ignored
+    (warnings once the tree validates)."""
     tree = read_yaml(path) if path else {}
     moved = _move_old_keys(tree)
     file_types = _section_types(tree)
-    moved.update(_apply(tree, {**env_overrides(env), **(overrides or {})}))
+    moved.update(_apply(tree, {**env_overrides(env), **(params or {})}))
+    if site:
+        site = copy.deepcopy(dict(site))
+        moved.update(_move_old_keys(site))
+        merge_site(tree, site)
+    moved.update(_apply(tree, dict(overrides or {})))
     ignored = _drop_unused_defaults(tree, moved, file_types)
     notes = []
     if moved:

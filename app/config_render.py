@@ -2,7 +2,7 @@
 the plugin types not chosen by default, commented out."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, get_args
 
 import yaml
 from pydantic import BaseModel
@@ -33,10 +33,34 @@ def _render(model: BaseModel, pad: str, lines: list[str], only: Mapping[str, Any
         if isinstance(value, BaseModel):
             lines.append(f"{pad}{name}:")
             _render(value, pad + "  ", lines)
+        elif value == {} and (item := _item_model(field)) is not None:
+            lines.append(f"{pad}{name}: {{}}")
+            _render_example(name, item, pad, lines)
         else:
             lines.append(f"{pad}{name}: {_yaml_value(value)}")
     if registry is not None and only is None and not pad.endswith("# "):
         _render_alternatives(registry, model, pad, lines)
+
+
+def _item_model(field: Any) -> type[BaseModel] | None:
+    """The model of a `dict[name, Model]` field's values (zones, lines), else None."""
+    args = get_args(field.annotation)
+    return args[1] if len(args) == 2 and isinstance(args[1], type) and issubclass(args[1], BaseModel) else None
+
+
+def _render_example(name: str, item: type[BaseModel], pad: str, lines: list[str]) -> None:
+    """One commented-out entry of a named collection: every key, required ones with an example value."""
+    lines.append(f"{pad}# for example (names: letters, digits, _ and -; they become MQTT topic levels):")
+    lines.append(f"{pad}# {name}:")
+    lines.append(f"{pad}#   {EXAMPLE_NAMES.get(name, 'example')}:")
+    for key, f in item.model_fields.items():
+        if f.description:
+            lines.append(f"{pad}#     # {f.description}")
+        value = f.examples[0] if f.is_required() and f.examples else f.get_default(call_default_factory=True)
+        lines.append(f"{pad}#     {key}: {_yaml_value(value)}")
+
+
+EXAMPLE_NAMES = {"zones": "lawn", "lines": "gate"}
 
 
 def _registry_of(model: BaseModel) -> Registry | None:

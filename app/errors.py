@@ -8,9 +8,13 @@ class VigilError(Exception):
 
 
 class ConfigError(VigilError):
-    """A configuration value is wrong; message names the key."""
+    """A configuration value is wrong; message names the key (`items`: every problem, loc and msg)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, items: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.items = items or [{"loc": message.partition(": ")[0] if ": " in message else "", "msg": message}]
 
 
 class ModelError(VigilError):

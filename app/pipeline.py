@@ -22,7 +22,7 @@ from typing import Callable
 
 from app.analytics import Analytics
 from app.capture import Source, build_source
-from app.config import Config, resolve_labels
+from app.config import Config, check_labels, resolve_labels
 from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
@@ -30,10 +30,10 @@ from app.health import Health
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
 from app.regions.planner import Plan
-from app.sinks import check_outputs
-from app.sinks.jsonl import JsonlSink
+from app.settings import Settings
+from app.sinks.files import file_outputs
 from app.snapshots import SnapshotStore, open_store
-from app.status import Parts, Status
+from app.status import Parts, Status, Summary
 from app.timing import StageTimer
 from app.tracking import TrackEvents, build_tracker
 from app.types import Detections, Frame, FrameResult
@@ -42,63 +42,12 @@ from app.worker import Consumer, Prefetch, Worker
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Summary:
-    frames: int = 0
-    seconds: float = 0.0
-    detections: int = 0
-    tracks: int = 0  # confirmed tracks (ids issued); a count, so a 24/7 run keeps no per-id state
-    dropped: int = 0
-    skipped: int = 0
-    outputs: list[str] = field(default_factory=list)
-    stages: dict = field(default_factory=dict)
-    model_runs_per_frame: int = 0  # views of a full look at a frame
-    mean_runs_per_frame: float = 0.0  # model runs the planner made, per frame
-    feed: dict = field(default_factory=dict)  # events and MQTT totals when the metadata feed ran
-
-    @property
-    def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
-
-
 def resolve_device_id(value: str | None) -> str:
     """The configured device id, or the host name made safe for topics."""
     if value:
         return value
     host = socket.gethostname() or "vigil"
     return re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:64]
-
-
-def check_labels(cfg: Config, labels: list[str]) -> None:
-    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
-    named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
-    named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
-    named.append(("filters.labels", list(cfg.filters.labels)))
-    named.append(("snapshots.labels", cfg.snapshots.labels))
-    for key, names in named:
-        for name in names:
-            if name not in labels:
-                shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
-                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
-
-
-def file_outputs(cfg: Config, labels: list[str], fps: float | None) -> tuple[list[Consumer], list[str]]:
-    """The configured file outputs and a description of where each writes."""
-    from app.sinks.video import VideoSink  # cv2's writer: imported only when a video is asked for
-
-    files_in = {"source.uri": getattr(cfg.source, "uri", None), "model.path": cfg.model.path,
-                "model.labels": cfg.model.labels if isinstance(cfg.model.labels, str) else None,
-                "state.file": cfg.state.file}
-    check_outputs({"output.jsonl": cfg.output.jsonl, "output.video": cfg.output.video}, files_in)
-    sinks: list[Consumer] = []
-    where = []
-    if cfg.output.jsonl:
-        sinks.append(JsonlSink(cfg.output.jsonl, labels, cfg.output.append))
-        where.append("stdout (JSON Lines)" if cfg.output.jsonl == "-" else f"{cfg.output.jsonl} (JSON Lines)")
-    if cfg.output.video:
-        sinks.append(VideoSink(cfg.output.video, labels, fps))
-        where.append(f"{cfg.output.video} (annotated)")
-    return sinks, where
 
 
 @dataclass(slots=True)
@@ -120,12 +69,23 @@ class _Ended:
     reason: str
 
 
+@dataclass(slots=True)
+class _Change:
+    """Settings changed on site, on their way to the outputs thread; `done` once applied."""
+
+    cfg: Config
+    mqtt: bool
+    done: threading.Event = field(default_factory=threading.Event)
+    kept: list[str] = field(default_factory=list)
+
+
 class Run:
     """One run of the pipeline: what it opened, in the order it must be closed."""
 
     def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer],
-                 timer: StageTimer | None = None) -> None:
+                 timer: StageTimer | None = None, settings: Settings | None = None) -> None:
         self.cfg = cfg
+        self.settings = settings or Settings(cfg)
         self.stop = stop or threading.Event()
         self.extra = consumers
         self.timer = timer or StageTimer()
@@ -163,28 +123,34 @@ class Run:
         self.status = Status(self.labels, device_id, self.timer, self.parts, self.run_id,
                              cfg.events.history, cfg.zones, cfg.lines)
         if cfg.mqtt.enabled:
-            from app.publish.discovery import status_page_url
-            from app.publish.images import LatestImage
-            from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
+            from app.publish.live import LivePublisher
 
-            status = self.status
-            latest = LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines)
             # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
-            self.mqtt = MqttPublisher(cfg.mqtt, device_id, self.labels,
-                                      stats=lambda: status.stats().model_dump(mode="json"),
-                                      health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
-                                      configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
-                                      snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
-                                      latest=latest)
-            self.mqtt.resets.on_reset = self.reset_counts
+            self.mqtt = LivePublisher(self._publisher(cfg))
+            self.mqtt.on_reset = self.reset_counts
             self.parts.mqtt = self.mqtt
+            self.settings.announce = self.mqtt.announce
         if cfg.api.enabled:
             from app.api.server import ApiServer, create_app  # fastapi/uvicorn: only when the API is on
 
-            app = create_app(self.status, cfg.api, cfg.model_dump(mode="json"), type(cfg).model_json_schema(),
-                             reset=self.reset_counts if cfg.lines else None, snapshots=self.snapshots)
+            app = create_app(self.status, cfg.api, self.settings, type(cfg).model_json_schema(),
+                             reset=self.reset_counts, snapshots=self.snapshots)
             self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
             self.api.start()
+
+    def _publisher(self, cfg: Config):
+        """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
+        from app.publish.discovery import status_page_url
+        from app.publish.images import LatestImage
+        from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
+
+        status = self.status
+        return MqttPublisher(cfg.mqtt, status.device_id, self.labels,
+                             stats=lambda: status.stats().model_dump(mode="json"),
+                             health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
+                             configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
+                             snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
+                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines))
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
@@ -212,12 +178,12 @@ class Run:
         orphans: list[dict] = []
         if cfg.state.file:
             check_state_file(cfg.state.file)  # an unusable path fails now, with or without lines
-            if cfg.lines:
-                self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
-                restored = analytics.restore_lines(self.state_file.load())
-                if restored:
-                    log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
-                self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
+            # also without lines: lines drawn on site later are counted across restarts too
+            self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
+            restored = analytics.restore_lines(self.state_file.load())
+            if restored:
+                log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
+            self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
             self.tracks_file = OpenTracksFile(tracks_path(cfg.state.file), wait_for_ack=self.mqtt is not None)
             orphans = self.tracks_file.load()
             self.tracks_file.adopt(orphans)
@@ -229,6 +195,8 @@ class Run:
         consumers += [c for c in (self.state_file, self.tracks_file, self.mqtt) if c is not None]
         if self.mqtt is not None and self.tracks_file is not None:
             self.mqtt.on_end_delivered = self.tracks_file.confirm
+        self.settings.apply_live = lambda new: self._change(_Change(new, mqtt=False))
+        self.settings.reconnect = lambda new: self._change(_Change(new, mqtt=True))
         self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
         self.parts.outputs = self.outputs
         if source.live:  # a file never stalls for want of frames: only a live run ends tracks without one
@@ -289,7 +257,32 @@ class Run:
             return result
         if isinstance(item, _Ended):
             return self.analytics.finish(item.events, reason=item.reason)
+        if isinstance(item, _Change):
+            return self._apply(item)
         return item
+
+    def _change(self, change: "_Change") -> list[str]:
+        """Settings changed on site, applied on the outputs thread between two results (any thread; waits)."""
+        if self.outputs is None:  # still starting: what is built next is built from the new settings
+            self.cfg = change.cfg
+            return []
+        self.outputs.put(change, wait=10.0)
+        if not change.done.wait(10.0):
+            raise ConfigError("the change was saved but not applied within 10 s: the outputs are stuck")
+        return change.kept
+
+    def _apply(self, change: "_Change") -> FrameResult:
+        old, new = self.cfg, change.cfg
+        change.kept = self.analytics.reconfigure(new.zones, new.lines, new.filters, new.stationary, new.events)
+        self.cfg = new
+        if self.status is not None:
+            self.status.zones_cfg, self.status.lines_cfg = new.zones, new.lines
+        result = self.analytics.current()
+        geometry = (old.zones, old.lines) != (new.zones, new.lines)
+        if self.mqtt is not None and (change.mqtt or geometry):  # a new publisher clears what is gone (sweep)
+            self.mqtt.replace(self._publisher(new), result)
+        change.done.set()
+        return result
 
     def _prepared(self):
         """(frame, (plan, model inputs)) in order. A planner that follows the tracks plans each frame after
@@ -365,12 +358,13 @@ def run(
     progress: Callable[[int, int | None], None] | None = None,
     consumers: list[Consumer] | None = None,
     detector: Detector | None = None,
+    settings: Settings | None = None,
 ) -> Summary:
     """Process the configured source until it ends, `max_frames`, `stop` is set or every output has
     ended. `consumers` get every FrameResult after the configured outputs; a `detector` passed in
     is used instead of loading the model again (and is left open)."""
     # a detector passed in measures its stages on its own timer: the run reports on that one
-    r = Run(cfg, stop, list(consumers or []), detector.timer if detector is not None else None)
+    r = Run(cfg, stop, list(consumers or []), detector.timer if detector is not None else None, settings)
     try:
         r.serve()
         try:

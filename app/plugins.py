@@ -124,26 +124,35 @@ _REGISTRIES: list[Registry] = []
 
 def format_validation_error(e: ValidationError, prefix: str = "") -> str:
     """One line naming the first bad key and the problem."""
-    errs = e.errors()
-    first = errs[0]
-    parts = [*(prefix.split(".") if prefix else []), *first["loc"]]
+    items = validation_items(e, prefix)
+    line = f"{items[0]['loc']}: {items[0]['msg']}"
+    if len(items) > 1:
+        line += f" (and {len(items) - 1} more)"
+    return line
+
+
+def validation_items(e: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Each problem as {"loc": dotted key, "msg": one line} (the API's 422 answer lists them all)."""
+    return [_describe(err, prefix) for err in e.errors()]
+
+
+def _describe(err: Any, prefix: str) -> dict[str, str]:
+    parts = [*(prefix.split(".") if prefix else []), *err["loc"]]
     registry, plugin_type = _plugin_section(parts)
     loc = ".".join(str(p) for p in parts)
-    msg = first["msg"].removeprefix("Value error, ")
-    got = first.get("input")
-    if first["type"] == "union_tag_invalid" and registry is not None:
-        line = f"{loc}.type: unknown {registry.kind} {first['ctx']['tag']!r}; choose one of {', '.join(registry.names())}"
-    elif first["type"] == "extra_forbidden":
-        line = f"{loc}: unknown key"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = err.get("input")
+    if err["type"] == "union_tag_invalid" and registry is not None:
+        return {"loc": f"{loc}.type", "msg": f"unknown {registry.kind} {err['ctx']['tag']!r}; choose one of "
+                                             f"{', '.join(registry.names())}"}
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
         if plugin_type is not None:
-            line += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
-    else:
-        line = f"{loc}: {msg}"
-        if first["type"] != "missing" and not isinstance(got, (dict, list)):
-            line += f" (got {got!r})"
-    if len(errs) > 1:
-        line += f" (and {len(errs) - 1} more)"
-    return line
+            msg += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
+        return {"loc": loc, "msg": msg}
+    if err["type"] != "missing" and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    return {"loc": loc, "msg": msg}
 
 
 def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:

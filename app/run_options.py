@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.config import Config, load_config
+from app.config import Config, check_labels, load_config, resolve_labels
 from app.config_input import parse_scalar
 from app.errors import ConfigError
 
@@ -117,33 +118,65 @@ def config_path(args) -> str | None:
     return path
 
 
+@dataclass
+class ConfigLayers:
+    """Every layer of the configuration but the site file (config_input.LAYERS), so that the config can be
+    made again with another site tree: at start, and for each change saved on site."""
+
+    path: str | None
+    flags: dict
+    params: dict = field(default_factory=dict)  # camera parameters as dotted keys
+
+    def build(self, site: dict | None) -> Config:
+        """The validated Config with `site` laid over, bundled files found (ConfigError when invalid)."""
+        cfg = load_config(self.path, self.flags, params=self.params, site=site)
+        cfg.model.path = find_file(cfg.model.path)
+        if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
+            cfg.source.uri = find_file(cfg.source.uri)
+        if isinstance(cfg.model.labels, str):
+            cfg.model.labels = find_file(cfg.model.labels)
+        return cfg
+
+    def check(self, site: dict | None) -> Config:
+        """build(), then the checks a start makes before anything runs: label names, TLS files."""
+        cfg = self.build(site)
+        check_labels(cfg, resolve_labels(cfg.model.labels, cfg.model.path))
+        if cfg.mqtt.enabled and cfg.mqtt.tls.enabled:
+            from app.publish.connection import make_client  # paho: only with MQTT over TLS
+
+            make_client(cfg.mqtt, "check", "check")
+        return cfg
+
+
 def load_with_parameters(args) -> tuple[Config, dict | None]:
     """(Config, the raw camera parameter values it used, or None when parameters are off)."""
-    cfg = load_config(config_path(args), overrides(args))
-    camera = None
-    if cfg.acap_runtime.parameters:
-        # camera parameters (the app's settings page) override file and environment; flags still win
-        from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
-
-        camera = acap_params.fetch(cfg.acap_runtime)
-        cfg = with_parameters(args, cfg, camera)
-    cfg.model.path = find_file(cfg.model.path)
-    if hasattr(cfg.source, "uri"):  # a file source: bundled samples are found from anywhere
-        cfg.source.uri = find_file(cfg.source.uri)
-    if isinstance(cfg.model.labels, str):
-        cfg.model.labels = find_file(cfg.model.labels)
+    cfg, camera, _, _ = load_site(args)
     return cfg, camera
 
 
-def with_parameters(args, cfg: Config, camera: dict[str, str]) -> Config:
-    """The config of `args` with the camera parameter values `camera` applied over file and environment
-    (flags still win); `cfg` is that config without them. A bad value is a ConfigError."""
-    from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
+def load_site(args) -> tuple[Config, dict | None, ConfigLayers, "SiteFile"]:
+    """The Config of `args` with every layer, the camera parameter values (None when off), the other
+    layers (to make it again with a changed site tree) and the site file that was laid over."""
+    from app.site import SiteFile, site_path
 
-    cfg_overrides = acap_params.overrides(camera, cfg.preprocess.planner.type, cfg.decoder.score_threshold)
-    return load_config(config_path(args), {**cfg_overrides, **overrides(args)})
+    layers = ConfigLayers(config_path(args), overrides(args))
+    base = layers.build(None)
+    camera = None
+    if base.acap_runtime.parameters:
+        # camera parameters (the app's settings page) override file and environment; flags still win
+        from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
+
+        camera = acap_params.fetch(base.acap_runtime)
+        layers.params = acap_params.overrides(camera, base.preprocess.planner.type, base.decoder.score_threshold)
+    site = SiteFile.open(site_path(base.site.file, base.state.file), layers.check)
+    return layers.build(site.tree), camera, layers, site
 
 
 def check_parameters(args, camera: dict[str, str]) -> None:
     """ConfigError when these camera parameter values would not make a valid config."""
-    with_parameters(args, load_config(config_path(args), overrides(args)), camera)
+    from app.acap import params as acap_params  # grpc: only on a camera that uses its parameters
+
+    layers = ConfigLayers(config_path(args), overrides(args))
+    base = layers.build(None)
+    layers.params = acap_params.overrides(camera, base.preprocess.planner.type, base.decoder.score_threshold)
+    layers.build(None)

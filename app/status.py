@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -76,6 +76,25 @@ class Parts:
     plans: PlanCounts | None = None  # the detector's counts of model runs and frame coverage
     backend_type: str = ""  # model.backend.type, for vigil_build_info
     source_opened: float | None = None  # monotonic time the source opened
+
+
+@dataclass
+class Summary:
+    frames: int = 0
+    seconds: float = 0.0
+    detections: int = 0
+    tracks: int = 0  # confirmed tracks (ids issued); a count, so a 24/7 run keeps no per-id state
+    dropped: int = 0
+    skipped: int = 0
+    outputs: list[str] = field(default_factory=list)
+    stages: dict = field(default_factory=dict)
+    model_runs_per_frame: int = 0  # views of a full look at a frame
+    mean_runs_per_frame: float = 0.0  # model runs the planner made, per frame
+    feed: dict = field(default_factory=dict)  # events and MQTT totals when the metadata feed ran
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
 class Status:

@@ -398,7 +398,7 @@ def test_api_can_protect_reads_too_and_serves_under_a_root_path():
     from app.timing import StageTimer
 
     status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
-    app = create_app(status, ApiConfig(token="t", protect="all", root_path="/local/vigil"), {}, {})
+    app = create_app(status, ApiConfig(token="t", protect="all", root_path="/local/vigil"))
     with TestClient(app) as c:
         assert c.get("/api/stats").status_code == 401
         assert c.get("/local/vigil/api/stats", headers={"Authorization": "Bearer t"}).status_code == 200
@@ -518,7 +518,7 @@ def test_events_say_has_snapshot_false_once_the_store_has_evicted_it():
     status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
     for i in range(2):  # memory holds one: the first is evicted
         store.put(f"r-{i}", Snapshot(b"c", b"f", (1, 1), (1, 1)))
-    with TestClient(create_app(status, ApiConfig(), {}, {}, snapshots=store)) as c:
+    with TestClient(create_app(status, ApiConfig(), snapshots=store)) as c:
         got = c.get("/api/events").json()
         assert [e["after"]["has_snapshot"] for e in got] == [False, True]
         assert c.get("/api/events/r-0/snapshot.jpg").status_code == 404
@@ -545,7 +545,7 @@ def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path)
     status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
     for i in range(2):  # memory holds one: r-0's is evicted
         store.put(f"r-{i}", Snapshot(jpg, jpg, (48, 96), (48, 96)))
-    html = page_dom(create_app(status, ApiConfig(), {}, {}, snapshots=store), tmp_path)
+    html = page_dom(create_app(status, ApiConfig(), snapshots=store), tmp_path)
     thumbs = {m.group(1): m.group(0) for m in re.finditer(r'<img class="thumb" data-id="([^"]+)"[^>]*>', html)}
     assert set(thumbs) == {"r-0", "r-1"}, html[-3000:]
     assert 'data-loaded="1"' in thumbs["r-1"] and 'alt="person"' in thumbs["r-1"]
@@ -569,7 +569,7 @@ def test_status_page_greys_the_picture_while_the_source_is_not_ok(tmp_path):
     status = Status(["person"], "dev", StageTimer(), Parts(Health(), source), "r")
     frame = Frame(np.full((120, 160, 3), 90, np.uint8), 1.0, 0)
     status.on_result(FrameResult(0, 1.0, 1.0, (160, 120), Detections(), frame=frame))
-    html = page_dom(create_app(status, ApiConfig(), {}, {}), tmp_path)
+    html = page_dom(create_app(status, ApiConfig()), tmp_path)
     img = re.search(r'<img id="frame"[^>]*>', html).group(0)
     assert 'data-loaded="1"' in img and 'data-stale="1"' in img, img
     note = re.search(r'<p id="frame-stale"[^>]*>(.*?)</p>', html)

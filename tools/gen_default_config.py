@@ -7,8 +7,10 @@ HEADER = """\
 # Vigil configuration: every key with its default. Generated from app/config.py by
 # `python tools/gen_default_config.py`; tests fail when this file and the code disagree.
 #
-# Precedence: built-in defaults < this file (--config) < VIGIL_<SECTION>__<KEY> environment
-# variables (e.g. VIGIL_MODEL__PATH=x.tflite) < command-line flags (--set section.key=value).
+# Precedence (app/config_input.py LAYERS): built-in defaults < this file (--config) <
+# VIGIL_<SECTION>__<KEY> environment variables (e.g. VIGIL_MODEL__PATH=x.tflite) < camera
+# parameters < the site file (settings saved on site: settings page, PUT /api/config; its zones
+# and lines replace these whole) < command-line flags (--set section.key=value).
 """
 
 if __name__ == "__main__":

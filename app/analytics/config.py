@@ -27,7 +27,7 @@ def _check_point(p: Point) -> Point:
 
 class ZoneConfig(_Model):
     polygon: list[Point] = Field(
-        ..., min_length=3,
+        ..., min_length=3, examples=[[[0.0, 0.6], [1.0, 0.6], [1.0, 1.0], [0.0, 1.0]]],
         description="corners in normalised image coordinates (x, y in 0..1, origin top-left), in drawing order",
     )
     labels: list[str] = Field([], description="labels that can be in this zone; empty: every label")
@@ -54,9 +54,9 @@ class ZoneConfig(_Model):
 
 
 class LineConfig(_Model):
-    start: Point = Field(..., description="first end of the segment, normalised (x, y)")
+    start: Point = Field(..., examples=[[0.5, 0.0]], description="first end of the segment, normalised (x, y)")
     end: Point = Field(
-        ..., description="second end; 'in' is a crossing from the left-hand to the right-hand side walking start→end"
+        ..., examples=[[0.5, 1.0]], description="second end; 'in' is a crossing from the left-hand to the right-hand side walking start→end"
     )
     labels: list[str] = Field([], description="labels counted on this line; empty: every label")
     anchor: Anchor = Field("bottom_center", description="point of the box whose path is tested")

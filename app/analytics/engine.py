@@ -1,9 +1,8 @@
 """Per-frame analytics over tracked Detections: filters, zones, lines, stationary, and the event policy.
 
-`Analytics.update` runs on the inference thread once per frame. It keeps per-track state in a
-Table (arrays, one row per live track), and returns a FrameResult: the Frigate-shaped events
-of this frame, the objects published this frame, and the current counts. Counts and line
-states are new dict objects whenever they change, so readers on other threads can hold them.
+`Analytics.update` runs once per frame (on the outputs thread). It keeps per-track state in a Table
+(arrays, one row per live track) and returns a FrameResult: this frame's Frigate-shaped events, the
+published objects and the counts, as new dict objects whenever they change (readers may hold them).
 """
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, Statio
 from app.analytics.describe import Describer, TracksView, label_name
 from app.analytics.geometry import anchor_points
 from app.analytics.lines import DIRECTIONS, Lines
+from app.analytics.live import reconfigure
 from app.analytics.stationary import STATIONARY_COLUMNS, update_stationary
 from app.analytics.table import Table
 from app.analytics.zones import Zones, class_index
@@ -141,6 +141,12 @@ class Analytics:
             self.lines.reset(names, time.time())
             self._restate_lines()
             return self.line_states
+
+    def reconfigure(self, zones: dict[str, ZoneConfig], lines: dict[str, LineConfig], filters: FiltersConfig,
+                    stationary: StationaryConfig, events: EventsConfig) -> list[str]:
+        """New settings between two frames (app/analytics/live.py); return the lines that kept their counts."""
+        with self._lock:
+            return reconfigure(self, zones, lines, filters, stationary, events)
 
     def restore_lines(self, states: dict[str, dict]) -> list[str]:
         """Line counts saved by an earlier run (see LineStateFile); return the lines restored."""

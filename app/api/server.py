@@ -85,6 +85,13 @@ def with_snapshot_flag(event: dict, has: Callable[[str], bool]) -> dict:
     return {**event, "after": {**after, "has_snapshot": has(after["id"])}}
 
 
+def requester(request: Request) -> str:
+    """Who made a change, as the log and the feed say it."""
+    if request.headers.get("authorization", "").lower().startswith("bearer "):
+        return "token holder"
+    return f"{request.client.host if request.client else 'unknown'} (no token)"
+
+
 def warn_exposure(api: ApiConfig) -> None:
     """Say loudly at start when the API is reachable from the network without a token."""
     if api.token is not None or is_loopback(api.host):
@@ -97,7 +104,7 @@ def warn_exposure(api: ApiConfig) -> None:
                     "frames; changes (POST) are refused until api.token is set", api.host)
 
 
-def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: dict,
+def create_app(status: Status, api: ApiConfig, settings: Any = None, config_schema: dict | None = None,
                reset: Callable[[list[str] | None], dict] | None = None, snapshots: Any = None) -> FastAPI:
     """The Vigil HTTP API over a Status."""
     app = FastAPI(title="Vigil", version=__version__,
@@ -183,13 +190,11 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
                 registry.append(make_registry(status))
         return Response(render(registry[0]), media_type=PROM_TYPE)
 
-    @app.get("/api/config", dependencies=auth, responses=unauthorised, summary="the running configuration, secrets redacted")
-    def config() -> dict[str, Any]:
-        return config_doc
+    if settings is not None:
+        from app.api.config_routes import config_router
 
-    @app.get("/api/config/schema.json", dependencies=auth, responses=unauthorised, summary="JSON Schema of the configuration")
-    def config_schema_() -> dict[str, Any]:
-        return config_schema
+        app.include_router(config_router(settings, auth, write_auth, {**unauthorised, **write_problem}, requester,
+                                         config_schema or {}))
 
     @app.get("/api/tracks", dependencies=auth, responses=unauthorised, summary="objects present now")
     def tracks() -> list[dict[str, Any]]:
@@ -245,7 +250,7 @@ def create_app(status: Status, api: ApiConfig, config_doc: dict, config_schema: 
                          503: {"model": Problem, "description": "still starting"}},
               summary="zero line counts (all, or the lines named)")
     def reset_counts(line: Annotated[list[str] | None, Query(description="line to reset (repeatable); default: all")] = None) -> Any:
-        if reset is None:
+        if reset is None or not status.lines_cfg:
             raise HTTPException(404, "no lines are configured")
         try:
             lines = reset(line or None)

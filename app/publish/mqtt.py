@@ -1,12 +1,10 @@
 """MQTT publisher: paho-mqtt on its own threads behind a bounded, priority-aware queue.
 
-The pipeline's publish worker calls `on_result` once per frame; that only serialises and
-queues. A sender thread hands queued messages to paho while connected (at most `max_inflight`
-unacknowledged), and paho's network thread connects, reconnects with capped exponential
-back-off, and resends unacknowledged QoS 1 messages after a reconnect. On every (re)connect
-all retained state is queued again, then `available = online`; after an outage the queued
-events follow `mqtt.resume_delay` s later, once subscribers of a restarted broker are back. The last will is
-`available = offline`, retained, so subscribers learn of a crash.
+`on_result` (the outputs thread) only serialises and queues. A sender thread hands queued messages to
+paho while connected (at most `max_inflight` unacknowledged); paho's network thread connects, reconnects
+with capped back-off and resends unacknowledged QoS 1 messages. On every (re)connect all retained state
+is queued again, then `available = online`; after an outage queued events follow `mqtt.resume_delay` s
+later, once subscribers of a restarted broker are back. The last will is `available = offline`, retained.
 """
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
 from app.publish.discovery import Discovery
 from app.publish.images import LatestImage
-from app.publish.outbound import Message, OutboundQueue
+from app.publish.outbound import Leftover, Message, OutboundQueue
 from app.publish.payloads import Topics, dumps, frame_message
 from app.publish.reports import Reports
 from app.publish.sweep import StaleSweep
@@ -171,8 +169,7 @@ class MqttPublisher:
                     self._check_handshake(now)
                     if self._sweep.expired(now):
                         self._unsubscribe = True
-                        log.info("mqtt: no answer to the look for stale retained topics within %g s; not clearing "
-                                 "any", self.cfg.connect_timeout)
+                        log.info("mqtt: no answer on stale retained topics in %g s; clearing none", self.cfg.connect_timeout)
                     if self._unsubscribe:
                         self._unsubscribe, unsubscribe = False, True
                         break
@@ -340,15 +337,13 @@ class MqttPublisher:
     def connected(self) -> bool:
         return self._connected
 
-
     def snapshot(self) -> MqttStats:
         """Counters and connection state now (any thread)."""
         with self._cv:
-            d = self._q.dropped
             return MqttStats(
                 connected=self._connected, state=self.link_state.state, broker=self.broker, client_id=self.client_id,
                 topic_prefix=self.topics.prefix, queued=len(self._q), inflight=len(self._outstanding), sent=self.sent,
-                dropped=MqttDropped(**{k: int(d.get(k, 0)) for k in ("frame", "update", "stats", "critical")}),
+                dropped=MqttDropped(**{k: int(self._q.dropped.get(k, 0)) for k in ("frame", "update", "stats", "critical")}),
                 undelivered=MqttUndelivered(**self.undelivered), reconnects=max(self.link_state.connects - 1, 0),
                 last_error=self.link_state.last_error,
             )
@@ -363,32 +358,38 @@ class MqttPublisher:
         deadline = time.monotonic() + timeout
         with self._cv:
             while self._connected and (len(self._q) or len(self._outstanding)):
-                left = deadline - time.monotonic()
-                if left <= 0:
+                if (left := deadline - time.monotonic()) <= 0:
                     return False
                 self._cv.wait(timeout=min(left, 0.05))
             return not len(self._q) and not len(self._outstanding)
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Send what is queued (bounded by timeout), publish `offline`, disconnect."""
+    def close(self, timeout: float = 5.0, successor: str | None = None) -> list[Message]:
+        """Send what is queued (bounded by timeout), publish `offline` (not when a successor on the same broker
+        takes over), disconnect; return the events not acknowledged, for a `successor` (at least once)."""
         self.flush(timeout)
-        with self._cv:
-            self._q.set_retained(Message(self.topics.available, b"offline", 1, True), last=True)
-            self._cv.notify()
-        self.flush(min(timeout, 2.0))
+        if successor != self.broker:
+            with self._cv:
+                self._q.set_retained(Message(self.topics.available, b"offline", 1, True), last=True)
+                self._cv.notify()
+            self.flush(min(timeout, 2.0))
         with self._cv:
             self._stop = True
             self.link_state.closed()
-            # what never reached the broker is counted as such, never as sent
-            left = self._q.undelivered()
-            for msg in self._outstanding.values():
-                left[msg.kind] += 1
-            self.undelivered = left
+            left = Leftover.of(self._q, self._outstanding.values())
+            self.undelivered = n = left.counts()
             self._cv.notify_all()
-        if sum(left.values()):
+        if sum(n.values()) and successor is None:
             log.warning("mqtt: %d messages (%d new/end events, %d updates) not delivered to %s before exit",
-                        sum(left.values()), left["critical"], left["update"], self.broker)
+                        sum(n.values()), n["critical"], n["update"], self.broker)
         if self._sender.is_alive():
             self._sender.join(timeout=2.0)
         self._client.disconnect()
         self._client.loop_stop()
+        return left.events
+
+    def adopt(self, events: list[Message], first: bool = True) -> None:
+        """Events to send before this publisher's own (a predecessor's undelivered ones), or next in line."""
+        with self._cv:
+            for m in reversed(events) if first else events:
+                self._q.events.appendleft(m) if first else self._q.put_event(m)
+            self._cv.notify()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from dataclasses import dataclass
+from typing import Iterable
 
 
 @dataclass(slots=True)
@@ -138,3 +139,22 @@ class OutboundQueue:
         if self.stats is not None:
             self.dropped["stats"] += 1
             self.stats = None
+
+
+@dataclass
+class Leftover:
+    """What a publisher stopped with: the events not acknowledged, in order, and how many other messages."""
+
+    events: list[Message]
+    other: int
+
+    @classmethod
+    def of(cls, q: OutboundQueue, outstanding: Iterable[Message]) -> "Leftover":
+        sent = list(outstanding)
+        return cls(list(q.events) + [m for m in sent if m.kind != "other"],
+                   q.undelivered()["other"] + sum(m.kind == "other" for m in sent))
+
+    def counts(self) -> dict[str, int]:
+        """By kind: new/end events, update events, everything else."""
+        crit = sum(m.critical for m in self.events)
+        return {"critical": crit, "update": len(self.events) - crit, "other": self.other}

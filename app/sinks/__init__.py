@@ -50,3 +50,4 @@ def record(frame: Frame, dets: Detections, labels: list[str]) -> dict:
             }
         )
     return {"seq": frame.seq, "timestamp": round(frame.timestamp, 4), "frame_size": list(frame.size), "objects": objects}
+
