@@ -75,6 +75,7 @@ class HealthInputs:
     detect_p95_ms: float | None
     finished: bool
     mqtt: MqttLink | None
+    config_error: str | None = None  # why the saved site file is not what runs (damaged, invalid)
 
     @property
     def period(self) -> float:
@@ -152,5 +153,7 @@ def assess(h: HealthInputs, wall: float) -> tuple[Level, dict[str, Component]]:
     """Overall level (the worst component) and each component, from snapshots and the wall clock."""
     comps = {"backend": backend_component(h, wall), "source": source_component(h, wall),
              "mqtt": mqtt_component(h.mqtt)}
+    if h.config_error:  # running, but not on what was saved: someone must look
+        comps["config"] = Component("degraded", h.config_error)
     overall = max((c.status for c in comps.values()), key=ORDER.__getitem__)
     return overall, comps

@@ -92,7 +92,8 @@ class Run:
         self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
         check_labels(cfg, self.labels)
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
-        self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type)
+        self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type,
+                           site=self.settings.site)
         self.tracker = build_tracker(cfg.tracker, self._merge_ids())
         self.expiry = Expiry(self.tracker, lambda events: self.outputs.put(_Ended(events, "lost")))
         self.parts.tracker = self.tracker

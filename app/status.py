@@ -19,6 +19,7 @@ import numpy as np
 from app import __version__
 from app.capture import Source, SourceSnapshot
 from app.regions import PlanCounts
+from app.site import SiteFile
 from app.health import Health, HealthInputs, MqttLink, assess
 from app.stats import (
     ComponentDoc,
@@ -76,6 +77,7 @@ class Parts:
     plans: PlanCounts | None = None  # the detector's counts of model runs and frame coverage
     backend_type: str = ""  # model.backend.type, for vigil_build_info
     source_opened: float | None = None  # monotonic time the source opened
+    site: SiteFile | None = None  # its `error`: the saved site file could not be used (health shows why)
 
 
 @dataclass
@@ -262,7 +264,7 @@ class Status:
             read=src.read if src is not None else 0,
             frame_period=p.tracker.stats.frame_period if p.tracker is not None else 0.0,
             detect_p95_ms=stage_ms(self.timer, "detect").p95, finished=self.finished,
-            mqtt=p.mqtt.link() if p.mqtt is not None else None,
+            mqtt=p.mqtt.link() if p.mqtt is not None else None, config_error=p.site.error if p.site is not None else None,
         )
 
     def health(self) -> HealthDoc:

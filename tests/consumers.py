@@ -25,14 +25,14 @@ class OnFrame:
 class BackgroundRun:
     """pipeline.run(cfg) on a daemon thread until stop(); its exception, if any, in `errors`."""
 
-    def __init__(self, cfg, consumers: list | None = None) -> None:
+    def __init__(self, cfg, consumers: list | None = None, settings=None) -> None:
         self.errors: list[BaseException] = []
         self.summary: pipeline.Summary | None = None  # what run() returned, once it has
         self._stop = threading.Event()
 
         def target() -> None:
             try:
-                self.summary = pipeline.run(cfg, stop=self._stop, consumers=consumers)
+                self.summary = pipeline.run(cfg, stop=self._stop, consumers=consumers, settings=settings)
             except BaseException as e:  # surfaced by the test through `errors`
                 self.errors.append(e)
 

@@ -41,6 +41,11 @@ def probe(cfg: MqttConfig, timeout: float | None = None) -> dict:
         client.connect(cfg.host, cfg.port, keepalive=max(cfg.keepalive, 5))
     except ssl.SSLError as e:
         return answer("tls error", e.reason or str(e))
+    except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as e:
+        if cfg.tls.enabled:  # the peer hung up on the TLS hello: a plain MQTT port, most likely
+            return answer("tls error", f"{cfg.host}:{cfg.port} closed the connection during the TLS handshake "
+                                       f"({e.strerror or e}): is it a plain (non-TLS) port?")
+        return answer("unreachable", f"{cfg.host}:{cfg.port}: {e.strerror or e}")
     except (socket.timeout, TimeoutError):
         return answer("timeout", f"no answer from {cfg.host}:{cfg.port} within {timeout:g} s")
     except OSError as e:
