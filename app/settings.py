@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.config import Config, check_labels, resolve_labels
-from app.config_input import merge_site
+from app.config_input import get_dotted, merge_site
 from pydantic import ValidationError
 
 from app.errors import ConfigError
@@ -41,9 +41,11 @@ class Plan:
     reconnect: list[str] = field(default_factory=list)
     restart: list[str] = field(default_factory=list)
 
+    overridden: list[str] = field(default_factory=list)  # site keys a higher layer (a flag) sets otherwise
+
     def doc(self) -> dict:
         return {"changes": self.changes, "apply": {"live": self.live, "reconnect": self.reconnect,
-                                                   "restart": self.restart}}
+                                                   "restart": self.restart}, "overridden": self.overridden}
 
 
 def diff(old: Any, new: Any, key: str = "") -> list[dict]:
@@ -81,6 +83,17 @@ def plan(old: Config, new: Config) -> Plan:
             if section not in kind:
                 kind.append(section)
     return p
+
+
+def overridden(site: dict, running: dict, key: str = "") -> list[str]:
+    """The keys of a site tree whose value does not hold in the config it made: a command-line flag sets them."""
+    if isinstance(site, dict) and key.split(".")[0] not in NAMED:
+        return [k for name, v in site.items() for k in overridden(v, running, f"{key}.{name}" if key else name)]
+    if key in SECRETS:
+        return []
+    found, value = get_dotted(running, key)
+    same = found and (value == site or isinstance(value, list) and list(value) == list(site or []))
+    return [] if same or (isinstance(value, dict) and isinstance(site, dict)) else [key]
 
 
 def secret(cfg: Config, key: str) -> str | None:
@@ -135,7 +148,9 @@ class Settings:
         """The config a site tree makes, what it changes and the tree as it would be saved; ConfigError when invalid."""
         tree = with_kept_secrets(check_tree(tree, "site configuration"), self.site.tree)
         new = self.layers.check(tree)
-        return new, plan(self.cfg, new), tree
+        p = plan(self.cfg, new)
+        p.overridden = overridden(tree, new.model_dump(mode="json"))
+        return new, p, tree
 
     def put(self, tree: Any, who: str) -> tuple[dict, Callable[[], None] | None]:
         """Check, save and apply a site tree; the answer, and the restart to run once it is sent (if one is needed)."""
@@ -146,6 +161,8 @@ class Settings:
             keys = ", ".join(c["key"] for c in p.changes) or "nothing"
             how = ("restart" if p.restart else "reconnect" if p.reconnect else "live") if p.changes else "nothing to do"
             log.info("config: changed by %s: %s (%s)", who, keys, how)
+            if p.overridden:
+                log.warning("config: saved, but a command-line flag sets %s otherwise", ", ".join(p.overridden))
             if p.changes and self.announce is not None:
                 self.announce({"by": who, "time": round(time.time(), 3), **p.doc()})
             later = None

@@ -155,6 +155,13 @@ def test_a_zone_and_a_line_put_on_site_count_at_once_without_a_new_track_or_a_lo
         assert any(m.topic == entity and m.payload for m in ha.messages), "the line had no Home Assistant entity"
         ha.wait_for(lambda m: m.topic == entity and m.payload == b"", 20, "the line's entity removed")
         assert yaml.safe_load((tmp_path / "site.yaml").read_text()) == {"zones": {"lawn": moved}}
+        # the zone removed while objects that entered it are tracked: their events go on without it
+        wait_until(lambda: any("lawn" in t["entered_zones"] for t in client.get("/api/tracks").json()), 60, 0.1,
+                   "an object in the zone")
+        assert client.put("/api/config", json={}).status_code == 200
+        mark = len(sub.on("/events"))
+        sub.wait_for(lambda m: m.topic.endswith("/events") and len(sub.on("/events")) > mark + 3, 60, "events")
+        assert all("lawn" not in e.json()["after"]["entered_zones"] for e in sub.on("/events")[mark + 1:])
     finally:
         sub.close()
         ha.close()

@@ -64,6 +64,8 @@ def reconfigure(a, zones: dict[str, ZoneConfig], lines: dict[str, LineConfig], f
     a.T = carry_columns(a.T, spec, zone_map, line_map)
     a.filters, a.stationary, a.policy = filters, stationary, events
     a._describer.zone_names, a._describer.line_names = list(a.zones.names), list(a.lines.names)
+    for tid, names in a._entered.items():  # a removed zone leaves the histories (its dwell is gone with it)
+        a._entered[tid] = [n for n in names if n in zones]
     for z in a.zones.cfg:
         for lab in z.labels:
             if lab not in a.count_labels:
