@@ -129,7 +129,8 @@ class SiteFile:
     def save(self, tree: dict) -> None:
         """Write `tree` atomically (temporary file, fsync, rename), keeping the version before as .prev."""
         if self.path is None:
-            raise ConfigError("no site file to save to: set site.file (or state.file, beside which it goes)")
+            msg = "no site file to save to: set site.file (or state.file, beside which it goes)"
+            raise ConfigError(msg, [{"loc": "site.file", "msg": msg}])
         path = self.path
         text = "# Vigil site configuration: saved from the settings page / PUT /api/config.\n" \
                "# Layered over the image's configuration (docs/configuration order: config_input.LAYERS).\n" + \
