@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
@@ -303,3 +304,53 @@ def _get(client: httpx.Client, path: str):
         return r.json() if r.status_code in (200, 503) else None
     except (httpx.TransportError, json.JSONDecodeError):
         return None
+
+
+def test_the_same_flow_in_camera_mode_against_the_acap_runtime_emulator(tmp_path, mosquitto):
+    """Camera mode (model and video over ACAP Runtime, camera parameters on): zones and lines saved on site
+    count at once on the API and the feed, and a restart-kind change comes back with them."""
+    import shutil
+    import tempfile
+
+    from app.acap.emulator import Emulator, EmulatorConfig
+    from tests.conftest import SAMPLE_CLIP
+
+    sock = Path(tempfile.mkdtemp(prefix="vg", dir="/tmp"))  # Unix socket paths are short
+    emu = Emulator(EmulatorConfig(address=f"unix://{sock}/rt.sock", video=str(SAMPLE_CLIP), loop=True,
+                                  params={"root.Vigil.ScoreThresholdPercent": "35"})).start()
+    port = free_port()
+    log = open(tmp_path / "vigil.log", "ab")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "VIGIL_MQTT__ENABLED": "true", "VIGIL_MQTT__PORT": str(mosquitto.port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app", "run", "--backend", "acap-runtime", "--source", "acap-runtime", "--no-progress",
+         "--set", f"acap_runtime.address={emu.config.address}", "--set", "acap_runtime.parameters=true",
+         "--set", "source.stream.width=384", "--set", "source.stream.height=288", "--set", "device_id=camsite",
+         "--api", str(port), "--set", f"state.file={tmp_path / 'state.json'}"],
+        cwd=ROOT, env=env, stdout=log, stderr=log)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=20)
+    sub = Subscriber(mosquitto.port, "vigil/camsite/#")
+    try:
+        wait_until(lambda: ((_get(client, "/api/stats") or {}).get("frames") or {}).get("processed", 0) > 3, 90, 0.1,
+                   "camera mode to run")
+        r = client.put("/api/config", json={"zones": {"lawn": LAWN}, "lines": {"gate": GATE}})
+        assert r.status_code == 200 and r.json()["apply"]["live"] == ["zones", "lines"], r.text
+        assert "lawn" in client.get("/api/counts").json()["zones"]
+        sub.wait_for(lambda m: m.topic == "vigil/camsite/zones/lawn/all", 30, "the zone on the feed")
+        sub.wait_for(lambda m: m.topic == "vigil/camsite/lines/gate", 30, "the line on the feed")
+        r = client.put("/api/config", json={"zones": {"lawn": LAWN}, "lines": {"gate": GATE},
+                                            "preprocess": {"planner": {"type": "regions"}}})
+        assert r.json()["apply"]["restart"] == ["preprocess"], r.text
+        wait_until(lambda: ((_get(client, "/api/config") or {}).get("preprocess") or {}).get("planner", {})
+                   .get("type") == "regions", 90, 0.1, "the restart in camera mode")
+        wait_until(lambda: "gate" in ((_get(client, "/api/counts") or {}).get("lines") or {}), 60, 0.1,
+                   "the saved line after the restart")
+        assert proc.poll() is None
+    finally:
+        sub.close()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        client.close()
+        emu.stop()
+        shutil.rmtree(sock, ignore_errors=True)
+    text = (tmp_path / "vigil.log").read_text()
+    assert code == 0 and "Traceback" not in text, text[-3000:]
