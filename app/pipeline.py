@@ -136,7 +136,7 @@ class Run:
 
             app = create_app(self.status, cfg.api, self.settings, type(cfg).model_json_schema(),
                              reset=self.reset_counts, snapshots=self.snapshots)
-            self.api = ApiServer(app, cfg.api.host, cfg.api.port)  # a busy port fails here, before any thread
+            self.api = ApiServer(app, cfg.api.host, cfg.api.port, cfg.api.admin_port)  # a busy port fails here
             self.api.start()
 
     def _publisher(self, cfg: Config):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class ApiConfig(BaseModel):
@@ -17,6 +17,12 @@ class ApiConfig(BaseModel):
         "are refused unless allow_unauthenticated_changes is set)",
     )
     port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one (logged)")
+    admin_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="second TCP port (same host) for changes; when set, changes are accepted only on it or with the "
+        "token. On the camera 8081, published on the camera's loopback and reached only through the reverse-proxy "
+        "path with admin access (docs/camera.md); never publish it elsewhere. 0 picks a free one (logged)",
+    )
     root_path: str = Field(
         "", description="path prefix a reverse proxy adds, e.g. /local/vigil on the camera (for the OpenAPI docs)"
     )
@@ -50,6 +56,12 @@ class ApiConfig(BaseModel):
         if v and not v.startswith("/"):
             raise ValueError("must start with '/' (e.g. /local/vigil)")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _two_ports(self) -> "ApiConfig":
+        if self.admin_port is not None and self.admin_port == self.port and self.port != 0:
+            raise ValueError(f"api.admin_port must differ from api.port ({self.port})")
+        return self
 
     @property
     def changes_allowed_without_token(self) -> bool:

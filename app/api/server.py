@@ -5,30 +5,28 @@ parameters are validated by FastAPI (malformed requests get 4xx); routes that co
 missing data answer 404, never 5xx.
 """
 
-import hmac
 import logging
 import socket
 import threading
-from importlib import resources
 from typing import Annotated, Any, Callable
 
 import cv2
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
 from app import __version__
 from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_zones
+from app.api import access as access_mod, pages
+from app.api.access import Access, Problem
 from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
 from app.status import Status
 
 log = logging.getLogger(__name__)
-STATIC = resources.files("app.api") / "static"
 PROM_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 BODY_PEEK = 64  # bytes of a request body read to tell an empty one (or `{}`) from one that says something
 
@@ -52,10 +50,6 @@ class ResetResult(BaseModel):
     lines: dict[str, LineState]
 
 
-class Problem(BaseModel):
-    detail: str
-
-
 class Liveness(BaseModel):
     alive: bool
 
@@ -64,16 +58,21 @@ class RootPath:
     """Serve under a reverse-proxy prefix whether or not the proxy strips it from the path.
 
     Setting the ASGI root_path without touching the path lets routing accept both
-    /local/vigil/api/stats and /api/stats, and puts the prefix in the OpenAPI servers list.
+    /local/vigil/api/stats and /api/stats, and puts the prefix in the OpenAPI servers list. The
+    camera's admin path (/local/vigil/admin/…) is a prefix too; which socket a request came on, not
+    its path, decides what it may do (app/api/access.py).
     """
 
     def __init__(self, app, prefix: str) -> None:
         self.app = app
         self.prefix = prefix
+        self.admin = f"{prefix}/{access_mod.ADMIN_PATH}"
 
     async def __call__(self, scope, receive, send):
         if scope["type"] in ("http", "websocket"):
-            scope = {**scope, "root_path": self.prefix}
+            path = scope.get("path", "")
+            prefix = self.admin if path == self.admin or path.startswith(self.admin + "/") else self.prefix
+            scope = {**scope, "root_path": prefix}
         await self.app(scope, receive, send)
 
 
@@ -96,6 +95,11 @@ def warn_exposure(api: ApiConfig) -> None:
     """Say loudly at start when the API is reachable from the network without a token."""
     if api.token is not None or is_loopback(api.host):
         return
+    if api.admin_port is not None:
+        log.info("api: %s without api.token: reads open to whoever reaches port %d, changes only on the admin "
+                 "port %d (publish both on loopback only, as docker-compose.acap.yml does)", api.host, api.port,
+                 api.admin_port)
+        return
     if api.allow_unauthenticated_changes:
         log.warning("api: %s without api.token and with api.allow_unauthenticated_changes: anyone who reaches "
                     "this address can read everything and reset counts", api.host)
@@ -111,19 +115,11 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
                   description="Status, metrics, counts and events of one Vigil pipeline.")
     if api.root_path:
         app.add_middleware(RootPath, prefix=api.root_path)
-    token = api.token.get_secret_value() if api.token else None
-    bearer = HTTPBearer(auto_error=False, description="the api.token, when one is configured")
+    access = Access(api)
     registry: list = []  # made at the first scrape: prometheus_client costs ~9 MiB a camera nobody scrapes need not pay
     registry_lock = threading.Lock()
     jpeg_cache: dict = {}
     jpeg_lock = threading.Lock()
-
-    def check_token(cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None) -> None:
-        if cred is None or not hmac.compare_digest(cred.credentials.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
-
-    def refuse_change() -> None:
-        raise HTTPException(403, "changes over the network need api.token (or api.allow_unauthenticated_changes: true)")
 
     async def no_body(request: Request) -> None:
         """Refuse a body on a route that takes none: one naming lines would otherwise reset them all."""
@@ -146,17 +142,10 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
                                      "?line=<name> (repeatable), or send none to reset every line")
 
     # Only routes that really check the token carry it, so the OpenAPI document says which ones do.
-    protect_reads = token is not None and api.protect == "all"
-    auth = [Depends(check_token)] if protect_reads else []
-    problem = {401: {"model": Problem, "description": "missing or wrong bearer token"}}
-    if token is not None:
-        write_auth, write_problem = [Depends(check_token)], problem
-    elif not api.changes_allowed_without_token:
-        write_auth = [Depends(refuse_change)]
-        write_problem = {403: {"model": Problem, "description": "no api.token on a network address: changes refused"}}
-    else:
-        write_auth, write_problem = [], {}
-    unauthorised = problem if protect_reads else {}
+    protect_reads = access.protect_reads
+    auth = [Depends(access.read)] if protect_reads else []
+    write_auth, write_problem = access.write_dependencies(), access.write_responses()
+    unauthorised = {401: {"model": Problem, "description": "missing or wrong bearer token"}} if protect_reads else {}
     not_found = {404: {"model": Problem, "description": "nothing to show yet"}}
     warn_exposure(api)
 
@@ -310,44 +299,31 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
             raise HTTPException(404, "could not encode the frame")
         return buf.tobytes()
 
-    def static(name: str, media: str) -> Response:
-        return Response((STATIC / name).read_bytes(), media_type=media, headers={"Cache-Control": "no-cache"})
-
-    @app.get("/", include_in_schema=False)
-    def index() -> Response:
-        return HTMLResponse((STATIC / "index.html").read_text())
-
-    @app.get("/status.js", include_in_schema=False)
-    def status_js() -> Response:
-        return static("status.js", "text/javascript")
-
-    @app.get("/status.css", include_in_schema=False)
-    def status_css() -> Response:
-        return static("status.css", "text/css")
-
+    app.include_router(access_mod.router(access))
+    app.include_router(pages.router())
     return app
 
 
 class ApiServer:
     """uvicorn serving the app on a socket bound up front (so a busy port is a clear error), in a thread."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as e:
-            sock.close()
-            raise ConfigError(f"api: cannot listen on {host}:{port}: {e.strerror or e}") from None
-        sock.listen(128)
-        sock.set_inheritable(True)
-        self.sock = sock
+    def __init__(self, app: FastAPI, host: str, port: int, admin_port: int | None = None) -> None:
+        self.sock = listen(host, port)
+        self.admin_sock = None
+        if admin_port is not None:
+            try:
+                self.admin_sock = listen(host, admin_port, " (api.admin_port)")
+            except ConfigError:
+                self.sock.close()
+                raise
         self.host = host
-        self.port = sock.getsockname()[1]
+        self.port = self.sock.getsockname()[1]
+        # which socket a request came on is how access.py tells the admin path: the port actually bound
+        self.admin_port = app.state.admin_port = self.admin_sock.getsockname()[1] if self.admin_sock else None
+        socks = [s for s in (self.sock, self.admin_sock) if s is not None]
         cfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         self.server = uvicorn.Server(cfg)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="api", daemon=True)
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": socks}, name="api", daemon=True)
 
     @property
     def url(self) -> str:
@@ -357,8 +333,27 @@ class ApiServer:
     def start(self) -> None:
         self._thread.start()
         log.info("api: status page and API at %s", self.url)
+        if self.admin_port is not None:
+            log.info("api: admin port (changes) %d", self.admin_port)
 
     def close(self) -> None:
         self.server.should_exit = True
         self._thread.join(timeout=5)
         self.sock.close()
+        if self.admin_sock is not None:
+            self.admin_sock.close()
+
+
+def listen(host: str, port: int, which: str = "") -> socket.socket:
+    """A listening socket bound up front, so a busy port is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"api: cannot listen on {host}:{port}{which}: {e.strerror or e}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
