@@ -17,6 +17,7 @@ import yaml
 from app.acap.client import DEFAULT_ADDRESS
 from app.acap.inference import chip_id
 from app.acap.params import PARAMS, param_config
+from app.api.access import ADMIN_PATH
 from app.config import Config, load_config
 from tests.conftest import ROOT
 
@@ -209,7 +210,9 @@ def test_laptop_compose_runs_vigil_with_mosquitto_on_the_sample_clip():
     cfg = load_config(None, env={**runtime_env(), **env, "VIGIL_CONFIG": ""})
     assert cfg.mqtt.host == "mosquitto" and cfg.mqtt.enabled
     assert (ROOT / "samples" / Path(cfg.source.uri).name).is_file()
-    assert vigil["ports"] == [f"8080:{cfg.api.port}"]
+    # published on the laptop's loopback only: changes are then as open as with a loopback bind
+    assert vigil["ports"] == [f"127.0.0.1:8080:{cfg.api.port}"]
+    assert cfg.api.allow_unauthenticated_changes and cfg.api.token is None
 
 
 def test_laptop_compose_broker_keeps_sessions_and_retained_state_across_restarts(tmp_path):
@@ -250,8 +253,15 @@ def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_d
     assert (ROOT / "models" / env["MODEL_FILE"]).is_file()
     assert models["volumes"] == ["acap_dl-models:/dl-models"] and "/dl-models" in " ".join(models["entrypoint"])
     assert app["depends_on"]["acap_dl-models"]["condition"] == "service_completed_successfully"
-    host_port = app["ports"][0].split(":")[0]
-    assert MANIFEST["acapPackageConf"]["configuration"]["reverseProxy"][0]["target"] == f"http://localhost:{host_port}"
+    # both ports on the camera's loopback only; the viewer entry to the read port, the admin entry to the admin port
+    published = {int(p.split(":")[2]): p.split(":") for p in app["ports"]}
+    assert set(published) == {cfg.api.port, cfg.api.admin_port} and all(p[0] == "127.0.0.1" for p in published.values())
+    proxy = {e["access"]: e for e in MANIFEST["acapPackageConf"]["configuration"]["reverseProxy"]}
+    assert set(proxy) == {"viewer", "admin"}
+    assert proxy["viewer"]["apiPath"] == "api"
+    assert proxy["viewer"]["target"] == f"http://localhost:{published[cfg.api.port][1]}"
+    assert proxy["admin"]["apiPath"] == ADMIN_PATH
+    assert proxy["admin"]["target"] == f"http://localhost:{published[cfg.api.admin_port][1]}"
     assert cfg.api.root_path == f"/local/{MANIFEST['acapPackageConf']['setup']['appName']}"
 
 
