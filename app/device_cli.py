@@ -47,6 +47,8 @@ def add_commands(sub) -> None:
                         "(run vigil with source.live=false to process them all)")
     e.add_argument("--loop", action="store_true", help="loop the video")
     e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a camera parameter (repeatable)")
+    e.add_argument("--serial", default="ACCC8E0E0001",
+                   help="the camera's serial number (root.Properties.System.SerialNumber); '' serves none")
     e.add_argument("-c", "--cert", help="TLS certificate (PEM); with --key serves TLS")
     e.add_argument("-k", "--key", help="TLS private key")
     e.add_argument("--terse-errors", action="store_true", help="bare CANCELLED on Predict failures, like ACAP Runtime")
@@ -91,7 +93,7 @@ def cmd_emulator(args) -> int:
         raise ConfigError(f"--video: file not found: {video}")
     config = EmulatorConfig(
         address=args.address, chip=args.chip, preload=args.model, model_dir=args.model_dir, video=video,
-        pace=args.pace, loop=args.loop, params=params, tls_cert=args.cert, tls_key=args.key,
+        pace=args.pace, loop=args.loop, params=params, serial=args.serial or None, tls_cert=args.cert, tls_key=args.key,
         terse_errors=args.terse_errors, threads=args.threads,
     )
     return serve(config)

@@ -12,9 +12,7 @@ in the worker's thread; everything else runs here, in order.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from app.detector import Detector, merge_ids
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
+from app.identity import resolve_device_id
 from app.plugins import RunContext
 from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
 from app.regions.planner import Plan
@@ -40,14 +39,6 @@ from app.types import Detections, Frame, FrameResult
 from app.worker import Consumer, Prefetch, Worker
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device_id(value: str | None) -> str:
-    """The configured device id, or the host name made safe for topics."""
-    if value:
-        return value
-    host = socket.gethostname() or "vigil"
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", host)[:64]
 
 
 @dataclass(slots=True)
@@ -120,7 +111,7 @@ class Run:
         self.snapshots = open_store(cfg.snapshots, cfg.state.file)
         if not (cfg.mqtt.enabled or cfg.api.enabled):
             return
-        device_id = resolve_device_id(cfg.device_id)
+        device_id = resolve_device_id(cfg)
         self.status = Status(self.labels, device_id, self.timer, self.parts, self.run_id,
                              cfg.events.history, cfg.zones, cfg.lines)
         if cfg.mqtt.enabled:

@@ -2,7 +2,7 @@
 # Debian packages the test suite needs. Installed when running as root (CI, containers);
 # otherwise we say what is missing and let pytest report the tests that need it.
 set -euo pipefail
-packages=(mosquitto chromium prometheus apache2 apache2-utils)   # mosquitto: the MQTT tests' broker; chromium: the status page test; prometheus: promtool; apache2 (+ htdigest): the reverse proxy of the access tests
+packages=(mosquitto chromium prometheus apache2)   # mosquitto: the MQTT tests' broker; chromium: the status page test; prometheus: promtool; apache2: the reverse proxy (digest auth) of the access tests
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

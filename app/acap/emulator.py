@@ -32,6 +32,8 @@ from app.errors import ConfigError, ModelError
 from app.modelfile import TensorSpec
 
 log = logging.getLogger(__name__)
+SERIAL = "ACCC8E0E0001"  # the emulated camera's serial number (Axis serials: 12 hex digits)
+SERIAL_KEY = "root.Properties.System.SerialNumber"
 
 @dataclass
 class EmulatorConfig:
@@ -45,6 +47,7 @@ class EmulatorConfig:
     pace: str = "realtime"  # realtime: a live camera at the stream's frame rate; lockstep: every frame in order
     loop: bool = False
     params: dict[str, str] = field(default_factory=dict)
+    serial: str | None = SERIAL  # root.Properties.System.SerialNumber; None: not served
     tls_cert: str | None = None
     tls_key: str | None = None
     terse_errors: bool = False  # bare CANCELLED like the real server
@@ -308,10 +311,13 @@ class _KeyValueStore:
         self.emu = emu
 
     def GetValues(self, request_iterator, context):  # noqa: N802
+        config = self.emu.config
         for req in request_iterator:
-            if req.key not in self.emu.config.params:
+            # device parameters as the camera has them, beside the app's own
+            value = config.serial if req.key == SERIAL_KEY and config.serial else config.params.get(req.key)
+            if value is None:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"no parameter {req.key}")
-            yield self.emu.pb.keyvaluestore_pb2.Response(value=self.emu.config.params[req.key])
+            yield self.emu.pb.keyvaluestore_pb2.Response(value=value)
 
 
 def serve(config: EmulatorConfig) -> int:

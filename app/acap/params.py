@@ -163,6 +163,26 @@ def read(client: AcapClient, acap, names: list[str] | None = None, wait: float |
     return values
 
 
+def device_value(acap, key: str) -> str | None:
+    """One device parameter by its full key (e.g. root.Properties.System.SerialNumber), or None when the
+    server does not have it or does not answer within acap.timeout (said in the log)."""
+    client = AcapClient(Endpoint.from_config(acap), RetryPolicy(timeout=acap.timeout), quiet=True)
+    try:
+        stub = client.pb.keyvaluestore_pb2_grpc.KeyValueStoreStub(client.channel)
+        request = client.pb.keyvaluestore_pb2.Request(key=key)
+        replies = client.call(f"reading {key}", lambda: list(stub.GetValues(iter([request]), timeout=acap.timeout)),
+                              timeout=acap.timeout)
+    except AcapRuntimeError as e:
+        log.warning("cannot read %s: %s", key, e)
+        return None
+    except grpc.RpcError as e:
+        log.warning("cannot read %s: %s", key, client.describe(e))
+        return None
+    finally:
+        client.close()
+    return replies[0].value if replies else None
+
+
 class ParameterWatch:
     """Re-reads the camera parameters every `interval` s and calls `on_change(names)` once when one
     differs from `baseline` (the values the running config was built from). A server that does not
