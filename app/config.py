@@ -113,7 +113,9 @@ class Config(_Section):
         default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"
     )
     device_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = Field(
-        None, description="this device's name in topics and payloads; default: the host name (on the camera: its serial)"
+        None, description="this device's name in topics and payloads; default: on the camera its serial number, elsewhere "
+        "an id made once; either kept in the state directory (device_id beside state.file) so restarts keep it; "
+        "with no state file the host name"
     )
     zones: dict[Name, ZoneConfig] = Field({}, description="named polygon zones: occupancy, entered/left, dwell, loitering")
     lines: dict[Name, LineConfig] = Field({}, description="named counting lines: directional in/out counts")

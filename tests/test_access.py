@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from tests.apache_proxy import USERS, Proxy, available
-from tests.conftest import ROOT, SAMPLE_CLIP
+from tests.conftest import ROOT, SAMPLE_CLIP, run_vigil
 from tests.mqtt_util import wait_until
 
-pytestmark = pytest.mark.skipif(available() is not None, reason=str(available()))
+needs_apache = pytest.mark.skipif(available() is not None, reason=str(available()))
 
 TOKEN = "matrix-token-1"
 # (row name, method, path under the app root, JSON body)
@@ -148,6 +148,7 @@ MODES = {
 }
 
 
+@needs_apache
 @pytest.mark.parametrize("mode", list(MODES))
 def test_access_matrix(proxy, mode):
     """Each route x each caller: reads need the camera's viewer level (or nothing, on the loopback-only read
@@ -198,3 +199,25 @@ def test_camera_setting_page_leads_to_the_admin_settings():
     assert '"settingPage": "index.html"' in manifest
     setting = (ROOT / "acap" / "html" / "index.html").read_text()
     assert 'id="settings" href="admin/api/ui/"' in setting and 'href="api/ui/"' in setting
+
+
+def test_admin_port_is_checked_at_start(tmp_path):
+    """Same port twice, or a busy admin port: one clear line, exit 2."""
+    from app.api.config import ApiConfig
+    from app.errors import ConfigError
+    from app.config import load_config
+
+    with pytest.raises((ConfigError, ValueError), match="api.admin_port must differ from api.port"):
+        load_config(None, {"api.port": 8080, "api.admin_port": 8080}, env={})
+    assert ApiConfig(port=0, admin_port=0).admin_port == 0  # two free ports
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = run_vigil("run", "--max-frames", "1", "--no-progress", "--set", "api.enabled=true",
+                      "--set", "api.port=0", "--set", f"api.admin_port={port}")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert f"vigil: config error: api: cannot listen on 127.0.0.1:{port} (api.admin_port): Address already in use" \
+        in p.stderr
