@@ -74,6 +74,15 @@ class Access:
             return "loopback"
         return "open" if self.open_without_token else "none"
 
+    def who(self, request: Request) -> str:
+        """Who made a change, as the log and the feed say it."""
+        how = self.how(request)
+        if how == "admin":
+            return "camera admin"
+        if how == "token":
+            return "token holder"
+        return f"{request.client.host if request.client else 'unknown'} (no token)"
+
     def admin_url(self) -> str | None:
         """The settings page on the admin path, as an absolute path on the camera (None off the camera)."""
         if not self.camera or not self.root_path:

@@ -84,13 +84,6 @@ def with_snapshot_flag(event: dict, has: Callable[[str], bool]) -> dict:
     return {**event, "after": {**after, "has_snapshot": has(after["id"])}}
 
 
-def requester(request: Request) -> str:
-    """Who made a change, as the log and the feed say it."""
-    if request.headers.get("authorization", "").lower().startswith("bearer "):
-        return "token holder"
-    return f"{request.client.host if request.client else 'unknown'} (no token)"
-
-
 def warn_exposure(api: ApiConfig) -> None:
     """Say loudly at start when the API is reachable from the network without a token."""
     if api.token is not None or is_loopback(api.host):
@@ -182,7 +175,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
     if settings is not None:
         from app.api.config_routes import config_router
 
-        app.include_router(config_router(settings, auth, write_auth, {**unauthorised, **write_problem}, requester,
+        app.include_router(config_router(settings, auth, write_auth, {**unauthorised, **write_problem}, access.who,
                                          config_schema or {}))
 
     @app.get("/api/tracks", dependencies=auth, responses=unauthorised, summary="objects present now")
