@@ -161,11 +161,11 @@ def test_wheel_built_as_in_the_dockerfile_carries_generated_protos_and_pyproject
 
 # -- compose --------------------------------------------------------------------------------------
 def interpolate(value, env: dict[str, str]):
-    """Compose's ${VAR:-default} and ${VAR} substitution, recursively."""
+    """Compose's ${VAR:-default} (the default also when VAR is empty) and ${VAR} substitution, recursively."""
     if isinstance(value, str):
         def sub(m):
             name, _, default = m.group(1).partition(":-")
-            return env.get(name, default)
+            return env.get(name) or default
         return re.sub(r"\$\{([^}]+)\}", sub, value)
     if isinstance(value, list):
         return [interpolate(v, env) for v in value]
@@ -263,6 +263,27 @@ def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_d
     assert proxy["admin"]["apiPath"] == ADMIN_PATH
     assert proxy["admin"]["target"] == f"http://localhost:{published[cfg.api.admin_port][1]}"
     assert cfg.api.root_path == f"/local/{MANIFEST['acapPackageConf']['setup']['appName']}"
+
+
+def test_camera_compose_mqtt_variables_are_documented_and_reach_the_config():
+    """The package's MQTT variables (acap/env.config) set the first-start broker; docs/camera.md lists each."""
+    text = (ROOT / "docker-compose.acap.yml").read_text()
+    names = sorted(set(re.findall(r"\$\{(VIGIL_MQTT_[A-Z_]+)", text)))
+    assert names == ["VIGIL_MQTT_ENABLED", "VIGIL_MQTT_HOST", "VIGIL_MQTT_PORT"]
+    doc = (ROOT / "docs" / "camera.md").read_text().split("## MQTT on the camera")[1].split("\n## ")[0]
+    package = dict(ln.split("=", 1) for ln in (ACAP_DIR / "env.config").read_text().splitlines()
+                   if ln.strip() and not ln.startswith("#"))
+    for name in names:
+        assert f"| `{name}` |" in doc and name in package, name
+    env = {**{k: v for k, v in package.items() if k.startswith("VIGIL_MQTT_")},
+           "VIGIL_MQTT_ENABLED": "true", "VIGIL_MQTT_HOST": "broker.site", "VIGIL_MQTT_PORT": "8883"}
+    app = compose("docker-compose.acap.yml", env)["services"]["vigil"]
+    cfg = load_config(None, env={**{k: v for k, v in runtime_env().items() if k != "VIGIL_CONFIG"}, **vigil_env(app)})
+    assert (cfg.mqtt.enabled, cfg.mqtt.host, cfg.mqtt.port) == (True, "broker.site", 8883)
+    # as packaged: the empty host falls back to the compose default, MQTT off
+    app = compose("docker-compose.acap.yml", package)["services"]["vigil"]
+    cfg = load_config(None, env={**{k: v for k, v in runtime_env().items() if k != "VIGIL_CONFIG"}, **vigil_env(app)})
+    assert not cfg.mqtt.enabled and cfg.mqtt.host == "127.0.0.1" and cfg.mqtt.port == 1883
 
 
 # -- manifest -----------------------------------------------------------------------------------------
