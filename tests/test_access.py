@@ -172,6 +172,9 @@ def test_access_matrix(proxy, mode, tmp_path):
                 # the page behind admin_url, its assets and its data, through the admin path
                 page = http.get(proxy.url + doc["admin_url"], auth=admin)
                 assert page.status_code == 200 and '<base href="../../">' in page.text
+                # without the slash: redirected, relatively, so it stays under the proxy's prefix
+                r = http.get(f"{proxy.url}/local/vigil/api/ui", auth=viewer)
+                assert r.status_code == 308 and r.headers["location"] == "ui/"
                 refs = re.findall(r'(?:src|href)="(api/[^"?]+)"', page.text)
                 assert refs
                 for ref in refs:
