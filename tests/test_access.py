@@ -125,9 +125,9 @@ def run_mode(proxy: Proxy, state: Path, *sets: str) -> tuple[Vigil, dict[str, di
     try:
         proxy.start(vigil.port, vigil.admin_port or vigil.port)
         return vigil, measure(vigil, proxy)
-    except BaseException:
+    except Exception as e:
         vigil.stop()
-        raise
+        raise AssertionError(f"{e}\nvigil: {''.join(vigil.lines[-15:])}\napache: {proxy.log()[-1500:]}") from e
 
 
 def check_docs(mode: str, results: dict[str, dict[str, int]]) -> None:
@@ -181,8 +181,11 @@ def test_access_matrix(proxy, mode, tmp_path):
                     assert http.get(f"{proxy.url}/local/vigil/admin/{ref}", auth=admin).status_code == 200, ref
             else:
                 assert doc["admin_url"] is None and doc["how"] == ("none" if "token set" in mode else "loopback")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nvigil: {''.join(vigil.lines[-15:])}\napache: {proxy.log()[-1500:]}") from e
     finally:
         vigil.stop()
+    print("\n".join(table(mode, got)))  # shown when a check below fails
     for route in READS:
         assert got[route]["anonymous, viewer path"] == 401, route  # the proxy asks for credentials
         assert got[route]["viewer, admin path"] == 401, route  # the proxy: admin only
