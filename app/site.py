@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 SECRETS = ("mqtt.password", "api.token")  # write-only: never sent back, kept when a PUT leaves them out
 MASK = "**********"  # how pydantic shows a SecretStr; sent back unchanged it means "keep the stored one"
-NOT_SITE = ("site",)  # where the site file is cannot itself be set in it
+# where the site file is cannot itself be set in it, nor where the API listens: a change saved from the
+# settings page must not take away the way back to the settings page (the camera's admin path, the port)
+NOT_SITE = ("site", "api.host", "api.port", "api.admin_port", "api.root_path")
 
 
 def site_path(site_file: str | None, state_file: str | None) -> Path | None:
@@ -76,9 +78,10 @@ def check_tree(tree: Any, what: str) -> dict:
     if not isinstance(tree, dict):
         raise ConfigError(f"{what}: must be a mapping of config sections, got {type(tree).__name__}")
     for key in NOT_SITE:
-        if key in tree:
-            raise ConfigError(f"{what}: {key}: cannot be set in the site file (set it in the config file, "
-                              f"the environment or a flag)")
+        if get_dotted(tree, key)[0]:
+            msg = "cannot be set on site (it would cut off the settings page); set it in the config file, " \
+                  "the environment or a flag"
+            raise ConfigError(f"{what}: {key}: {msg}", [{"loc": key, "msg": msg}])
     return tree
 
 

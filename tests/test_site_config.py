@@ -74,6 +74,14 @@ def test_a_site_zone_naming_an_unknown_label_is_refused_like_at_start():
         layers.check({"zones": {"lawn": {**LAWN, "labels": ["persn"]}}})
 
 
+@pytest.mark.parametrize("tree", [{"api": {"admin_port": None}}, {"api": {"port": 9}}, {"site": {"file": "/x"}}])
+def test_where_the_api_listens_cannot_be_changed_on_site(tree):
+    """A save from the settings page must not cut off the settings page (the camera's admin path)."""
+    with pytest.raises(ConfigError, match="cannot be set on site") as e:
+        Settings(load_config(None, env={})).check(tree)
+    assert e.value.items[0]["loc"] in ("api.admin_port", "api.port", "site")
+
+
 def test_secrets_left_out_or_masked_keep_the_stored_ones_and_an_empty_one_clears():
     stored = {"mqtt": {"username": "v", "password": "pw"}, "api": {"token": "tok"}}
     kept = with_kept_secrets({"mqtt": {"username": "w"}}, stored)
