@@ -11,14 +11,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# everything: the runtime and what the tests, benches and `vigil quantize` use (make test, make venv)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test,bench,quantize]'
 	touch $@
 
+# the runtime only (make demo): a venv that has everything, and is newer than pyproject.toml, has it too
+$(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
+	@if [ $(VENV)/.installed -nt pyproject.toml ]; then touch $@; else \
+	  echo "$(BIN)/pip install --quiet -e ."; $(BIN)/pip install --quiet -e . && touch $@; fi
+
 venv: $(VENV)/.installed
 
-## make demo: run the pipeline on the bundled clip with the bundled INT8 model
-demo: venv
+## make demo: run the pipeline on the bundled clip with the bundled INT8 model (installs the runtime only)
+demo: $(VENV)/.installed-runtime
 	@mkdir -p $(OUT)
 	$(BIN)/vigil run --config config/default.yaml --jsonl $(OUT)/demo.jsonl --save-video $(OUT)/demo.mp4 $(DEMO_ARGS)
 

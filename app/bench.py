@@ -79,7 +79,7 @@ def main(args) -> int:
     print(f"raw invoke rate:       {raw:8.1f} invokes/s  (before {raw_before:.1f}, after {raw_after:.1f})")
     print(f"  = same-work limit:   {limit_fps:8.2f} frames/s at {len(views)} invokes/frame")
     print(f"end-to-end pipeline:   {summary.fps:8.2f} frames/s  ({summary.frames} frames in {summary.seconds:.1f} s)")
-    print(f"ratio end-to-end/raw:  {summary.fps / limit_fps:8.3f}  (target >= 0.9)")
+    print(f"ratio end-to-end/raw:  {summary.fps / limit_fps:8.3f}  (the share of the same-work limit the whole pipeline reaches: 1.000 = no time lost outside the model's invokes)")
     print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call: preprocess once per frame, invoke and decode once per view)")
     order = ["capture", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output"]
     for stage in order + sorted(set(summary.stages) - set(order)):

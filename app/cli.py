@@ -10,7 +10,7 @@ import threading
 import traceback
 from datetime import datetime, timezone
 
-from app import __version__, bench, device_cli
+from app import __version__, bench, cli_help, device_cli
 from app.device_cli import attach_negative_values
 from app.errors import VigilError
 from app.memory import tune_malloc
@@ -131,17 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the pipeline on a video file, stream or camera")
     add_run_options(p)
     p.set_defaults(func=cmd_run)
-    b = sub.add_parser("bench", help="measure raw invoke rate vs end-to-end pipeline rate, per-stage times")
-    add_run_options(b)
+    b = sub.add_parser("bench", help="measure the raw model invoke rate against the end-to-end pipeline rate, "
+                                     "per-stage times and peak memory")
+    add_run_options(b, feed=False)
     b.add_argument("--invokes", type=int, default=300, help="raw interpreter invokes to time")
     b.add_argument("--baseline", action="append", metavar="CONFIG",
                    help="also run this config on the same source and frames and print the speed ratio "
-                        "(e.g. config/blazepose.yaml); repeatable")
+                        "(e.g. config/blazepose.yaml); repeatable (default: none)")
     b.set_defaults(func=cmd_bench)
     device_cli.add_commands(sub)
     for command in sub.choices.values():  # `vigil run --debug` as well as `vigil --debug run`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show tracebacks and debug logs")
+    cli_help.finish(parser, sub)
     return parser
 
 

@@ -36,28 +36,29 @@ def attach_negative_values(argv: list[str]) -> list[str]:
 def add_commands(sub) -> None:
     """Register the subcommands on the CLI's subparsers."""
     e = sub.add_parser("emulator", help="serve ACAP Runtime's gRPC services locally (TFLite + a video file)")
-    e.add_argument("--address", default="unix:///tmp/acap-runtime.sock", help="unix:///path or host:port")
+    e.add_argument("--address", default="unix:///tmp/acap-runtime.sock", help="where to listen: unix:///path or host:port")
     e.add_argument("-j", "--chip", type=int, default=12, help="chip id as ACAP Runtime's -j (0 = no inference service)")
-    e.add_argument("-m", "--model", action="append", default=[], help="preload a model (repeatable)")
-    e.add_argument("--model-dir", help="directory served as /models (the shared models volume)")
+    e.add_argument("-m", "--model", action="append", default=[], help="preload a model (repeatable; default: none, loaded on request)")
+    e.add_argument("--model-dir", help="directory served as /models (the shared models volume) (default: none, only --model files)")
     e.add_argument("--video", default="samples/vtest.mp4", help="video file the camera 'sees'")
     e.add_argument("--pace", choices=["realtime", "lockstep"], default="realtime",
                    help="realtime: a live camera making source.stream.framerate frames a second, the newest "
                         "to a late client; lockstep: every frame of the file in order, as fast as asked "
                         "(run vigil with source.live=false to process them all)")
     e.add_argument("--loop", action="store_true", help="loop the video")
-    e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a camera parameter (repeatable)")
+    e.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a camera parameter (repeatable; default: none)")
     e.add_argument("--serial", default="ACCC8E0E0001",
                    help="the camera's serial number (root.Properties.System.SerialNumber); '' serves none")
-    e.add_argument("-c", "--cert", help="TLS certificate (PEM); with --key serves TLS")
-    e.add_argument("-k", "--key", help="TLS private key")
+    e.add_argument("-c", "--cert", help="TLS certificate (PEM); with --key serves TLS (default: none, plain)")
+    e.add_argument("-k", "--key", help="TLS private key (default: none)")
     e.add_argument("--terse-errors", action="store_true", help="bare CANCELLED on Predict failures, like ACAP Runtime")
     e.add_argument("--threads", type=int, default=1, help="TFLite threads")
     e.set_defaults(func=cmd_emulator)
 
     c = sub.add_parser("check-model", help="report which ops of a .tflite run on an Axis DLPU and which fall back to the CPU")
     c.add_argument("model", help=".tflite file")
-    c.add_argument("--chip", default="artpec8", choices=["artpec7", "artpec8", "artpec9", "cv25", "cpu"])
+    c.add_argument("--chip", default="artpec8", choices=["artpec7", "artpec8", "artpec9", "cv25", "cpu"],
+                   help="the chip whose DLPU rules the ops are checked against")
     c.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     c.set_defaults(func=cmd_check_model)
 

@@ -23,23 +23,37 @@ def find_file(value: str) -> str:
     return str(bundled) if bundled.exists() else value
 
 
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", "-c", help="YAML config (default: built-in defaults, see config/default.yaml)")
-    p.add_argument("--source", "-s", help="video file, rtsp://… URL, camera index, or 'acap-runtime' (the camera)")
-    p.add_argument("--model", "-m", help=".tflite model")
+def add_run_options(p: argparse.ArgumentParser, feed: bool = True) -> None:
+    """The options of `vigil run`; `feed=False` leaves out the outputs a benchmark has no use for
+    (--save-video, --mqtt, --api). An option left out keeps the config's value (config/default.yaml)."""
+    p.add_argument("--config", "-c", help="YAML config (default: VIGIL_CONFIG, else the built-in defaults, "
+                   "see config/default.yaml)")
+    p.add_argument("--source", "-s", help="video file, rtsp://… URL, camera index, or 'acap-runtime' (the camera) "
+                   "(default: the config's source.uri)")
+    p.add_argument("--model", "-m", help=".tflite model; a <model>.yaml beside it brings its decoder settings "
+                   "(default: the config's model.path)")
     p.add_argument("--backend", choices=["tflite", "acap-runtime"],
-                   help="inference backend (acap-runtime: the camera's inference server)")
-    p.add_argument("--device", help="inference device (acap-runtime: cpu, artpec7, artpec8, cv25)")
-    p.add_argument("--fps", type=float, help="process at most this many frames per second of video time")
+                   help="inference backend (acap-runtime: the camera's inference server) "
+                        "(default: the config's model.backend, tflite)")
+    p.add_argument("--device", help="inference device (acap-runtime: cpu, artpec7, artpec8, cv25) "
+                   "(default: the config's model.backend.device)")
+    p.add_argument("--fps", type=float, help="process at most this many frames per second of video time "
+                   "(default: the config's source.fps, every frame)")
     p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
-    p.add_argument("--threads", type=int, help="interpreter threads")
-    p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout)")
-    p.add_argument("--save-video", help="write annotated video (.mp4/.avi) or latest image (.jpg/.png)")
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
-    p.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish the metadata feed to this MQTT broker")
-    p.add_argument("--api", metavar="[HOST:]PORT", help="serve the status page and HTTP API (default host 127.0.0.1)")
+    p.add_argument("--threads", type=int, help="interpreter threads (default: the config's model.backend.threads)")
+    p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout) "
+                   "(default: the config's output.jsonl, none)")
+    if feed:
+        p.add_argument("--save-video", help="write annotated video (.mp4/.avi) or latest image (.jpg/.png) "
+                       "(default: the config's output.video, none)")
+    p.add_argument("--max-frames", type=int, help="stop after this many frames (default: run to the end)")
+    if feed:
+        p.add_argument("--mqtt", metavar="HOST[:PORT]", help="publish the metadata feed to this MQTT broker "
+                       "(default: the config's mqtt section, off; port 1883)")
+        p.add_argument("--api", metavar="[HOST:]PORT", help="serve the status page and HTTP API "
+                       "(default: the config's api section, off; host 127.0.0.1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set decoder.score_threshold=0.6 (repeatable)")
+                   help="override any config key, e.g. --set decoder.score_threshold=0.6 (repeatable; default: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

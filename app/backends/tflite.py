@@ -8,6 +8,7 @@ from typing import Iterable, Iterator, Literal, Sequence
 import numpy as np
 from pydantic import Field
 
+from app.backends.native_log import native_stderr_to
 from app.errors import ModelError
 from app.modelfile import TensorSpec, check_model_file
 from app.plugins import PluginConfig, RunContext
@@ -70,8 +71,9 @@ class TFLiteModel:
         if reference_kernels:
             options["experimental_op_resolver_type"] = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interp = module.Interpreter(model_path=str(path), num_threads=threads, **options)
-            self._interp.allocate_tensors()
+            with native_stderr_to(log):  # the runtime's "INFO: Created … XNNPACK delegate" gets a time
+                self._interp = module.Interpreter(model_path=str(path), num_threads=threads, **options)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelError(f"cannot load model {path}: {first}") from None
