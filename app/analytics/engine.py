@@ -205,6 +205,7 @@ class Analytics:
         if k:
             cls = tracked.class_ids
             scores = tracked.scores
+            relabelled = T.cls[rows] != cls  # the tracker's vote changed the label (app/tracking/labelvote.py)
             T.cls[rows] = cls
             T.score[rows] = scores
             T.top[rows] = np.maximum(T.top[rows], scores)
@@ -244,6 +245,7 @@ class Analytics:
                 "entered_zone": entered.any(axis=1),
                 "left_zone": left.any(axis=1),
                 "loitering": loiter.any(axis=1),
+                "label": relabelled,
                 "score": T.top[rows] - T.last_event_top[rows] >= self.policy.score_change,
             }
             stationary_now = T.stationary[rows]

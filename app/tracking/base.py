@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from app.tracking import kalman
+from app.tracking import kalman, labelvote
 from app.tracking.events import END, NEW, TrackEvents
 from app.tracking.predicted import TrackPredictions, stationary_flags
 from app.types import Detections
@@ -27,13 +27,15 @@ LAST_SEEN = FIRST_SEEN + 1  # timestamp of the latest matched detection
 BEST_SCORE = FIRST_SEEN + 2
 SCORE = FIRST_SEEN + 3  # latest matched detection's score
 BOX = slice(FIRST_SEEN + 4, FIRST_SEEN + 8)  # Kalman-filtered box at the latest match, xyxy
-FLOAT_COLUMNS = FIRST_SEEN + 8
+W_LABEL = FIRST_SEEN + 8  # the label vote's weight of CLASS (app/tracking/labelvote.py)
+W_RIVAL = FIRST_SEEN + 9  # and of RIVAL
+FLOAT_COLUMNS = FIRST_SEEN + 12  # two spare: a multiple of 4 (kalman.update's blocks)
 
 # Int table columns.
 ID = 0  # -1 until confirmed
 STATE = 1
-CLASS = 2  # majority class so far (Boyer-Moore vote)
-VOTES = 3  # Boyer-Moore counter for CLASS
+CLASS = 2  # the label the track publishes (a score-weighted vote with hysteresis, labelvote.py)
+RIVAL = 3  # the label that would replace it (-1: none yet)
 HITS = 4  # detections matched, including the first
 INT_COLUMNS = 5
 # kalman.update views gathered rows as (n, FLOAT_COLUMNS / 4, 2, 2) blocks.
@@ -251,14 +253,11 @@ class TableTracker:
         rows[:, SCORE] = scores
         np.maximum(rows[:, BEST_SCORE], scores, out=rows[:, BEST_SCORE])
         rows[:, BOX] = kalman.xyxy(rows)
-        self._f[t_rows] = rows
         ints = self._i.take(t_rows, 0)
-        cls = dets.class_ids.take(d_rows)
         ints[:, HITS] += 1
-        # Boyer-Moore majority vote: O(1) state per track, finds the class seen most often.
-        votes, cand = ints[:, VOTES], ints[:, CLASS]
-        np.copyto(cand, cls, where=votes == 0)
-        votes += np.where(cand == cls, 1, -1)
+        labelvote.vote(ints[:, CLASS], ints[:, RIVAL], rows[:, W_LABEL], rows[:, W_RIVAL],
+                       dets.class_ids.take(d_rows), scores)
+        self._f[t_rows] = rows
         self._i[t_rows] = ints
 
     def _spawn(self, d_rows: np.ndarray, dets: Detections, now: float, confirm: bool) -> np.ndarray:
@@ -275,10 +274,12 @@ class TableTracker:
         f[:, BEST_SCORE] = scores
         f[:, SCORE] = scores
         f[:, BOX] = boxes
+        f[:, W_LABEL] = scores
+        f[:, W_RIVAL:] = 0.0
         i = np.zeros((k, INT_COLUMNS), np.int64)
         i[:, ID] = -1
         i[:, CLASS] = dets.class_ids.take(d_rows)
-        i[:, VOTES] = 1
+        i[:, RIVAL] = -1
         i[:, HITS] = 1
         self._f = np.concatenate((self._f, f))
         self._i = np.concatenate((self._i, i))
@@ -345,8 +346,8 @@ class TableTracker:
         """Confirmed tracks matched this frame, in the input order of their detections.
 
         Boxes are the Kalman-filtered boxes (steadier than raw detections: less flicker
-        across a counting line), scores the matched detections', classes the tracks'
-        majority class.
+        across a counting line), scores the matched detections', classes the tracks' voted
+        labels (labelvote.py).
         """
         if len(t_rows) == 0:
             return Detections()
