@@ -14,7 +14,7 @@ from pydantic import (
 from app.acap.config import AcapRuntimeConfig
 from app.backends import BACKENDS
 from app.capture import SOURCES
-from app.config_input import merged_tree
+from app.config_input import merged_tree, under_model_sidecar
 from app.decoders import DECODERS
 from app.regions import PLANNERS
 from app.errors import ConfigError
@@ -179,13 +179,17 @@ def load_config(
     params: Mapping[str, Any] | None = None,
     site: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults < YAML file < VIGIL_… environment < camera parameters < site tree < CLI overrides (dotted
-    keys), validated once (config_input.LAYERS)."""
+    """Defaults < the model's <model>.yaml < YAML file < VIGIL_… environment < camera parameters < site
+    tree < CLI overrides (dotted keys), validated once (config_input.LAYERS, under_model_sidecar)."""
     tree, notes = merged_tree(path, overrides, os.environ if env is None else env, params, site)
+    tree, sidecar = under_model_sidecar(tree, ModelConfig.model_fields["path"].default)  # the model's own settings
     try:
         cfg = Config.model_validate(tree)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e), validation_items(e)) from None
+        raise ConfigError(format_validation_error(e) + (f" (with {sidecar}, the model's settings)" if sidecar else ""),
+                          validation_items(e)) from None
+    if sidecar:
+        log.debug("the model's settings from %s, under the config", sidecar)
     for note in notes:
         log.warning(note)
     return cfg

@@ -210,6 +210,7 @@ def read_yaml(path: str | Path) -> dict:
 # named collections (REPLACED_WHOLE) replace the ones below whole, so a zone deleted on site stays deleted.
 LAYERS = (
     "defaults (the pydantic model; config/default.yaml lists them)",
+    "the model's own settings (<model>.yaml beside the model named by the layers above; under_model_sidecar)",
     "config file (--config or VIGIL_CONFIG; the image's /config/vigil.yaml)",
     "environment (VIGIL_<SECTION>__<KEY>; the compose file)",
     "camera parameters (the app's parameters in the camera's web page)",
@@ -253,3 +254,45 @@ def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, en
     if ignored:
         notes.append("config: keys of other plugin types, at their defaults, ignored: " + ", ".join(ignored))
     return tree, notes
+
+
+SIDECAR_SECTIONS = {"model", "preprocess", "decoder", "tracker"}  # what a model may say about itself
+SIDECAR_NOT = ("model.path", "model.backend")  # how and where it runs is the user's, not the model's
+
+
+def model_sidecar(model_path: str) -> Path | None:
+    """The settings file a model brings: <model>.yaml beside it (models/nanodet_int8_pertensor.yaml),
+    for a relative path looked for in the working directory, then among Vigil's own files."""
+    p = Path(model_path)
+    places = [p] if p.is_absolute() else [p, Path(__file__).resolve().parents[1] / p]
+    return next((c.with_suffix(".yaml") for c in places if c.is_file() and c.with_suffix(".yaml").is_file()), None)
+
+
+def under_model_sidecar(tree: dict, default_model: str) -> tuple[dict, Path | None]:
+    """`tree` layered over the sidecar of the model it names (defaults < sidecar < file, environment,
+    camera parameters, flags). A plugin section the tree gives another type replaces the sidecar's."""
+    model = tree.get("model")
+    path = model.get("path", default_model) if isinstance(model, dict) else default_model
+    sidecar = model_sidecar(path) if isinstance(path, str) and path else None
+    if sidecar is None:
+        return tree, None
+    base = read_yaml(sidecar)
+    unknown = sorted(set(base) - SIDECAR_SECTIONS) + [k for k in SIDECAR_NOT if _get_dotted(base, k)[0]]
+    if unknown:
+        raise ConfigError(f"{sidecar}: a model's settings file may set {', '.join(sorted(SIDECAR_SECTIONS))} "
+                          f"(not {', '.join(unknown)}); put the rest in the config")
+    return _layer(base, tree, ""), sidecar
+
+
+def _layer(base: Any, over: Any, where: str) -> Any:
+    """`over` merged onto `base`, mappings key by key; a plugin section of another type replaces base's."""
+    if where in _plugin_keys():
+        base, over = ({"type": v} if isinstance(v, str) else v for v in (base, over))
+        if isinstance(base, dict) and isinstance(over, dict) and "type" in over and over["type"] != base.get("type"):
+            return over
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _layer(base[key], value, f"{where}.{key}".lstrip(".")) if key in base else value
+    return out

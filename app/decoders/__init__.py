@@ -76,7 +76,8 @@ def build_decoder(
     """The configured decoder for these outputs (type auto: the single one whose tensor shapes match)."""
     cfg = DECODERS.parse(cfg)
     if not DECODERS.module(cfg.type).matches(cfg.type, specs):
-        raise ModelError(f"model outputs do not fit decoder {cfg.type!r}: {describe(specs)}")
+        raise ModelError(f"model outputs do not fit decoder {cfg.type!r}: {describe(specs)}; set the model's "
+                         f"decoder (a <model>.yaml beside it, models/README.md) or decoder.type: auto")
     return DECODERS.build(cfg, ctx, list(specs), labels, input_size)
 
 
