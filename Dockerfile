@@ -34,7 +34,7 @@ RUN groupadd --gid 1000 vigil \
 COPY --from=build /wheels /tmp/wheels
 # Then no build tools in the image (pip, setuptools, wheel: about 18 MB), nor the packages' own test
 # suites, which nothing imports (17 MB). make image-size prints what is left, package by package.
-RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels \
+RUN pip install --no-cache-dir "$(echo /tmp/wheels/vigil-*.whl)[camera]" && rm -rf /tmp/wheels \
     && pip uninstall --yes pip setuptools wheel \
     && find "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" -type d -name tests -prune \
        -exec rm -rf {} +

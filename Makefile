@@ -9,17 +9,21 @@ OUT    := out
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
 
-# everything: the runtime and what the tests, benches and `vigil quantize` use (make test, make venv)
+# everything: the runtime, the camera's gRPC client and what the tests, benches and `vigil quantize`
+# use (make test, make venv)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,bench,quantize]'
+	$(BIN)/pip install --quiet -e '.[camera,test,bench,quantize]'
 	touch $@
 
-# the runtime only (make demo): a venv that has everything, and is newer than pyproject.toml, has it too
+# the runtime only (make demo), its .py files compiled when first imported, and without the setuptools
+# Python 3.11 puts in every venv (pip builds Vigil with its own); a venv that has everything, and is
+# newer than pyproject.toml, has it too
 $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
 	@if [ $(VENV)/.installed -nt pyproject.toml ]; then touch $@; else \
-	  echo "$(BIN)/pip install --quiet -e ."; $(BIN)/pip install --quiet -e . && touch $@; fi
+	  echo "$(BIN)/pip install --quiet --no-compile -e ."; $(BIN)/pip install --quiet --no-compile -e . \
+	  && $(BIN)/pip uninstall --quiet --yes setuptools && touch $@; fi
 
 venv: $(VENV)/.installed
 

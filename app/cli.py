@@ -183,6 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             e.exit_code, "error")
         print(f"vigil: {kind}: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] not in ("grpc", "google") or args.debug:
+            raise
+        # a laptop install without the camera's extra (make demo): ACAP Runtime needs gRPC
+        print(f"vigil: config error: ACAP Runtime (the acap-runtime backend and source, camera parameters, "
+              f"vigil emulator) needs the camera extra: pip install -e '.[camera]' (make venv has it)", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # the reader of our stdout went away (`vigil … | head`): a normal end for a command-line tool
         from app.sinks.jsonl import quiet_stdout  # the sinks' stack is not loaded for every command

@@ -95,7 +95,8 @@ def inside() -> int:
 def runtime_requirements() -> list[str]:
     import tomllib
 
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return project["dependencies"] + project["optional-dependencies"]["camera"]  # the image installs [camera]
 
 
 def from_wheels() -> int:
