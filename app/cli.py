@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         if (e.name or "").partition(".")[0] not in ("grpc", "google") or args.debug:
             raise
         # a laptop install without the camera's extra (make demo): ACAP Runtime needs gRPC
-        print(f"vigil: config error: ACAP Runtime (the acap-runtime backend and source, camera parameters, "
-              f"vigil emulator) needs the camera extra: pip install -e '.[camera]' (make venv has it)", file=sys.stderr)
+        print("vigil: config error: ACAP Runtime (the acap-runtime backend and source, camera parameters, "
+              "vigil emulator) needs the camera extra: pip install -e '.[camera]' (make venv has it)", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # the reader of our stdout went away (`vigil … | head`): a normal end for a command-line tool
