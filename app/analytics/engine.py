@@ -203,8 +203,7 @@ class Analytics:
         out_events: list[dict] = []
         k = len(rows)
         if k:
-            cls = tracked.class_ids
-            scores = tracked.scores
+            cls, scores = tracked.class_ids, tracked.scores
             relabelled = T.cls[rows] != cls  # the tracker's vote changed the label (app/tracking/labelvote.py)
             T.cls[rows] = cls
             T.score[rows] = scores
@@ -271,8 +270,7 @@ class Analytics:
         ended = self._end(events, out_events)  # compacts the table: `rows` is stale after this
         self._recount(now)
         return FrameResult(
-            frame=frame, seq=seq, timestamp=now, epoch=now + self.offset, size=size,
-            objects=objects,
+            frame=frame, seq=seq, timestamp=now, epoch=now + self.offset, size=size, objects=objects,
             events=out_events, ended=ended, counts=self.counts, zones=self.zone_counts,
             lines=self.line_states, line_totals=self.line_totals,
             tracks=self._view() if self.keep_tracks_view else None,
