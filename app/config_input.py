@@ -277,7 +277,7 @@ def under_model_sidecar(tree: dict, default_model: str) -> tuple[dict, Path | No
     if sidecar is None:
         return tree, None
     base = read_yaml(sidecar)
-    unknown = sorted(set(base) - SIDECAR_SECTIONS) + [k for k in SIDECAR_NOT if _get_dotted(base, k)[0]]
+    unknown = sorted(set(base) - SIDECAR_SECTIONS) + [k for k in SIDECAR_NOT if get_dotted(base, k)[0]]
     if unknown:
         raise ConfigError(f"{sidecar}: a model's settings file may set {', '.join(sorted(SIDECAR_SECTIONS))} "
                           f"(not {', '.join(unknown)}); put the rest in the config")
