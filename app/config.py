@@ -182,17 +182,25 @@ def load_config(
     """Defaults < the model's <model>.yaml < YAML file < VIGIL_… environment < camera parameters < site
     tree < CLI overrides (dotted keys), validated once (config_input.LAYERS, under_model_sidecar)."""
     tree, notes = merged_tree(path, overrides, os.environ if env is None else env, params, site)
-    tree, sidecar = under_model_sidecar(tree, ModelConfig.model_fields["path"].default)  # the model's own settings
+    mine, sidecar = under_model_sidecar(tree, ModelConfig.model_fields["path"].default)  # the model's own settings
     try:
-        cfg = Config.model_validate(tree)
+        cfg = Config.model_validate(mine)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e) + (f" (with {sidecar}, the model's settings)" if sidecar else ""),
-                          validation_items(e)) from None
+        raise ConfigError(format_validation_error(e) + _sidecar_blamed(tree, sidecar), validation_items(e)) from None
     if sidecar:
         log.debug("the model's settings from %s, under the config", sidecar)
     for note in notes:
         log.warning(note)
     return cfg
+
+
+def _sidecar_blamed(tree: dict, sidecar: Path | None) -> str:
+    """" (with <model>.yaml, …)" when the config is valid without the model's settings file."""
+    try:
+        Config.model_validate(tree) if sidecar else None
+    except ValidationError:
+        return ""
+    return f" (with {sidecar}, the model's settings)" if sidecar else ""
 
 
 def check_labels(cfg: Config, labels: list[str]) -> None:

@@ -46,12 +46,15 @@ def test_model_flag_alone_gets_what_config_blazepose_gives(granularity):
     assert decoding(by_flag) == decoding(by_file)
 
 
-def test_the_default_model_brings_the_settings_it_always_had():
+def test_the_default_model_brings_the_settings_it_always_had(tmp_path):
     cfg = load(args())
-    assert cfg.decoder.type == "nanodet" and cfg.model.color == "bgr"
-    plain = load_config(None, {"model.path": str(ROOT / "tests" / "nosuch.tflite")})  # no sidecar: defaults
-    assert plain.decoder.type == "auto"
-    assert decoding(cfg)["tracker"] == decoding(plain)["tracker"]
+    assert cfg.model.labels.endswith("coco_labels.txt") and cfg.model.color == "bgr"
+    plain = load_config(None, {"model.path": str(tmp_path / "nosuch.tflite")})  # no sidecar: defaults
+    assert decoding(cfg) | {"model": None} == decoding(plain) | {"model": None}
+    side = tmp_path / "pd.yaml"  # a sidecar of another colour order is taken
+    shutil.copy(ROOT / PERSON, tmp_path / "pd.tflite")
+    side.write_text("model:\n  color: rgb\n")
+    assert load_config(None, {"model.path": str(tmp_path / "pd.tflite")}).model.color == "rgb"
 
 
 def test_the_users_settings_win_over_the_models(tmp_path, monkeypatch):
