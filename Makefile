@@ -17,18 +17,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[camera,test,bench,quantize]'
 	touch $@
 
-# the runtime only (make demo), its .py files compiled when first imported, and without the setuptools
-# Python 3.11 puts in every venv (pip builds Vigil with its own); a venv that has everything, and is
-# newer than pyproject.toml, has it too
+# the runtime only (make demo), its .py files compiled when first imported
 $(VENV)/.installed-runtime: pyproject.toml | $(BIN)/python
-	@if [ $(VENV)/.installed -nt pyproject.toml ]; then touch $@; else \
-	  echo "$(BIN)/pip install --quiet --no-compile -e ."; $(BIN)/pip install --quiet --no-compile -e . \
-	  && $(BIN)/pip uninstall --quiet --yes setuptools && touch $@; fi
+	$(BIN)/pip install --quiet --no-compile -e .
+	touch $@
 
 venv: $(VENV)/.installed
 
+# a venv that ever had everything keeps it: the demo brings it up to date as make venv would
 ## make demo: run the pipeline on the bundled clip with the bundled INT8 model (installs the runtime only)
-demo: $(VENV)/.installed-runtime
+demo: $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.installed-runtime)
 	@mkdir -p $(OUT)
 	$(BIN)/vigil run --config config/default.yaml --jsonl $(OUT)/demo.jsonl --save-video $(OUT)/demo.mp4 $(DEMO_ARGS)
 

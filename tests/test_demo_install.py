@@ -2,6 +2,7 @@
 after a demo-only install; a laptop install without the camera extra says what is missing."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -25,6 +26,9 @@ def test_demo_installs_the_runtime_without_extras_and_test_adds_them(tmp_path):
     assert "pip install --quiet -e '.[camera,test,bench,quantize]'" in test
     (venv / ".installed").touch()  # then one `make test` made: the demo takes it as it is
     assert "pip install" not in make_n("demo", venv) and "pip install -e" not in make_n("test", venv)
+    os.utime(venv / ".installed", (1, 1))  # older than pyproject.toml: the demo brings everything up to date,
+    demo = make_n("demo", venv)  # never a runtime-only install over a full venv
+    assert "pip install --quiet -e '.[camera,test,bench,quantize]'" in demo and "--no-compile -e ." not in demo
 
 
 def test_without_the_camera_extra_acap_runtime_is_one_line():
