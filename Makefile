@@ -10,6 +10,8 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-compile --upgrade pip
+	@# the setuptools a 3.11 venv starts with: pip builds Vigil with its own; a test extra brings its own
+	$(BIN)/python -m pip uninstall --quiet --yes setuptools
 
 # everything: the runtime, the camera's gRPC client and what the tests, benches and `vigil quantize`
 # use (make test, make venv)
