@@ -21,6 +21,7 @@ from app import __version__
 from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_zones
 from app.api import access as access_mod, pages
 from app.api.access import Access, Problem
+from app.api import docs_offline
 from app.api.config import ApiConfig, is_loopback
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
@@ -104,7 +105,7 @@ def warn_exposure(api: ApiConfig) -> None:
 def create_app(status: Status, api: ApiConfig, settings: Any = None, config_schema: dict | None = None,
                reset: Callable[[list[str] | None], dict] | None = None, snapshots: Any = None) -> FastAPI:
     """The Vigil HTTP API over a Status."""
-    app = FastAPI(title="Vigil", version=__version__,
+    app = FastAPI(title="Vigil", version=__version__, docs_url=None, redoc_url=None,  # docs: docs_offline.py
                   description="Status, metrics, counts and events of one Vigil pipeline.")
     if api.root_path:
         app.add_middleware(RootPath, prefix=api.root_path)
@@ -294,6 +295,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
 
     app.include_router(access_mod.router(access))
     app.include_router(pages.router())
+    app.include_router(docs_offline.router(app.title))
     return app
 
 
