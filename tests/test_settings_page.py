@@ -1,0 +1,231 @@
+"""The settings page in a real browser (Debian's chromium driven by Playwright), against a running pipeline,
+the real configuration routes and real mosquitto brokers: zones and lines drawn with the mouse, the MQTT
+connection test, review-then-save, 422 messages beside their fields, and /docs without a CDN."""
+from __future__ import annotations
+
+import contextlib
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from app.config import load_config
+from tests.consumers import BackgroundRun, OnFrame
+from tests.mqtt_util import Subscriber, free_port, wait_until
+from tests.test_api import chromium
+from tests.test_mqtt import FAST
+
+# the walkway of the sample clip (people cross it left-right) and a line across it, drawn 'in' = rightwards
+ZONE = [(0.4, 0.4), (0.98, 0.4), (0.98, 0.8), (0.4, 0.8)]
+LINE = [(0.7, 0.8), (0.7, 0.25)]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@contextlib.contextmanager
+def pipeline(tmp_path, mqtt: dict, api: dict | None = None, **over):
+    """A looping pipeline on the sample clip with the API on a free loopback port (writes allowed: loopback)."""
+    port = free_port()
+    cfg = load_config(None, {
+        **FAST, "source.loop": True, "device_id": "uitest",
+        "state.file": str(tmp_path / "counts.json"),
+        "api": {"enabled": True, "port": port, **(api or {})}, "mqtt": mqtt, **over,
+    }, env={})
+    frames = []
+    run = BackgroundRun(cfg, [OnFrame(lambda f, d: frames.append(f.seq))])
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15)
+
+    def ready():
+        if run.errors:
+            raise run.errors[0]
+        try:
+            return len(frames) >= 5 and client.get("/api/latest.jpg").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(ready, 60, 0.05, "the API to serve a frame")
+        yield client
+    finally:
+        run.stop()
+        client.close()
+    assert not run.errors, run.errors
+
+
+def open_settings(browser, base: str, path: str = "/api/ui/settings.html"):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(base.rstrip("/") + path)
+    page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
+    page.wait_for_selector('#frame[data-loaded="1"]', timeout=20_000)
+    return page, errors
+
+
+def at(page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of the normalised point (x, y) of the live frame."""
+    box = page.locator("#overlay").bounding_box()
+    return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+
+def draw_zone(page, points) -> None:
+    page.click("#add-zone")
+    for p in points:
+        page.mouse.click(*at(page, *p))
+    page.mouse.click(*at(page, *points[0]))  # the first corner again closes it
+
+
+def draw_line(page, start, end) -> None:
+    page.click("#add-line")
+    page.mouse.click(*at(page, *start))
+    page.mouse.click(*at(page, *end))
+
+
+def rename(page, kind: str, old: str, new: str) -> None:
+    field = page.locator(f'#{kind}s .card[data-name="{old}"] input.name')
+    field.fill(new)
+    field.dispatch_event("change")
+
+
+def review_and_save(page) -> str:
+    page.click("#save")
+    page.wait_for_selector("#review:not([hidden])")
+    changes = page.inner_text("#changes")
+    page.click("#confirm-save")
+    page.wait_for_selector('#message[data-ok="1"]', timeout=30_000)
+    return changes
+
+
+def close(a, b, tol=0.01) -> bool:
+    return all(abs(u - v) <= tol for u, v in zip(a, b))
+
+
+def test_zone_and_line_drawn_with_the_mouse_are_saved_and_counted(browser, mosquitto, tmp_path):
+    sub = Subscriber(mosquitto.port, "vigil/uitest/#")
+    try:
+        with pipeline(tmp_path, {"enabled": True, "port": mosquitto.port}) as client:
+            page, errors = open_settings(browser, str(client.base_url))
+            assert page.locator("#zones .card").count() == 0 and page.locator("#lines .card").count() == 0
+            draw_zone(page, ZONE)
+            draw_line(page, *LINE)
+            rename(page, "zone", "zone_1", "door")
+            rename(page, "line", "line_1", "gate")
+            page.locator('#zones .card[data-name="door"] input.labels').fill("person")
+            page.locator('#zones .card[data-name="door"] input.labels').dispatch_event("change")
+            page.locator('#zones .card[data-name="door"] input.loitering').fill("4")
+            page.locator('#zones .card[data-name="door"] input.loitering').dispatch_event("change")
+            assert page.inner_text("#dirty") == "unsaved changes"
+            # the direction is shown, and flipping it twice brings it back
+            arrow = page.locator('g.line[data-name="gate"] line.arrow')
+            x_tip = float(arrow.get_attribute("x2")) - float(arrow.get_attribute("x1"))
+            assert x_tip > 20  # start at the bottom, end at the top: 'in' is rightwards
+            page.click('#lines .card[data-name="gate"] button.flip')
+            flipped = page.locator('g.line[data-name="gate"] line.arrow')
+            assert float(flipped.get_attribute("x2")) - float(flipped.get_attribute("x1")) < -20
+            page.click('#lines .card[data-name="gate"] button.flip')
+
+            changes = review_and_save(page)
+            assert "door" in changes and "gate" in changes, changes
+            assert page.inner_text("#dirty") == "no unsaved changes"
+
+            cfg = client.get("/api/config").json()
+            assert set(cfg["zones"]) == {"door"} and set(cfg["lines"]) == {"gate"}
+            door, gate = cfg["zones"]["door"], cfg["lines"]["gate"]
+            assert len(door["polygon"]) == 4 and all(close(p, q) for p, q in zip(door["polygon"], ZONE)), door
+            assert door["labels"] == ["person"] and door["loitering_time"] == 4
+            assert close(gate["start"], LINE[0]) and close(gate["end"], LINE[1]), gate
+            site = client.get("/api/config/site").json()
+            assert set(site["site"]["zones"]) == {"door"}
+
+            # counts now come from the drawn geometry: retained occupancy of the zone, crossings of the line
+            sub.wait_for(lambda m: m.topic == "vigil/uitest/zones/door/person" and int(m.payload) > 0, 90,
+                         "someone in the drawn zone")
+            crossing = sub.wait_for(lambda m: m.topic == "vigil/uitest/lines/gate"
+                                    and m.json()["in"] + m.json()["out"] > 0, 120, "a crossing of the drawn line")
+            assert crossing.json()["in"] + crossing.json()["out"] >= 1
+            shot = tmp_path / "settings.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert not errors, errors
+            page.close()
+    finally:
+        sub.close()
+
+
+def test_wrong_mqtt_password_shows_the_brokers_refusal_and_changes_nothing(browser, broker_factory, tmp_path):
+    broker = broker_factory(users={"vigil": "right-password"}).start()
+    mqtt = {"enabled": True, "port": broker.port, "username": "vigil", "password": "right-password"}
+    with pipeline(tmp_path, mqtt) as client:
+        wait_until(lambda: client.get("/api/stats").json()["mqtt"]["connected"], 30, 0.1, "MQTT to connect")
+        before = client.get("/api/config").json(), client.get("/api/config/site").json()
+        page, errors = open_settings(browser, str(client.base_url))
+        assert page.get_attribute('[data-key="mqtt.password"]', "value") in (None, "")  # write-only: never shown
+        page.fill('[data-key="mqtt.password"]', "wrong-password")
+        page.click("#test-mqtt")
+        page.wait_for_selector('#mqtt-result[data-ok="0"]', timeout=30_000)
+        assert page.get_attribute("#mqtt-result", "data-result") == "bad credentials"
+        said = page.inner_text("#mqtt-result").lower()
+        assert "bad credentials" in said and ("password" in said or "not authori" in said), said  # the broker's own words
+        # the right one: ok, and still nothing saved
+        page.fill('[data-key="mqtt.password"]', "right-password")
+        page.click("#test-mqtt")
+        page.wait_for_selector('#mqtt-result[data-ok="1"]', timeout=30_000)
+        assert (client.get("/api/config").json(), client.get("/api/config/site").json()) == before
+        assert client.get("/api/stats").json()["mqtt"]["connected"]
+        assert not errors, errors
+        page.close()
+
+
+def test_a_refused_value_is_shown_beside_its_field_and_nothing_is_saved(browser, tmp_path):
+    with pipeline(tmp_path, {"enabled": False}) as client:
+        before = client.get("/api/config/site").json()["site"]
+        page, errors = open_settings(browser, str(client.base_url))
+        page.fill('[data-key="mqtt.port"]', "70000")
+        page.click("#save")
+        err = page.locator('[data-key="mqtt.port"] ~ .err')
+        err.wait_for(timeout=15_000)
+        assert err.inner_text(), "no message beside the port"
+        assert page.get_attribute('[data-key="mqtt.port"]', "data-invalid") == "1"
+        assert page.locator("#review").is_hidden()
+        assert client.get("/api/config/site").json()["site"] == before
+        # Revert: the edit is gone, the running value is back
+        page.click("#revert")
+        page.wait_for_function("document.querySelector('[data-key=\"mqtt.port\"]').value === '1883'")
+        assert page.inner_text("#dirty") == "no unsaved changes"
+        assert not errors, errors
+        page.close()
+
+
+def test_settings_page_works_under_the_reverse_proxy_prefix(browser, tmp_path):
+    """Served as the camera's proxy forwards it (/local/vigil/api/ui/…): every URL it uses stays under the prefix."""
+    with pipeline(tmp_path, {"enabled": False}, api={"root_path": "/local/vigil"}) as client:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        paths: list[str] = []
+        page.on("request", lambda r: r.url.startswith("http") and paths.append(urlsplit(r.url).path))
+        page.goto(f"{client.base_url}/local/vigil/api/ui/settings.html")
+        page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
+        page.wait_for_selector('#frame[data-loaded="1"]', timeout=20_000)
+        assert paths and [p for p in paths if not p.startswith("/local/vigil/api/")] == [], paths
+        page.close()
+
+
+def test_docs_loads_swagger_from_the_app_and_nothing_else(browser, tmp_path):
+    with pipeline(tmp_path, {"enabled": False}) as client:
+        html = client.get("/docs").text
+        assert "cdn." not in html and "https://" not in html and "http://" not in html, html
+        page = browser.new_page()
+        hosts: list[str] = []
+        page.on("request", lambda r: hosts.append(urlsplit(r.url).netloc))
+        page.goto(f"{client.base_url}/docs")
+        page.wait_for_selector(".swagger-ui .info .title", timeout=20_000)
+        page.wait_for_selector(".opblock", timeout=20_000)  # the operations, from the app's openapi.json
+        assert "Vigil" in page.inner_text(".swagger-ui .info .title")
+        assert set(hosts) == {urlsplit(str(client.base_url)).netloc}, hosts
+        page.close()
