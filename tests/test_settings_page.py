@@ -229,3 +229,18 @@ def test_docs_loads_swagger_from_the_app_and_nothing_else(browser, tmp_path):
         assert "Vigil" in page.inner_text(".swagger-ui .info .title")
         assert set(hosts) == {urlsplit(str(client.base_url)).netloc}, hosts
         page.close()
+
+
+def test_read_only_without_the_right_to_change_until_the_token_is_given(browser, tmp_path):
+    with pipeline(tmp_path, {"enabled": False}, api={"token": "tok-123"}) as client:
+        page, errors = open_settings(browser, str(client.base_url))
+        assert page.get_attribute("body", "data-readonly") == "1"
+        assert page.locator("#readonly").is_visible() and page.locator("#add-zone").is_hidden()
+        assert page.locator('[data-key="mqtt.host"]').is_disabled()
+        assert page.locator("#save").is_hidden()
+        page.fill("#token-input", "tok-123")
+        page.click("#token-use")
+        page.wait_for_selector('body[data-readonly="0"]', timeout=10_000)
+        assert page.locator("#add-zone").is_visible() and page.locator('[data-key="mqtt.host"]').is_enabled()
+        assert not errors, errors
+        page.close()

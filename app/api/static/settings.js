@@ -143,8 +143,10 @@ async function load() {
   for (const el of fields()) {
     writeField(el, getPath(state.effective, el.dataset.key));
     if (el.dataset.secret) {
+      const stored = secrets.includes(el.dataset.key);
       el.dataset.clear = "0";
-      el.placeholder = secrets.includes(el.dataset.key) ? "stored (type to replace)" : "none";
+      el.placeholder = stored ? "stored (type to replace)" : "none";
+      el.nextElementSibling.hidden = !stored;
     }
   }
   state.shapes = [];
@@ -238,7 +240,7 @@ function render() {
       const poly = el("polygon", { points: pts, class: "body" }, grp);
       poly.addEventListener("pointerdown", (ev) => startDrag(ev, s, -1));
       const c = centroid(s.polygon.map(px));
-      el("text", { x: c[0], y: c[1], class: "tag" }, grp).textContent = s.name;
+      el("text", { x: c[0], y: c[1], class: "tag", "text-anchor": "middle" }, grp).textContent = s.name;
       s.polygon.forEach((p, i) => handle(grp, s, i, px(p)));
     } else {
       const a = px(s.start), b = px(s.end);
@@ -642,6 +644,13 @@ function init() {
     if (ev.target.dataset.secret) ev.target.dataset.clear = "0";
     markDirty();
   });
+  for (const b of document.querySelectorAll(".clear-secret")) {
+    b.addEventListener("click", () => {
+      const input = b.previousElementSibling;
+      input.value = ""; input.dataset.clear = "1"; input.placeholder = "cleared when saved";
+      markDirty();
+    });
+  }
   $("save").addEventListener("click", guard(review));
   $("confirm-save").addEventListener("click", guard(save));
   $("review-back").addEventListener("click", () => { $("review").hidden = true; });
