@@ -89,6 +89,13 @@ def draw_line(page, start, end) -> None:
     page.mouse.click(*at(page, *end))
 
 
+def drag(page, a, b) -> None:
+    page.mouse.move(*at(page, *a))
+    page.mouse.down()
+    page.mouse.move(*at(page, *b), steps=8)
+    page.mouse.up()
+
+
 def rename(page, kind: str, old: str, new: str) -> None:
     field = page.locator(f'#{kind}s .card[data-name="{old}"] input.name')
     field.fill(new)
@@ -114,8 +121,11 @@ def test_zone_and_line_drawn_with_the_mouse_are_saved_and_counted(browser, mosqu
         with pipeline(tmp_path, {"enabled": True, "port": mosquitto.port}) as client:
             page, errors = open_settings(browser, str(client.base_url))
             assert page.locator("#zones .card").count() == 0 and page.locator("#lines .card").count() == 0
-            draw_zone(page, ZONE)
-            draw_line(page, *LINE)
+            # drawn a little off, then put right by dragging: one corner of the zone, the whole line
+            draw_zone(page, [*ZONE[:2], (0.9, 0.7), ZONE[3]])
+            drag(page, (0.9, 0.7), ZONE[2])
+            draw_line(page, (0.6, 0.8), (0.6, 0.25))
+            drag(page, (0.6, 0.5), (0.7, 0.5))
             rename(page, "zone", "zone_1", "door")
             rename(page, "line", "line_1", "gate")
             page.locator('#zones .card[data-name="door"] input.labels').fill("person")
