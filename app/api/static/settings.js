@@ -176,7 +176,7 @@ async function loadAccess() {
   state.canChange = !!a.can_change;
   document.body.dataset.readonly = a.can_change ? "0" : "1";
   const badge = $("access");
-  badge.textContent = a.can_change ? "can change (" + a.how + ")" : "read only";
+  badge.textContent = a.can_change ? "can change" + (r.ok ? " (" + a.how + ")" : "") : "read only";
   badge.dataset.status = a.can_change ? "ok" : "degraded";
   $("readonly").hidden = a.can_change;
   const link = $("admin-link");
@@ -505,6 +505,17 @@ function showErrors(detail) {
 
 function message(text, ok) { const m = $("message"); m.textContent = text; m.dataset.ok = ok ? "1" : "0"; }
 
+// a value as a person reads it: a zone's corners counted, a point as (x, y), other objects key by key
+function describe(v) {
+  if (v === null || v === undefined) return "–";
+  if (Array.isArray(v)) {
+    if (v.length === 2 && v.every((n) => typeof n === "number")) return "(" + v.map((n) => +n.toFixed(3)).join(", ") + ")";
+    return v.length && v.every((p) => Array.isArray(p)) ? v.length + " corners" : "[" + v.map(describe).join(", ") + "]";
+  }
+  if (typeof v === "object") return Object.entries(v).map(([k, x]) => k + " " + describe(x)).join(", ");
+  return String(v);
+}
+
 function describeApply(a) {
   if (!a) return "";
   const part = (k, say) => (a[k] && a[k].length ? say + ": " + a[k].join(", ") : "");
@@ -525,8 +536,7 @@ async function review() {
     const li = document.createElement("li");
     li.dataset.key = c.key;
     const secret = fields().some((f) => f.dataset.secret && f.dataset.key === c.key);
-    const show = (v) => (secret ? "(secret)" : v === null || v === undefined ? "–"
-      : typeof v === "object" ? JSON.stringify(v) : String(v));
+    const show = (v) => (secret ? "(secret)" : describe(v));
     li.textContent = c.key + ": " + (c.from === null || c.from === undefined ? "added " + show(c.to)
       : c.to === null || c.to === undefined ? "removed" : show(c.from) + " → " + show(c.to));
     ul.appendChild(li);
