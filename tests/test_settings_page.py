@@ -135,6 +135,11 @@ def test_zone_and_line_drawn_with_the_mouse_are_saved_and_counted(browser, mosqu
             drag(page, (0.9, 0.7), ZONE[2])
             draw_line(page, (0.6, 0.8), (0.6, 0.25))
             drag(page, (0.6, 0.5), (0.7, 0.5))
+            # one drawn too many, deleted
+            draw_zone(page, [(0.05, 0.05), (0.2, 0.05), (0.2, 0.2)])
+            assert page.locator('g.zone[data-name="zone_2"]').count() == 1
+            page.click('#zones .card[data-name="zone_2"] button.delete')
+            assert page.locator('g.zone[data-name="zone_2"]').count() == 0
             rename(page, "zone", "zone_1", "door")
             rename(page, "line", "line_1", "gate")
             page.locator('#zones .card[data-name="door"] input.labels').fill("person")
@@ -271,5 +276,36 @@ def test_read_only_without_the_right_to_change_until_the_token_is_given(browser,
         page.click("#token-use")
         page.wait_for_selector('body[data-readonly="0"]', timeout=10_000)
         assert page.locator("#add-zone").is_visible() and page.locator('[data-key="mqtt.host"]').is_enabled()
+        assert not errors, errors
+        page.close()
+
+
+def test_export_import_and_a_ca_upload_from_the_page(browser, tmp_path):
+    """One camera's set-up as a YAML file, brought into the next; a CA certificate stored beside the site file."""
+    with pipeline(tmp_path, {"enabled": False}) as client:
+        page, errors = open_settings(browser, str(client.base_url))
+        draw_line(page, *LINE)
+        review_and_save(page)
+        with page.expect_download() as got:
+            page.click("#export")
+        text = open(got.value.path()).read()
+        assert "line_1:" in text and "password" not in text, text
+
+        other = tmp_path / "next-camera.yaml"
+        other.write_text(text.replace("line_1", "gate"))
+        page.set_input_files("#import", str(other))
+        page.wait_for_selector("#import-confirm:not([hidden])")
+        page.click("#import-go")
+        page.wait_for_selector('#message[data-ok="1"]:has-text("imported")', timeout=30_000)
+        assert set(client.get("/api/config").json()["lines"]) == {"gate"}
+        assert page.locator('#lines .card[data-name="gate"]').count() == 1
+
+        pem = tmp_path / "site-ca.pem"
+        pem.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+        page.set_input_files("#ca-upload", str(pem))
+        page.wait_for_function("document.querySelector('[data-key=\"mqtt.tls.ca_file\"]').value.endsWith('site-ca.pem')")
+        stored = page.input_value('[data-key="mqtt.tls.ca_file"]')
+        assert open(stored).read() == pem.read_text()
+        assert page.is_checked('[data-key="mqtt.tls.enabled"]') and page.inner_text("#dirty") == "unsaved changes"
         assert not errors, errors
         page.close()
