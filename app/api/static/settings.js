@@ -183,6 +183,10 @@ async function loadAccess() {
   link.hidden = !a.admin_url;
   if (a.admin_url) link.href = a.admin_url + (a.admin_url.endsWith("/") ? "settings.html" : "");
   $("token-ask").hidden = !a.token_required;
+  $("token-or").textContent = a.admin_url ? "Or enter" : "Enter";
+  $("readonly-why").textContent = a.admin_url ? "Settings change on the camera's admin page (a camera administrator)."
+    : a.token_required ? "Changes need the API token." : "This address does not accept changes (see api.token).";
+  if (!a.can_change) $("hint").textContent = ""; else setMode(state.mode);
   for (const el of document.querySelectorAll("#form input, .edit, .cards input, .cards button")) {
     el.disabled = !a.can_change;
   }
