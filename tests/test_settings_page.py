@@ -117,7 +117,11 @@ def screenshot(page, name: str) -> None:
     """The page as it looks now, in out/ (git-ignored) for people to look at."""
     out = ROOT / "out"
     out.mkdir(exist_ok=True)
-    page.screenshot(path=str(out / name), full_page=True)
+    # the window as tall as the page, so the action bar sits under it rather than over it
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": page.evaluate("document.documentElement.scrollHeight")})
+    page.screenshot(path=str(out / name))
+    page.set_viewport_size(size)
 
 
 def close(a, b, tol=0.01) -> bool:
