@@ -444,18 +444,19 @@ function card(s) {
   }
   const del = document.createElement("button");
   del.type = "button"; del.className = "delete"; del.textContent = "delete";
-  del.addEventListener("click", (ev) => {
-    ev.stopPropagation();
-    state.shapes = state.shapes.filter((o) => o !== s);
-    if (state.selected === s) state.selected = null;
-    state.geometryEdited = true;
-    renderCards(); render(); markDirty();
-  });
+  del.addEventListener("click", (ev) => { ev.stopPropagation(); removeShape(s); });
   div.appendChild(del);
   const err = document.createElement("small");
   err.className = "err"; err.dataset.errFor = div.dataset.key;
   div.appendChild(err);
   return div;
+}
+
+function removeShape(s) {
+  state.shapes = state.shapes.filter((o) => o !== s);
+  if (state.selected === s) state.selected = null;
+  state.geometryEdited = true;
+  renderCards(); render(); markDirty();
 }
 
 function markSelected() {
@@ -520,11 +521,13 @@ function describe(v) {
   return String(v);
 }
 
-function describeApply(a) {
+function describeApply(a, overridden) {
   if (!a) return "";
   const part = (k, say) => (a[k] && a[k].length ? say + ": " + a[k].join(", ") : "");
-  return [part("live", "applied live"), part("reconnect", "reconnects"), part("restart", "restarts the pipeline")]
+  const how = [part("live", "applied live"), part("reconnect", "reconnects"), part("restart", "restarts the pipeline")]
     .filter(Boolean).join(" · ") || "nothing to apply";
+  // a key set by a command-line flag (or another higher layer) keeps that value while Vigil runs
+  return how + (overridden && overridden.length ? " · kept as a start-up flag sets it: " + overridden.join(", ") : "");
 }
 
 // ---- check, save, revert, test, files, export, import ----------------------------------------
@@ -546,7 +549,7 @@ async function review() {
     ul.appendChild(li);
   }
   if (!r.data.changes.length) { const li = document.createElement("li"); li.textContent = "nothing changes"; ul.appendChild(li); }
-  $("apply").textContent = describeApply(r.data.apply);
+  $("apply").textContent = describeApply(r.data.apply, r.data.overridden);
   $("review").hidden = false;
   $("review").scrollIntoView({ block: "nearest" });
 }
@@ -558,7 +561,7 @@ async function save() {
   if (r.status === 422) { showErrors(r.data.detail); message("not saved: see the errors", false); return; }
   if (!r.ok) { message("save: " + problem(r), false); return; }
   await load();
-  message("saved: " + describeApply(r.data.apply) + (r.data.applied_in_ms !== undefined ? " (" + Math.round(r.data.applied_in_ms) + " ms)" : ""), true);
+  message("saved: " + describeApply(r.data.apply, r.data.overridden) + (r.data.applied_in_ms !== undefined ? " (" + Math.round(r.data.applied_in_ms) + " ms)" : ""), true);
 }
 
 function mqttSection() {
@@ -622,7 +625,7 @@ async function doImport() {
   if (r.status === 422) { showErrors(Array.isArray(r.data.detail) ? r.data.detail : [{ loc: "", msg: String(r.data.detail) }]); message("not imported: see the errors", false); return; }
   if (!r.ok) { message("import: " + problem(r), false); return; }
   await load();
-  message("imported " + importFile.name + ": " + describeApply(r.data.apply), true);
+  message("imported " + importFile.name + ": " + describeApply(r.data.apply, r.data.overridden), true);
 }
 
 async function revert() {
@@ -649,7 +652,9 @@ function init() {
     if (ev.target.tagName === "INPUT") return;
     if (ev.key === "Escape") setMode("idle");
     else if (ev.key === "Enter" && state.mode === "zone") finishZone();
+    else if (ev.key === "Delete" && state.selected && state.canChange && state.mode === "idle") removeShape(state.selected);
   });
+  window.addEventListener("beforeunload", (ev) => { if ($("dirty").dataset.dirty === "1") ev.preventDefault(); });
   $("add-zone").addEventListener("click", () => { state.selected = null; setMode("zone"); render(); });
   $("add-line").addEventListener("click", () => { state.selected = null; setMode("line"); render(); });
   $("finish").addEventListener("click", finishZone);
@@ -686,7 +691,7 @@ function init() {
     document.body.dataset.ready = "1";
   })();
   refreshFrame();
-  setInterval(refreshFrame, 1000);
+  setInterval(() => { if (!document.hidden) refreshFrame(); }, 1000);  // a hidden tab costs the camera nothing
 }
 
 init();
