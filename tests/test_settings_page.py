@@ -217,6 +217,37 @@ def test_wrong_mqtt_password_shows_the_brokers_refusal_and_changes_nothing(brows
         page.close()
 
 
+def test_broker_changed_from_the_page_the_feed_moves_with_no_event_lost(browser, mosquitto, broker_factory, tmp_path):
+    """Test connection to a second broker, save: Vigil reconnects there and the events' seq runs on without a gap."""
+    second = broker_factory().start()
+    old, new = Subscriber(mosquitto.port, "vigil/uitest/events"), Subscriber(second.port, "vigil/uitest/events")
+    try:
+        with pipeline(tmp_path, {"enabled": True, "port": mosquitto.port}, lines={"mid": {"start": [0.7, 0.8],
+                                                                                          "end": [0.7, 0.25]}}) as client:
+            old.wait_for(lambda m: True, 60, "events on the first broker")
+            page, errors = open_settings(browser, str(client.base_url))
+            page.fill('[data-key="mqtt.port"]', str(second.port))
+            page.click("#test-mqtt")
+            page.wait_for_selector('#mqtt-result[data-ok="1"]', timeout=30_000)
+            assert page.inner_text("#mqtt-result").startswith("ok: connected to 127.0.0.1:")
+            page.click("#save")
+            page.wait_for_selector("#review:not([hidden])")
+            assert "mqtt.port" in page.inner_text("#changes") and "reconnects: mqtt" in page.inner_text("#apply")
+            page.click("#confirm-save")
+            page.wait_for_selector('#message[data-ok="1"]', timeout=30_000)
+            assert client.get("/api/config").json()["mqtt"]["port"] == second.port
+            first_new = new.wait_for(lambda m: True, 60, "events on the second broker").json()["seq"]
+            new.wait_for(lambda m: m.json()["seq"] >= first_new + 5, 60, "more events on the second broker")
+            assert not errors, errors
+            page.close()
+        seqs = sorted({m.json()["seq"] for m in old.messages} | {m.json()["seq"] for m in new.messages})
+        assert seqs == list(range(seqs[0], seqs[-1] + 1)), "an event was lost in the move"
+        assert min(m.json()["seq"] for m in new.messages) > min(m.json()["seq"] for m in old.messages)
+    finally:
+        old.close()
+        new.close()
+
+
 def test_a_refused_value_is_shown_beside_its_field_and_nothing_is_saved(browser, tmp_path):
     with pipeline(tmp_path, {"enabled": False}) as client:
         before = client.get("/api/config/site").json()["site"]
