@@ -260,6 +260,18 @@ def test_a_refused_value_is_shown_beside_its_field_and_nothing_is_saved(browser,
         assert page.get_attribute('[data-key="mqtt.port"]', "data-invalid") == "1"
         screenshot(page, "settings_refused_value.png")
         assert page.locator("#review").is_hidden()
+        # a zone whose label the model does not know: the message in the zone's card
+        page.fill('[data-key="mqtt.port"]', "1883")
+        draw_zone(page, ZONE)
+        labels = page.locator('#zones .card[data-name="zone_1"] input.labels')
+        labels.fill("person, unicorn")
+        labels.dispatch_event("change")
+        page.click("#save")
+        card_err = page.locator('#zones .card[data-name="zone_1"] .err')
+        page.wait_for_function("document.querySelector('#zones .card .err').textContent !== ''", timeout=15_000)
+        said = card_err.inner_text()
+        assert said.startswith("labels: 'unicorn' is not one of the model's labels"), said
+        assert page.get_attribute('#zones .card[data-name="zone_1"]', "data-invalid") == "1"
         assert client.get("/api/config/site").json()["site"] == before
         # Revert: the edit is gone, the running value is back
         page.click("#revert")

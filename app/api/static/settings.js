@@ -238,7 +238,8 @@ function showErrors(detail) {
     const key = loc(d.loc);
     let parts = key.split("."), target = null;
     while (parts.length && !target) { target = targets.get(parts.join(".")); parts = parts.slice(0, -1); }
-    const msg = (d.msg || "").replace(/^Value error, /, "");
+    let msg = (d.msg || "").replace(/^Value error, /, "");
+    if (key && msg.startsWith(key + ": ")) msg = msg.slice(key.length + 2);
     if (!target) { general.push((key ? key + ": " : "") + msg); continue; }
     target.dataset.invalid = "1";
     let err = target.classList && target.classList.contains("card") ? target.querySelector(".err") : null;
@@ -247,7 +248,9 @@ function showErrors(detail) {
       if (!err) { err = document.createElement("small"); err.className = "err"; target.parentElement.appendChild(err); }
     }
     err.dataset.errFor = key;
-    err.textContent = (err.textContent ? err.textContent + "; " : "") + (key.split(".").pop() !== target.dataset.key?.split(".").pop() ? key + ": " : "") + msg;
+    // within a zone's or line's card, say which of its keys (the field's own message needs no name)
+    const rest = key.slice(target.dataset.key.length + 1);
+    err.textContent = (err.textContent ? err.textContent + "; " : "") + (rest ? rest + ": " : "") + msg;
   }
   const box = $("general-errors");
   if (general.length) {
