@@ -291,6 +291,12 @@ def test_settings_page_works_under_the_reverse_proxy_prefix(browser, tmp_path):
         page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
         page.wait_for_selector('#frame[data-loaded="1"]', timeout=20_000)
         assert paths and [p for p in paths if not p.startswith("/local/vigil/api/")] == [], paths
+        # its API docs link: Swagger UI, its files and the OpenAPI document all under the prefix too
+        paths.clear()
+        page.click("#docs-link")
+        page.wait_for_selector(".opblock", timeout=20_000)
+        assert "/local/vigil/api/openapi.json" in paths
+        assert [p for p in paths if not p.startswith("/local/vigil/api/")] == [], paths
         page.close()
 
 

@@ -8,7 +8,6 @@ const $ = (id) => document.getElementById(id);
 // root (as the status page gets under /api/ui/), it is "api/"
 const UNDER_API = !document.querySelector("base") && /\/api\/ui\/[^/]*$/.test(location.pathname);
 const API = UNDER_API ? "../" : "api/";
-const ROOT = UNDER_API ? "../../" : "";
 let token = new URLSearchParams(location.hash.slice(1)).get("token") || sessionStorage.getItem("vigil-token");
 
 const state = {
@@ -391,7 +390,7 @@ function guard(fn) {
 }
 
 function init() {
-  $("docs-link").href = ROOT + "docs";
+  $("docs-link").href = API + "docs";  // under api/: reachable through the camera's proxy too
   const stage = $("overlay");
   stage.addEventListener("pointerdown", onStageDown);
   stage.addEventListener("pointermove", onMove);
