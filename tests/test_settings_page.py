@@ -62,11 +62,16 @@ def pipeline(tmp_path, mqtt: dict, api: dict | None = None, **over):
     assert not run.errors, run.errors
 
 
-def open_settings(browser, base: str, path: str = "/api/ui/settings.html"):
+def open_settings(browser, base: str, path: str = "/api/ui/settings.html", from_status: bool = False):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(base.rstrip("/") + path)
+    if from_status:  # as a person finds it: the status page's settings link
+        page.goto(base.rstrip("/") + "/")
+        page.click("#settings-link")
+        page.wait_for_url("**" + path)
+    else:
+        page.goto(base.rstrip("/") + path)
     page.wait_for_selector('body[data-ready="1"]', timeout=20_000)
     page.wait_for_selector('#frame[data-loaded="1"]', timeout=20_000)
     return page, errors
@@ -251,7 +256,7 @@ def test_broker_changed_from_the_page_the_feed_moves_with_no_event_lost(browser,
 def test_a_refused_value_is_shown_beside_its_field_and_nothing_is_saved(browser, tmp_path):
     with pipeline(tmp_path, {"enabled": False}) as client:
         before = client.get("/api/config/site").json()["site"]
-        page, errors = open_settings(browser, str(client.base_url))
+        page, errors = open_settings(browser, str(client.base_url), from_status=True)
         page.fill('[data-key="mqtt.port"]', "70000")
         page.click("#save")
         err = page.locator('[data-key="mqtt.port"] ~ .err')
