@@ -148,12 +148,15 @@ async function load() {
     }
   }
   state.shapes = [];
+  // labels as the site file says them (a group such as "vehicle", not the members it stands for)
+  const saidLabels = (kind, name, running) => getPath(state.siteDoc.site, kind + "." + name + ".labels") || running || [];
   for (const [name, z] of Object.entries(state.effective.zones || {})) {
-    state.shapes.push({ kind: "zone", name, from: name, polygon: z.polygon.map((p) => [...p]), labels: z.labels || [],
-                        loitering_time: z.loitering_time || 0 });
+    state.shapes.push({ kind: "zone", name, from: name, polygon: z.polygon.map((p) => [...p]),
+                        labels: saidLabels("zones", name, z.labels), loitering_time: z.loitering_time || 0 });
   }
   for (const [name, l] of Object.entries(state.effective.lines || {})) {
-    state.shapes.push({ kind: "line", name, from: name, start: [...l.start], end: [...l.end], labels: l.labels || [] });
+    state.shapes.push({ kind: "line", name, from: name, start: [...l.start], end: [...l.end],
+                        labels: saidLabels("lines", name, l.labels) });
   }
   state.geometryEdited = false;
   state.selected = null;
