@@ -21,8 +21,8 @@ from app import __version__
 from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_zones
 from app.api import access as access_mod, pages
 from app.api.access import Access, Problem
-from app.api import docs_offline
 from app.api.config import ApiConfig, is_loopback
+from app.api import docs_offline
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
 from app.status import Status
@@ -107,6 +107,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
     """The Vigil HTTP API over a Status."""
     app = FastAPI(title="Vigil", version=__version__, docs_url=None, redoc_url=None,  # docs: docs_offline.py
                   description="Status, metrics, counts and events of one Vigil pipeline.")
+    app.include_router(docs_offline.router(app.title))
     if api.root_path:
         app.add_middleware(RootPath, prefix=api.root_path)
     access = Access(api)
@@ -295,7 +296,6 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
 
     app.include_router(access_mod.router(access))
     app.include_router(pages.router())
-    app.include_router(docs_offline.router(app.title))
     return app
 
 
