@@ -365,3 +365,24 @@ def test_export_import_and_a_ca_upload_from_the_page(browser, tmp_path):
         assert page.is_checked('[data-key="mqtt.tls.enabled"]') and page.inner_text("#dirty") == "unsaved changes"
         assert not errors, errors
         page.close()
+
+
+def test_an_api_token_set_from_the_page_is_the_one_it_uses_next(browser, tmp_path):
+    """Setting api.token from the page: stored, never shown, said to apply at the next start; the page sends it
+    from then on (so it is not locked out once it applies)."""
+    with pipeline(tmp_path, {"enabled": False}) as client:
+        page, errors = open_settings(browser, str(client.base_url))
+        page.fill('[data-key="api.token"]', "new-token-42")
+        review_and_save(page)
+        assert "applied at the next start" in page.inner_text("#message")
+        assert client.get("/api/config/site").json()["secrets_set"] == ["api.token"]
+        assert page.input_value('[data-key="api.token"]') == ""
+        assert page.get_attribute('[data-key="api.token"]', "placeholder").startswith("stored")
+        assert page.evaluate("sessionStorage.getItem('vigil-token')") == "new-token-42"
+        assert page.get_attribute("body", "data-readonly") == "0"
+        page.fill('[data-key="stationary.seconds"]', "12")
+        review_and_save(page)  # the page's next change, with the new token
+        site = client.get("/api/config/site").json()
+        assert site["site"]["stationary"] == {"seconds": 12} and site["secrets_set"] == ["api.token"]
+        assert not errors, errors
+        page.close()

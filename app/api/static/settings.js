@@ -309,12 +309,21 @@ async function review() {
 
 async function save() {
   clearErrors();
+  const tokenField = document.querySelector('[data-key="api.token"]');
+  const newToken = tokenField.dataset.clear === "1" ? "" : tokenField.value;
   const r = await call("PUT", "config", siteBody());
   $("review").hidden = true;
   if (r.status === 422) { showErrors(r.data.detail); message("not saved: see the errors", false); return; }
   if (!r.ok) { message("save: " + problem(r), false); return; }
+  if (newToken !== "" || tokenField.dataset.clear === "1") {
+    // the API token just set (or cleared) is the one this page uses from now on: no lock-out
+    token = newToken || null;
+    if (token) sessionStorage.setItem("vigil-token", token); else sessionStorage.removeItem("vigil-token");
+  }
   await load();
-  message("saved: " + describeApply(r.data.apply, r.data.overridden) + (r.data.applied_in_ms !== undefined ? " (" + Math.round(r.data.applied_in_ms) + " ms)" : ""), true);
+  await loadAccess();
+  // the server's own note, e.g. "saved; applied at the next start" for the API's own settings
+  message("saved: " + describeApply(r.data.apply, r.data.overridden) + (r.data.note ? " · " + r.data.note : "") + (r.data.applied_in_ms !== undefined ? " (" + Math.round(r.data.applied_in_ms) + " ms)" : ""), true);
 }
 
 function mqttSection() {
