@@ -10,6 +10,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def topic_part(v: str | None) -> str | None:
+    """A topic prefix as configured, with surrounding '/' removed; ValueError for one a broker would refuse
+    or read as a pattern (wildcards, empty levels, NUL, a leading '$')."""
+    if v is None:
+        return v
+    v = v.strip("/")
+    if not v:
+        raise ValueError("must not be empty")
+    bad = next((c for c in "+#\0" if c in v), None)
+    if bad is not None:
+        raise ValueError(f"must be a topic without wildcards (+, #) or NUL, not {v!r}")
+    if "//" in v:
+        raise ValueError(f"must not have empty topic levels ('//') in {v!r}")
+    if v.startswith("$"):
+        raise ValueError(f"must not start with '$' (topics the broker reserves, like $SYS): {v!r}")
+    if len(v.encode()) > 1024:
+        raise ValueError("is too long (at most 1024 bytes)")
+    return v
+
+
 def _as_text(v: Any) -> Any:
     # Environment values are parsed as YAML scalars, so a numeric password arrives as an int.
     return str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
@@ -32,6 +52,11 @@ class HomeAssistantConfig(_Model):
         None, description="the status page's address shown on the device in Home Assistant; default: from api.* "
                           "(this host's name; with api.root_path, the camera's reverse proxy on port 80)")
 
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return topic_part(v)
 
     @field_validator("configuration_url")
     @classmethod
@@ -98,8 +123,4 @@ class MqttConfig(_Model):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, v: str | None) -> str | None:
-        if v is not None:
-            v = v.strip("/")
-            if not v or any(c in v for c in "+#\0"):
-                raise ValueError("must be a topic without wildcards (+, #)")
-        return v
+        return topic_part(v)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import logging
 import ssl
+from typing import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from app.callbacks import Guarded
 from app.errors import ConfigError
 from app.publish.config import MqttConfig
 
@@ -19,9 +21,13 @@ AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT
 NOT_AN_ANSWER = ("auth_failed", "refused", "no_handshake")  # states a later close keeps
 
 
-def make_client(cfg: MqttConfig, client_id: str, will_topic: str) -> paho.Client:
-    """A paho client set up from mqtt.* (callbacks are the publisher's to attach); ConfigError for bad TLS files."""
+def make_client(cfg: MqttConfig, client_id: str, will_topic: str, guard: Guarded | None = None,
+                callbacks: dict[str, Callable] | None = None) -> paho.Client:
+    """A paho client set up from mqtt.*, with `callbacks` ({"on_connect": fn, …}) attached, each wrapped by
+    `guard` so that no error in one can end paho's network thread; ConfigError for bad TLS files."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True, protocol=paho.MQTTv311)
+    for name, fn in (callbacks or {}).items():
+        setattr(c, name, guard.wrap(fn, name) if guard is not None else fn)
     c.will_set(will_topic, "offline", qos=1, retain=True)
     if cfg.username is not None:
         c.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)

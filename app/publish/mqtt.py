@@ -18,6 +18,7 @@ from typing import Callable
 import paho.mqtt.client as paho
 
 from app import __version__
+from app.callbacks import Guarded
 from app.health import MqttLink
 from app.publish.commands import ResetCommands
 from app.publish.config import MqttConfig
@@ -69,21 +70,16 @@ class MqttPublisher:
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
         self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
         self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued
+        self.guard = Guarded("mqtt", log)  # every paho callback: an error is logged and survived
         self._client = self._make_client()
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
 
     # ---- set-up -----------------------------------------------------------------------
 
     def _make_client(self) -> paho.Client:
-        c = make_client(self.cfg, self.client_id, self.topics.available)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_connect_fail = self._on_connect_fail
-        c.on_publish = self._on_publish
-        c.on_socket_open = self._on_socket_open
-        c.on_subscribe = self._on_subscribe
-        c.on_message = self._on_message
-        return c
+        return make_client(self.cfg, self.client_id, self.topics.available, self.guard, {
+            n: getattr(self, f"_{n}") for n in ("on_connect", "on_disconnect", "on_connect_fail", "on_publish",
+                                                "on_socket_open", "on_subscribe", "on_message")})
 
     def start(self, initial: FrameResult | None = None) -> None:
         """Queue the initial state, connect in the background, start sending."""
