@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Model(BaseModel):
@@ -41,6 +41,13 @@ class MqttTlsConfig(_Model):
     cert_file: str | None = Field(None, description="client certificate (PEM), for brokers that require one")
     key_file: str | None = Field(None, description="client private key (PEM)")
     insecure: bool = Field(False, description="skip the broker host name check (testing only)")
+
+    @model_validator(mode="after")
+    def _pair(self) -> "MqttTlsConfig":
+        # a key alone would be dropped silently: the client would connect without its certificate
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file is set without cert_file: set the client certificate too (or neither)")
+        return self
 
 
 class HomeAssistantConfig(_Model):

@@ -18,7 +18,7 @@ from app.publish.config import MqttConfig
 log = logging.getLogger("app.publish.mqtt")  # the publisher's logger: every MQTT line under one name
 
 AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
-NOT_AN_ANSWER = ("auth_failed", "refused", "no_handshake")  # states a later close keeps
+NOT_AN_ANSWER = ("auth_failed", "refused", "no_handshake", "tls_failed")  # states a later close keeps
 
 
 def make_client(cfg: MqttConfig, client_id: str, will_topic: str, guard: Guarded | None = None,
@@ -45,6 +45,22 @@ def make_client(cfg: MqttConfig, client_id: str, will_topic: str, guard: Guarded
     return c
 
 
+def tls_failure(error: BaseException | None, tls: bool) -> str | None:
+    """What went wrong in a TLS handshake, for the log; None when `error` is no TLS failure. A plain
+    (non-TLS) listener reads the ClientHello as a broken MQTT packet and closes the connection (or
+    answers bytes that are no TLS record): that ends the handshake, after the TCP connect succeeded."""
+    if not tls:
+        return None
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"the broker's certificate was refused ({error.verify_message or error.reason})"
+    if isinstance(error, ssl.CertificateError):
+        return f"the broker's certificate does not name it ({error})"
+    if isinstance(error, (ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        reason = getattr(error, "reason", None) or error.strerror or error
+        return f"{reason}; is mqtt.port a plain (non-TLS) MQTT listener? (mqtt.tls.enabled is set)"
+    return None
+
+
 class LinkState:
     """The connection's state machine; every method is called with the publisher's lock held."""
 
@@ -52,7 +68,7 @@ class LinkState:
         self.broker = broker
         self.retry_max = retry_max
         self.username = username
-        # starting | connected | connecting | unreachable | no_handshake | refused | auth_failed | closed
+        # starting | connected | connecting | unreachable | tls_failed | no_handshake | refused | auth_failed | closed
         self.state = "starting"
         self.last_error: str | None = None
         self.connects = 0
@@ -114,13 +130,20 @@ class LinkState:
         self._warn_once("mqtt: %s; is it an MQTT broker (not TLS-only, not another service)? retrying with "
                         "back-off up to %d s", error, self.retry_max)
 
-    def unreachable(self) -> None:
+    def unreachable(self, error: BaseException | None = None, tls: bool = False) -> None:
+        """A connection attempt failed before MQTT: `error` is the OSError paho had (None when not known)."""
         self.outage = True
+        tls = tls_failure(error, tls)
+        if tls is not None:
+            self.state, self.last_error = "tls_failed", f"TLS handshake with {self.broker} failed: {tls}"
+            self._warn_once("mqtt: %s; retrying with back-off up to %d s", self.last_error, self.retry_max)
+            return
         if self.state != "auth_failed":
             self.state = "unreachable"
-        self.last_error = f"cannot reach {self.broker}"
-        self._warn_once("mqtt: cannot reach broker %s; the pipeline keeps running and retries with back-off "
-                        "up to %d s", self.broker, self.retry_max)
+        why = f" ({error.strerror or error})" if isinstance(error, OSError) else ""
+        self.last_error = f"cannot reach {self.broker}{why}"
+        self._warn_once("mqtt: cannot reach broker %s%s; the pipeline keeps running and retries with back-off "
+                        "up to %d s", self.broker, why, self.retry_max)
 
     def down(self, reason_code, was_connected: bool, stopping: bool) -> None:
         """The connection closed: lost after a good one, or closed before the handshake finished."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import socket
+import sys
 import threading
 import time
 from typing import Callable
@@ -276,9 +277,10 @@ class MqttPublisher:
             self._cv.notify_all()
 
     def _on_connect_fail(self, client, userdata) -> None:
+        error = sys.exc_info()[1]  # paho calls this while it handles the attempt's OSError: say which
         with self._cv:
             self._connected = False
-            self.link_state.unreachable()
+            self.link_state.unreachable(error, self.cfg.tls.enabled)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cv:
