@@ -22,6 +22,7 @@ from app.annotate import annotate, draw_lines, draw_motion, draw_regions, draw_z
 from app.api import access as access_mod, pages
 from app.api.access import Access, Problem
 from app.api.config import ApiConfig, is_loopback
+from app.api.guard import RequestGuard
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
 from app.status import Status
@@ -109,6 +110,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
     if api.root_path:
         app.add_middleware(RootPath, prefix=api.root_path)
     access = Access(api)
+    app.add_middleware(RequestGuard, allowed_hosts=api.allowed_hosts, bound=api.host)  # CSRF, DNS rebinding
     registry: list = []  # made at the first scrape: prometheus_client costs ~9 MiB a camera nobody scrapes need not pay
     registry_lock = threading.Lock()
     jpeg_cache: dict = {}
