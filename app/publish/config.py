@@ -89,7 +89,8 @@ class MqttConfig(_Model):
     port: int = Field(1883, ge=1, le=65535, description="broker port")
     topic_prefix: str | None = Field(None, description="topic prefix; default: vigil/<device_id>")
     client_id: str | None = Field(
-        None, description="MQTT client id; default: vigil-<device_id>-<random>, unique so brokers never kick a twin"
+        None, description="MQTT client id, unique per broker; default: vigil-<device_id>-<hash of this machine's "
+                          "id>, the same at every start so a dead connection is replaced at once"
     )
     username: str | None = Field(None, description="user name, when the broker requires one")
     password: SecretStr | None = Field(None, description="password (never logged; shown as ********** by /api/config)")

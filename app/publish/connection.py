@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
+from collections import deque
 from typing import Callable
 
 import paho.mqtt.client as paho
@@ -18,6 +20,9 @@ from app.publish.config import MqttConfig
 log = logging.getLogger("app.publish.mqtt")  # the publisher's logger: every MQTT line under one name
 
 AUTH_CODES = {134, 135, 4, 5}  # bad user name or password, not authorised (MQTT 5 and 3.1.1 numbering)
+FLAP_WINDOW = 60.0  # seconds looked back for connections cut short; a connection this long is stable again
+FLAP_SHORT = 10.0  # a connection the broker closes within this many seconds of accepting it is cut short
+FLAP_COUNT = 3  # cut-short connections within the window that make a flapping link
 NOT_AN_ANSWER = ("auth_failed", "refused", "no_handshake", "tls_failed")  # states a later close keeps
 
 
@@ -76,6 +81,9 @@ class LinkState:
         self._socket_at: float | None = None  # when the TCP connection of the attempt now running opened
         self._warned = False
         self._auth_logged = False
+        self._up_at: float | None = None  # when the connection now up was accepted
+        self._cut_short: deque[float] = deque(maxlen=FLAP_COUNT)  # when connections were lost soon after their start
+        self.flapping: str | None = None  # why the link counts as flapping (for health), None when it does not
 
     def _warn_once(self, message: str, *args) -> None:
         if not self._warned:
@@ -100,8 +108,9 @@ class LinkState:
         self.no_handshake(f"{self.broker} accepted the connection but sent no MQTT answer (CONNACK) within {timeout:g} s")
         return True
 
-    def up(self) -> bool:
+    def up(self, now: float | None = None) -> bool:
         """Connected; True when it is a reconnection after an outage (queued events then wait)."""
+        self._up_at = time.monotonic() if now is None else now
         self.connects += 1
         self.state, self.last_error = "connected", None
         self._warned = self._auth_logged = False
@@ -145,18 +154,52 @@ class LinkState:
         self._warn_once("mqtt: cannot reach broker %s%s; the pipeline keeps running and retries with back-off "
                         "up to %d s", self.broker, why, self.retry_max)
 
-    def down(self, reason_code, was_connected: bool, stopping: bool) -> None:
+    def down(self, reason_code, was_connected: bool, stopping: bool, now: float | None = None) -> None:
         """The connection closed: lost after a good one, or closed before the handshake finished."""
         if stopping:
             return
         self.outage = True
         if was_connected:
             self.state, self.last_error = "connecting", f"connection lost ({reason_code})"
-            log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
-                        self.broker, reason_code, self.retry_max)
+            if self._flaps(time.monotonic() if now is None else now, reason_code):
+                log.debug("mqtt: lost the connection to %s again (%s)", self.broker, reason_code)
+            else:
+                log.warning("mqtt: lost the connection to %s (%s); reconnecting with back-off up to %d s",
+                            self.broker, reason_code, self.retry_max)
         elif self.state not in NOT_AN_ANSWER:
             # closed before CONNACK: not an MQTT broker, TLS expected, or a proxy that gave up
             self.no_handshake(f"{self.broker} closed the connection before answering the MQTT handshake ({reason_code})")
+
+    def _flaps(self, now: float, reason_code) -> bool:
+        """Note a lost connection; True while the link flaps: the broker closed FLAP_COUNT connections
+        within FLAP_WINDOW s, each within FLAP_SHORT s of accepting it. That is what a broker does to
+        two clients with one client id (each connect closes the other's), or to a client its ACL or
+        a bridge keeps refusing after CONNACK. Said once, in one warning, and shown in health."""
+        up_at, self._up_at = self._up_at, None
+        if up_at is not None and now - up_at >= FLAP_WINDOW:
+            self._cut_short.clear()
+        if up_at is None or now - up_at >= FLAP_SHORT:
+            return self.flapping is not None
+        self._cut_short.append(now)
+        if len(self._cut_short) < FLAP_COUNT or now - self._cut_short[0] > FLAP_WINDOW:
+            return self.flapping is not None
+        if self.flapping is None:
+            self.flapping = (f"the broker closed the connection {FLAP_COUNT} times in {now - self._cut_short[0]:.0f} s, "
+                             f"each within {FLAP_SHORT:g} s of accepting it ({reason_code}): another client with "
+                             f"this client id?")
+            log.warning("mqtt: connection to %s is flapping: %s Each Vigil needs its own mqtt.client_id (leave it "
+                        "unset for one unique to this machine); further losses are logged at debug level",
+                        self.broker, self.flapping)
+        return True
+
+    def stable(self, now: float | None = None) -> str | None:
+        """The flapping reason while it holds; cleared once a connection has lasted FLAP_WINDOW s."""
+        if self.flapping is not None and self._up_at is not None:
+            if (time.monotonic() if now is None else now) - self._up_at >= FLAP_WINDOW:
+                self.flapping = None
+                self._cut_short.clear()
+                log.info("mqtt: connection to %s stable again", self.broker)
+        return self.flapping
 
     def closed(self) -> None:
         self.state = "closed"

@@ -9,7 +9,6 @@ later, once subscribers of a restarted broker are back. The last will is `availa
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import sys
 import threading
@@ -21,6 +20,7 @@ import paho.mqtt.client as paho
 from app import __version__
 from app.callbacks import Guarded
 from app.health import MqttLink
+from app.identity import default_client_id
 from app.publish.commands import ResetCommands
 from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
@@ -29,6 +29,7 @@ from app.publish.images import LatestImage
 from app.publish.outbound import Leftover, Message, OutboundQueue
 from app.publish.payloads import Topics, dumps, frame_message
 from app.publish.reports import Reports
+from app.publish.supervise import Supervised
 from app.publish.sweep import StaleSweep
 from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.types import FrameResult
@@ -36,8 +37,8 @@ from app.types import FrameResult
 log = logging.getLogger(__name__)
 
 
-class MqttPublisher:
-    """Publishes analytics results and state; never blocks its caller on the network."""
+class MqttPublisher(Supervised):
+    """Publishes analytics results and state; never blocks its caller on the network (its threads: supervise.py)."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, labels: list[str],
                  stats: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None,
@@ -47,7 +48,7 @@ class MqttPublisher:
         self.device_id = device_id
         self.labels = labels
         self.topics = Topics(cfg.topic_prefix or f"vigil/{device_id}")
-        self.client_id = cfg.client_id or f"vigil-{device_id}-{secrets.token_hex(4)}"
+        self.client_id = cfg.client_id or default_client_id(device_id)  # stable, unique per machine
         self.broker = f"{cfg.host}:{cfg.port}"
         self._reports = Reports(self.topics, cfg.stats_interval, stats, health)
         self.resets = ResetCommands(cfg, self.topics.reset_command, list(lines))  # set its on_reset
@@ -254,11 +255,12 @@ class MqttPublisher:
             self._hold_until = time.monotonic() + hold
             waiting = len(self._q.events)
             self._cv.notify_all()
+        say = log.debug if self.link_state.flapping else log.info  # one warning said it all (connection.py)
         if hold and waiting:
-            log.info("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
-                     "connected" if self.link_state.connects == 1 else "reconnected", self.broker, waiting, hold)
+            say("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
+                "connected" if self.link_state.connects == 1 else "reconnected", self.broker, waiting, hold)
         else:
-            log.info("mqtt: %s to %s", "connected" if self.link_state.connects == 1 else "reconnected", self.broker)
+            say("mqtt: %s to %s", "connected" if self.link_state.connects == 1 else "reconnected", self.broker)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
@@ -349,7 +351,8 @@ class MqttPublisher:
     def link(self) -> MqttLink:
         """What health judges the connection on."""
         with self._cv:
-            return MqttLink(self._connected, self.link_state.state, self.broker, self.link_state.last_error)
+            return MqttLink(self._connected, self.link_state.state, self.broker, self.link_state.last_error,
+                            self.link_state.stable(), self.thread_problem())
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""
