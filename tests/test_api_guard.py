@@ -8,6 +8,7 @@ import threading
 import httpx
 import pytest
 
+from app.analytics.config import LineConfig
 from app.api.config import ApiConfig
 from app.api.guard import HostPolicy, split_host
 from app.health import Health
@@ -29,7 +30,8 @@ class Served:
             self.resets.append(lines)
             return {}
 
-        status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
+        status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r",
+                        lines={"door": LineConfig(start=(0.5, 0.0), end=(0.5, 1.0))})
         cfg = ApiConfig(enabled=True, port=0, **api)
         self.server = ApiServer(create_app(status, cfg, {}, {}, reset=reset), cfg.host, 0)
         self.server.start()

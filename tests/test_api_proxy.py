@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from app.analytics.config import LineConfig
 from app.api.config import ApiConfig
 from app.health import Health
 from app.status import Parts, Status
@@ -36,7 +37,8 @@ def proxied(request, tmp_path):
         resets.append(lines)
         return {}
 
-    status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
+    status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r",
+                        lines={"door": LineConfig(start=(0.5, 0.0), end=(0.5, 1.0))})
     cfg = ApiConfig(enabled=True, port=0, root_path="/local/vigil")
     server = ApiServer(create_app(status, cfg, {}, {}, reset=reset), "127.0.0.1", 0)
     server.start()
