@@ -94,7 +94,7 @@ def origin_matches(origin: str, served: str) -> bool:
 
 
 class RequestGuard:
-    """ASGI middleware: a 403 with one line for a foreign Host or a cross-site change."""
+    """ASGI middleware: a 403 with one line for a foreign Host or a cross-site change (415 for a form's type)."""
 
     def __init__(self, app, allowed_hosts: Iterable[str] = (), bound: str = "127.0.0.1") -> None:
         self.app = app
@@ -103,41 +103,42 @@ class RequestGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        why = self.refusal(scope)
-        if why is None:
+        refused = self.refusal(scope)
+        if refused is None:
             return await self.app(scope, receive, send)
+        code, why = refused
         body = json.dumps({"detail": why}).encode()
-        await send({"type": "http.response.start", "status": 403,
+        await send({"type": "http.response.start", "status": code,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    def refusal(self, scope) -> str | None:
-        """Why this request is refused, or None."""
+    def refusal(self, scope) -> tuple[int, str] | None:
+        """The status code (403; 415 for a form's content type) and why this request is refused, or None."""
         headers: dict[str, str] = {}
         for k, v in scope.get("headers") or ():
             headers.setdefault(k.decode("latin-1").lower(), v.decode("latin-1"))
         host = headers.get("host", "")
         name, _ = split_host(host)
         if host and not self.policy.allows(name):
-            return (f"Host {name!r} is not a name this API is served under (DNS rebinding?); "
-                    f"add it to api.allowed_hosts if it is yours")
+            return 403, (f"Host {name!r} is not a name this API is served under (DNS rebinding?); "
+                         f"add it to api.allowed_hosts if it is yours")
         served = host
         forwarded = headers.get("x-forwarded-host", "").split(",")[0].strip()
         if forwarded:
             f_name, _ = split_host(forwarded)
             if not (is_loopback_name(name) or self.policy.allows(f_name)):
-                return (f"X-Forwarded-Host {f_name!r} is not a name this API is served under; "
-                        f"add it to api.allowed_hosts if it is yours")
+                return 403, (f"X-Forwarded-Host {f_name!r} is not a name this API is served under; "
+                             f"add it to api.allowed_hosts if it is yours")
             served = forwarded
         if scope.get("method", "GET").upper() not in UNSAFE:
             return None
         origin = headers.get("origin")
         if origin is not None and (origin.strip() == "null" or not origin_matches(origin, served)):
-            return f"cross-site request refused: Origin {origin[:100]!r} is not this server ({served[:100]})"
+            return 403, f"cross-site request refused: Origin {origin[:100]!r} is not this server ({served[:100]})"
         if headers.get("sec-fetch-site") == "cross-site":
-            return "cross-site request refused (Sec-Fetch-Site: cross-site)"
+            return 403, "cross-site request refused (Sec-Fetch-Site: cross-site)"
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype in FORM_TYPES and "authorization" not in headers:
-            return (f"a change sent as {ctype} (what a cross-site form sends) is refused; send no body, or "
-                    f"Content-Type: application/json")
+            return 415, (f"a change sent as {ctype} (what a cross-site form sends) is refused; send no body, or "
+                         f"Content-Type: application/json")
         return None
