@@ -187,3 +187,12 @@ def test_split_host_and_policy_defaults():
     assert split_host("::1") == ("::1", None)
     p = HostPolicy([], "127.0.0.1")
     assert p.allows("10.1.2.3") and p.allows("nas") and not p.allows("nas.example.org")
+
+
+@pytest.mark.parametrize("method,path", [("PUT", "/api/config"), ("POST", "/api/config/import"),
+                                         ("POST", "/api/config/test-mqtt"), ("DELETE", "/api/anything")])
+def test_every_changing_route_is_guarded_before_routing(api, method, path):
+    # the configuration routes (site issue) included: the guard runs before any route or dependency
+    r = api.client.request(method, path, headers={"Origin": "http://evil.example", "Content-Type": "application/json"},
+                           content=b"{}")
+    assert r.status_code == 403 and "cross-site" in r.json()["detail"]
