@@ -8,7 +8,8 @@ from app.identity import default_client_id
 from app.publish.config import MqttConfig
 from app.publish.connection import FLAP_WINDOW, LinkState
 from app.publish.mqtt import MqttPublisher
-from tests.mqtt_util import wait_until
+from app.publish.outbound import Message
+from tests.mqtt_util import Subscriber, wait_until
 
 
 def test_the_default_client_id_is_stable_and_differs_per_device_and_machine():
@@ -24,7 +25,7 @@ def test_the_default_client_id_is_stable_and_differs_per_device_and_machine():
 def test_two_publishers_with_one_client_id_are_named_as_flapping_in_the_log_and_health(mosquitto, caplog):
     caplog.set_level(logging.DEBUG, logger="app.publish.mqtt")
     cfg = MqttConfig(enabled=True, port=mosquitto.port, client_id="cloned-camera", reconnect_min_delay=1,
-                     reconnect_max_delay=2, resume_delay=0)
+                     reconnect_max_delay=2)  # resume_delay 5 s: longer than each connection lasts
     one = MqttPublisher(cfg.model_copy(update={"topic_prefix": "vigil/twin1"}), "twin1", ["person"])
     two = MqttPublisher(cfg.model_copy(update={"topic_prefix": "vigil/twin2"}), "twin2", ["person"])
     try:
@@ -36,6 +37,13 @@ def test_two_publishers_with_one_client_id_are_named_as_flapping_in_the_log_and_
         for pub in (one, two):
             h = mqtt_component(pub.link())
             assert h.status == "degraded" and "flapping" in h.detail and "another client with this client id?" in h.detail
+        # events no longer wait mqtt.resume_delay after each reconnect (the broker did not restart): they get out
+        sub = Subscriber(mosquitto.port, "vigil/twin1/events")
+        for k in range(3):
+            one.adopt([Message("vigil/twin1/events", f'{{"n": {k}}}'.encode(), 1, False, True, "critical")],
+                      first=False)
+        wait_until(lambda: len({m.payload for m in sub.messages}) == 3, 60, what="the events of a flapping twin")
+        sub.close()
     finally:
         one.close()
         two.close()

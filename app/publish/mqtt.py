@@ -251,7 +251,7 @@ class MqttPublisher(Supervised):
             self._q.mark_all_dirty()
             # Retained state and 'online' go now; events wait: a broker that has just restarted has no
             # subscriptions until its clients are back, and hands what it gets meanwhile to nobody.
-            hold = self.cfg.resume_delay if after_outage else 0.0
+            hold = self.cfg.resume_delay if after_outage and not self.link_state.flapping else 0.0  # no restart
             self._hold_until = time.monotonic() + hold
             waiting = len(self._q.events)
             self._cv.notify_all()
