@@ -18,6 +18,8 @@ def topic_part(v: str | None) -> str | None:
     v = v.strip("/")
     if not v:
         raise ValueError("must not be empty")
+    if len(v.encode()) > 1024:
+        raise ValueError(f"is too long ({len(v.encode())} bytes, at most 1024)")
     bad = next((c for c in "+#\0" if c in v), None)
     if bad is not None:
         raise ValueError(f"must be a topic without wildcards (+, #) or NUL, not {v!r}")
@@ -25,8 +27,6 @@ def topic_part(v: str | None) -> str | None:
         raise ValueError(f"must not have empty topic levels ('//') in {v!r}")
     if v.startswith("$"):
         raise ValueError(f"must not start with '$' (topics the broker reserves, like $SYS): {v!r}")
-    if len(v.encode()) > 1024:
-        raise ValueError("is too long (at most 1024 bytes)")
     return v
 
 
