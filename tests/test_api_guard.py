@@ -21,14 +21,14 @@ from tests.test_api import chromium
 class Served:
     """The API over a bare Status on a free loopback port; `resets` records every reset that got through."""
 
-    def __init__(self, **api) -> None:
+    def __init__(self, reset_fn=None, **api) -> None:
         from app.api.server import ApiServer, create_app
 
         self.resets: list = []
 
         def reset(lines):
             self.resets.append(lines)
-            return {}
+            return reset_fn(lines) if reset_fn is not None else {}
 
         status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r",
                         lines={"door": LineConfig(start=(0.5, 0.0), end=(0.5, 1.0))})
@@ -196,3 +196,24 @@ def test_every_changing_route_is_guarded_before_routing(api, method, path):
     r = api.client.request(method, path, headers={"Origin": "http://evil.example", "Content-Type": "application/json"},
                            content=b"{}")
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
+
+
+def test_an_error_no_route_handled_is_one_bounded_line_a_minute_and_a_500(caplog):
+    import logging
+
+    def broken(lines):
+        raise RuntimeError("y" * 5000)
+
+    caplog.set_level(logging.INFO)
+    s = Served(reset_fn=broken)
+    try:
+        for _ in range(3):
+            r = s.client.post("/api/counts/reset")
+            assert r.status_code == 500 and r.json() == {"detail": "internal error (logged)"}
+        assert s.client.get("/api/live").status_code == 200  # the server goes on
+    finally:
+        s.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage()[:200] for r in errors]
+    assert "POST /api/counts/reset" in errors[0].getMessage() and len(errors[0].getMessage()) < 500
+    assert errors[0].exc_info is None  # no traceback in the log line (it is at debug level)

@@ -23,9 +23,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import socket
 from typing import Iterable
 from urllib.parse import urlsplit
+
+from app.callbacks import Guarded
+
+log = logging.getLogger("app.api.server")
 
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 FORM_TYPES = ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
@@ -80,6 +85,13 @@ class HostPolicy:
         return any(name.endswith(s) or name == s[1:] for s in self.suffixes)
 
 
+async def answer(send, code: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def origin_matches(origin: str, served: str) -> bool:
     """Whether a browser's Origin is the served host: same name, and the same port when Host names one."""
     try:
@@ -94,23 +106,34 @@ def origin_matches(origin: str, served: str) -> bool:
 
 
 class RequestGuard:
-    """ASGI middleware: a 403 with one line for a foreign Host or a cross-site change (415 for a form's type)."""
+    """ASGI middleware: a 403 with one line for a foreign Host or a cross-site change (415 for a form's type);
+    and an error no route handled is logged in one bounded line (at most one a minute per route), not as
+    uvicorn's traceback per request."""
 
     def __init__(self, app, allowed_hosts: Iterable[str] = (), bound: str = "127.0.0.1") -> None:
         self.app = app
         self.policy = HostPolicy(allowed_hosts, bound)
+        self.errors = Guarded("api", log)  # an error a route did not handle
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         refused = self.refusal(scope)
-        if refused is None:
-            return await self.app(scope, receive, send)
-        code, why = refused
-        body = json.dumps({"detail": why}).encode()
-        await send({"type": "http.response.start", "status": code,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        if refused is not None:
+            return await answer(send, *refused)
+        started = False
+
+        async def sending(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as e:  # noqa: BLE001 - a route's bug: one bounded line a minute, not a traceback per request
+            self.errors.failed(f"{scope.get('method', '')} {scope.get('path', '')[:100]}", e)
+            if not started:
+                await answer(send, 500, "internal error (logged)")
 
     def refusal(self, scope) -> tuple[int, str] | None:
         """The status code (403; 415 for a form's content type) and why this request is refused, or None."""
