@@ -22,6 +22,9 @@ from tests.mqtt_util import Subscriber, free_port, wait_until
 from tests.test_callbacks import command
 from tests.test_mqtt import FAST, SCENE
 
+# the threads these tests kill end with the SystemExit raised in them: that is the point, not a warning
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def kill(thread: threading.Thread, timeout: float = 10) -> None:
     """End `thread` with an exception it cannot catch in time (delivered at its next Python instruction)."""
