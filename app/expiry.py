@@ -9,11 +9,15 @@ frame's timestamp plus the time since). Their `end` events go to `emit`.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
 
+from app.callbacks import Guarded
 from app.tracking import Tracker, TrackEvents
+
+log = logging.getLogger(__name__)
 
 
 class Expiry:
@@ -26,6 +30,7 @@ class Expiry:
         self.every = every
         self._last: tuple[float, float] | None = None  # (timestamp, monotonic time) of the last tracked frame
         self._stop = threading.Event()
+        self._guard = Guarded("expiry", log)
         self._thread = threading.Thread(target=self._run, name="expiry", daemon=True)
 
     def tracked(self, timestamp: float) -> None:
@@ -37,15 +42,19 @@ class Expiry:
         return self
 
     def _run(self) -> None:
+        tick = self._guard.wrap(self._tick, "expire")  # an error is logged (bounded) and the next look still comes
         while not self._stop.wait(self.every):
-            with self.lock:
-                if self._last is None:
-                    continue
-                timestamp, at = self._last
-                self.tracker.expire(timestamp + (time.monotonic() - at))
-                events = self.tracker.pop_events()
-                if len(events):
-                    self.emit(events)
+            tick()
+
+    def _tick(self) -> None:
+        with self.lock:
+            if self._last is None:
+                return
+            timestamp, at = self._last
+            self.tracker.expire(timestamp + (time.monotonic() - at))
+            events = self.tracker.pop_events()
+            if len(events):
+                self.emit(events)
 
     def close(self) -> None:
         """Stop the thread (before the run ends every track itself)."""

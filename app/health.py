@@ -58,6 +58,8 @@ class MqttLink:
     state: str
     broker: str
     last_error: str | None
+    flapping: str | None = None  # why the connection counts as flapping (LinkState.stable)
+    thread: str | None = None  # a network or sender thread that has died or is stuck (MqttPublisher.thread_problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class HealthInputs:
     finished: bool
     mqtt: MqttLink | None
     config_error: str | None = None  # why the saved site file is not what runs (damaged, invalid)
+    threads: tuple[str, ...] = ()  # threads other than MQTT's that died or are stuck (app/watchdog.py)
+    restarted: tuple[str, ...] = ()  # what the watchdog restarted in the last minute, in words
 
     @property
     def period(self) -> float:
@@ -139,6 +143,10 @@ def backend_component(h: HealthInputs, wall: float) -> Component:
 def mqtt_component(m: MqttLink | None) -> Component:
     if m is None:
         return Component("ok", "disabled")
+    if m.thread is not None:  # whatever `connected` says: a dead network thread neither sends nor reconnects
+        return Component("failing", m.thread)
+    if m.flapping is not None:
+        return Component("degraded", f"connection to {m.broker} flapping: {m.flapping}")
     if m.connected:
         return Component("ok", f"connected to {m.broker}")
     if m.state == "starting":
@@ -149,11 +157,24 @@ def mqtt_component(m: MqttLink | None) -> Component:
     return Component("degraded", f"not connected to {m.broker} ({m.last_error or 'connecting'}); retrying")
 
 
+def threads_component(h: HealthInputs) -> Component | None:
+    """Failing while a thread is dead or stuck, degraded for a minute after the watchdog restarted one;
+    None (no component) while every thread runs and none was restarted lately."""
+    if h.threads:
+        return Component("failing", "; ".join(h.threads))
+    if h.restarted:
+        return Component("degraded", "; ".join(h.restarted))
+    return None
+
+
 def assess(h: HealthInputs, wall: float) -> tuple[Level, dict[str, Component]]:
     """Overall level (the worst component) and each component, from snapshots and the wall clock."""
     comps = {"backend": backend_component(h, wall), "source": source_component(h, wall),
              "mqtt": mqtt_component(h.mqtt)}
     if h.config_error:  # running, but not on what was saved: someone must look
         comps["config"] = Component("degraded", h.config_error)
+    threads = threads_component(h)
+    if threads is not None:
+        comps["threads"] = threads
     overall = max((c.status for c in comps.values()), key=ORDER.__getitem__)
     return overall, comps

@@ -5,9 +5,19 @@ number, read through ACAP Runtime's parameter service; elsewhere an id generated
 in the state directory (`device_id` beside state.file), so a restart, a reinstall that keeps the
 volume, or a camera whose parameter service does not answer at one start keeps the same MQTT prefix
 and Home Assistant device. With no state file: the host name.
+
+The MQTT client id must be unique per broker: a broker closes the older of two connections with the
+same id, and two clients that both reconnect kick each other off every second or two (Frigate #3575).
+It should also be stable across restarts: after a power cut the broker still holds the dead
+connection until its keepalive runs out, and a new id would let that ghost's last will (`offline`,
+retained) arrive after the new run's `online`; with the same id the broker replaces the ghost at once.
+So the default is `vigil-<device_id>-<suffix>`, the suffix a hash of this machine's identity
+(/etc/machine-id, else the host name) and the device id: the same at every start, different for a
+config cloned to another camera or container.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -80,3 +90,24 @@ def resolve_device_id(cfg) -> str:
     if cfg.state.file:
         return stored_id(id_path(cfg.state.file), serial)
     return serial or host_id()
+
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def machine_identity() -> str:
+    """This machine's (or container's) identity: machine-id when there is one, and the host name."""
+    for path in MACHINE_ID_FILES:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text:
+            return f"{text}/{socket.gethostname()}"
+    return socket.gethostname()
+
+
+def default_client_id(device_id: str, machine: str | None = None) -> str:
+    """vigil-<device_id>-<6 hex>: stable on this machine, different on another."""
+    digest = hashlib.sha256(f"{machine if machine is not None else machine_identity()}|{device_id}".encode())
+    return f"vigil-{device_id}-{digest.hexdigest()[:6]}"

@@ -36,6 +36,7 @@ from app.status import Parts, Status, Summary
 from app.timing import StageTimer
 from app.tracking import TrackEvents, build_tracker
 from app.types import Detections, Frame, FrameResult
+from app.watchdog import Watchdog
 from app.worker import Consumer, Prefetch, Worker
 
 log = logging.getLogger(__name__)
@@ -127,8 +128,11 @@ class Run:
 
             app = create_app(self.status, cfg.api, self.settings, type(cfg).model_json_schema(),
                              reset=self.reset_counts, snapshots=self.snapshots)
-            self.api = ApiServer(app, cfg.api.host, cfg.api.port, cfg.api.admin_port)  # a busy port fails here
+            # a busy port fails here, before any thread
+            self.api = self.parts.api = ApiServer(app, cfg.api.host, cfg.api.port, cfg.api.admin_port)
             self.api.start()
+        self.parts.watchdog = Watchdog(self.parts.watched)  # restarts a thread of theirs that died
+        self.parts.watchdog.start()
 
     def _publisher(self, cfg: Config):
         """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
@@ -308,6 +312,8 @@ class Run:
     def close(self, owns_detector: bool) -> None:
         """End every track (`end` events), hand over the last result, close every output (MQTT
         flushes and says offline), stop the API, release source and model."""
+        if self.parts.watchdog is not None:
+            self.parts.watchdog.close()
         if self.source is not None:
             self.source.close()
         if self.prefetch is not None:

@@ -75,10 +75,11 @@ class MqttOff(_Doc):
 class MqttStats(_Doc):
     enabled: Literal[True] = True
     connected: bool
-    state: Literal["starting", "connected", "connecting", "unreachable", "no_handshake", "refused",
+    state: Literal["starting", "connected", "connecting", "unreachable", "tls_failed", "no_handshake", "refused",
                    "auth_failed", "closed"] = Field(
-        description="starting: configured, connects once the model is loaded; no_handshake: the peer took the "
-                    "TCP connection but never answered CONNECT")
+        description="starting: configured, connects once the model is loaded; tls_failed: the TCP connection "
+                    "opened but the TLS handshake failed (a plain listener, an untrusted certificate); "
+                    "no_handshake: the peer took the TCP connection but never answered CONNECT")
     broker: str
     client_id: str
     topic_prefix: str

@@ -37,6 +37,7 @@ from app.stats import (
 from app.timing import StageTimer
 from app.tracking import Tracker, TrackerStats
 from app.types import FrameResult
+from app.watchdog import Watchdog, Watched
 from app.worker import Worker
 
 RATE_WINDOW = 5.0  # seconds over which the fps figures are measured
@@ -78,6 +79,12 @@ class Parts:
     backend_type: str = ""  # model.backend.type, for vigil_build_info
     source_opened: float | None = None  # monotonic time the source opened
     site: SiteFile | None = None  # its `error`: the saved site file could not be used (health shows why)
+    api: Watched | None = None  # the API server (app.api.server.ApiServer)
+    watchdog: Watchdog | None = None  # restarts the threads of mqtt, outputs and api
+
+    def watched(self) -> list[Watched]:
+        """The parts with threads of their own, for the watchdog."""
+        return [p for p in (self.mqtt, self.outputs, self.api) if p is not None]
 
 
 @dataclass
@@ -265,6 +272,9 @@ class Status:
             frame_period=p.tracker.stats.frame_period if p.tracker is not None else 0.0,
             detect_p95_ms=stage_ms(self.timer, "detect").p95, finished=self.finished,
             mqtt=p.mqtt.link() if p.mqtt is not None else None, config_error=p.site.error if p.site is not None else None,
+            threads=tuple(t for t in (w.thread_problem() for w in p.watched() if w is not p.mqtt) if t),
+            restarted=tuple(f"{r.part}: restarted {r.what} {now - r.at:.0f} s ago ({r.why})"
+                            for r in (p.watchdog.recent(now) if p.watchdog is not None else ())),
         )
 
     def health(self) -> HealthDoc:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 from app.errors import OutputClosed, VigilError
 from app.timing import StageTimer
+from app.watchdog import STUCK_AFTER
 
 log = logging.getLogger(__name__)
 _END = object()  # Prefetch: the items are exhausted
@@ -63,10 +65,38 @@ class Worker(Generic[Item]):
         self._running = list(self.consumers)
         self._failed: list[str] = []
         self._q: queue.Queue = queue.Queue(maxsize=size)
+        self._busy: tuple[str, float] | None = None  # the consumer (or make) at work now, and since when
+        self._closing = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
         if not self._running:
             self.ended.set()
+
+    # ---- for the watchdog (app/watchdog.py) ------------------------------------------------
+
+    @property
+    def watch_name(self) -> str:
+        return self.name
+
+    def thread_problem(self) -> str | None:
+        """The worker's thread ended while it should run, or has been on one item for STUCK_AFTER s."""
+        if self._closing or self.ended.is_set():
+            return None
+        if not self._thread.is_alive():
+            return f"the {self.name} thread has ended: results reach no output"
+        busy = self._busy
+        if busy is not None and time.monotonic() - busy[1] >= STUCK_AFTER:
+            return f"the {self.name} thread has been in {busy[0]} for {time.monotonic() - busy[1]:.0f} s (stuck)"
+        return None
+
+    def revive(self) -> str | None:
+        """A new thread on the same queue when the old one died (the item it was on is lost)."""
+        if self._closing or self._thread.is_alive():
+            return None
+        self._busy = None
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+        return f"the {self.name} thread"
 
     def put(self, item: Item, wait: float = 0.0) -> None:
         """Queue an item for every consumer; blocks while the queue is full (back-pressure). With
@@ -88,20 +118,24 @@ class Worker(Generic[Item]):
                 return
             item, done = entry
             if self.make is not None:
+                self._busy = ("analytics", time.monotonic())
                 try:
                     item = self.make(item)
                 except Exception as e:  # noqa: BLE001 - nothing to hand on: every consumer ends with it
                     for c in list(self._running):
                         self._end(c, e)
+                    self._busy = None
                     if done is not None:
                         done.set()
                     continue
             with self.timer.measure(self.stage) if self.stage else nullcontext():
                 for c in list(self._running):
+                    self._busy = (type(c).__name__, time.monotonic())
                     try:
                         c.on_result(item)
                     except Exception as e:  # noqa: BLE001 - the policy above: this consumer ends, the rest go on
                         self._end(c, e)
+            self._busy = None
             if done is not None:
                 done.set()
 
@@ -125,6 +159,7 @@ class Worker(Generic[Item]):
     def close(self, timeout: float | None = None) -> None:
         """Hand over what is queued, close every consumer still running (each flushes what it can),
         then raise the first error any consumer had."""
+        self._closing = True
         self._q.put(_STOP)
         self._thread.join(timeout)
         for c in reversed(self._running):  # the reverse of the order they get results: MQTT before the

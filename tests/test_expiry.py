@@ -53,3 +53,37 @@ def test_nothing_expires_before_a_frame_interval_is_known_or_after_close():
     done = threading.Event()
     threading.Thread(target=lambda: (expiry.close(), done.set()), daemon=True).start()
     assert done.wait(5)  # closing twice is harmless
+
+
+def test_an_error_while_expiring_is_logged_and_the_thread_looks_again(caplog):
+    # an emit that fails once (e.g. the outputs queue in trouble) ended the thread: tracks then never expired
+    tracker = ByteTrackTracker(Config(track_buffer=15))
+    emitted: list = []
+    failures = []
+
+    def emit(ev):
+        if not failures:
+            failures.append(ev)
+            raise RuntimeError("outputs in trouble")
+        emitted.append(ev)
+
+    expiry = Expiry(tracker, emit, every=0.02).start()
+    try:
+        t0 = time.time()
+        for k in range(3):
+            with expiry.lock:
+                tracker.update(person(10.0 * k), t0 + 0.1 * k)
+                tracker.pop_events()
+                expiry.tracked(t0 + 0.1 * k)
+        wait_until(lambda: failures, 10, 0.01, "the failing emit")
+        with expiry.lock:  # a second person, seen after the failure, must still be ended by the thread
+            tracker.update(person(300.0), time.time())
+            tracker.update(person(300.0), time.time() + 0.1)
+            tracker.pop_events()
+            expiry.tracked(time.time() + 0.1)
+        wait_until(lambda: emitted, 10, 0.01, "an expiry after the error")
+        assert expiry._thread.is_alive()
+    finally:
+        expiry.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "RuntimeError: outputs in trouble" in errors[0], errors

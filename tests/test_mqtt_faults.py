@@ -258,7 +258,8 @@ def test_tls_with_a_client_certificate_connects_and_an_unknown_ca_is_refused(bro
         wrong.start()
         wait_until(lambda: sub_ok.connected, 20, what="a TLS connection with the client certificate")
         assert sub_ok.flush(10)  # 'online' and the state went out over TLS and were acknowledged
-        wait_until(lambda: wrong.link().state == "unreachable", 20, what="the untrusted broker to be refused")
+        wait_until(lambda: wrong.link().state == "tls_failed", 20, what="the untrusted broker to be refused")
+        assert "certificate was refused" in wrong.link().last_error
         assert not wrong.connected and mqtt_component(wrong.link()).status == "degraded"
     finally:
         sub_ok.close()
@@ -273,6 +274,32 @@ def test_missing_tls_files_are_a_config_error_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match="mqtt.tls: cannot load certificates"):
         MqttPublisher(MqttConfig(enabled=True, tls={"enabled": True, "ca_file": str(tmp_path / "nope.pem")}),
                       "x", [])
+
+
+def test_tls_against_a_plain_broker_is_named_a_tls_handshake_failure_not_unreachable(mosquitto, caplog):
+    from app.publish.config import MqttConfig
+    from app.publish.mqtt import MqttPublisher
+
+    caplog.set_level(logging.INFO, logger="app.publish.mqtt")
+    pub = MqttPublisher(MqttConfig(enabled=True, port=mosquitto.port, tls={"enabled": True}, reconnect_min_delay=1,
+                                   reconnect_max_delay=1), "tlsplain", ["person"])
+    try:
+        pub.start()
+        wait_until(lambda: pub.link().last_error is not None, 20, what="the failed handshake")
+        link = pub.link()
+        assert link.state == "tls_failed" and "TLS handshake" in link.last_error, link
+        assert "plain (non-TLS) MQTT listener" in mqtt_component(link).detail
+    finally:
+        pub.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and "not delivered" not in r.getMessage()]
+    assert len(said) == 1 and "TLS handshake with" in said[0] and "cannot reach" not in said[0], said
+
+
+def test_a_tls_key_without_its_certificate_is_a_config_error():
+    from app.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mqtt.tls: key_file is set without cert_file"):
+        load_config(None, {"mqtt.tls.enabled": True, "mqtt.tls.key_file": "client.key"}, env={})
 
 
 class FakePeer:

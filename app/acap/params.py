@@ -16,6 +16,7 @@ from typing import Any, Callable
 import grpc
 
 from app.acap.client import AcapClient, AcapRuntimeError, Endpoint
+from app.callbacks import Guarded
 from app.errors import ConfigError
 from app.retry import RetryPolicy
 
@@ -209,29 +210,35 @@ class ParameterWatch:
         return self
 
     def _run(self) -> None:
+        look = Guarded("camera parameters", log).wrap(self._look, "check", default=False)
         while not self._stop.wait(self.interval):
+            if look():  # an error in a look is logged (bounded) and the next look still comes
+                return
+
+    def _look(self) -> bool:
+        """One look at the parameters; True once a change was handed on (the run restarts)."""
+        try:
+            now = read(self._client, self.acap, wait=self.acap.timeout)
+        except ConfigError as e:  # server restarting: check again later
+            log.debug("checking camera parameters: %s", e)
+            return False
+        changed = sorted(n for n in set(now) | set(self.baseline) if now.get(n) != self.baseline.get(n))
+        if not changed:
+            self._refused = None  # back to the running values: a later bad change is logged again
+            return False
+        if now == self._refused:
+            return False
+        if self.check is not None:
             try:
-                now = read(self._client, self.acap, wait=self.acap.timeout)
-            except ConfigError as e:  # server restarting: check again later
-                log.debug("checking camera parameters: %s", e)
-                continue
-            changed = sorted(n for n in set(now) | set(self.baseline) if now.get(n) != self.baseline.get(n))
-            if not changed:
-                self._refused = None  # back to the running values: a later bad change is logged again
-                continue
-            if now == self._refused:
-                continue
-            if self.check is not None:
-                try:
-                    self.check(now)
-                except ConfigError as e:
-                    self._refused = dict(now)
-                    log.warning("camera parameters changed (%s) but are not applied: %s; Vigil keeps its "
-                                "running settings", ", ".join(changed), e)
-                    continue
-            log.info("camera parameters changed (%s): restarting to apply them", ", ".join(changed))
-            self.on_change(changed)
-            return
+                self.check(now)
+            except ConfigError as e:
+                self._refused = dict(now)
+                log.warning("camera parameters changed (%s) but are not applied: %s; Vigil keeps its "
+                            "running settings", ", ".join(changed), e)
+                return False
+        log.info("camera parameters changed (%s): restarting to apply them", ", ".join(changed))
+        self.on_change(changed)
+        return True
 
     def close(self) -> None:
         """Stop polling (waiting for a check in progress) and release the connection."""

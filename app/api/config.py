@@ -36,6 +36,19 @@ class ApiConfig(BaseModel):
         "(POST, e.g. reset counts); off: such requests get 403",
     )
 
+    allowed_hosts: list[str] = Field(
+        [], description="host names browsers may reach the API under besides IP addresses, names without a dot, "
+                        ".local names and this machine's name (e.g. camera.example.com; .example.com for a domain and "
+                        "its subdomains; * for any): other Host headers get 403 (DNS rebinding)")
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not h.strip() or any(c in h for c in "/@ ") or h.count(":") == 1:
+                raise ValueError(f"{h!r} is not a host name: give a name like camera.example.com (no scheme, port or path)")
+        return v
+
     @field_validator("token", mode="before")
     @classmethod
     def _text(cls, v: Any) -> Any:

@@ -23,6 +23,7 @@ from app.api import access as access_mod, pages
 from app.api.access import Access, Problem
 from app.api.config import ApiConfig, is_loopback
 from app.api import docs_offline
+from app.api.guard import RequestGuard
 from app.errors import ConfigError
 from app.stats import HealthDoc, Stats
 from app.status import Status
@@ -111,6 +112,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
     if api.root_path:
         app.add_middleware(RootPath, prefix=api.root_path)
     access = Access(api)
+    app.add_middleware(RequestGuard, allowed_hosts=api.allowed_hosts, bound=api.host)  # CSRF, DNS rebinding
     registry: list = []  # made at the first scrape: prometheus_client costs ~9 MiB a camera nobody scrapes need not pay
     registry_lock = threading.Lock()
     jpeg_cache: dict = {}
@@ -331,7 +333,28 @@ class ApiServer:
         if self.admin_port is not None:
             log.info("api: admin port (changes) %d", self.admin_port)
 
+    watch_name = "api"  # for the watchdog (app/watchdog.py)
+    _closed = False
+
+    def thread_problem(self) -> str | None:
+        if self._closed or self._thread.ident is None or self._thread.is_alive():
+            return None
+        return f"the API server thread has ended: nothing answers at {self.url}"
+
+    def revive(self) -> str | None:
+        """uvicorn again, on the same ports (their sockets made anew: the dead server may have closed them)."""
+        if self._closed or self._thread.is_alive():
+            return None
+        for sock in (self.sock, self.admin_sock):
+            if sock is not None:
+                sock.close()
+        fresh = ApiServer(self.server.config.app, self.host, self.port, self.admin_port)  # ConfigError: port taken
+        self.sock, self.admin_sock, self.server, self._thread = fresh.sock, fresh.admin_sock, fresh.server, fresh._thread
+        self._thread.start()
+        return "the API server thread"
+
     def close(self) -> None:
+        self._closed = True
         self.server.should_exit = True
         self._thread.join(timeout=5)
         self.sock.close()

@@ -17,9 +17,37 @@ import threading
 from typing import Callable
 
 from app.api.config import is_loopback
+from app.callbacks import short
 from app.publish.config import MqttConfig
 
 log = logging.getLogger(__name__)
+MAX_PAYLOAD = 16384  # bytes of a reset message: a few hundred line names
+MAX_DEPTH = 1  # a JSON list of names; nothing nested in it
+
+
+def nesting(text: str, limit: int) -> int:
+    """How deep JSON brackets nest in `text` (strings skipped), counting no further than limit + 1: a
+    cheap look before json.loads, whose recursion a deeply nested payload would exhaust."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == "\\":
+                escaped = True
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif c in "]}":
+            depth -= 1
+    return deepest
 
 
 def resets_allowed(cfg: MqttConfig) -> tuple[bool, str]:
@@ -38,17 +66,23 @@ def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
     """The lines a reset message names: None for all (PRESS, all), else the names; ValueError for an
     empty message, an unknown line or a payload that is not a name, a comma list or a JSON list of
     names. An empty message is what deleting a retained message on the topic sends to everyone
-    subscribed, so it resets nothing."""
+    subscribed, so it resets nothing. Size and nesting are checked before anything is parsed."""
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"message of {len(payload)} bytes (at most {MAX_PAYLOAD}); send all, PRESS or line names")
     text = payload.decode("utf-8", "replace").strip()
     if text in ("PRESS", "all", "ALL"):
         return None
     if not text:
         raise ValueError("empty message (as deleting a retained message sends); send all, PRESS or line names")
     if text.startswith("["):
+        if nesting(text, MAX_DEPTH) > MAX_DEPTH:
+            raise ValueError("nested JSON; send a flat JSON list of line names")
         try:
             names = json.loads(text)
         except ValueError:
             raise ValueError("not a JSON list of line names") from None
+        except RecursionError:  # not reached after the nesting check; kept so no payload can kill the thread
+            raise ValueError("nested JSON; send a flat JSON list of line names") from None
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise ValueError("not a JSON list of line names")
     else:
@@ -57,7 +91,7 @@ def parse_reset(payload: bytes, lines: list[str]) -> list[str] | None:
         raise ValueError("no line names in the message; send all, PRESS or line names")
     unknown = [n for n in names if n not in lines]
     if unknown:
-        raise ValueError(f"no line named {unknown[0]!r} (lines: {', '.join(lines) or 'none'})")
+        raise ValueError(f"no line named {short(unknown[0], 80)!r} (lines: {short(', '.join(lines) or 'none')})")
     return names
 
 
@@ -86,7 +120,13 @@ class ResetCommands:
         try:
             names = parse_reset(msg.payload, self.lines)
         except ValueError as e:
-            log.warning("mqtt: reset on %s ignored: %s", msg.topic, e)
+            log.warning("mqtt: reset on %s ignored: %s", msg.topic, short(e))
             return
         log.info("mqtt: line counts reset by %s: %s", msg.topic, ", ".join(names or self.lines))
-        threading.Thread(target=self.on_reset, args=(names,), name="mqtt-reset", daemon=True).start()
+        threading.Thread(target=self._reset, args=(names,), name="mqtt-reset", daemon=True).start()
+
+    def _reset(self, names: list[str] | None) -> None:
+        try:
+            self.on_reset(names)
+        except Exception as e:  # noqa: BLE001 - a thread of our own: say it, never a bare traceback
+            log.error("mqtt: the line count reset failed: %s", short(f"{type(e).__name__}: {e}"))

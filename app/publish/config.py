@@ -3,11 +3,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def topic_part(v: str | None) -> str | None:
+    """A topic prefix as configured, with surrounding '/' removed; ValueError for one a broker would refuse
+    or read as a pattern (wildcards, empty levels, NUL, a leading '$')."""
+    if v is None:
+        return v
+    v = v.strip("/")
+    if not v:
+        raise ValueError("must not be empty")
+    if len(v.encode()) > 1024:
+        raise ValueError(f"is too long ({len(v.encode())} bytes, at most 1024)")
+    bad = next((c for c in "+#\0" if c in v), None)
+    if bad is not None:
+        raise ValueError(f"must be a topic without wildcards (+, #) or NUL, not {v!r}")
+    if "//" in v:
+        raise ValueError(f"must not have empty topic levels ('//') in {v!r}")
+    if v.startswith("$"):
+        raise ValueError(f"must not start with '$' (topics the broker reserves, like $SYS): {v!r}")
+    return v
 
 
 def _as_text(v: Any) -> Any:
@@ -22,6 +42,13 @@ class MqttTlsConfig(_Model):
     key_file: str | None = Field(None, description="client private key (PEM)")
     insecure: bool = Field(False, description="skip the broker host name check (testing only)")
 
+    @model_validator(mode="after")
+    def _pair(self) -> "MqttTlsConfig":
+        # a key alone would be dropped silently: the client would connect without its certificate
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file is set without cert_file: set the client certificate too (or neither)")
+        return self
+
 
 class HomeAssistantConfig(_Model):
     discovery: bool = Field(
@@ -32,6 +59,11 @@ class HomeAssistantConfig(_Model):
         None, description="the status page's address shown on the device in Home Assistant; default: from api.* "
                           "(this host's name; with api.root_path, the camera's reverse proxy on port 80)")
 
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        return topic_part(v)
 
     @field_validator("configuration_url")
     @classmethod
@@ -57,7 +89,8 @@ class MqttConfig(_Model):
     port: int = Field(1883, ge=1, le=65535, description="broker port")
     topic_prefix: str | None = Field(None, description="topic prefix; default: vigil/<device_id>")
     client_id: str | None = Field(
-        None, description="MQTT client id; default: vigil-<device_id>-<random>, unique so brokers never kick a twin"
+        None, description="MQTT client id, unique per broker; default: vigil-<device_id>-<hash of this machine's "
+                          "id>, the same at every start so a dead connection is replaced at once"
     )
     username: str | None = Field(None, description="user name, when the broker requires one")
     password: SecretStr | None = Field(None, description="password (never logged; shown as ********** by /api/config)")
@@ -98,8 +131,4 @@ class MqttConfig(_Model):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, v: str | None) -> str | None:
-        if v is not None:
-            v = v.strip("/")
-            if not v or any(c in v for c in "+#\0"):
-                raise ValueError("must be a topic without wildcards (+, #)")
-        return v
+        return topic_part(v)

@@ -56,6 +56,14 @@ class LivePublisher:
         log.info("mqtt: settings changed: now %s under %s/ (%d undelivered events carried over)", new.broker,
                  new.topics.prefix, len(pending))
 
+    watch_name = "mqtt"  # for the watchdog (app/watchdog.py): the threads of the publisher now in use
+
+    def thread_problem(self) -> str | None:
+        return self.pub.thread_problem()
+
+    def revive(self) -> str | None:
+        return self.pub.revive()
+
     def snapshot(self):
         return self.pub.snapshot()
 

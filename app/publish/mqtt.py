@@ -9,8 +9,8 @@ later, once subscribers of a restarted broker are back. The last will is `availa
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
+import sys
 import threading
 import time
 from typing import Callable
@@ -18,7 +18,9 @@ from typing import Callable
 import paho.mqtt.client as paho
 
 from app import __version__
+from app.callbacks import Guarded
 from app.health import MqttLink
+from app.identity import default_client_id
 from app.publish.commands import ResetCommands
 from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
@@ -27,6 +29,7 @@ from app.publish.images import LatestImage
 from app.publish.outbound import Leftover, Message, OutboundQueue
 from app.publish.payloads import Topics, dumps, frame_message
 from app.publish.reports import Reports
+from app.publish.supervise import Supervised
 from app.publish.sweep import StaleSweep
 from app.stats import MqttDropped, MqttStats, MqttUndelivered
 from app.types import FrameResult
@@ -34,8 +37,8 @@ from app.types import FrameResult
 log = logging.getLogger(__name__)
 
 
-class MqttPublisher:
-    """Publishes analytics results and state; never blocks its caller on the network."""
+class MqttPublisher(Supervised):
+    """Publishes analytics results and state; never blocks its caller on the network (its threads: supervise.py)."""
 
     def __init__(self, cfg: MqttConfig, device_id: str, labels: list[str],
                  stats: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None,
@@ -45,7 +48,7 @@ class MqttPublisher:
         self.device_id = device_id
         self.labels = labels
         self.topics = Topics(cfg.topic_prefix or f"vigil/{device_id}")
-        self.client_id = cfg.client_id or f"vigil-{device_id}-{secrets.token_hex(4)}"
+        self.client_id = cfg.client_id or default_client_id(device_id)  # stable, unique per machine
         self.broker = f"{cfg.host}:{cfg.port}"
         self._reports = Reports(self.topics, cfg.stats_interval, stats, health)
         self.resets = ResetCommands(cfg, self.topics.reset_command, list(lines))  # set its on_reset
@@ -69,21 +72,16 @@ class MqttPublisher:
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
         self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
         self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued
+        self.guard = Guarded("mqtt", log)  # every paho callback: an error is logged and survived
         self._client = self._make_client()
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
 
     # ---- set-up -----------------------------------------------------------------------
 
     def _make_client(self) -> paho.Client:
-        c = make_client(self.cfg, self.client_id, self.topics.available)
-        c.on_connect = self._on_connect
-        c.on_disconnect = self._on_disconnect
-        c.on_connect_fail = self._on_connect_fail
-        c.on_publish = self._on_publish
-        c.on_socket_open = self._on_socket_open
-        c.on_subscribe = self._on_subscribe
-        c.on_message = self._on_message
-        return c
+        return make_client(self.cfg, self.client_id, self.topics.available, self.guard, {
+            n: getattr(self, f"_{n}") for n in ("on_connect", "on_disconnect", "on_connect_fail", "on_publish",
+                                                "on_socket_open", "on_subscribe", "on_message")})
 
     def start(self, initial: FrameResult | None = None) -> None:
         """Queue the initial state, connect in the background, start sending."""
@@ -253,15 +251,16 @@ class MqttPublisher:
             self._q.mark_all_dirty()
             # Retained state and 'online' go now; events wait: a broker that has just restarted has no
             # subscriptions until its clients are back, and hands what it gets meanwhile to nobody.
-            hold = self.cfg.resume_delay if after_outage else 0.0
+            hold = self.cfg.resume_delay if after_outage and not self.link_state.flapping else 0.0  # no restart
             self._hold_until = time.monotonic() + hold
             waiting = len(self._q.events)
             self._cv.notify_all()
+        say = log.debug if self.link_state.flapping else log.info  # one warning said it all (connection.py)
         if hold and waiting:
-            log.info("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
-                     "connected" if self.link_state.connects == 1 else "reconnected", self.broker, waiting, hold)
+            say("mqtt: %s to %s; state republished, %d queued events follow in %g s (mqtt.resume_delay)",
+                "connected" if self.link_state.connects == 1 else "reconnected", self.broker, waiting, hold)
         else:
-            log.info("mqtt: %s to %s", "connected" if self.link_state.connects == 1 else "reconnected", self.broker)
+            say("mqtt: %s to %s", "connected" if self.link_state.connects == 1 else "reconnected", self.broker)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cv:
@@ -280,9 +279,10 @@ class MqttPublisher:
             self._cv.notify_all()
 
     def _on_connect_fail(self, client, userdata) -> None:
+        error = sys.exc_info()[1]  # paho calls this while it handles the attempt's OSError: say which
         with self._cv:
             self._connected = False
-            self.link_state.unreachable()
+            self.link_state.unreachable(error, self.cfg.tls.enabled)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cv:
@@ -351,7 +351,8 @@ class MqttPublisher:
     def link(self) -> MqttLink:
         """What health judges the connection on."""
         with self._cv:
-            return MqttLink(self._connected, self.link_state.state, self.broker, self.link_state.last_error)
+            return MqttLink(self._connected, self.link_state.state, self.broker, self.link_state.last_error,
+                            self.link_state.stable(), self.thread_problem())
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued is sent and acknowledged (only while connected); return whether it was."""
