@@ -116,6 +116,9 @@ def print_summary(summary) -> None:
     print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), {per_frame}", file=err)
     print(f"vigil: {summary.detections} detections, {summary.tracks} tracks seen, "
           f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
+    if summary.ended_early:
+        again = f" ({summary.ended_early} times, looping)" if summary.ended_early > 1 else ""
+        print(f"vigil: source: {summary.early_end}{again}", file=err)
     print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",
           file=err)
     if summary.feed:

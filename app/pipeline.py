@@ -329,7 +329,8 @@ class Run:
         s = self.summary
         if self.source is not None:
             snap = self.source.snapshot()
-            s.dropped, s.skipped = snap.dropped, snap.skipped
+            s.dropped, s.skipped, s.ended_early, s.early_end = (snap.dropped, snap.skipped, snap.ended_early,
+                                                                snap.early_end)
         s.stages = self.timer.summary()
         s.tracks = self.tracker.stats.tracks_confirmed
         s.model_runs_per_frame = self.parts.model_runs_per_frame
