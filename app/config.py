@@ -18,6 +18,7 @@ from app.config_input import merged_tree
 from app.decoders import DECODERS
 from app.regions import PLANNERS
 from app.errors import ConfigError
+from app.logtext import shorten
 from app.plugins import format_validation_error, validation_items
 from app.tracking import TRACKERS
 from app.analytics.config import (
@@ -201,10 +202,11 @@ def check_labels(cfg: Config, labels: list[str]) -> None:
         for name in names:
             if name not in labels:
                 shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
-                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
+                raise ConfigError(f"{key}: {shorten(repr(name), 60)} is not one of the model's labels ({shown})")
 
 
 BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"
+MAX_LABEL_ID = 100_000  # the largest detector heads have thousands of classes; the decoder then checks its own count
 
 
 def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> list[str]:
@@ -229,6 +231,9 @@ def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> li
     for i, ln in enumerate(lines):
         head, _, rest = ln.partition(" ")
         if head.isdigit() and rest.strip():
+            if int(head) >= MAX_LABEL_ID:  # the list is filled up to the largest id: bound it before building it
+                raise ConfigError(f"model.labels: {p}: label id {shorten(head, 20)} ({shorten(rest.strip(), 40)}) "
+                                  f"is too large (ids are class numbers, below {MAX_LABEL_ID})")
             out[int(head)] = rest.strip()  # Axis/Coral "<id> <label>" form
         else:
             out[i] = ln
