@@ -26,6 +26,7 @@ from app.analytics.config import (
 )
 from app.api.config import ApiConfig
 from app.publish.config import MqttConfig
+from app.publish.payloads import segment
 from app.snapshots.config import SnapshotsConfig
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,21 @@ class ModelConfig(_Section):
         description="named label groups, usable wherever a label is (decoder.classes and class_thresholds, zone, "
         "line and filter labels); each also gets its own count (MQTT counts/<group>)",
     )
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_distinct(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        # an empty group in decoder.classes would mean "every label"; two names on one topic, one count
+        seen: dict[str, str] = {}
+        for name, members in v.items():
+            if not members:
+                raise ValueError(f"group {shorten(repr(name), 60)} is empty; list its labels or remove it")
+            topic = segment(name)
+            if topic in seen:
+                raise ValueError(f"groups {shorten(repr(seen[topic]), 60)} and {shorten(repr(name), 60)} are both "
+                                 f"published as counts/{shorten(topic, 60)}; rename one")
+            seen[topic] = name
+        return v
 
     @field_validator("input_range")
     @classmethod
@@ -150,6 +166,17 @@ class Config(_Section):
         return self
 
 
+def check_group_names(groups: Mapping[str, list[str]], labels: list[str]) -> None:
+    """ConfigError when a group is named like one of the model's labels, or is published on its topic."""
+    topics = {segment(label): label for label in labels}
+    for name in groups:
+        label = topics.get(segment(name))
+        if label is not None:
+            same = "named like" if label == name else f"published on the same topic (counts/{segment(name)}) as"
+            raise ConfigError(f"model.groups: group {shorten(repr(name), 60)} is {same} the model's label "
+                              f"{shorten(repr(label), 60)}; give the group another name")
+
+
 def expand_labels(labels: list[str], groups: Mapping[str, list[str]]) -> list[str]:
     """Labels with every group name replaced by its members, order kept, no repeats."""
     out: list[str] = []
@@ -193,7 +220,9 @@ def load_config(
 
 
 def check_labels(cfg: Config, labels: list[str]) -> None:
-    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
+    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing.
+    A group may not take a label's name (or its topic): it would silently redefine it."""
+    check_group_names(cfg.model.groups, labels)
     named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
     named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
     named.append(("filters.labels", list(cfg.filters.labels)))

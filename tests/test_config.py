@@ -382,3 +382,26 @@ def test_shorten_cuts_long_input_and_says_how_much_was_left_out():
     names = [f"line{i}" for i in range(200_000)]
     text = shorten_list(names)
     assert text.startswith("line0, line1, ") and text.endswith(", … (+199,990 more)") and len(text) < 200
+
+
+@pytest.mark.parametrize("groups, message", [
+    ({"nothing": []}, "model.groups: group 'nothing' is empty; list its labels or remove it"),
+    ({"person": ["person", "bicycle"]},
+     "model.groups: group 'person' is named like the model's label 'person'; give the group another name"),
+    ({"traffic light": ["car"]}, "model.groups: group 'traffic light' is named like the model's label 'traffic light'"),
+    ({"traffic/light": ["car"]}, "model.groups: group 'traffic/light' is published on the same topic "
+                                 "(counts/traffic_light) as the model's label 'traffic light'"),
+    ({"x y": ["car"], "x/y": ["bus"]}, "model.groups: groups 'x y' and 'x/y' are both published as counts/x_y; "
+                                       "rename one"),
+])
+def test_label_groups_that_would_mean_something_else_silently_are_one_line(tmp_path, groups, message):
+    # an empty group in decoder.classes meant every label; `person` redefined the label; x y and x/y shared a count
+    import yaml
+
+    from tests.conftest import run_vigil
+
+    cfg = tmp_path / "groups.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"groups": groups}, "decoder": {"classes": list(groups)}}))
+    r = run_vigil("run", "--config", str(cfg), "--max-frames", "1", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"vigil: config error: {message}" in r.stderr
