@@ -11,8 +11,9 @@ from tests.conftest import ROOT
 from tests.mqtt_util import free_port, wait_until
 
 
-def config_text(line: str, port: int) -> str:
+def config_text(line: str, port: int, state) -> str:
     return f"""
+state: {{file: {state}}}
 preprocess: {{tiling: {{tile_size: 256, full_frame: false}}}}
 source: {{loop: true, fps: 2}}
 output: {{progress: false}}
@@ -25,7 +26,7 @@ lines:
 def test_sighup_ends_the_run_cleanly_and_starts_again_with_the_configuration_read_again(tmp_path):
     port = free_port()
     cfg = tmp_path / "vigil.yaml"
-    cfg.write_text(config_text("door", port))
+    cfg.write_text(config_text("door", port, tmp_path / "state.json"))
     log = tmp_path / "stderr.txt"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     with open(log, "w") as err:
@@ -40,7 +41,7 @@ def test_sighup_ends_the_run_cleanly_and_starts_again_with_the_configuration_rea
 
     try:
         wait_until(lambda: lines() == {"door"}, 120, what="the first run serving")
-        cfg.write_text(config_text("gate", port))
+        cfg.write_text(config_text("gate", port, tmp_path / "state.json"))
         proc.send_signal(signal.SIGHUP)
         wait_until(lambda: proc.poll() is not None or lines() == {"gate"}, 120,
                    what="the line of the configuration read again")
@@ -63,3 +64,4 @@ def test_sighup_ends_the_run_cleanly_and_starts_again_with_the_configuration_rea
     # each run ended cleanly: its summary, with an end for every track it published
     runs = re.findall(r"vigil: events: (\d+) new, \d+ update, (\d+) end", text)
     assert len(runs) == 3 and all(new == end for new, end in runs), runs
+    assert "in use by another Vigil" not in text  # each run let go of the state file before the next took it
