@@ -99,12 +99,14 @@ class OutputConfig(_Section):
 class StateConfig(_Section):
     file: str | None = Field(
         None, description="JSON file that keeps line counts (and when they started) across restarts, and beside it "
-                           "<name>.tracks.json the open tracks, ended (reason restart) by the next start after a crash; "
-                           "none = start from 0"
+                           "<name>.tracks.json the open tracks, ended (reason restart) by the next start after a crash, "
+                           "<name>.journal the count changes since the last save (a crash loses at most the last "
+                           "second) and <name>.lock (one Vigil per state file); none = start from 0"
     )
     interval: float = Field(
         60.0, ge=1.0, le=3600.0,
-        description="seconds between saves while counts change (also saved on reset and at exit); spares camera flash",
+        description="seconds between saves while counts change (also saved on reset and at exit; the journal keeps "
+                    "what comes between); spares camera flash",
     )
 
 
