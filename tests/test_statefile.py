@@ -254,7 +254,7 @@ def test_after_sigkill_at_most_the_last_second_of_crossings_is_lost(tmp_path):
 
     state = tmp_path / "state.json"
     port = free_port()
-    proc = start_vigil("--loop", *QUICK, *LINE, "--set", f"state.file={state}", "--set", "state.interval=600",
+    proc = start_vigil("--loop", "--fps", "5", *QUICK, *LINE, "--set", f"state.file={state}", "--set", "state.interval=600",
                        "--set", "api.enabled=true", "--set", f"api.port={port}")
     seen: list[tuple[float, int]] = []  # (when, crossings the API showed then)
 

@@ -99,7 +99,7 @@ class LineStateFile:
             except OSError as e:
                 raise ConfigError(f"state.file: cannot write {self.path}: {e.strerror or e}") from None
             self._saved, self._saved_at = lines, time.monotonic()
-            if self._journal is not None:
+            if self._journal is not None and _sync_dir(self.path.parent):  # the rename is on disk too
                 self._journal.compacted()
 
     def _journal_changes(self, lines: dict[str, dict]) -> None:
@@ -134,6 +134,19 @@ class LineStateFile:
             self.save(lines)
         except ConfigError as e:  # the disk filled up or went read-only mid-run: keep counting
             log.warning("%s", e)
+
+
+def _sync_dir(path: Path) -> bool:
+    """fsync a directory (a rename in it survives a power cut); False when that failed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
 
 
 def check_state_file(state_file: str | Path) -> None:
