@@ -22,7 +22,7 @@ from app.analytics import Analytics
 from app.capture import Source, build_source
 from app.config import Config, check_labels, resolve_labels
 from app.detector import Detector, merge_ids
-from app.errors import VigilError
+from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
 from app.identity import resolve_device_id
