@@ -412,3 +412,33 @@ def test_a_looping_damaged_file_shows_in_health_and_counts_each_early_end(tmp_pa
 
     comp = part_component(health.snapshot(), "source", time.time())
     assert comp is not None and comp.status == "degraded" and "ended early" in comp.detail, comp
+
+
+def test_a_damaged_file_looping_under_vigil_run_shows_in_api_health(tmp_path):
+    import httpx
+
+    clip = damaged_clips(tmp_path)["half"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "--source", str(clip), "--loop", "--fps", "1",
+                             "--no-progress", "--set", "preprocess.tiling.tile_size=256", "--set",
+                             "preprocess.tiling.full_frame=false", "--set", "api.enabled=true",
+                             "--set", f"api.port={port}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    seen = {}
+
+    def source_health() -> str:
+        try:
+            seen.update(httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json())
+        except (httpx.HTTPError, ValueError):
+            return ""
+        return seen.get("components", {}).get("source", {}).get("detail", "")
+
+    try:
+        wait_until(lambda: "ended early" in source_health() or proc.poll() is not None, 180, 0.2, "the early end")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert seen["components"]["source"]["status"] == "degraded" and seen["status"] != "ok"
+    assert "ended early: no frame could be decoded after frame 407" in seen["components"]["source"]["detail"]
