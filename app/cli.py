@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 
 from app import __version__, bench, cli_help, device_cli
 from app.device_cli import attach_negative_values
-from app.errors import VigilError
+from app.errors import ConfigError, VigilError
 from app.memory import tune_malloc
+from app.restart import Restart
 from app.run_options import add_run_options, check_parameters, load_site
 
 log = logging.getLogger("vigil")
@@ -23,6 +24,7 @@ def cmd_run(args) -> int:
     tune_malloc()  # before any thread starts: frame buffers go back to the OS (app/memory.py)
     terminated = threading.Event()
     stop = threading.Event()
+    restart = Restart(stop)
 
     def on_sigterm(*_) -> None:
         terminated.set()
@@ -31,29 +33,44 @@ def cmd_run(args) -> int:
     if threading.current_thread() is threading.main_thread():
         # `docker stop` / systemd send SIGTERM: finish cleanly (end events, MQTT offline) instead of dying
         signal.signal(signal.SIGTERM, on_sigterm)
+        # SIGHUP (`kill -HUP`, `systemctl reload`, a closed terminal): the daemon convention, read the
+        # configuration again; the run ends as cleanly as on SIGTERM and the next one starts
+        signal.signal(signal.SIGHUP, lambda *_: restart.request("SIGHUP (reload the configuration)"))
     runs = 0
+    loaded = None
     while True:
         runs += 1
-        changed = _run_once(args, stop, runs)
-        if not changed:
+        try:
+            loaded = load_site(args)
+        except ConfigError as e:
+            if loaded is None:
+                raise
+            # a reload that found a broken file: say so, and keep running as before rather than stop
+            print(f"vigil: config error: {e}; running on with the configuration read before", file=sys.stderr,
+                  flush=True)
+        _run_once(args, restart, runs, loaded)
+        reasons = restart.take()
+        if not reasons:
             return 0
-        # a setting changed in the camera's web page: everything was closed cleanly; start again
+        # everything was closed cleanly; start again
         stop.clear()
         if terminated.is_set():  # SIGTERM came meanwhile (checked after the clear, so none is lost)
             return 0
-        print(f"vigil: {', '.join(changed)}; starting again to apply them", file=sys.stderr, flush=True)
+        print(f"vigil: {'; '.join(dict.fromkeys(reasons))}; starting again to apply them", file=sys.stderr,
+              flush=True)
 
 
-def _run_once(args, stop, run: int = 1) -> list[str]:
-    """Load the config and run the pipeline until it ends or `stop`; the camera parameters that
-    changed meanwhile (then the caller runs again, with `run` one more), else []."""
+def _run_once(args, restart: Restart, run: int, loaded) -> None:
+    """Run the pipeline with the loaded (config, camera, layers, site) until it ends or `restart.stop`;
+    restart requests made meanwhile (SIGHUP, a camera parameter changed, settings saved on site) stay in
+    `restart` for the caller, who runs again with `run` one more."""
     from app import pipeline  # the model and video stack (cv2, the runtime): only for `vigil run`
     from app.sinks.video import numbered
 
     from app.settings import Settings
 
-    cfg, camera, layers, site = load_site(args)
-    if run > 1:  # started again to apply new camera parameters: keep what the earlier runs wrote
+    cfg, camera, layers, site = loaded[0].model_copy(deep=True), *loaded[1:]
+    if run > 1:  # started again to apply new settings: keep what the earlier runs wrote
         cfg.output.append = True
         cfg.output.video = numbered(cfg.output.video, run)
     logging.getLogger().setLevel(cfg.log_level.upper() if not args.debug else "DEBUG")
@@ -68,32 +85,26 @@ def _run_once(args, stop, run: int = 1) -> list[str]:
                 bar = tqdm(total=total, unit="frame", desc="vigil", file=sys.stderr, dynamic_ncols=True)
             bar.update(1)
 
-    changed: list[str] = []
-
-    def restart(reason: str) -> None:  # settings saved on site that need the pipeline made again
-        changed.append(reason)
-        stop.set()
-
-    settings = Settings(cfg, layers, site, restart)
+    # settings saved on site that need the pipeline made again end this run the same way
+    settings = Settings(cfg, layers, site, restart.request)
     watch = None
     if camera is not None and cfg.acap_runtime.parameter_poll > 0:
         from app.acap.params import ParameterWatch  # grpc: only on a camera that uses its parameters
 
         def on_change(names: list[str]) -> None:
-            changed.append(f"camera parameters changed ({', '.join(names)})")
-            stop.set()
+            restart.request(f"camera parameters changed ({', '.join(names)})")
 
         watch = ParameterWatch(cfg.acap_runtime, camera, cfg.acap_runtime.parameter_poll, on_change,
                                check=lambda values: check_parameters(args, values)).start()
     try:
-        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=stop, settings=settings)
+        summary = pipeline.run(cfg, max_frames=args.max_frames, progress=progress, stop=restart.stop,
+                               settings=settings)
     finally:
         if bar is not None:
             bar.close()
         if watch is not None:
             watch.close()
     print_summary(summary)
-    return changed
 
 
 def print_summary(summary) -> None:
@@ -105,6 +116,9 @@ def print_summary(summary) -> None:
     print(f"vigil: {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} fps), {per_frame}", file=err)
     print(f"vigil: {summary.detections} detections, {summary.tracks} tracks seen, "
           f"{summary.dropped} frames dropped, {summary.skipped} skipped by the fps cap", file=err)
+    if summary.ended_early:
+        again = f" ({summary.ended_early} times, looping)" if summary.ended_early > 1 else ""
+        print(f"vigil: source: {summary.early_end}{again}", file=err)
     print(f"vigil: output: {', '.join(summary.outputs) if summary.outputs else 'none (use --jsonl / --save-video)'}",
           file=err)
     if summary.feed:

@@ -18,6 +18,7 @@ from app.config_input import merged_tree, under_model_sidecar
 from app.decoders import DECODERS
 from app.regions import PLANNERS
 from app.errors import ConfigError
+from app.logtext import shorten
 from app.plugins import format_validation_error, validation_items
 from app.tracking import TRACKERS
 from app.analytics.config import (
@@ -25,6 +26,7 @@ from app.analytics.config import (
 )
 from app.api.config import ApiConfig
 from app.publish.config import MqttConfig
+from app.publish.payloads import segment
 from app.snapshots.config import SnapshotsConfig
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,21 @@ class ModelConfig(_Section):
         description="named label groups, usable wherever a label is (decoder.classes and class_thresholds, zone, "
         "line and filter labels); each also gets its own count (MQTT counts/<group>)",
     )
+
+    @field_validator("groups")
+    @classmethod
+    def _groups_distinct(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        # an empty group in decoder.classes would mean "every label"; two names on one topic, one count
+        seen: dict[str, str] = {}
+        for name, members in v.items():
+            if not members:
+                raise ValueError(f"group {shorten(repr(name), 60)} is empty; list its labels or remove it")
+            topic = segment(name)
+            if topic in seen:
+                raise ValueError(f"groups {shorten(repr(seen[topic]), 60)} and {shorten(repr(name), 60)} are both "
+                                 f"published as counts/{shorten(topic, 60)}; rename one")
+            seen[topic] = name
+        return v
 
     @field_validator("input_range")
     @classmethod
@@ -82,12 +99,14 @@ class OutputConfig(_Section):
 class StateConfig(_Section):
     file: str | None = Field(
         None, description="JSON file that keeps line counts (and when they started) across restarts, and beside it "
-                           "<name>.tracks.json the open tracks, ended (reason restart) by the next start after a crash; "
-                           "none = start from 0"
+                           "<name>.tracks.json the open tracks, ended (reason restart) by the next start after a crash, "
+                           "<name>.journal the count changes since the last save (a crash loses at most the last "
+                           "second) and <name>.lock (one Vigil per state file); none = start from 0"
     )
     interval: float = Field(
         60.0, ge=1.0, le=3600.0,
-        description="seconds between saves while counts change (also saved on reset and at exit); spares camera flash",
+        description="seconds between saves while counts change (also saved on reset and at exit; the journal keeps "
+                    "what comes between); spares camera flash",
     )
 
 
@@ -149,6 +168,17 @@ class Config(_Section):
         return self
 
 
+def check_group_names(groups: Mapping[str, list[str]], labels: list[str]) -> None:
+    """ConfigError when a group is named like one of the model's labels, or is published on its topic."""
+    topics = {segment(label): label for label in labels}
+    for name in groups:
+        label = topics.get(segment(name))
+        if label is not None:
+            same = "named like" if label == name else f"published on the same topic (counts/{segment(name)}) as"
+            raise ConfigError(f"model.groups: group {shorten(repr(name), 60)} is {same} the model's label "
+                              f"{shorten(repr(label), 60)}; give the group another name")
+
+
 def expand_labels(labels: list[str], groups: Mapping[str, list[str]]) -> list[str]:
     """Labels with every group name replaced by its members, order kept, no repeats."""
     out: list[str] = []
@@ -204,7 +234,9 @@ def _sidecar_blamed(tree: dict, sidecar: Path | None) -> str:
 
 
 def check_labels(cfg: Config, labels: list[str]) -> None:
-    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing."""
+    """Labels named in zones, lines and filters must be the model's: a typo would silently count nothing.
+    A group may not take a label's name (or its topic): it would silently redefine it."""
+    check_group_names(cfg.model.groups, labels)
     named = [(f"zones.{n}.labels", z.labels) for n, z in cfg.zones.items()]
     named += [(f"lines.{n}.labels", c.labels) for n, c in cfg.lines.items()]
     named.append(("filters.labels", list(cfg.filters.labels)))
@@ -213,10 +245,11 @@ def check_labels(cfg: Config, labels: list[str]) -> None:
         for name in names:
             if name not in labels:
                 shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
-                raise ConfigError(f"{key}: {name!r} is not one of the model's labels ({shown})")
+                raise ConfigError(f"{key}: {shorten(repr(name), 60)} is not one of the model's labels ({shown})")
 
 
 BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"
+MAX_LABEL_ID = 100_000  # the largest detector heads have thousands of classes; the decoder then checks its own count
 
 
 def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> list[str]:
@@ -241,6 +274,9 @@ def resolve_labels(labels: list[str] | str, model_path: str | None = None) -> li
     for i, ln in enumerate(lines):
         head, _, rest = ln.partition(" ")
         if head.isdigit() and rest.strip():
+            if int(head) >= MAX_LABEL_ID:  # the list is filled up to the largest id: bound it before building it
+                raise ConfigError(f"model.labels: {p}: label id {shorten(head, 20)} ({shorten(rest.strip(), 40)}) "
+                                  f"is too large (ids are class numbers, below {MAX_LABEL_ID})")
             out[int(head)] = rest.strip()  # Axis/Coral "<id> <label>" form
         else:
             out[i] = ln

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.errors import ConfigError
+from app.errors import ConfigError, ModelError
 from app.run_options import find_file
 
 # options whose value may start with a minus sign ("--input-range -1,1"): argparse takes "-1,1" for an
@@ -105,12 +105,23 @@ def cmd_check_model(args) -> int:
 
     try:
         report = dlpu_check.check_model(args.model, args.chip)
-    except dlpu_check.NotAModel as e:
+        if not report.custom_ops:
+            # the rules read the file; the interpreter must also take it (an op version it lacks, tensors
+            # that do not fit) before it can be called fully on the DLPU. Custom ops (an Edge TPU compiled
+            # model) only the camera's runtime has: those are not loaded here.
+            from app.backends.tflite import TFLiteModel, check_model_file  # the interpreter: only for this
+
+            try:
+                TFLiteModel(check_model_file(args.model), 1, reference_kernels=True).close()  # no XNNPACK banner
+            except ModelError as e:
+                why = str(e).removeprefix(f"cannot load model {args.model}: ")
+                raise ModelError(f"{args.model}: the TFLite interpreter refuses to load it: {why}") from None
+    except ModelError as e:  # not a model, damaged, or refused by the interpreter: 3, as `vigil run` says
         if args.json:
-            print(json.dumps({"model": args.model, "chip": args.chip, "exit_code": 2, "error": str(e)}))
+            print(json.dumps({"model": args.model, "chip": args.chip, "exit_code": 3, "error": str(e)}))
         else:
             print(f"vigil: check-model: {e}", file=sys.stderr)
-        return 2
+        return 3
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.table())
     return report.exit_code
 

@@ -6,6 +6,7 @@ the one tensor description: the TFLite backend builds the same one from its inte
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from app.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 TFLITE_MAGIC = b"TFL3"
 
@@ -207,8 +210,10 @@ def read_model(path: str | Path) -> ModelFile:
         raise NotAModel(f"{p} is not a TFLite model (no TFL3 identifier)")
     try:
         model = parse_flatbuffer(data)
-    except Exception as e:  # a damaged flatbuffer fails anywhere in the reader
-        raise NotAModel(f"{p} is a damaged TFLite model: {e}") from None
+    except Exception as e:  # a damaged flatbuffer fails anywhere in the reader, with the reader's words
+        log.debug("reading %s: %s: %s", p, type(e).__name__, e)
+        raise NotAModel(f"{p} is a damaged TFLite model: cut short or corrupted, its {len(data):,} bytes do not "
+                        "parse (--debug logs where)") from None
     if not model.subgraphs:
         raise NotAModel(f"{p} has no graph")
 

@@ -27,7 +27,7 @@ from app.expiry import Expiry
 from app.health import Health
 from app.identity import resolve_device_id
 from app.plugins import RunContext
-from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
+from app.publish.state import RunState, open_state
 from app.regions.planner import Plan
 from app.settings import Settings
 from app.sinks.files import file_outputs
@@ -97,6 +97,7 @@ class Run:
         self.outputs: Worker | None = None
         self.prefetch: Prefetch | None = None
         self.state_file = self.tracks_file = None
+        self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
         self.summary = Summary()
 
@@ -172,17 +173,9 @@ class Run:
         # snapshots first: they set has_snapshot in the events the others publish
         consumers: list[Consumer] = [*self._snapshot_output(), *files]
         orphans: list[dict] = []
-        if cfg.state.file:
-            check_state_file(cfg.state.file)  # an unusable path fails now, with or without lines
-            # also without lines: lines drawn on site later are counted across restarts too
-            self.state_file = LineStateFile(cfg.state.file, cfg.state.interval)
-            restored = analytics.restore_lines(self.state_file.load())
-            if restored:
-                log.info("line counts of %s restored from %s", ", ".join(restored), cfg.state.file)
-            self.state_file.save(analytics.current().lines)  # an unwritable path fails now, not at exit
-            self.tracks_file = OpenTracksFile(tracks_path(cfg.state.file), wait_for_ack=self.mqtt is not None)
-            orphans = self.tracks_file.load()
-            self.tracks_file.adopt(orphans)
+        if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run
+            self.state = open_state(cfg, analytics, wait_for_ack=self.mqtt is not None)
+            self.state_file, self.tracks_file, orphans = self.state.lines, self.state.tracks, self.state.orphans
         initial = analytics.current()
         if self.status is not None:
             self.status.set_initial(initial)
@@ -327,6 +320,8 @@ class Run:
                 self.outputs.close()
             except BaseException as e:  # noqa: BLE001 - raised after the rest is closed
                 error = e
+        if self.state is not None:
+            self.state.release()  # the state is saved: another instance may have it now
         if self.status is not None:
             self.summary.feed = {"events": dict(self.status.event_totals)}
             if self.mqtt is not None:
@@ -340,7 +335,8 @@ class Run:
         s = self.summary
         if self.source is not None:
             snap = self.source.snapshot()
-            s.dropped, s.skipped = snap.dropped, snap.skipped
+            s.dropped, s.skipped, s.ended_early, s.early_end = (snap.dropped, snap.skipped, snap.ended_early,
+                                                                snap.early_end)
         s.stages = self.timer.summary()
         s.tracks = self.tracker.stats.tracks_confirmed
         s.model_runs_per_frame = self.parts.model_runs_per_frame

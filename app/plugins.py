@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from app.errors import ConfigError
+from app.logtext import shorten
 from app.health import Health
 from app.timing import StageTimer
 
@@ -139,7 +140,7 @@ def validation_items(e: ValidationError, prefix: str = "") -> list[dict[str, str
 def _describe(err: Any, prefix: str) -> dict[str, str]:
     parts = [*(prefix.split(".") if prefix else []), *err["loc"]]
     registry, plugin_type = _plugin_section(parts)
-    loc = ".".join(str(p) for p in parts)
+    loc = shorten(".".join(str(p) for p in parts), 120)  # a key is input too: a huge one is cut
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
     if err["type"] == "union_tag_invalid" and registry is not None:
@@ -151,7 +152,7 @@ def _describe(err: Any, prefix: str) -> dict[str, str]:
             msg += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
         return {"loc": loc, "msg": msg}
     if err["type"] != "missing" and not isinstance(got, (dict, list)):
-        msg += f" (got {got!r})"
+        msg += f" (got {shorten(repr(got), 80)})"
     return {"loc": loc, "msg": msg}
 
 

@@ -22,6 +22,7 @@ from app.config_input import get_dotted, merge_site
 from pydantic import ValidationError
 
 from app.errors import ConfigError
+from app.logtext import shorten_list
 from app.plugins import format_validation_error, validation_items
 from app.site import SECRETS, MASK, SiteFile, check_tree, site_path, with_kept_secrets
 
@@ -158,11 +159,11 @@ class Settings:
             t0 = time.perf_counter()
             new, p, stored = self.check(tree)
             self.site.save(stored)
-            keys = ", ".join(c["key"] for c in p.changes) or "nothing"
+            keys = shorten_list([c["key"] for c in p.changes], 20) or "nothing"  # 100,000 zones: one short line
             how = ("restart" if p.restart else "reconnect" if p.reconnect else "live") if p.changes else "nothing to do"
             log.info("config: changed by %s: %s (%s)", who, keys, how)
             if p.overridden:
-                log.warning("config: saved, but a command-line flag sets %s otherwise", ", ".join(p.overridden))
+                log.warning("config: saved, but a command-line flag sets %s otherwise", shorten_list(p.overridden, 20))
             if p.changes and self.announce is not None:
                 self.announce({"by": who, "time": round(time.time(), 3), **p.doc()})
             later = None

@@ -100,6 +100,8 @@ class Summary:
     model_runs_per_frame: int = 0  # views of a full look at a frame
     mean_runs_per_frame: float = 0.0  # model runs the planner made, per frame
     feed: dict = field(default_factory=dict)  # events and MQTT totals when the metadata feed ran
+    ended_early: int = 0  # times the source (a damaged file) ended before its frame count; early_end says where
+    early_end: str = ""
 
     @property
     def fps(self) -> float:

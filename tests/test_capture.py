@@ -339,3 +339,106 @@ def test_stop_while_a_live_source_is_retried_ends_the_wait():
     cfg = SourceConfig(uri=f"http://127.0.0.1:{free_port()}/c.avi", reconnect_delay=30, open_timeout=0)
     with pytest.raises(SourceError, match="stopped while retrying"):
         build_source(cfg, RunContext(cancel=cancel))
+
+
+# ---- sources a site really has (issue 23 §4, §6) -------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["device-zero", "device-null", "fifo"])
+def test_a_device_or_a_fifo_as_the_source_is_named_for_what_it_is(tmp_path, kind):
+    if kind == "fifo":
+        path = str(tmp_path / "pipe.mp4")
+        os.mkfifo(path)
+        expected = f"source.uri: {path} is a named pipe (FIFO), not a video file"
+    else:
+        path = "/dev/zero" if kind == "device-zero" else "/dev/null"
+        expected = f"source.uri: {path} is a device, not a video file (for a webcam give its index, e.g. 0)"
+    r = subprocess.run([sys.executable, "-m", "app", "run", "--source", path, "--max-frames", "1", "--no-progress"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 4 and "Traceback" not in r.stderr, r.stderr
+    assert f"vigil: source error: {expected}" in r.stderr and "not found" not in r.stderr
+
+
+def damaged_clips(tmp_path) -> dict[str, object]:
+    """The sample clip cut in half, and with 200 bytes flipped in its last two thirds."""
+    import random
+
+    data = SAMPLE_CLIP.read_bytes()
+    half = tmp_path / "half.mp4"
+    half.write_bytes(data[:len(data) // 2])
+    flipped = bytearray(data)
+    rng = random.Random(1)
+    for _ in range(200):
+        flipped[rng.randrange(len(data) // 3, len(data))] ^= 0xFF
+    flip = tmp_path / "flip.mp4"
+    flip.write_bytes(bytes(flipped))
+    return {"half": half, "flip": flip}
+
+
+@pytest.mark.parametrize("which", ["half", "flip"])
+def test_a_damaged_file_that_ends_early_says_where_and_why_in_the_log_and_the_summary(tmp_path, which):
+    clip = damaged_clips(tmp_path)[which]
+    r = subprocess.run([sys.executable, "-m", "app", "run", "--source", str(clip), "--fps", "1", "--no-progress",
+                        "--set", "preprocess.tiling.tile_size=256", "--set", "preprocess.tiling.full_frame=false"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr  # the frames before the damage were used
+    import re
+
+    said = re.search(rf"WARNING app.capture.opencv: {clip} ended early: no frame could be decoded after frame "
+                     r"(\d+) \(\d+\.\d s\) of the 795 \(79\.5 s\) its container lists; the file is damaged or cut short",
+                     r.stderr)
+    assert said and 0 < int(said.group(1)) < 795, r.stderr[-3000:]
+    assert f"vigil: source: {clip} ended early: no frame could be decoded after frame {said.group(1)}" in r.stderr
+
+
+def test_a_whole_file_is_not_said_to_end_early(small_clip):
+    src = build_source(SourceConfig(uri=str(small_clip)))
+    frames = list(src)
+    src.close()
+    assert frames and src.total == len(frames) and src.snapshot().ended_early == 0
+
+
+def test_a_looping_damaged_file_shows_in_health_and_counts_each_early_end(tmp_path):
+    health = Health()
+    clip = damaged_clips(tmp_path)["half"]
+    src = build_source(SourceConfig(uri=str(clip), loop=True, fps=1), RunContext(health=health))
+    try:
+        it = iter(src)
+        wait_until(lambda: next(it) is not None and src.snapshot().ended_early >= 2, 120, 0, "two passes")
+    finally:
+        src.close()
+    snap = src.snapshot()
+    assert "ended early: no frame could be decoded after frame" in snap.early_end
+    from app.health import part_component
+
+    comp = part_component(health.snapshot(), "source", time.time())
+    assert comp is not None and comp.status == "degraded" and "ended early" in comp.detail, comp
+
+
+def test_a_damaged_file_looping_under_vigil_run_shows_in_api_health(tmp_path):
+    import httpx
+
+    clip = damaged_clips(tmp_path)["half"]
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    proc = subprocess.Popen([sys.executable, "-m", "app", "run", "--source", str(clip), "--loop", "--fps", "1",
+                             "--no-progress", "--set", "preprocess.tiling.tile_size=256", "--set",
+                             "preprocess.tiling.full_frame=false", "--set", "api.enabled=true",
+                             "--set", f"api.port={port}"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    seen = {}
+
+    def source_health() -> str:
+        try:
+            seen.update(httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json())
+        except (httpx.HTTPError, ValueError):
+            return ""
+        return seen.get("components", {}).get("source", {}).get("detail", "")
+
+    try:
+        wait_until(lambda: "ended early" in source_health() or proc.poll() is not None, 180, 0.2, "the early end")
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert seen["components"]["source"]["status"] == "degraded" and seen["status"] != "ok"
+    assert "ended early: no frame could be decoded after frame 407" in seen["components"]["source"]["detail"]

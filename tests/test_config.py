@@ -322,3 +322,86 @@ def test_env_variable_with_an_empty_key_part_is_named(name):
 def test_a_directory_as_config_file_says_so(tmp_path):
     with pytest.raises(ConfigError, match=rf"^config file {tmp_path} is a directory; name a YAML file"):
         load_config(tmp_path, env={})
+
+
+# ---- input that costs memory, and what is logged of it (issue 23 §5) ------------------------------------
+
+def test_a_labels_file_with_a_huge_id_is_one_line_not_a_memory_error(tmp_path):
+    import resource
+
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("0 person\n1 car\n99999999 far\n")
+
+    def limit_memory():  # a 4 GB address space: a 100-million-entry list does not fit
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    r = subprocess.run([sys.executable, "-m", "app", "run", "--max-frames", "1", "--no-progress",
+                        "--set", f"model.labels={labels}"], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300, preexec_fn=limit_memory)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "MemoryError" not in r.stderr, r.stderr[-2000:]
+    assert (f"vigil: config error: model.labels: {labels}: label id 99999999 (far) is too large (ids are class "
+            "numbers, below 100000)") in r.stderr
+
+
+def test_labels_beyond_the_models_classes_are_said_in_one_line(caplog):
+    from app.decoders import DecoderBase, ScoreFilter
+
+    class Cfg(DecoderBase):
+        type: str = "x"
+
+    f = ScoreFilter(Cfg(), ["person", "car"] + [f"extra{i}" for i in range(5000)], 2)
+    assert len(f.thresholds) == 5002
+    [line] = [r.getMessage() for r in caplog.records if "beyond" in r.getMessage()]
+    assert line.startswith("model.labels: 5000 label(s) beyond the model's 2 classes are never detected (extra0, ")
+    assert len(line) < 300
+
+
+def test_a_huge_bad_value_in_the_config_is_cut_in_its_error_line(tmp_path):
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text(f"source:\n  fps: {'x' * 300_000}\n")
+    from tests.conftest import run_vigil
+
+    r = run_vigil("run", "--config", str(cfg), "--max-frames", "1", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-500:]
+    [line] = [ln for ln in r.stderr.splitlines() if "config error" in ln]
+    assert line.startswith("vigil: config error: source.fps: ") and "(+299,9" in line and len(line) < 400
+
+
+def test_shorten_cuts_long_input_and_says_how_much_was_left_out():
+    from app.logtext import shorten, shorten_list
+
+    assert shorten("door") == "door" and shorten(["a"]) == "['a']"
+    assert shorten("x" * 1000, 10) == "xxxxxxxxxx… (+990 characters)"
+    names = [f"line{i}" for i in range(200_000)]
+    text = shorten_list(names)
+    assert text.startswith("line0, line1, ") and text.endswith(", … (+199,990 more)") and len(text) < 200
+
+
+@pytest.mark.parametrize("groups, message", [
+    ({"nothing": []}, "model.groups: group 'nothing' is empty; list its labels or remove it"),
+    ({"person": ["person", "bicycle"]},
+     "model.groups: group 'person' is named like the model's label 'person'; give the group another name"),
+    ({"traffic light": ["car"]}, "model.groups: group 'traffic light' is named like the model's label 'traffic light'"),
+    ({"traffic/light": ["car"]}, "model.groups: group 'traffic/light' is published on the same topic "
+                                 "(counts/traffic_light) as the model's label 'traffic light'"),
+    ({"x y": ["car"], "x/y": ["bus"]}, "model.groups: groups 'x y' and 'x/y' are both published as counts/x_y; "
+                                       "rename one"),
+])
+def test_label_groups_that_would_mean_something_else_silently_are_one_line(tmp_path, groups, message):
+    # an empty group in decoder.classes meant every label; `person` redefined the label; x y and x/y shared a count
+    import yaml
+
+    from tests.conftest import run_vigil
+
+    cfg = tmp_path / "groups.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"groups": groups}, "decoder": {"classes": list(groups)}}))
+    r = run_vigil("run", "--config", str(cfg), "--max-frames", "1", "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-1500:]
+    assert f"vigil: config error: {message}" in r.stderr

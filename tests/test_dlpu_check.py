@@ -399,22 +399,63 @@ def test_cli_table_has_a_row_per_op_and_a_summary(tmp_path):
 
 
 def test_cli_json_report(tmp_path):
-    r = run_vigil("check-model", str(float_conv(tmp_path / "m.tflite")), "--chip", "artpec9", "--json")
+    # a float model the interpreter loads (the check loads it too; the hand-made float_conv it refuses)
+    r = run_vigil("check-model", str(FIXTURE_MODELS / "tiny_float.tflite"), "--chip", "artpec9", "--json")
     assert r.returncode == 2
     data = json.loads(r.stdout)
-    assert data["exit_code"] == 2 and data["chip"] == "artpec9" and data["counts"]["cpu"] == 1
+    assert data["exit_code"] == 2 and data["chip"] == "artpec9" and data["counts"]["cpu"] == 5
     assert data["ops"][0] == {"index": 0, "op": "CONV_2D", "where": "CPU", "rules": ["G-01"]}
     assert {"rule", "level", "op", "detail", "text"} <= set(data["findings"][0])
 
 
-def test_cli_non_tflite_file_exits_2_with_one_line(tmp_path):
+def test_cli_non_tflite_file_exits_3_with_one_line_as_run_does(tmp_path):
+    # exit 3 is a model error for every command (README); check-model said 2 where `vigil run` said 3
     bad = tmp_path / "model.tflite"
     bad.write_bytes(b"PK\x03\x04 definitely a zip")
     r = run_vigil("check-model", str(bad))
-    assert r.returncode == 2 and r.stdout == ""
+    assert r.returncode == 3 and r.stdout == ""
     assert r.stderr.strip() == f"vigil: check-model: {bad} is not a TFLite model (no TFL3 identifier)"
     r = run_vigil("check-model", str(tmp_path / "missing.tflite"), "--json")
-    assert r.returncode == 2 and "cannot read" in json.loads(r.stdout)["error"]
+    assert r.returncode == 3 and "cannot read" in json.loads(r.stdout)["error"]
+    assert json.loads(r.stdout)["exit_code"] == 3
+
+
+@pytest.mark.parametrize("damage", ["cut", "flipped"])
+def test_cli_damaged_model_is_one_plain_line_and_exit_3(tmp_path, damage):
+    import random
+
+    data = bytearray(DEFAULT_MODEL.read_bytes())
+    if damage == "cut":
+        data = data[:1000]
+    else:
+        rng = random.Random(3)
+        for _ in range(300):
+            data[rng.randrange(8, len(data))] ^= 0xFF
+    bad = tmp_path / "model.tflite"
+    bad.write_bytes(bytes(data))
+    r = run_vigil("check-model", str(bad))
+    assert r.returncode == 3 and r.stdout == "", r.stderr
+    assert r.stderr.strip() == (f"vigil: check-model: {bad} is a damaged TFLite model: cut short or corrupted, "
+                                f"its {len(data):,} bytes do not parse (--debug logs where)")
+    run = run_vigil("run", "--model", str(bad), "--max-frames", "1", "--no-progress")
+    assert run.returncode == 3 and "unpack_from" not in run.stderr and "Traceback" not in run.stderr
+
+
+def test_cli_a_model_the_interpreter_refuses_is_not_called_fully_on_the_dlpu(tmp_path):
+    from app.modeltools.flatbuffer import load_model, serialize
+
+    model = load_model(DEFAULT_MODEL)
+    for code in model.operatorCodes:  # op versions no interpreter has: the rules cannot see that
+        code.version = 99
+    bad = tmp_path / "future.tflite"
+    bad.write_bytes(serialize(model))
+    assert check_model(bad, "artpec8").exit_code == 0  # the rules alone would say fully on the DLPU
+    r = run_vigil("check-model", str(bad))
+    assert r.returncode == 3 and "fully on the DLPU" not in r.stdout + r.stderr, r.stdout
+    assert r.stderr.strip().startswith(f"vigil: check-model: {bad}: the TFLite interpreter refuses to load it: "
+                                       "Didn't find op for builtin opcode")
+    ok = run_vigil("check-model", str(DEFAULT_MODEL))
+    assert ok.returncode == 0 and "fully on the DLPU" in ok.stdout and "Traceback" not in ok.stderr
 
 
 # -- real models ----------------------------------------------------------------------------------------

@@ -129,3 +129,18 @@ def test_image_sink_that_cannot_replace_its_file_is_a_config_error_and_leaves_no
     with pytest.raises(ConfigError, match="output.video: cannot write .*latest.jpg: Is a directory"):
         s.on_result(shown(Frame(np.zeros((50, 60, 3), np.uint8), 0, 0), Detections()))
     assert [x.name for x in tmp_path.iterdir()] == ["latest.jpg"]
+
+
+def test_a_video_too_small_for_the_encoder_says_the_encoder_refused_its_size(tmp_path):
+    # a 1x1 source and --save-video out.mp4 said "cannot open out.mp4 for writing", of a writable path
+    from tests.conftest import make_clip, run_vigil
+
+    clip = make_clip(tmp_path / "dot.avi", frames=3, size=(1, 1))
+    out = tmp_path / "out.mp4"
+    r = run_vigil("run", "--source", str(clip), "--save-video", str(out), "--no-progress")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert (f"vigil: config error: output.video: the mp4v encoder for .mp4 refuses 1x1 frames ({out} is writable); "
+            "use .avi or an image (.jpg, .png) for a source this small") in r.stderr
+    assert "cannot open" not in r.stderr and not out.exists()
+    ok = run_vigil("run", "--source", str(clip), "--save-video", str(tmp_path / "out.avi"), "--no-progress")
+    assert ok.returncode == 0, ok.stderr  # the suggested way works

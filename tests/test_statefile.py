@@ -156,3 +156,134 @@ def test_a_directory_where_the_open_tracks_file_goes_is_left_alone(tmp_path, cap
     assert path.is_dir() and not (tmp_path / "state.tracks.json.bad").exists()
     j.on_result(_result(("new", "r-1", 0)))  # cannot write there: one warning, no exception
     assert "not a regular file" in caplog.text and "cannot write" in caplog.text
+
+
+# ---- one instance per state file; counts survive a crash (issue 23 §3, §7) ----------------------------
+
+LINE = ["--set", "lines.crossing.start=[0.7,0.8]", "--set", "lines.crossing.end=[0.7,0.25]"]
+QUICK = ["--set", "preprocess.tiling.tile_size=256", "--set", "preprocess.tiling.full_frame=false"]
+
+
+def start_vigil(*args: str):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    return subprocess.Popen([sys.executable, "-m", "app", "run", "--no-progress", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def stop_vigil(proc) -> str:
+    import signal
+
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except Exception:
+        proc.kill()
+        _, err = proc.communicate(timeout=10)
+    return err
+
+
+def test_a_second_vigil_on_the_same_state_file_is_refused_naming_the_first(tmp_path):
+    from tests.mqtt_util import wait_until
+
+    state = tmp_path / "state.json"
+    first = start_vigil("--loop", "--fps", "2", *QUICK, *LINE, "--set", f"state.file={state}")
+    try:
+        lock = tmp_path / "state.lock"
+        wait_until(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), 120,
+                   what="the first instance holding the state")
+        second = run_vigil("run", "--max-frames", "3", "--no-progress", *QUICK, *LINE, "--set", f"state.file={state}")
+        assert second.returncode == 2 and "Traceback" not in second.stderr, second.stderr
+        assert (f"vigil: config error: state.file: {state} is in use by another Vigil (pid {first.pid}); "
+                "give each instance its own state.file") in second.stderr
+        assert first.poll() is None  # the first one runs on, its counts untouched
+    finally:
+        err = stop_vigil(first)
+    assert first.returncode == 0, err[-2000:]
+    # the lock went with the first: the next instance runs
+    third = run_vigil("run", "--max-frames", "3", "--no-progress", *QUICK, *LINE, "--set", f"state.file={state}")
+    assert third.returncode == 0, third.stderr
+
+
+def test_line_changes_between_saves_are_in_the_journal_and_replayed_after_a_crash(tmp_path):
+    from app.publish.linejournal import journal_path
+
+    def lines(n):
+        return {"door": {"in": n, "out": 0, "since": 1.0, "labels": {}}, "gate": {"in": 0, "out": 0, "since": 1.0,
+                                                                             "labels": {}}}
+
+    path = tmp_path / "state.json"
+    store = LineStateFile(path, interval=3600)
+    store.save(lines(0))
+    store.open_journal()
+    for n in range(1, 6):  # within the interval: only the journal has them
+        store.on_result(_lines_result(lines(n)))
+    assert saved_lines(path)["door"]["in"] == 0
+    journal = journal_path(path)
+    assert len(journal.read_text().splitlines()) == 5  # one record per change, only the line that changed
+    assert all(set(json.loads(t)["lines"]) == {"door"} for t in journal.read_text().splitlines())
+    with open(journal, "a") as f:
+        f.write('{"lines": {"door": {"in": 9')  # a record cut off by the crash
+    # the process dies here (no close): the next start sees the last change
+    assert LineStateFile(path).load()["door"]["in"] == 5
+    store.save(lines(5))  # the periodic save compacts the journal
+    assert journal.read_text() == ""
+    store.close()
+    assert not journal.exists() and LineStateFile(path).load()["door"]["in"] == 5
+
+
+def _lines_result(lines):
+    from app.types import Detections, FrameResult
+
+    return FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1), objects=Detections(), lines=lines)
+
+
+def test_after_sigkill_at_most_the_last_second_of_crossings_is_lost(tmp_path):
+    import signal
+    import time
+
+    import httpx
+
+    from tests.mqtt_util import free_port, wait_until
+
+    state = tmp_path / "state.json"
+    port = free_port()
+    proc = start_vigil("--loop", "--fps", "5", *QUICK, *LINE, "--set", f"state.file={state}", "--set", "state.interval=600",
+                       "--set", "api.enabled=true", "--set", f"api.port={port}")
+    seen: list[tuple[float, int]] = []  # (when, crossings the API showed then)
+
+    def crossings() -> int:
+        try:
+            body = httpx.get(f"http://127.0.0.1:{port}/api/counts", timeout=5).json()
+        except httpx.HTTPError:
+            return -1
+        n = sum(v["in"] + v["out"] for v in body["lines"].values())
+        seen.append((time.monotonic(), n))
+        return n
+
+    try:
+        wait_until(lambda: crossings() >= 4, 180, what="four crossings counted")
+        floor = seen[-1]
+        # counting goes on: kill it a while after (the periodic save is 10 min away)
+        wait_until(lambda: crossings() > floor[1] and seen[-1][0] - floor[0] >= 2.0, 180, what="more crossings")
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    line = LineStateFile(state).load()["crossing"]
+    restored = line["in"] + line["out"]
+    before = max(n for t, n in seen if t <= killed - 1.0)  # counted at least a second before the kill
+    print(f"crossings shown {before} s>=1 s before the kill, {seen[-1][1]} at the kill; restored {restored}")
+    assert restored >= before > 0
+    # and the next start continues from there
+    again = run_vigil("run", "--max-frames", "1", "--no-progress", *QUICK, *LINE, "--set", f"state.file={state}")
+    assert again.returncode == 0 and "line counts of crossing restored" in again.stderr, again.stderr

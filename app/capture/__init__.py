@@ -39,6 +39,8 @@ class SourceSnapshot:
     dropped: int  # live frames discarded because inference was busy
     reconnects: int  # times a live source failed or stalled and was reopened
     queued: int  # frames decoded and waiting for inference
+    ended_early: int = 0  # times a file ended before the frames its container lists (damaged, cut short)
+    early_end: str = ""  # what the last early end said: where, and why
 
 
 class Source(Protocol):

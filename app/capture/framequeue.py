@@ -100,6 +100,8 @@ class QueuedSource:
     read = 0  # counters a source sets on itself as it goes
     skipped = 0
     reconnects = 0
+    ended_early = 0
+    early_end = ""
 
     @property
     def dropped(self) -> int:
@@ -136,4 +138,5 @@ class QueuedSource:
 
     def snapshot(self) -> SourceSnapshot:
         """The counters now (any thread)."""
-        return SourceSnapshot(self.read, self.skipped, self.dropped, self.reconnects, self.depth)
+        return SourceSnapshot(self.read, self.skipped, self.dropped, self.reconnects, self.depth, self.ended_early,
+                              self.early_end)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import threading
 import time
 from pathlib import Path
@@ -67,6 +69,23 @@ class FramePacer:
         return True
 
 
+def _not_a_file(path: str) -> str:
+    """What a source path that is not a regular file is (a directory, a device, a pipe, or nothing)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"video file not found: {path}"
+    except OSError as e:
+        return f"source.uri: cannot read {path}: {e.strerror or e}"
+    if stat.S_ISDIR(mode):
+        return f"source.uri: {path} is a directory, not a video file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return f"source.uri: {path} is a device, not a video file (for a webcam give its index, e.g. 0)"
+    if stat.S_ISFIFO(mode):
+        return f"source.uri: {path} is a named pipe (FIFO), not a video file"
+    return f"source.uri: {path} is not a regular file (a socket?), not a video file"
+
+
 def _source_failure(e: Exception) -> str | None:
     """Retry a source that cannot be opened (yet); anything else is not the source's state."""
     return str(e) if isinstance(e, SourceError) else None
@@ -81,9 +100,7 @@ class OpenCVSource(QueuedSource):
         self.target, live = _target(cfg.uri)
         self.live = live if cfg.live is None else cfg.live
         if isinstance(self.target, str) and not live and not Path(self.target).is_file():
-            if Path(self.target).is_dir():
-                raise SourceError(f"source.uri: {self.target} is a directory, not a video file")
-            raise SourceError(f"video file not found: {self.target}")
+            raise SourceError(_not_a_file(self.target))
         self.timer = timer or StageTimer()
         self.health = health or Health()
         self._stop = threading.Event()
@@ -173,6 +190,7 @@ class OpenCVSource(QueuedSource):
                     if self.live:
                         self._reconnect()
                         continue
+                    self._check_end(index, fps)
                     if not self.cfg.loop:
                         return
                     if index == 0:  # reopened, and not one frame: the file changed under us
@@ -191,6 +209,20 @@ class OpenCVSource(QueuedSource):
             seq += 1
             index += 1
             image = None
+
+    def _check_end(self, index: int, fps: float) -> None:
+        """A file that stops well before the frames its container lists is damaged or cut short: say
+        where (the last frame decoded, its time) in the log, the source's health and the run's summary.
+        A frame or two (1 %) short is not said: some containers round their count."""
+        total = self.total
+        if not total or index >= total * 0.99 - 1:
+            return
+        self.ended_early += 1
+        self.early_end = (f"{self.cfg.uri} ended early: no frame could be decoded after frame {index} "
+                          f"({index / fps:.1f} s) of the {total} ({total / fps:.1f} s) its container lists; "
+                          "the file is damaged or cut short")
+        log.warning("%s", self.early_end + (" (looping: it starts again)" if self.cfg.loop else ""))
+        self.health.set("damaged", self.early_end)  # degraded, not failing: the frames before it were used
 
     def _reconnect(self) -> None:
         log.warning("source %s stopped delivering frames; reopening in %.1f s", self.cfg.uri, self.cfg.reconnect_delay)

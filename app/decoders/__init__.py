@@ -14,6 +14,7 @@ from pydantic import Field
 
 from app.modelfile import TensorSpec
 from app.errors import ConfigError, ModelError
+from app.logtext import shorten, shorten_list
 from app.ops import nms
 from app.plugins import PluginConfig, Registry, RunContext
 from app.types import Detections
@@ -85,6 +86,9 @@ class ScoreFilter:
     """Per-class score thresholds as one array, indexed by class id."""
 
     def __init__(self, cfg: DecoderBase, labels: list[str], num_classes: int) -> None:
+        if len(labels) > num_classes > 0:  # ids the model never reports (a labels file for a larger model)
+            log.warning("model.labels: %d label(s) beyond the model's %d classes are never detected (%s)",
+                        len(labels) - num_classes, num_classes, shorten_list(labels[num_classes:], 5))
         if 0 < len(labels) < num_classes:  # a labels file for another model: the rest would be bare numbers
             log.warning("model.labels has %d labels but the model has %d classes; classes %d to %d are "
                         "reported by number", len(labels), num_classes, len(labels), num_classes - 1)
@@ -97,7 +101,7 @@ class ScoreFilter:
             self.thresholds[dropped] = np.inf
         elif cfg.classes and labels:
             log.warning("decoder.classes (%s) names none of the model's labels; keeping every label",
-                        ", ".join(cfg.classes))
+                        shorten_list(cfg.classes))
         given = "class_thresholds" in cfg.model_fields_set  # else the defaults, for labels a model may lack
         for label, thr in cfg.class_thresholds.items():
             if label in labels:
@@ -108,7 +112,7 @@ class ScoreFilter:
                 continue
             else:
                 raise ConfigError(
-                    f"decoder.class_thresholds: unknown label {label!r} (labels: {', '.join(labels[:10])}"
+                    f"decoder.class_thresholds: unknown label {shorten(repr(label), 60)} (labels: {', '.join(labels[:10])}"
                     f"{', …' if len(labels) > 10 else ''})"
                 )
             if np.isfinite(self.thresholds[i]):  # decoder.classes decides what is detected

@@ -3,6 +3,8 @@
 A consumer of the publish worker: it remembers the latest line states and writes them at most
 every `interval` seconds while they change, at once after a reset, and at exit. Writes go to a
 temporary file that then replaces the old one, so a power cut leaves either version, never half.
+Between two saves every change goes to the line journal (app/publish/linejournal.py) within about
+a second, so a crash loses at most that much counting.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 from pathlib import Path
 
 from app.errors import ConfigError
+from app.publish.linejournal import LineJournal, journal_path, replay
 from app.types import FrameResult
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,8 @@ class LineStateFile:
         self._latest: dict | None = None
         self._saved: dict | None = None
         self._saved_at = float("-inf")
+        self._journal: LineJournal | None = None
+        self._journaled: dict | None = None
 
     def load(self) -> dict[str, dict]:
         """The saved line states; {} when there is no file. A damaged regular file is set aside, not
@@ -46,7 +51,7 @@ class LineStateFile:
                 raise ConfigError(f"state.file: {self.path} is not a regular file")
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return {}
+            return self._replayed({})
         except OSError as e:
             raise ConfigError(f"state.file: cannot read {self.path}: {e.strerror or e}") from None
         try:
@@ -62,22 +67,53 @@ class LineStateFile:
             except OSError:
                 kept = "left in place"
             log.warning("state.file %s is unreadable (%s); line counts start from 0 (%s)", self.path, e, kept)
-            return {}
-        return lines
+            return self._replayed({})
+        return self._replayed(lines)
+
+    def _replayed(self, lines: dict[str, dict]) -> dict[str, dict]:
+        """The saved states with the journal's later changes applied (what a crash left there)."""
+        out, applied = replay(journal_path(self.path), lines)
+        if applied:
+            log.info("line counts: %d change(s) since the last save replayed from %s", applied,
+                     journal_path(self.path))
+        return out
+
+    def open_journal(self) -> None:
+        """From now on journal every change between saves (after the start-up save compacted the old one)."""
+        try:
+            self._journal = LineJournal(journal_path(self.path))
+        except OSError as e:
+            raise ConfigError(f"state.file: cannot write {journal_path(self.path)}: {e.strerror or e}") from None
+        self._journaled = self._saved
 
     def save(self, lines: dict[str, dict]) -> None:
         """Write these line states now (any thread); ConfigError when the file cannot be written."""
         with self._lock:
             tmp = self.path.with_name(f".{self.path.name}.tmp")
             try:
-                tmp.write_text(json.dumps({"version": VERSION, "saved": round(time.time(), 3), "lines": lines}))
+                with open(tmp, "w") as f:
+                    f.write(json.dumps({"version": VERSION, "saved": round(time.time(), 3), "lines": lines}))
+                    f.flush()
+                    os.fsync(f.fileno())  # on disk before the journal holding the same is emptied
                 os.replace(tmp, self.path)
             except OSError as e:
                 raise ConfigError(f"state.file: cannot write {self.path}: {e.strerror or e}") from None
             self._saved, self._saved_at = lines, time.monotonic()
+            if self._journal is not None and _sync_dir(self.path.parent):  # the rename is on disk too
+                self._journal.compacted()
+
+    def _journal_changes(self, lines: dict[str, dict]) -> None:
+        """Append the lines whose state changed since the last record (or save)."""
+        before = self._journaled or {}
+        changed = {name: st for name, st in lines.items() if before.get(name) != st}
+        if changed:
+            self._journal.append(changed)
+        self._journaled = lines
 
     def on_result(self, result: FrameResult) -> None:
         self._latest = result.lines
+        if self._journal is not None and result.lines != self._journaled:
+            self._journal_changes(result.lines)
         due = result.lines_reset or time.monotonic() - self._saved_at >= self.interval
         if result.lines != self._saved and due:
             self.save_or_warn(result.lines)
@@ -86,6 +122,10 @@ class LineStateFile:
         """Save what changed since the last write."""
         if self._latest is not None and self._latest != self._saved:
             self.save_or_warn(self._latest)
+        if self._journal is not None:
+            # kept when the last save failed: the next start replays it
+            self._journal.close(remove=self._latest is None or self._latest == self._saved)
+            self._journal = None
 
     def save_or_warn(self, lines: dict[str, dict]) -> None:
         """save(), logging instead of raising: counting goes on when the disk fails mid-run."""
@@ -94,6 +134,19 @@ class LineStateFile:
             self.save(lines)
         except ConfigError as e:  # the disk filled up or went read-only mid-run: keep counting
             log.warning("%s", e)
+
+
+def _sync_dir(path: Path) -> bool:
+    """fsync a directory (a rename in it survives a power cut); False when that failed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
 
 
 def check_state_file(state_file: str | Path) -> None:

@@ -65,9 +65,24 @@ class VideoSink:
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, frame.size)
             if not self._writer.isOpened():
-                raise ConfigError(f"output.video: cannot open {self.path} for writing")
+                raise self._open_failed(fourcc, frame.size)
         if self._writer.write(img) is False:  # e.g. a full disk: OpenCV only logs a warning and goes on
             raise self._write_failed()
+
+    def _open_failed(self, fourcc: int, size: tuple[int, int]) -> ConfigError:
+        """The error for a writer OpenCV would not open: it says no reason, so the same path is tried at an
+        ordinary size; when that opens, the encoder refused this frame size, not the file."""
+        probe = cv2.VideoWriter(str(self.path), fourcc, self.fps, (64, 64))
+        size_refused = probe.isOpened()
+        probe.release()
+        if size_refused:
+            with contextlib.suppress(OSError):
+                self.path.unlink()  # the probe's empty video: nothing of this run is in it
+            codec = VIDEO_FOURCC[self.path.suffix.lower()]
+            return ConfigError(f"output.video: the {codec} encoder for {self.path.suffix} refuses "
+                               f"{size[0]}x{size[1]} frames ({self.path} is writable); use .avi or an image "
+                               "(.jpg, .png) for a source this small")
+        return ConfigError(f"output.video: cannot open {self.path} for writing")
 
     def _write_failed(self) -> ConfigError:
         """The error for a frame OpenCV's writer refused; it gives no reason, so a full disk is looked for."""

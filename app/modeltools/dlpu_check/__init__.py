@@ -7,8 +7,9 @@ operator list, which Axis does not say is complete: likely the CPU); I/O (the ui
 QUANTIZE at the model's edge that Axis's own uint8 recipe makes). Warnings and tips do
 not move an op. Exit codes: 0 every op on the DLPU apart from I/O requantisation (or chip
 cpu), 1 runs with CPU fallback, 2 nothing would run on the DLPU (float model, uncompiled
-Edge TPU model) or not a TFLite file, 3 no rule puts an op on the CPU but some ops are not
-in the chip's operator list (likely CPU fallback).
+Edge TPU model), 3 no rule puts an op on the CPU but some ops are not in the chip's operator
+list (likely CPU fallback). `vigil check-model` also exits 3 (a model error, as everywhere) for a
+file that is not a usable model, which includes one the TFLite interpreter refuses to load.
 
 The model is read by `app.modelfile.read_model`; `rules` holds the rule texts and the chips'
 operator lists, `checker` the shared and per-chip rules (ARTPEC-9's per-operator conditions in
@@ -30,6 +31,8 @@ def check_model(path: str | Path, chip: str = "artpec8") -> Report:
     """Check a .tflite against one chip's DLPU rules; NotAModel if it is not TFLite."""
     if chip not in CHIPS:
         raise ValueError(f"chip must be one of {', '.join(CHIPS)}")
-    report = Checker(read_model(path), chip).run()
+    model = read_model(path)
+    report = Checker(model, chip).run()
     report.model = str(path)
+    report.custom_ops = any(o.custom for o in model.operators)
     return report

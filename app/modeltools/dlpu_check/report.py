@@ -30,6 +30,7 @@ class Report:
     chip: str
     ops: list[OpReport]
     findings: list[Finding]  # model-level and per-op, in order
+    custom_ops: bool = False  # ops only a runtime with their library runs (an Edge TPU compiled model)
 
     def placed(self, where: str) -> list[OpReport]:
         return [o for o in self.ops if o.where == where]
