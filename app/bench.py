@@ -100,7 +100,7 @@ def main(args) -> int:
         first = next(iter(src))
         src.close()
         views = detector.views(first.size)
-        tensor = detector.converter(views[-1].render(first.image, detector.rgb))
+        tensor = detector.converter.tensor(views[-1], first.image, detector.rgb)
         print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
               f"runtime {getattr(detector.model, 'runtime', cfg.model.backend.type)}, backend {cfg.model.backend}"
               f"{', interpreter threads ' + str(detector.model.threads) if getattr(detector.model, 'threads', None) else ''}")

@@ -364,28 +364,32 @@ class Analytics:
             pub = pub & (now - T.last_seen <= self.filters.presence_timeout + 1e-9)
         cls = T.cls[pub]
         labels = self.labels
-        for c in np.unique(cls).tolist():
+        # counted per class id present (a handful), never per object
+        present, per_class = np.unique(cls, return_counts=True)
+        by_name: dict[str, int] = {}
+        for c, n in zip(present.tolist(), per_class.tolist()):
             name = label_name(labels, c)
+            by_name[name] = by_name.get(name, 0) + n
             if name not in self.count_labels:
                 self.count_labels.append(name)
-        names = np.array([label_name(labels, c) for c in cls.tolist()], dtype=object) if len(cls) else np.zeros(0, object)
-        counts = {"all": int(len(cls))}
-        for lab in self.count_labels:
-            counts[lab] = int(np.count_nonzero(names == lab)) if len(names) else 0
+        counts = {"all": int(len(cls)), **{lab: by_name.get(lab, 0) for lab in self.count_labels}}
         for g, members in self.groups.items():
-            counts[g] = int(np.isin(names, members).sum()) if len(names) else 0
+            counts[g] = sum(by_name.get(m, 0) for m in dict.fromkeys(members))
         if counts != self.counts:
             self.counts = counts
         zones = {}
         for z, zname in enumerate(self.zones.names):
             inside = T.member[pub, z] if len(T) else np.zeros(0, bool)
-            zl = names[inside] if len(names) else names
+            zc, zn = np.unique(cls[inside], return_counts=True)
+            in_zone: dict[str, int] = {}
+            for c, n in zip(zc.tolist(), zn.tolist()):
+                in_zone[label_name(labels, c)] = in_zone.get(label_name(labels, c), 0) + n
             want = self.zones.cfg[z].labels or self.count_labels
-            zones[zname] = {"all": int(len(zl)), **{lab: int(np.count_nonzero(zl == lab)) for lab in want}}
+            zones[zname] = {"all": int(np.count_nonzero(inside)), **{lab: in_zone.get(lab, 0) for lab in want}}
             for g, members in self.groups.items():
                 inside_group = [m for m in members if m in want]
                 if inside_group:
-                    zones[zname][g] = int(np.isin(zl, inside_group).sum()) if len(zl) else 0
+                    zones[zname][g] = sum(in_zone.get(m, 0) for m in dict.fromkeys(inside_group))
         if zones != self.zone_counts:
             self.zone_counts = zones
 
