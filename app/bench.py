@@ -101,9 +101,10 @@ def main(args) -> int:
         src.close()
         views = detector.views(first.size)
         tensor = detector.converter.tensor(views[-1], first.image, detector.rgb)
+        threads = getattr(detector.model, "threads", None)  # None: the model runs in a server
         print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
               f"runtime {getattr(detector.model, 'runtime', cfg.model.backend.type)}, backend {cfg.model.backend}"
-              f"{', interpreter threads ' + str(detector.model.threads) if getattr(detector.model, 'threads', None) else ''}")
+              f"{f', interpreter threads {threads}' if threads else ''}")
         print(f"model: {cfg.model.path}  source: {getattr(cfg.source, 'uri', cfg.source.type)}  model runs per frame: {len(views)}")
         sweep = ThreadSweep(detector.model, cfg, tensor, args.invokes)
         sweep.measure()
@@ -111,7 +112,6 @@ def main(args) -> int:
         sweep.measure()
         detector.model.close()
     runs = len(views)
-    threads = getattr(detector.model, "threads", None)
     print(f"raw invoke rate: the model alone on one prepared input ({args.invokes} invokes before and after the "
           f"pipeline run, mean of the two), per interpreter thread count")
     for n, (before, after) in sweep.rates.items():
@@ -127,7 +127,8 @@ def main(args) -> int:
     print(f"ratio end-to-end/best: {summary.fps * runs / best:8.3f}  (the share of that best the whole pipeline reaches: "
           f"1.000 = as fast as the model alone at its best thread count; target >= 0.9)")
     if threads and sweep.best != threads:
-        print(f"ratio end-to-end/raw at the pipeline's {sweep.label(threads)}: {summary.fps * runs / sweep.rate(threads):.3f}"
+        at_own = summary.fps * runs / sweep.rate(threads)
+        print(f"ratio end-to-end/raw at the pipeline's {sweep.label(threads)}: {at_own:.3f}"
               f"  (1.000 = no time lost outside the model's invokes at that thread count)")
     print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call: preprocess once per frame, invoke and decode once per view)")
     order = ["capture", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output"]

@@ -134,7 +134,8 @@ def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapp
             switched = file_types.get(registry.key) not in (None, chosen)
             if chosen != registry.default and where not in old_places and not switched:
                 continue
-            if any(key in d and node[key] == d[key] for d in others.values()) or node[key] in OLD_DEFAULTS.get(where, ()):
+            old_default = node[key] in OLD_DEFAULTS.get(where, ())
+            if old_default or any(key in d and node[key] == d[key] for d in others.values()):
                 del node[key]
                 dropped.append(where)
     return dropped

@@ -36,6 +36,19 @@ from app.types import Frame  # noqa: E402
 STAGES = ["capture", "plan", "preprocess", "decode", "merge", "track", "analytics", "output"]
 
 
+class CaptureTimer(StageTimer):
+    """The stage timer, also keeping each frame's capture time in order (its window keeps no order)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.capture_ms: list[float] = []
+
+    def add(self, stage: str, seconds: float) -> None:
+        if stage == "capture":
+            self.capture_ms.append(seconds * 1000)
+        super().add(stage, seconds)
+
+
 class Outputs:
     """The Detector's model: the real one run untimed just before the detector asks (or recorded outputs
     replayed), so the detector's own timer sees only decoding and merging."""
@@ -152,11 +165,7 @@ def run_mode(mode: str, args, recorded, specs) -> tuple[StageTimer, list[float],
 
         real = load(cfg.model.path, cfg.model.backend.threads)
     model = Outputs(real, list(recorded) if recorded is not None else None, specs)
-    timer = StageTimer()
-    timer.capture_ms = []  # per frame, in order (the timer's window keeps no order)
-    add = timer.add
-    timer.add = lambda stage, seconds: (timer.capture_ms.append(seconds * 1000) if stage == "capture" else None,
-                                        add(stage, seconds))
+    timer = CaptureTimer()
     detector = Detector(cfg, timer, model=model)
     tracker = build_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
     analytics = Analytics(labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events, epoch_offset=0.0,

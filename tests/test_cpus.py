@@ -2,6 +2,9 @@
 the kernel lays them out (a cgroup tree under tmp_path), and the interpreter's default thread count."""
 import math
 import os
+import re
+import subprocess
+import sys
 
 from app.backends.tflite import load
 from app.cpus import affinity, cgroup_quota, cpu_budget
@@ -55,3 +58,32 @@ def test_budget_of_this_process_is_its_affinity_capped_by_its_quota():
 def test_the_interpreter_defaults_to_the_usable_cpus_and_a_set_count_wins():
     assert load(MODEL, None).threads == cpu_budget().cpus
     assert load(MODEL, 1).threads == 1
+
+
+def bench(*extra: str, cpus: set[int] | None = None):
+    argv = [sys.executable, "-m", "app", "bench", "--invokes", "5", "--max-frames", "3", "--no-progress", *extra]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+
+
+def test_bench_pinned_to_one_cpu_runs_one_thread_and_times_only_that():
+    p = bench(cpus={min(os.sched_getaffinity(0))})
+    assert p.returncode == 0, p.stderr
+    assert "(1 interpreter thread, the CPUs this process may use: 1 (CPU affinity 1" in p.stderr
+    rows = re.findall(r"^  (\d+) threads? ", p.stdout, re.M)
+    assert rows == ["1"], p.stdout
+    assert re.search(r"^ratio end-to-end/best: +\d+\.\d+ ", p.stdout, re.M), p.stdout
+
+
+def test_bench_times_every_thread_count_up_to_the_usable_cpus_and_names_the_best():
+    p = bench("--threads", "1")
+    assert p.returncode == 0, p.stderr
+    n = cpu_budget().cpus
+    rows = re.findall(r"^  (\d+) threads? .*$", p.stdout, re.M)
+    assert [int(r) for r in rows] == list(range(1, max(n, 1) + 1)), p.stdout
+    assert "(1 interpreter thread, as configured)" in p.stderr
+    best = re.search(r"^best raw rate: .* at (\d+) threads?", p.stdout, re.M)
+    assert best and 1 <= int(best.group(1)) <= n
+    if n > 1:  # the run's own count is marked, and its own ratio printed when it is not the best
+        assert re.search(r"^  1 thread .*\(the pipeline's\)", p.stdout, re.M), p.stdout

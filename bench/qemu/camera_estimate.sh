@@ -16,7 +16,7 @@ PLUGIN=$(mktemp -d)/insn_count.so
 cc -shared -fPIC -O2 -o "$PLUGIN" "$HERE/insn_count.c"
 count() {
     cd "$REPO" && OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 PYTHONPATH="$SITE:$REPO" \
-        qemu-aarch64 -plugin "$PLUGIN" -L "$ROOT" "$ROOT/usr/bin/python3.11" bench/frame_cpu.py \
+        qemu-aarch64 -cpu cortex-a53 -plugin "$PLUGIN" -L "$ROOT" "$ROOT/usr/bin/python3.11" bench/frame_cpu.py \
         --mode camera --replay "$OUTPUTS" --frames "$1" --threads 1 2>&1 >/dev/null | sed -n 's/^guest instructions: //p'
 }
 N1=$(count "$F1")
