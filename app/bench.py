@@ -112,8 +112,9 @@ def main(args) -> int:
         sweep.measure()
         detector.model.close()
     runs = len(views)
+    per = "through the inference server" if threads is None else "per interpreter thread count"
     print(f"raw invoke rate: the model alone on one prepared input ({args.invokes} invokes before and after the "
-          f"pipeline run, mean of the two), per interpreter thread count")
+          f"pipeline run, mean of the two), {per}")
     for n, (before, after) in sweep.rates.items():
         rate = (before + after) / 2
         mark = "  <- best" if n == sweep.best and len(sweep.rates) > 1 else ""
