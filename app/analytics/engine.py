@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
+from app.analytics.counts import count_doc, per_label
 from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig
-from app.analytics.describe import Describer, TracksView, label_name
+from app.analytics.describe import Describer, TracksView
 from app.analytics.geometry import anchor_points
 from app.analytics.lines import DIRECTIONS, Lines
 from app.analytics.live import reconfigure
@@ -363,33 +364,17 @@ class Analytics:
         if now is not None:
             pub = pub & (now - T.last_seen <= self.filters.presence_timeout + 1e-9)
         cls = T.cls[pub]
-        labels = self.labels
-        # counted per class id present (a handful), never per object
-        present, per_class = np.unique(cls, return_counts=True)
-        by_name: dict[str, int] = {}
-        for c, n in zip(present.tolist(), per_class.tolist()):
-            name = label_name(labels, c)
-            by_name[name] = by_name.get(name, 0) + n
-            if name not in self.count_labels:
-                self.count_labels.append(name)
-        counts = {"all": int(len(cls)), **{lab: by_name.get(lab, 0) for lab in self.count_labels}}
-        for g, members in self.groups.items():
-            counts[g] = sum(by_name.get(m, 0) for m in dict.fromkeys(members))
+        by_name = per_label(self.labels, cls)
+        self.count_labels.extend(n for n in by_name if n not in self.count_labels)  # in class id order
+        counts = count_doc(int(len(cls)), by_name, self.count_labels, self.groups, every_group=True)
         if counts != self.counts:
             self.counts = counts
         zones = {}
         for z, zname in enumerate(self.zones.names):
             inside = T.member[pub, z] if len(T) else np.zeros(0, bool)
-            zc, zn = np.unique(cls[inside], return_counts=True)
-            in_zone: dict[str, int] = {}
-            for c, n in zip(zc.tolist(), zn.tolist()):
-                in_zone[label_name(labels, c)] = in_zone.get(label_name(labels, c), 0) + n
             want = self.zones.cfg[z].labels or self.count_labels
-            zones[zname] = {"all": int(np.count_nonzero(inside)), **{lab: in_zone.get(lab, 0) for lab in want}}
-            for g, members in self.groups.items():
-                inside_group = [m for m in members if m in want]
-                if inside_group:
-                    zones[zname][g] = sum(in_zone.get(m, 0) for m in dict.fromkeys(inside_group))
+            zones[zname] = count_doc(int(np.count_nonzero(inside)), per_label(self.labels, cls[inside]), want,
+                                     self.groups)
         if zones != self.zone_counts:
             self.zone_counts = zones
 
