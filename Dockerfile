@@ -15,16 +15,12 @@ COPY app ./app
 RUN python -m app.protos \
     && pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels .
 
-# Runtime stage: the wheel and its runtime dependencies only (from pyproject.toml).
-FROM ${PYTHON_IMAGE}
-ENV PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    VIGIL_CONFIG=/config/vigil.yaml \
-    VIGIL_MODEL__PATH=/models/nanodet_int8_pertensor.tflite \
-    VIGIL_API__ENABLED=true \
-    VIGIL_API__HOST=0.0.0.0 \
-    VIGIL_API__PORT=8080 \
-    VIGIL_STATE__FILE=/data/state.json
+# Runtime file system, on the target platform: Python, the wheel and its runtime dependencies only
+# (from pyproject.toml, with the versions image-constraints.txt pins: the ones measured for the camera's
+# image size), the vigil user. The last stage copies it whole into one layer, so what is deleted here
+# (pip, setuptools and wheel, about 18 MB the base image brings; the packages' own test suites, which
+# nothing imports, 15 MB) is in no layer of the image. make image-size prints what is left, per package.
+FROM ${PYTHON_IMAGE} AS runtime
 # uid and gid both 1000 (useradd --system --user-group would pick a system gid such as 999).
 # On the camera the vigil service also gets group 0 (docker-compose.acap.yml, group_add): ACAP
 # Runtime runs as root and makes its socket root:root 0660.
@@ -32,12 +28,26 @@ RUN groupadd --gid 1000 vigil \
     && useradd --uid 1000 --gid 1000 --create-home --home-dir /home/vigil vigil \
     && mkdir /data && chown 1000:1000 /data
 COPY --from=build /wheels /tmp/wheels
-# Then no build tools in the image (pip, setuptools, wheel: about 18 MB), nor the packages' own test
-# suites, which nothing imports (17 MB). make image-size prints what is left, package by package.
-RUN pip install --no-cache-dir "$(echo /tmp/wheels/vigil-*.whl)[camera]" && rm -rf /tmp/wheels \
+COPY image-constraints.txt /tmp/
+RUN pip install --no-cache-dir "$(echo /tmp/wheels/vigil-*.whl)[camera]" -c /tmp/image-constraints.txt && rm -rf /tmp/wheels /tmp/image-constraints.txt \
     && pip uninstall --yes pip setuptools wheel \
     && find "$(python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" -type d -name tests -prune \
        -exec rm -rf {} +
+
+# The image: that file system as one layer, on purpose (the base image's ENV is restated: PATH and LANG
+# matter). Its layer sum is then the size of its files, as the camera stores them.
+FROM scratch
+# hadolint ignore=DL3067
+COPY --from=runtime / /
+ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 \
+    PYTHONUNBUFFERED=1 \
+    VIGIL_CONFIG=/config/vigil.yaml \
+    VIGIL_MODEL__PATH=/models/nanodet_int8_pertensor.tflite \
+    VIGIL_API__ENABLED=true \
+    VIGIL_API__HOST=0.0.0.0 \
+    VIGIL_API__PORT=8080 \
+    VIGIL_STATE__FILE=/data/state.json
 COPY --chown=vigil:vigil models/*.tflite /models/
 COPY --chown=vigil:vigil config/default.yaml /config/vigil.yaml
 WORKDIR /home/vigil

@@ -28,6 +28,10 @@ MOVED_KEYS: dict[str, str] = {
         "enabled", "auto_scale", "tile_size", "overlap", "full_frame", "merge_threshold", "merge_metric")},
 }
 
+# values an earlier config/default.yaml wrote for a key whose default has changed since: under a type that
+# lacks the key they change nothing either, so an old copy of that file still loads (threads: 1 with acap-runtime)
+OLD_DEFAULTS: dict[str, tuple] = {"model.backend.threads": (1,)}
+
 
 def set_dotted(tree: dict, key: str, value: Any) -> None:
     parts = key.split(".")
@@ -130,7 +134,8 @@ def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapp
             switched = file_types.get(registry.key) not in (None, chosen)
             if chosen != registry.default and where not in old_places and not switched:
                 continue
-            if any(key in d and node[key] == d[key] for d in others.values()):
+            old_default = node[key] in OLD_DEFAULTS.get(where, ())
+            if old_default or any(key in d and node[key] == d[key] for d in others.values()):
                 del node[key]
                 dropped.append(where)
     return dropped

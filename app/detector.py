@@ -67,7 +67,7 @@ class Detector:
         """The model input tensor of every view of this frame (of `plan`, or a full look)."""
         views = plan.views if plan is not None else self.views(frame.size)
         with self.timer.measure("preprocess"):
-            return [self.converter(v.render(frame.image, self.rgb)) for v in views]
+            return [self.converter.tensor(v, frame.image, self.rgb) for v in views]
 
     def __call__(self, frame: Frame, tracker=None) -> Detections:
         """Plan, prepare and infer in one call (benchmarks, tools); `tracker` as for plan()."""

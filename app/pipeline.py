@@ -158,6 +158,7 @@ class Run:
         self.parts.source = self.source
         self.parts.model_runs_per_frame = len(self.detector.views(self.source.size))
         self.parts.plans = self.detector.plans
+        self.parts.model_threads = getattr(self.detector.model, "threads", None)  # None: a remote backend
 
     def start_outputs(self) -> None:
         """Analytics, the restored state and every consumer of the results; MQTT starts connecting."""

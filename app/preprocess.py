@@ -50,21 +50,37 @@ class View:
         out[:, 1::2] = ((b[:, 1::2] - self.y0) * self.scale_y + self.pad_y) / self.model_h
         return out
 
-    def render(self, image: np.ndarray, rgb: bool) -> np.ndarray:
-        """This view's pixels resized into a model-sized uint8 HxWx3 canvas."""
+    def render(self, image: np.ndarray, rgb: bool, out: np.ndarray | None = None) -> np.ndarray:
+        """This view's pixels resized into a model-sized uint8 HxWx3 canvas: `out` when given (e.g. the
+        input tensor itself), written once, the resize landing in place and only the padding filled."""
         crop = image[self.y0 : self.y0 + self.h, self.x0 : self.x0 + self.w]
         nw, nh = round(self.w * self.scale_x), round(self.h * self.scale_y)
+        mw, mh, px, py = self.model_w, self.model_h, self.pad_x, self.pad_y
+        if out is None:
+            out = np.empty((mh, mw, 3), np.uint8)
+        inner = out[py : py + nh, px : px + nw]
         if (nw, nh) != (self.w, self.h):
             # bilinear even when shrinking: INTER_AREA costs ~15x more on a full frame and the
             # detector does not notice the difference (measured on the labelled set)
-            crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_LINEAR)
-        if (nw, nh) != (self.model_w, self.model_h):
-            canvas = np.full((self.model_h, self.model_w, 3), LETTERBOX_FILL, np.uint8)
-            canvas[self.pad_y : self.pad_y + nh, self.pad_x : self.pad_x + nw] = crop
-            crop = canvas
+            _into(inner, cv2.resize(crop, (nw, nh), dst=inner, interpolation=cv2.INTER_LINEAR))
+        else:
+            inner[...] = crop
+        if nh < mh:  # letterbox bands
+            out[:py] = LETTERBOX_FILL
+            out[py + nh :] = LETTERBOX_FILL
+        if nw < mw:
+            out[py : py + nh, :px] = LETTERBOX_FILL
+            out[py : py + nh, px + nw :] = LETTERBOX_FILL
         if rgb:
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        return crop
+            _into(out, cv2.cvtColor(out, cv2.COLOR_BGR2RGB, dst=out))
+        return out
+
+
+def _into(dst: np.ndarray, result: np.ndarray) -> None:
+    """OpenCV writes into a dst it can take as it is (the usual case) and returns it; a view it had to copy
+    first (an odd stride) comes back as a new array, copied here."""
+    if not np.may_share_memory(dst, result):
+        dst[...] = result
 
 
 def make_view(x0: int, y0: int, w: int, h: int, model_w: int, model_h: int, mode: ResizeMode) -> View:
@@ -143,6 +159,18 @@ class InputConverter:
     def size(self) -> tuple[int, int]:
         """(width, height) of the model input."""
         return int(self.spec.shape[2]), int(self.spec.shape[1])
+
+    def tensor(self, view: View, image: np.ndarray, rgb: bool) -> np.ndarray:
+        """One view of `image` as the model's input tensor [1,H,W,3]. A uint8 or int8 input is rendered
+        straight into the tensor's memory and mapped in place (int8 through its uint8 bit pattern): no
+        intermediate image, no float; other dtypes go through the lookup table from a uint8 render."""
+        if self.spec.dtype not in (np.uint8, np.int8) or not (self.identity or self._cv_ok):
+            return self(view.render(image, rgb))
+        out = np.empty((1, *self.spec.shape[1:]), self.spec.dtype)
+        pixels = view.render(image, rgb, out[0].view(np.uint8))
+        if not self.identity:
+            _into(pixels, cv2.LUT(pixels, self._table, dst=pixels))
+        return out
 
     def __call__(self, pixels: np.ndarray) -> np.ndarray:
         """Model-sized uint8 HxWx3 image -> input tensor [1,H,W,3] in the model's dtype."""

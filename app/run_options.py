@@ -40,7 +40,7 @@ def add_run_options(p: argparse.ArgumentParser, feed: bool = True) -> None:
     p.add_argument("--fps", type=float, help="process at most this many frames per second of video time "
                    "(default: the config's source.fps, every frame)")
     p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
-    p.add_argument("--threads", type=int, help="interpreter threads (default: the config's model.backend.threads)")
+    p.add_argument("--threads", type=int, help="interpreter threads (default: the config's model.backend.threads, by default the CPUs this process may use)")
     p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout) "
                    "(default: the config's output.jsonl, none)")
     if feed:

@@ -77,6 +77,7 @@ class Parts:
     model_runs_per_frame: int = 0  # views of a full look at a frame (the fixed plan, a regions sweep)
     plans: PlanCounts | None = None  # the detector's counts of model runs and frame coverage
     backend_type: str = ""  # model.backend.type, for vigil_build_info
+    model_threads: int | None = None  # interpreter threads of an in-process model
     source_opened: float | None = None  # monotonic time the source opened
     site: SiteFile | None = None  # its `error`: the saved site file could not be used (health shows why)
     api: Watched | None = None  # the API server (app.api.server.ApiServer)
@@ -248,6 +249,7 @@ class Status:
             model_runs_per_frame=round(p.plans.runs_per_frame, 3) if p.plans is not None else p.model_runs_per_frame,
             frame_coverage=round(p.plans.mean_coverage, 3) if p.plans is not None else 0.0,
             stages={s: stage_ms(t, s) for s in STAGES if s in t.samples},
+            model_threads=p.model_threads,
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
                           reconnects=src.reconnects if src is not None else 0),
             queues=Queues(capture=src.queued if src is not None else None,

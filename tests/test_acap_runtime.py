@@ -870,6 +870,7 @@ def test_api_health_shows_start_up_and_a_server_restart_instead_of_exiting(sock_
             assert client.get(path).status_code in (200, 404), path  # answers while starting, never a 5xx
         emu = Emulator(emu_cfg).start()
         wait_until(lambda: len(frames) >= 3 and health()["status"] == "ok", 60, 0.05, "frames and ok health")
+        assert client.get("/api/stats").json()["model_threads"] is None  # the server runs the model, not ours
         emu.stop()
         wait_until(lambda: health()["status"] == "degraded", 60, 0.05, "health to show the outage")
         assert not errors and thread.is_alive()

@@ -75,6 +75,9 @@ def test_stats_match_the_schema_and_name_both_inference_times(live):
     assert s["model_run_ms"]["p50"] > 0 and s["frame_detect_ms"]["p95"] >= s["frame_detect_ms"]["p50"]
     assert s["tracker"]["update_ms"]["p50"] is not None
     assert s["frames"]["processed"] >= 20 and s["mqtt"]["connected"] is True
+    from app.cpus import cpu_budget
+
+    assert s["model_threads"] == cpu_budget().cpus  # model.backend.threads left at its default
 
 
 def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):

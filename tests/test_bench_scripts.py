@@ -1,5 +1,6 @@
 """Bench scripts that the docs tell users to run still work with today's config tree."""
 import importlib.util
+import re
 from pathlib import Path
 
 from app.backends import load
@@ -89,3 +90,23 @@ def test_compare_detectors_pairs_two_models_on_the_same_items():
     recall_a, recall_b = float(a[3]), float(b[3])
     assert float(diff[0]) == round(recall_a - recall_b, 3)
     assert a != b  # per-channel weights give other detections
+
+
+def test_frame_cpu_times_each_stage_in_both_modes_and_replays_recorded_outputs(tmp_path, capsys):
+    # `python bench/frame_cpu.py` (docs/camera.md): the emulator's NV12 frames in camera mode, and the
+    # recording that bench/qemu/camera_estimate.sh replays where no runtime exists
+    frame_cpu = bench_module("frame_cpu")
+    rec = tmp_path / "outputs.npz"
+    assert frame_cpu.main(["--frames", "4", "--record", str(rec)]) == 0
+    live = capsys.readouterr().out
+    assert frame_cpu.main(["--frames", "4", "--replay", str(rec)]) == 0
+    replayed = capsys.readouterr().out
+    for out in (live, replayed):
+        for mode in ("file", "camera"):
+            section = out.split(f"{mode} mode: ")[1].split("mode: ")[0]
+            assert section.startswith("4 frames of 768x576"), out
+            for stage in ("capture", "plan", "preprocess", "decode", "merge", "track", "analytics", "output",
+                          "per frame"):
+                assert re.search(rf"^{stage} +\d+\.\d+ +\d+\.\d+", section, re.M), (stage, section)
+    assert "GetFrame over gRPC" in live and "GetFrame" not in replayed  # replay makes its NV12 itself
+    assert f"model outputs of 4 views saved to {rec}" in live

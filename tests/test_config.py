@@ -222,7 +222,7 @@ def test_backend_settings_are_one_section_tagged_by_type(tmp_path):
     cfg = load_config(write(tmp_path, "model:\n  backend:\n    type: acap-runtime\n    device: artpec8\n    inflight: 3\n"),
                       env={})
     assert (cfg.model.backend.type, cfg.model.backend.device, cfg.model.backend.inflight) == ("acap-runtime", "artpec8", 3)
-    assert Config().model.backend.type == "tflite" and Config().model.backend.threads == 1
+    assert Config().model.backend.type == "tflite" and Config().model.backend.threads is None  # None: the usable CPUs
     with pytest.raises(ConfigError) as e:
         load_config(None, {"model.backend.type": "acap-runtime", "model.backend.threads": 2}, env={})
     assert str(e.value) == ("model.backend.threads: unknown key for model.backend.type acap-runtime "
@@ -270,7 +270,11 @@ def test_source_keys_belong_to_their_source_type(tmp_path):
 def test_an_old_copy_of_default_yaml_loads_as_todays_defaults(caplog):
     """config/default.yaml before the plugin sections: flat backend keys under model and acap_runtime,
     YOLO and MediaPipe keys under decoder, the camera stream under source. Same values, same Config."""
-    assert load_config(ROOT / "tests" / "fixtures" / "default-before-plugins.yaml", env={}) == Config()
+    cfg = load_config(ROOT / "tests" / "fixtures" / "default-before-plugins.yaml", env={})
+    # its `threads: 1` was the default then; a file saying 1 keeps 1 (today's default is the usable CPUs)
+    assert cfg.model.backend.threads == 1
+    assert cfg.model_copy(update={"model": cfg.model.model_copy(update={
+        "backend": cfg.model.backend.model_copy(update={"threads": None})})}) == Config()
     assert "model.device (now model.backend.device)" in caplog.text
     ignored = caplog.text.split("at their defaults, ignored: ")[1].split("\n")[0].split(", ")
     assert {"model.backend.inflight", "source.stream", "decoder.yolo_score", "decoder.anchors"} <= set(ignored)

@@ -283,3 +283,36 @@ def test_fewer_labels_than_model_classes_is_warned_naming_both_counts(caplog):
     caplog.clear()
     ScoreFilter(cfg_of(), ["person", "bicycle"], 2)
     assert "model.labels" not in caplog.text
+
+
+def test_nanodet_gate_on_the_classes_that_can_pass_finds_what_every_class_finds_on_real_outputs():
+    """The real INT8 model on frames of the sample clip: decoding only decoder.classes' columns (in the
+    output's own dtype) gives exactly the detections of those classes that decoding all 80 gives."""
+    import cv2
+
+    from app.backends import load
+    from app.preprocess import InputConverter, make_view
+    from tests.conftest import ROOT
+
+    model = load(ROOT / "models" / "nanodet_int8_pertensor.tflite")
+    labels = (ROOT / "app" / "labels" / "coco_labels.txt").read_text().split("\n")[:80]
+    conv = InputConverter(model.inputs[0])
+    view = make_view(0, 0, 768, 576, 416, 416, "letterbox")
+    wanted = ["person", "car", "bicycle"]
+    some = build_decoder(cfg_of(score_threshold=0.3, classes=wanted, max_detections=1000), model.outputs, labels,
+                         (416, 416))
+    every = build_decoder(cfg_of(score_threshold=0.3, classes=[], max_detections=1000), model.outputs, labels,
+                          (416, 416))
+    assert some.gates[0][0] is not None and every.gates[0][0] is None  # the gate is in use, and not in the other
+    cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
+    found = 0
+    for _ in range(0, 40, 8):
+        for _ in range(8):
+            ok, image = cap.read()
+        outputs = model.run([conv.tensor(view, image, False)])
+        a, b = some.decode(outputs), every.decode(outputs)
+        keep = np.isin(b.class_ids, [labels.index(w) for w in wanted])
+        assert a.class_ids.tolist() == b.class_ids[keep].tolist()
+        assert np.array_equal(a.scores, b.scores[keep]) and np.array_equal(a.xyxy, b.xyxy[keep])
+        found += len(a)
+    assert found > 10  # people walk through every one of these frames

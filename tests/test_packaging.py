@@ -63,9 +63,15 @@ def test_dockerfile_passes_hadolint():
 def test_image_is_bookworm_python_311_multistage_with_a_native_build_stage():
     args = dict(a.partition("=")[::2] for i, a in dockerfile() if i == "ARG" and "=" in a)
     assert args["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
-    build, runtime = stages()
+    build, runtime, image = stages()
     assert build[0][1].startswith("--platform=$BUILDPLATFORM") and build[0][1].endswith("AS build")
-    assert runtime[0][1] == "${PYTHON_IMAGE}"  # the target platform: linux/arm64 for the camera
+    assert runtime[0][1] == "${PYTHON_IMAGE} AS runtime"  # the target platform: linux/arm64 for the camera
+    # the image is that stage's file system as one layer: what the stage deleted (pip, setuptools, wheel,
+    # tests) is in no layer; nothing after it runs a command that could add them back
+    assert image[0][1] == "scratch" and image[1] == ("COPY", "--from=runtime / /")
+    assert not any(i == "RUN" for i, _ in image)
+    env = runtime_env()
+    assert env["PATH"].startswith("/usr/local/bin:") and env["LANG"] == "C.UTF-8"  # the base's, restated
 
 
 def test_runtime_runs_as_non_root_with_health_check_on_api_live():
@@ -113,7 +119,7 @@ def test_everything_the_dockerfile_copies_exists():
 
 
 def test_build_stage_pins_grpcio_tools_to_the_runtime_minimum_and_runtime_installs_only_the_wheel():
-    build, runtime = stages()
+    build, runtime, _ = stages()
     build_pip = " ".join(a for i, a in build if i == "RUN" and "pip install" in a)
     tools = re.search(r'"grpcio-tools==([0-9.]+)"', build_pip).group(1)
     deps = PYPROJECT["project"]["dependencies"]
@@ -121,11 +127,26 @@ def test_build_stage_pins_grpcio_tools_to_the_runtime_minimum_and_runtime_instal
     assert f"grpcio-tools>={tools}" in PYPROJECT["project"]["optional-dependencies"]["protos"]
     runtime_pip = [a for i, a in runtime if i == "RUN" and "pip install" in a]
     assert len(runtime_pip) == 1 and runtime_pip[0].startswith(
-        'pip install --no-cache-dir "$(echo /tmp/wheels/vigil-*.whl)[camera]" && rm -rf /tmp/wheels')
+        'pip install --no-cache-dir "$(echo /tmp/wheels/vigil-*.whl)[camera]" -c /tmp/image-constraints.txt '
+        '&& rm -rf /tmp/wheels')
     # and then no build tools are left in the camera's image
     assert "pip uninstall --yes pip setuptools wheel" in runtime_pip[0]
     assert not any(i == "RUN" and "pip install" in a for i, a in runtime[runtime.index(("RUN", runtime_pip[0])) + 1:])
     assert not any("grpcio-tools" in d for d in deps)  # build-time only
+
+
+def test_image_constraints_pin_exact_versions_of_runtime_dependencies_only():
+    from packaging.requirements import Requirement
+
+    project = PYPROJECT["project"]
+    deps = {Requirement(d).name: Requirement(d) for d in project["dependencies"] + project["optional-dependencies"]["camera"]}
+    lines = [ln for ln in (ROOT / "image-constraints.txt").read_text().splitlines() if ln and not ln.startswith("#")]
+    pins = [Requirement(ln) for ln in lines]
+    assert "opencv-python-headless" in {p.name for p in pins}
+    for pin in pins:
+        (spec,) = pin.specifier
+        assert spec.operator == "==" and pin.name in deps, pin
+        assert deps[pin.name].specifier.contains(spec.version), pin  # within pyproject.toml's range
 
 
 def test_wheel_built_as_in_the_dockerfile_carries_generated_protos_and_pyproject_dependencies(tmp_path):

@@ -97,3 +97,34 @@ def test_inferred_ranges_for_common_quantisations():
 def test_non_image_input_is_a_model_error():
     with pytest.raises(ModelError, match="NHWC"):
         InputConverter(TensorSpec("x", (1, 100), np.dtype(np.float32)))
+
+
+def _reference_render(view, image, rgb):
+    """The letterbox as written before rendering went in place: resize, paste on a grey canvas, swap channels."""
+    import cv2
+
+    crop = image[view.y0 : view.y0 + view.h, view.x0 : view.x0 + view.w]
+    nw, nh = round(view.w * view.scale_x), round(view.h * view.scale_y)
+    if (nw, nh) != (view.w, view.h):
+        crop = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((view.model_h, view.model_w, 3), 114, np.uint8)
+    canvas[view.pad_y : view.pad_y + nh, view.pad_x : view.pad_x + nw] = crop
+    return cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB) if rgb else canvas
+
+
+@pytest.mark.parametrize("dtype,scale,zp", [(np.uint8, 1.0, 0), (np.int8, float(np.float32(2 / 255)), -1),
+                                            (np.uint8, 1 / 255, 0), (np.float32, 0.0, 0)])
+@pytest.mark.parametrize("frame", [(768, 576), (576, 768), (320, 320), (200, 90)])
+def test_tensor_rendered_in_place_equals_render_then_convert(dtype, scale, zp, frame):
+    rng = np.random.default_rng(7)
+    w, h = frame
+    image = rng.integers(0, 256, (h, w, 3), np.uint8)
+    spec = TensorSpec("in", (1, 96, 128, 3), np.dtype(dtype), scale=scale, zero_point=zp)
+    conv = InputConverter(spec, (0.0, 1.0) if dtype == np.float32 else None)
+    views = plan_views(w, h, 128, 96, "letterbox", tile_size=160) + plan_views(w, h, 128, 96, "stretch")
+    for view in views:
+        for rgb in (False, True):
+            got = conv.tensor(view, image, rgb)
+            want = conv(_reference_render(view, image, rgb))
+            assert got.dtype == want.dtype and got.shape == (1, 96, 128, 3)
+            assert np.array_equal(got, want), (view, rgb)

@@ -7,7 +7,8 @@
 prints the whole file system's size (uncompressed, as `docker image ls` counts it, less /proc,
 /sys and /dev), Python's site-packages per distribution, and the rest. --wheels needs no engine:
 it downloads the linux/arm64 wheels of the runtime dependencies in pyproject.toml for CPython
-3.11, installs them into a temporary folder as pip would in the image (.pyc files included) and
+3.11 (at the versions image-constraints.txt pins, as the Dockerfile installs them), installs them
+into a temporary folder as pip would in the image (.pyc files included) and
 prints the same per-distribution table; the base image is not in that number.
 """
 from __future__ import annotations
@@ -109,7 +110,8 @@ def from_wheels() -> int:
         pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
         subprocess.run([*pip, "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT)],
                        check=True)
-        subprocess.run([*pip, "download", "-q", *common, "-d", str(wheels), *runtime_requirements()], check=True)
+        subprocess.run([*pip, "download", "-q", *common, "-d", str(wheels), "-c", str(ROOT / "image-constraints.txt"),
+                        *runtime_requirements()], check=True)
         subprocess.run([*pip, "install", "-q", "--no-deps", "--no-index", "--target", str(site), *common,
                         *map(str, sorted(wheels.glob("*.whl")))], check=True)
         print("linux/arm64 wheels of pyproject.toml's runtime dependencies, installed for CPython 3.11 "

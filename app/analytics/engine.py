@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
+from app.analytics.counts import count_doc, per_label
 from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig
-from app.analytics.describe import Describer, TracksView, label_name
+from app.analytics.describe import Describer, TracksView
 from app.analytics.geometry import anchor_points
 from app.analytics.lines import DIRECTIONS, Lines
 from app.analytics.live import reconfigure
@@ -363,29 +364,17 @@ class Analytics:
         if now is not None:
             pub = pub & (now - T.last_seen <= self.filters.presence_timeout + 1e-9)
         cls = T.cls[pub]
-        labels = self.labels
-        for c in np.unique(cls).tolist():
-            name = label_name(labels, c)
-            if name not in self.count_labels:
-                self.count_labels.append(name)
-        names = np.array([label_name(labels, c) for c in cls.tolist()], dtype=object) if len(cls) else np.zeros(0, object)
-        counts = {"all": int(len(cls))}
-        for lab in self.count_labels:
-            counts[lab] = int(np.count_nonzero(names == lab)) if len(names) else 0
-        for g, members in self.groups.items():
-            counts[g] = int(np.isin(names, members).sum()) if len(names) else 0
+        by_name = per_label(self.labels, cls)
+        self.count_labels.extend(n for n in by_name if n not in self.count_labels)  # in class id order
+        counts = count_doc(int(len(cls)), by_name, self.count_labels, self.groups, every_group=True)
         if counts != self.counts:
             self.counts = counts
         zones = {}
         for z, zname in enumerate(self.zones.names):
             inside = T.member[pub, z] if len(T) else np.zeros(0, bool)
-            zl = names[inside] if len(names) else names
             want = self.zones.cfg[z].labels or self.count_labels
-            zones[zname] = {"all": int(len(zl)), **{lab: int(np.count_nonzero(zl == lab)) for lab in want}}
-            for g, members in self.groups.items():
-                inside_group = [m for m in members if m in want]
-                if inside_group:
-                    zones[zname][g] = int(np.isin(zl, inside_group).sum()) if len(zl) else 0
+            zones[zname] = count_doc(int(np.count_nonzero(inside)), per_label(self.labels, cls[inside]), want,
+                                     self.groups)
         if zones != self.zone_counts:
             self.zone_counts = zones
 

@@ -9,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from app.backends.native_log import native_stderr_to
+from app.cpus import cpu_budget
 from app.errors import ModelError
 from app.modelfile import TensorSpec, check_model_file
 from app.plugins import PluginConfig, RunContext
@@ -21,7 +22,9 @@ class Config(PluginConfig):
 
     type: Literal["tflite"] = Field("tflite", description="tflite: in-process; acap-runtime: the camera's inference server")
     device: Literal["cpu"] = Field("cpu", description="tflite runs on the CPU only")
-    threads: int = Field(1, ge=1, le=64, description="interpreter threads; 1 is often fastest on a busy 2-core CPU")
+    threads: int | None = Field(
+        None, ge=1, le=64, description="interpreter threads; default (null): the CPUs this process may use, its CPU "
+        "affinity capped by its cgroup's CPU quota (a camera's DLPU, backend acap-runtime, uses none of these)")
 
 
 def _interpreter_module():
@@ -84,6 +87,7 @@ class TFLiteModel:
         self._in_idx = [d["index"] for d in in_details]
         self._out_idx = [d["index"] for d in out_details]
         self.path = path
+        self.threads = threads
 
     def run(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Set inputs, invoke, and return copies of the outputs."""
@@ -106,10 +110,16 @@ class TFLiteModel:
         """Nothing to release: the interpreter goes with the object."""
 
 
-def load(path, threads: int = 1, reference_kernels: bool = False) -> TFLiteModel:
-    """Load a .tflite file for the CPU (XNNPACK, or the reference kernels) interpreter."""
+def load(path, threads: int | None = 1, reference_kernels: bool = False) -> TFLiteModel:
+    """Load a .tflite file for the CPU (XNNPACK, or the reference kernels) interpreter; threads None: as
+    many as the CPUs this process may use (app.cpus)."""
+    how = "as configured"
+    if threads is None:
+        budget = cpu_budget()
+        threads, how = budget.cpus, f"the CPUs this process may use: {budget.describe()}"
     model = TFLiteModel(check_model_file(path), threads, reference_kernels)
-    log.info("loaded %s with %s (%d thread%s)", path, model.runtime, threads, "" if threads == 1 else "s")
+    log.info("loaded %s with %s (%d interpreter thread%s, %s)", path, model.runtime, threads,
+             "" if threads == 1 else "s", how)
     return model
 
 

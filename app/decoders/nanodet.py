@@ -107,6 +107,7 @@ class NanoDetDecoder:
         self.sigmoid = [self._needs_sigmoid(specs[lv.cls]) for lv in self.levels]
         self.floors = [None if sig is None else self._floor(specs[lv.cls], sig)
                        for lv, sig in zip(self.levels, self.sigmoid)]
+        self.gates = [None if f is None else self._gate(f, specs[lv.cls]) for lv, f in zip(self.levels, self.floors)]
 
     def _floor(self, spec: TensorSpec, sig: bool) -> np.ndarray:
         real = _logit(self.class_thresholds) if sig else self.class_thresholds.astype(np.float64)
@@ -117,6 +118,14 @@ class NanoDetDecoder:
             info = np.iinfo(spec.dtype)
             return np.clip(q, info.min, info.max + 1).astype(np.int32)
         return real.astype(np.float32)
+
+    @staticmethod
+    def _gate(floor: np.ndarray, spec: TensorSpec) -> tuple[np.ndarray | None, np.ndarray]:
+        """The classes that can pass at all (None: every one) and their floors in the tensor's own dtype, so
+        the comparison over every point reads only those columns and never widens the tensor to int32."""
+        ok = floor <= np.iinfo(spec.dtype).max if np.issubdtype(spec.dtype, np.integer) else np.isfinite(floor)
+        live = np.flatnonzero(ok)
+        return (None if len(live) == len(floor) else live), floor[live].astype(spec.dtype)
 
     @staticmethod
     def _needs_sigmoid(spec: TensorSpec) -> bool | None:
@@ -136,14 +145,21 @@ class NanoDetDecoder:
                 raw = outputs[lv.cls]
                 self.sigmoid[i] = not (raw.min() >= 0.0 and raw.max() <= 1.0)
                 self.floors[i] = self._floor(self.specs[lv.cls], self.sigmoid[i])
+                self.gates[i] = self._gate(self.floors[i], self.specs[lv.cls])
 
     def decode(self, outputs: Sequence[np.ndarray]) -> Detections:
         if None in self.sigmoid:
             self._resolve(outputs)
         boxes, scores, classes = [], [], []
-        for lv, sig, floor in zip(self.levels, self.sigmoid, self.floors):
+        for lv, sig, (live, gate) in zip(self.levels, self.sigmoid, self.gates):
             raw = outputs[lv.cls].reshape(-1, self.num_classes)
-            pts, cls = np.nonzero(raw >= floor)
+            if live is None:
+                pts, cls = np.nonzero(raw >= gate)
+            elif len(live):
+                pts, cls = np.nonzero(raw[:, live] >= gate)  # in class order, as over every column
+                cls = live[cls]
+            else:
+                continue
             if len(pts) == 0:
                 continue
             if len(pts) > MAX_CANDIDATES:
