@@ -133,6 +133,7 @@ class Run:
     def _publisher(self, cfg: Config):
         """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
         from app.publish.discovery import status_page_url
+        from app.publish.expected import Expected
         from app.publish.images import LatestImage
         from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
 
@@ -142,7 +143,8 @@ class Run:
                              health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
                              configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
                              snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
-                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines))
+                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines),
+                             expected=Expected.of(cfg, self.labels))
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
