@@ -118,7 +118,7 @@ class Run:
             from app.publish.live import LivePublisher
 
             # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
-            self.mqtt = LivePublisher(self._publisher(cfg))
+            self.mqtt = LivePublisher(self._publisher(cfg), cfg.state.file)
             self.mqtt.on_reset = self.reset_counts
             self.parts.mqtt = self.mqtt
             self.settings.announce = self.mqtt.announce
@@ -209,7 +209,8 @@ class Run:
         from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
 
         publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
-        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish)]
+        on = self.mqtt.switches.snapshots_on if self.mqtt is not None else None  # the Snapshots switch
+        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)]
 
     # ---- frames -----------------------------------------------------------------------
 

@@ -112,9 +112,9 @@ def test_entities_have_names_a_person_can_read_icons_and_the_status_page(ha_run)
             "Crossing line reset", "Mid line reset", "All lines reset", "Processing fps",
             "Inference time per frame", "Model run time", "MQTT queue", "Health", "Camera stream", "Latest frame",
             "Last snapshot", "Last person snapshot", "Last truck snapshot", "Camera fps", "Skipped fps", "Object",
-            "Crossing line crossing", "Mid line crossing", "Walkway activity", "West activity"} <= names, sorted(names)
+            "Crossing line crossing", "Mid line crossing", "Walkway activity", "West activity", "Snapshots"} <= names, sorted(names)
     kinds = {t.split("/")[1] for t in found}
-    assert kinds == {"sensor", "binary_sensor", "image", "button", "event"}
+    assert kinds == {"sensor", "binary_sensor", "image", "button", "event", "switch"}
     assert all("icon" in p for t, p in found.items() if "/binary_sensor/" not in t)
     assert all(p["device_class"] == ("connectivity" if p["name"] == "Camera stream" else "occupancy")
                for t, p in found.items() if "/binary_sensor/" in t)

@@ -10,6 +10,8 @@ unavailable while `<prefix>/available` is `offline`:
 - image entities for the latest annotated frame (`<prefix>/latest_image`) and the last snapshot
   (`<prefix>/all/snapshot`, and one per label: those the configuration names are announced at start,
   any other as it first appears; app/publish/expected.py), when those feeds are on;
+- a `Snapshots` switch (config) turning the snapshot output on and off, when MQTT changes are
+  accepted (app/publish/switches.py);
 - event entities for an object appearing or gone, per line crossed (in/out) and per zone entered, left
   or loitered in (app/publish/ha_events.py);
 - diagnostic sensors: camera, processing and skipped fps, inference time per frame and per model run,
@@ -74,6 +76,7 @@ class Discovery:
         self.snapshots = snapshots
         self.zones = list(expected.zones) if expected is not None else []
         self.snapshot_labels = list(expected.snapshot_labels) if expected is not None and snapshots else []
+        self.switches = list(expected.switches) if expected is not None else []
 
     def _entity(self, component: str, oid: str, name: str, **fields) -> tuple[str, dict]:
         payload = {"name": name, "unique_id": f"{self.node}_{oid}", "object_id": f"{self.node}_{oid}",
@@ -127,6 +130,10 @@ class Discovery:
                                     content_type="image/jpeg", icon="mdi:image"))
             for label in self.snapshot_labels:
                 out += self.for_state(t.snapshot(label))
+        for name in self.switches:  # app/publish/switches.py
+            out.append(self._entity("switch", name, human(name), command_topic=f"{t.prefix}/{name}/set",
+                                    state_topic=f"{t.prefix}/{name}/state", payload_on="ON", payload_off="OFF",
+                                    entity_category="config", icon="mdi:camera-burst"))
         return out + self.events()
 
     def events(self) -> list[tuple[str, dict]]:

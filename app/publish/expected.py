@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.publish.commands import resets_allowed
 from app.publish.payloads import Topics
 
 ANNOUNCE_MAX = 20  # with no label list given, a model with more labels gets its images as each label first appears
@@ -33,6 +34,7 @@ class Expected:
     groups: list[str] = field(default_factory=list)
     snapshots: bool = False  # snapshots go out over MQTT
     snapshot_labels: list[str] = field(default_factory=list)  # their image entities are announced at start
+    switches: list[str] = field(default_factory=list)  # switches Home Assistant may flip (app/publish/switches.py)
 
     @classmethod
     def of(cls, cfg, model_labels: list[str]) -> "Expected":
@@ -40,9 +42,11 @@ class Expected:
         classes = [lab for lab in cfg.decoder.classes if lab in model_labels] or list(model_labels)
         snapshots = bool(cfg.snapshots.enabled and cfg.snapshots.mqtt.enabled)
         named = cfg.snapshots.labels or cfg.decoder.classes or (classes if len(classes) <= ANNOUNCE_MAX else [])
+        switches = ["snapshots"] if cfg.snapshots.enabled and resets_allowed(cfg.mqtt)[0] else []
         return cls(labels=classes, zones={n: list(z.labels) for n, z in cfg.zones.items()}, lines=list(cfg.lines),
                    groups=list(cfg.model.groups), snapshots=snapshots,
-                   snapshot_labels=[lab for lab in dict.fromkeys(named) if lab in classes] if snapshots else [])
+                   snapshot_labels=[lab for lab in dict.fromkeys(named) if lab in classes] if snapshots else [],
+                   switches=switches)
 
     def state_topics(self, topics: Topics) -> set[str]:
         """The retained count, zone and line topics this configuration can publish."""
