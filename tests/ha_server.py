@@ -13,7 +13,6 @@ from tests.conftest import ROOT
 from tests.mqtt_util import free_port, wait_until
 
 HA_BIN = ROOT / ".venv-ha" / "bin" / "hass"
-CLIENT_ID = "http://127.0.0.1/"  # onboarding's client: any URL (IndieAuth) on the server's own host
 
 CONFIG = """\
 homeassistant:
@@ -48,13 +47,15 @@ class HomeAssistant:
         self.dir = config_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.client_id = self.base + "/"  # onboarding's client, as the frontend names itself (IndieAuth)
         self.token: str | None = None
+        self.tokens: dict = {}
         self.proc: subprocess.Popen | None = None
         self.log = config_dir / "stdout.log"
 
-    def start(self, timeout: float = 150) -> "HomeAssistant":
+    def start(self, timeout: float = 150, config: str = CONFIG) -> "HomeAssistant":
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "configuration.yaml").write_text(CONFIG.format(port=self.port))
+        (self.dir / "configuration.yaml").write_text(config.format(port=self.port))
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         with open(self.log, "wb") as out:  # --skip-pip: nothing is installed at run time (no network)
             self.proc = subprocess.Popen([str(HA_BIN), "-c", str(self.dir), "--skip-pip"], stdout=out,
@@ -80,12 +81,13 @@ class HomeAssistant:
     def onboard(self) -> str:
         """The first user through onboarding's API, its auth code turned into an access token."""
         r = httpx.post(self.base + "/api/onboarding/users", timeout=60, json={
-            "client_id": CLIENT_ID, "name": "Test", "username": "test", "password": "test-pass-1", "language": "en"})
+            "client_id": self.client_id, "name": "Test", "username": "test", "password": "test-pass-1", "language": "en"})
         assert r.status_code == 200, (r.status_code, r.text, self.tail())
         r = httpx.post(self.base + "/auth/token", timeout=30, data={
-            "grant_type": "authorization_code", "code": r.json()["auth_code"], "client_id": CLIENT_ID})
+            "grant_type": "authorization_code", "code": r.json()["auth_code"], "client_id": self.client_id})
         assert r.status_code == 200, (r.status_code, r.text)
-        self.token = r.json()["access_token"]
+        self.tokens = r.json()  # access_token, refresh_token, expires_in
+        self.token = self.tokens["access_token"]
         return self.token
 
     @property
