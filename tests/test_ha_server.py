@@ -193,9 +193,10 @@ def test_the_snapshots_switch_stops_and_resumes_snapshots(ha, vigil):
     def events(after: int = 0) -> list[dict]:
         return httpx.get(vigil["api"] + f"/api/events?after={after}&limit=100000", timeout=10).json()
 
-    last = max(e["seq"] for e in events())
     assert ha.post("/api/services/switch/turn_off", {"entity_id": switch}).status_code == 200
     wait_until(lambda: ha.state(switch)["state"] == "off", 20, 0.1, "the switch off in Home Assistant")
+    # Vigil says `off` once it is: every object published from now on is one it has not looked at yet
+    last = max(e["seq"] for e in events())
     saved = vigil["cfg"].state.file.replace(".json", ".switches.json")
     assert json.loads(open(saved).read()) == {"snapshots": False}
 
@@ -207,9 +208,9 @@ def test_the_snapshots_switch_stops_and_resumes_snapshots(ha, vigil):
 
     wait_until(lambda: len(ended_after(last)) >= 2, 120, 0.5, "objects that came and went while off")
     assert not any(e["after"]["has_snapshot"] for e in ended_after(last))
-    last = max(e["seq"] for e in events())
     assert ha.post("/api/services/switch/turn_on", {"entity_id": switch}).status_code == 200
     wait_until(lambda: ha.state(switch)["state"] == "on", 20, 0.1, "the switch on again")
+    last = max(e["seq"] for e in events())
     wait_until(lambda: any(e["after"]["has_snapshot"] for e in ended_after(last)), 120, 0.5, "snapshots again")
     # left off for the restart test: the setting must survive it
     assert ha.post("/api/services/switch/turn_off", {"entity_id": switch}).status_code == 200
