@@ -40,7 +40,9 @@ test: venv test-deps ha-venv
 ## server for tests/test_ha_server.py
 HA_VENV    := .venv-ha
 HA_VERSION := 2024.3.3
-$(HA_VENV)/.installed:
+# the stamp gets a new name when what the venv holds changes, so an older .venv-ha is brought up to date
+HA_STAMP   := $(HA_VENV)/.installed-server
+$(HA_STAMP):
 	$(PYTHON) -m venv $(HA_VENV)
 	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(HA_VENV)/bin/pip download --quiet --no-deps -d $(HA_VENV)/wheels homeassistant==$(HA_VERSION)
@@ -58,7 +60,7 @@ $(HA_VENV)/.installed:
 	  home-assistant-frontend psutil-home-assistant SQLAlchemy fnv-hash-fast securetar
 	touch $@
 
-ha-venv: $(HA_VENV)/.installed
+ha-venv: $(HA_STAMP)
 
 test-deps:
 	@bash tools/install-test-deps.sh

@@ -3,7 +3,7 @@ config directory, onboarded through its API, the MQTT integration added through 
 mosquitto; Vigil loops the sample clip with zones, lines, snapshots and discovery. Everything is read
 back through Home Assistant's REST API: each discovered entity with the state Vigil's API has, a
 snapshot through image_proxy, a reset button, an event entity on a crossing, and a Vigil restart that
-removes no entity. Slow (a Home Assistant start is ~30 s here), and part of `make test`."""
+removes no entity. Slow (20–90 s here, Home Assistant starting in 10–15 s), and part of `make test`."""
 import json
 
 import httpx
