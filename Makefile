@@ -36,22 +36,31 @@ demo: $(if $(wildcard $(VENV)/.installed),$(VENV)/.installed,$(VENV)/.installed-
 test: venv test-deps ha-venv
 	$(BIN)/python -m pytest -q
 
-## make ha-venv: Home Assistant (pinned, with its own constraints) in .venv-ha, for the discovery schema test
+## make ha-venv: Home Assistant (pinned, with its own constraints) in .venv-ha: its schemas for the discovery test, a real
+## server for tests/test_ha_server.py
 HA_VENV    := .venv-ha
 HA_VERSION := 2024.3.3
-$(HA_VENV)/.installed:
+# the stamp gets a new name when what the venv holds changes, so an older .venv-ha is brought up to date
+HA_STAMP   := $(HA_VENV)/.installed-server
+$(HA_STAMP):
 	$(PYTHON) -m venv $(HA_VENV)
 	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(HA_VENV)/bin/pip download --quiet --no-deps -d $(HA_VENV)/wheels homeassistant==$(HA_VERSION)
 	$(HA_VENV)/bin/python -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); \
 	  sys.stdout.write(z.read("homeassistant/package_constraints.txt").decode())' \
 	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl > $(HA_VENV)/constraints.txt
-	# paho-mqtt: the MQTT integration's own requirement (homeassistant/components/mqtt/manifest.json)
+	# paho-mqtt: the MQTT integration's own requirement (homeassistant/components/mqtt/manifest.json);
+	# josepy<2: acme (the http component imports it) needs josepy 1.x, and 2.x makes every request a 500;
+	# what a server started with --skip-pip needs for the integrations it always loads (else it starts in
+	# recovery mode): Pillow (image_upload, for person and onboarding), janus (file_upload, for mqtt and
+	# frontend), home-assistant-frontend, psutil-home-assistant, SQLAlchemy and fnv-hash-fast (analytics,
+	# hardware), securetar (backup); versions from the package's own constraints
 	$(HA_VENV)/bin/pip install --quiet -c $(HA_VENV)/constraints.txt \
-	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl paho-mqtt==1.6.1
+	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl paho-mqtt==1.6.1 'josepy<2' Pillow janus \
+	  home-assistant-frontend psutil-home-assistant SQLAlchemy fnv-hash-fast securetar
 	touch $@
 
-ha-venv: $(HA_VENV)/.installed
+ha-venv: $(HA_STAMP)
 
 test-deps:
 	@bash tools/install-test-deps.sh

@@ -120,7 +120,7 @@ class Run:
             from app.publish.live import LivePublisher
 
             # made now (bad TLS files fail here) so /api/health and /api/stats show it while starting up
-            self.mqtt = LivePublisher(self._publisher(cfg))
+            self.mqtt = LivePublisher(self._publisher(cfg), cfg.state.file)
             self.mqtt.on_reset = self.reset_counts
             self.parts.mqtt = self.mqtt
             self.settings.announce = self.mqtt.announce
@@ -138,6 +138,7 @@ class Run:
     def _publisher(self, cfg: Config):
         """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
         from app.publish.discovery import status_page_url
+        from app.publish.expected import Expected
         from app.publish.images import LatestImage
         from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
 
@@ -147,7 +148,8 @@ class Run:
                              health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
                              configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
                              snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
-                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines))
+                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines),
+                             expected=Expected.of(cfg, self.labels))
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
@@ -205,7 +207,8 @@ class Run:
         from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
 
         publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
-        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish)]
+        on = self.mqtt.switches.snapshots_on if self.mqtt is not None else None  # the Snapshots switch
+        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)]
 
     # ---- frames -----------------------------------------------------------------------
 

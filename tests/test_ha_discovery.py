@@ -75,7 +75,10 @@ def test_every_discovery_payload_passes_home_assistants_own_schema_and_templates
     found = configs(sub)
     states = {t: m.payload.decode() for t, m in sub.latest().items()
               if t.startswith(PREFIX) and not t.endswith(("snapshot", "latest_image"))}
-    results = ha_check([{"topic": t, "payload": p, "states": states} for t, p in found.items()])
+    # default_entity_id is what Home Assistant 2025.10+ reads (docs/mqtt.md); 2024.3 drops it and reads object_id
+    assert all(p["default_entity_id"] == f"{t.split('/')[1]}.{p['object_id']}" for t, p in found.items())
+    results = ha_check([{"topic": t, "payload": {k: v for k, v in p.items() if k != "default_entity_id"},
+                         "states": states} for t, p in found.items()])
     assert len(results) == len(found) >= 30
     for r in results:
         assert r["errors"] == [] and r["dropped"] == [], r
@@ -108,14 +111,15 @@ def test_entities_have_names_a_person_can_read_icons_and_the_status_page(ha_run)
             "West persons", "Crossing line in", "Crossing line out", "Mid line in", "Mid line out",
             "Crossing line reset", "Mid line reset", "All lines reset", "Processing fps",
             "Inference time per frame", "Model run time", "MQTT queue", "Health", "Camera stream", "Latest frame",
-            "Last snapshot", "Last person snapshot"} <= names, sorted(names)
+            "Last snapshot", "Last person snapshot", "Last truck snapshot", "Camera fps", "Skipped fps", "Object",
+            "Crossing line crossing", "Mid line crossing", "Walkway activity", "West activity", "Snapshots"} <= names, sorted(names)
     kinds = {t.split("/")[1] for t in found}
-    assert kinds == {"sensor", "binary_sensor", "image", "button"}
+    assert kinds == {"sensor", "binary_sensor", "image", "button", "event", "switch"}
     assert all("icon" in p for t, p in found.items() if "/binary_sensor/" not in t)
     assert all(p["device_class"] == ("connectivity" if p["name"] == "Camera stream" else "occupancy")
                for t, p in found.items() if "/binary_sensor/" in t)
     diag = {p["name"] for p in found.values() if p.get("entity_category") == "diagnostic"}
-    assert diag == {"Processing fps", "Inference time per frame", "Model run time", "MQTT queue", "Health",
+    assert diag == {"Processing fps", "Camera fps", "Skipped fps", "Inference time per frame", "Model run time", "MQTT queue", "Health",
                     "Camera stream"}
     urls = {p["device"]["configuration_url"] for p in found.values()}
     assert len(urls) == 1
@@ -210,3 +214,61 @@ def test_the_health_topic_and_every_discovery_config_match_their_schemas(ha_run)
         validate("health", m.json())
     for payload in configs(sub).values():
         validate("ha-discovery", payload)
+
+
+def _event(kind: str, before: dict, after: dict) -> dict:
+    base = {"id": "r-7", "label": "person", "top_score": 0.9, "current_zones": [], "loitering_zones": [],
+            "lines_crossed": [], "has_snapshot": True}
+    return {"type": kind, "seq": 1, "before": {**base, **before}, "after": {**base, **after}, "changes": []}
+
+
+CROSS_IN = {"line": "door", "direction": "in", "time": 1.0}
+CROSS_OUT = {"line": "door", "direction": "out", "time": 2.0}
+OTHER = {"line": "gate", "direction": "out", "time": 1.5}
+
+
+EVENT_CASES = [
+    # object: appeared on new, gone on end, nothing on an update
+    (_event("new", {}, {}), {"object": "appeared"}),
+    (_event("end", {}, {}), {"object": "gone"}),
+    (_event("update", {}, {}), {}),
+    # line: a crossing of its line the previous message did not carry, with its direction
+    (_event("update", {}, {"lines_crossed": [CROSS_IN]}), {"crossing_door": "in"}),
+    (_event("update", {"lines_crossed": [CROSS_IN]}, {"lines_crossed": [CROSS_IN, CROSS_OUT]}), {"crossing_door": "out"}),
+    (_event("update", {"lines_crossed": [CROSS_IN]}, {"lines_crossed": [CROSS_IN, OTHER]}), {"crossing_gate": "out"}),
+    (_event("new", {"lines_crossed": [CROSS_IN]}, {"lines_crossed": [CROSS_IN]}),
+     {"object": "appeared", "crossing_door": "in"}),
+    # zone: entered, left, loitering; a new object inside enters, an ended one inside leaves
+    (_event("update", {}, {"current_zones": ["yard"]}), {"activity_yard": "entered"}),
+    (_event("update", {"current_zones": ["yard"]}, {}), {"activity_yard": "left"}),
+    (_event("update", {"current_zones": ["yard"]}, {"current_zones": ["yard"], "loitering_zones": ["yard"]}),
+     {"activity_yard": "loitering"}),
+    (_event("new", {"current_zones": ["yard"]}, {"current_zones": ["yard"]}),
+     {"object": "appeared", "activity_yard": "entered"}),
+    (_event("end", {"current_zones": ["yard"]}, {"current_zones": ["yard"]}), {"object": "gone", "activity_yard": "left"}),
+]
+
+
+def test_event_entities_turn_vigil_events_into_home_assistant_events():
+    """The event entities' templates rendered by Home Assistant's own template engine (one process for all)."""
+    from app.publish.expected import Expected
+
+    d = Discovery(Topics("vigil/x"), "homeassistant", "x", "1", "http://cam:8080/", lines=["door", "gate"],
+                  expected=Expected(labels=["person"], zones={"yard": []}))
+    entities = {t.split("/")[3]: p for t, p in d.events()}
+    assert set(entities) == {"object", "crossing_door", "crossing_gate", "activity_yard"}
+    items = [{"topic": t, "payload": {k: v for k, v in p.items() if k != "default_entity_id"},
+              "states": {"vigil/x/events": json.dumps(event)}} for event, _ in EVENT_CASES for t, p in d.events()]
+    results = ha_check(items)
+    for n, (event, fired) in enumerate(EVENT_CASES):
+        got = {}
+        for r in results[n * len(entities):(n + 1) * len(entities)]:
+            assert r["errors"] == [] and r["dropped"] == [], r
+            if text := r["rendered"]["value_template"]:
+                data = json.loads(text)
+                oid = r["topic"].split("/")[3]
+                assert data["event_type"] in entities[oid]["event_types"]
+                assert data["label"] == "person" and data["id"] == "r-7"
+                assert data["snapshot_url"] == "http://cam:8080/api/events/r-7/snapshot.jpg"
+                got[oid] = data["event_type"]
+        assert got == fired, (n, event["type"], got, fired)

@@ -8,24 +8,31 @@ unavailable while `<prefix>/available` is `offline`:
   and a button per line (and one for all lines) that resets it through `<prefix>/counts/reset/set`,
   when MQTT resets are allowed (app/publish/commands.py);
 - image entities for the latest annotated frame (`<prefix>/latest_image`) and the last snapshot
-  (`<prefix>/all/snapshot`, one per label as each first appears), when those feeds are on;
-- diagnostic sensors: processing fps, inference time per frame and per model run, MQTT queue (from
-  `<prefix>/stats`) and health
-  (`<prefix>/health`).
-Object ids of the sensors announced before (count_*, zone_*, line_*_in/out) are unchanged.
+  (`<prefix>/all/snapshot`, and one per label: those the configuration names are announced at start,
+  any other as it first appears; app/publish/expected.py), when those feeds are on;
+- a `Snapshots` switch (config) turning the snapshot output on and off, when MQTT changes are
+  accepted (app/publish/switches.py);
+- event entities for an object appearing or gone, per line crossed (in/out) and per zone entered, left
+  or loitered in (app/publish/ha_events.py);
+- diagnostic sensors: camera, processing and skipped fps, inference time per frame and per model run,
+  MQTT queue (from `<prefix>/stats`) and health (`<prefix>/health`).
+Entity ids: `default_entity_id` (`<component>.<node>_<object>`, Home Assistant 2025.10+) and `object_id`
+(`<node>_<object>`, what 2024.x–2025.9 read; 2026.4+ ignores it), so every version makes the same
+entity id; object ids of the sensors announced before (count_*, zone_*, line_*_in/out) are unchanged.
 """
 from __future__ import annotations
 
 import socket
 
 from app.api.config import ApiConfig
+from app.publish import ha_events
 from app.publish.config import HomeAssistantConfig
 from app.publish.payloads import Topics, ha_node
 
 ICONS = {"person": "mdi:account", "car": "mdi:car", "truck": "mdi:truck", "bus": "mdi:bus", "bicycle": "mdi:bicycle",
          "motorcycle": "mdi:motorbike", "dog": "mdi:dog", "cat": "mdi:cat", "bird": "mdi:bird",
          "vehicle": "mdi:car-multiple", "all": "mdi:shape-outline"}
-COMPONENTS = ("sensor", "binary_sensor", "image", "button")
+COMPONENTS = ("sensor", "binary_sensor", "image", "button", "event", "switch")
 
 
 def human(name: str) -> str:
@@ -55,7 +62,7 @@ class Discovery:
 
     def __init__(self, topics: Topics, ha_prefix: str, device_id: str, version: str,
                  configuration_url: str | None = None, lines: list[str] | tuple = (), reset: bool = False,
-                 latest_image: bool = False, snapshots: bool = False) -> None:
+                 latest_image: bool = False, snapshots: bool = False, expected=None) -> None:
         self.topics = topics
         self.prefix = ha_prefix
         self.node = ha_node(device_id)
@@ -67,9 +74,13 @@ class Discovery:
         self.reset = reset
         self.latest_image = latest_image
         self.snapshots = snapshots
+        self.zones = list(expected.zones) if expected is not None else []
+        self.snapshot_labels = list(expected.snapshot_labels) if expected is not None and snapshots else []
+        self.switches = list(expected.switches) if expected is not None else []
 
     def _entity(self, component: str, oid: str, name: str, **fields) -> tuple[str, dict]:
-        payload = {"name": name, "unique_id": f"{self.node}_{oid}", "object_id": f"{self.node}_{oid}", **fields,
+        payload = {"name": name, "unique_id": f"{self.node}_{oid}", "object_id": f"{self.node}_{oid}",
+                   "default_entity_id": f"{component}.{self.node}_{oid}", **fields,
                    "availability_topic": self.topics.available, "payload_available": "online",
                    "payload_not_available": "offline", "device": self.device}
         return f"{self.prefix}/{component}/{self.node}/{oid}/config", payload
@@ -78,10 +89,14 @@ class Discovery:
         """Entities that exist from the start: diagnostics, reset buttons, image entities."""
         t = self.topics
         diag = {"entity_category": "diagnostic"}
+        fps = {"state_topic": t.stats, "unit_of_measurement": "fps", "state_class": "measurement", **diag}
         out = [
-            self._entity("sensor", "process_fps", "Processing fps", state_topic=t.stats,
-                         value_template="{{ value_json.process_fps }}", unit_of_measurement="fps",
-                         state_class="measurement", icon="mdi:speedometer", **diag),
+            self._entity("sensor", "process_fps", "Processing fps", value_template="{{ value_json.process_fps }}",
+                         icon="mdi:speedometer", **fps),
+            self._entity("sensor", "camera_fps", "Camera fps", value_template="{{ value_json.camera_fps }}",
+                         icon="mdi:camera-iris", **fps),
+            self._entity("sensor", "skipped_fps", "Skipped fps", value_template="{{ value_json.skipped_fps }}",
+                         icon="mdi:debug-step-over", **fps),
             # the two inference figures of GET /api/stats, each named for what it measures (p50)
             self._entity("sensor", "inference_time", "Inference time per frame", state_topic=t.stats,
                          value_template="{{ value_json.frame_detect_ms.p50 }}", unit_of_measurement="ms",
@@ -113,6 +128,26 @@ class Discovery:
         if self.snapshots:
             out.append(self._entity("image", "snapshot_all", "Last snapshot", image_topic=t.snapshot("all"),
                                     content_type="image/jpeg", icon="mdi:image"))
+            for label in self.snapshot_labels:
+                out += self.for_state(t.snapshot(label))
+        for name in self.switches:  # app/publish/switches.py
+            out.append(self._entity("switch", name, human(name), command_topic=f"{t.prefix}/{name}/set",
+                                    state_topic=f"{t.prefix}/{name}/state", payload_on="ON", payload_off="OFF",
+                                    entity_category="config", icon="mdi:camera-burst"))
+        return out + self.events()
+
+    def events(self) -> list[tuple[str, dict]]:
+        """Event entities on the event feed (app/publish/ha_events.py)."""
+        base = self.device.get("configuration_url")
+        ev = {"state_topic": self.topics.events}
+        out = [self._entity("event", "object", "Object", event_types=ha_events.OBJECT_TYPES,
+                            value_template=ha_events.object_template(base), icon="mdi:motion-sensor", **ev)]
+        out += [self._entity("event", f"crossing_{ln}", f"{line_title(ln)} crossing", event_types=ha_events.LINE_TYPES,
+                             value_template=ha_events.line_template(ln, base), icon="mdi:arrow-split-vertical", **ev)
+                for ln in self.lines]
+        out += [self._entity("event", f"activity_{z}", f"{human(z)} activity", event_types=ha_events.ZONE_TYPES,
+                             value_template=ha_events.zone_template(z, base), icon="mdi:vector-polygon", **ev)
+                for z in self.zones]
         return out
 
     def for_state(self, topic: str) -> list[tuple[str, dict]]:

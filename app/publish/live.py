@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from app.publish.outbound import Message
 from app.publish.payloads import dumps
+from app.publish.switches import Commands, Switches
 from app.types import FrameResult
 
 log = logging.getLogger("app.publish.mqtt")
@@ -21,8 +22,9 @@ log = logging.getLogger("app.publish.mqtt")
 class LivePublisher:
     """A consumer that forwards to the current MqttPublisher; `replace` swaps it for another."""
 
-    def __init__(self, publisher) -> None:
+    def __init__(self, publisher, state_file: str | None = None) -> None:
         self.pub = publisher
+        self.switches = Switches(state_file)  # the run's, across publishers (app/publish/switches.py)
         self.on_end_delivered: Callable[[str], None] | None = None
         self.on_reset: Callable[[list[str] | None], Any] | None = None
 
@@ -33,6 +35,12 @@ class LivePublisher:
     def _wire(self, pub) -> None:
         pub.on_end_delivered = self.on_end_delivered
         pub.resets.on_reset = self.on_reset
+        sw = self.switches
+        sw.publish = None
+        if pub.discovery.switches:  # accepted (and announced) under the rule of the resets
+            sw.prefix = pub.topics.prefix
+            sw.publish = lambda topic, payload: pub.adopt([Message(topic, payload, 1, True, True, "critical")], False)
+            pub.resets = Commands(pub.resets, sw)
 
     def on_result(self, result: FrameResult) -> None:
         self.pub.on_result(result)

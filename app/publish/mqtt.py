@@ -25,6 +25,7 @@ from app.publish.commands import ResetCommands
 from app.publish.config import MqttConfig
 from app.publish.connection import LinkState, make_client
 from app.publish.discovery import Discovery
+from app.publish.expected import Expected
 from app.publish.images import LatestImage
 from app.publish.outbound import Leftover, Message, OutboundQueue
 from app.publish.payloads import Topics, dumps, frame_message
@@ -43,7 +44,7 @@ class MqttPublisher(Supervised):
     def __init__(self, cfg: MqttConfig, device_id: str, labels: list[str],
                  stats: Callable[[], dict] | None = None, health: Callable[[], dict] | None = None,
                  lines: list[str] | tuple = (), configuration_url: str | None = None, snapshots: bool = False,
-                 latest: LatestImage | None = None) -> None:
+                 latest: LatestImage | None = None, expected: Expected | None = None) -> None:
         self.cfg = cfg
         self.device_id = device_id
         self.labels = labels
@@ -54,7 +55,8 @@ class MqttPublisher(Supervised):
         self.resets = ResetCommands(cfg, self.topics.reset_command, list(lines))  # set its on_reset
         self.latest = latest
         self.discovery = Discovery(self.topics, cfg.home_assistant.prefix, device_id, __version__, configuration_url,
-                                   lines, self.resets.enabled, latest is not None and latest.cfg.interval > 0, snapshots)
+                                   lines, self.resets.enabled, latest is not None and latest.cfg.interval > 0, snapshots,
+                                   expected)
         self._cv = threading.Condition()
         self._q = OutboundQueue(cfg.queue_size)
         self._outstanding: dict[int, Message] = {}  # mid -> message paho has not finished
@@ -68,7 +70,8 @@ class MqttPublisher(Supervised):
         self.undelivered = {"critical": 0, "update": 0, "other": 0}  # given up on at exit
         self._hold_until = 0.0  # queued events wait until then after a reconnect (mqtt.resume_delay)
         self.on_end_delivered: Callable[[str], None] | None = None  # called with an object id (under the lock)
-        self._sweep = StaleSweep(self.topics, cfg.home_assistant.prefix, device_id, cfg.connect_timeout)
+        self._sweep = StaleSweep(self.topics, cfg.home_assistant.prefix, device_id, cfg.connect_timeout,
+                                 expected.kept(self.topics, self.discovery) if expected is not None else ())
         self.cleared: list[str] = []  # retained topics this run deleted because the configuration lacks them
         self._unsubscribe = False  # the sender should end the sweep's subscription (outside the lock)
         self._seen: tuple = (None, None, None)  # the counts/zones/lines dicts last queued

@@ -2,7 +2,8 @@
 retained topics (and Home Assistant entities) behind. At the first connect the publisher subscribes
 to its own topics: the broker answers with what is retained there and then, handling our packets in
 order, echoes the `online` we publish after the state. Whatever came back retained before that echo
-and is not ours any more is stale and gets cleared."""
+and is neither ours nor implied by the configuration (a label's count or snapshot image that is
+published once the label is seen: app/publish/expected.py) is stale and gets cleared."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -21,8 +22,9 @@ class _Look:
 class StaleSweep:
     """The look for stale retained topics of one publisher; its caller holds the publisher's lock."""
 
-    def __init__(self, topics: Topics, ha_prefix: str, device_id: str, timeout: float) -> None:
+    def __init__(self, topics: Topics, ha_prefix: str, device_id: str, timeout: float, kept=()) -> None:
         self.topics = topics
+        self.kept = set(kept)  # what the configuration implies though not published yet (app/publish/expected.py)
         self.ha_prefix = ha_prefix
         self.node = ha_node(device_id)
         self.timeout = timeout
@@ -68,7 +70,7 @@ class StaleSweep:
         if topic == self.topics.available and not retained and payload == b"online":
             self._end()
             return [t for t in look.stale if t not in ours]
-        if retained and payload and self.owned(topic) and topic not in ours:
+        if retained and payload and self.owned(topic) and topic not in ours and topic not in self.kept:
             look.stale[topic] = None
         return None
 

@@ -79,12 +79,13 @@ class Snapshots:
     """Best view per track, encoded at most every `interval` s, kept in a SnapshotStore."""
 
     def __init__(self, cfg: SnapshotsConfig, labels: list[str], store: SnapshotStore, run_id: str,
-                 publish: Callable[[str, bytes], None] | None = None) -> None:
+                 publish: Callable[[str, bytes], None] | None = None, on: Callable[[], bool] | None = None) -> None:
         self.cfg = cfg
         self.labels = labels
         self.store = store
         self.run_id = run_id
         self.publish = publish  # (label, jpeg) for MQTT, when snapshots.mqtt is on
+        self.on = on  # False while Home Assistant's Snapshots switch is off (app/publish/switches.py)
         self._wanted = set(cfg.labels)
         self._tracks: dict[int, _Track] = {}
         self.encodes = 0
@@ -92,11 +93,12 @@ class Snapshots:
         self._mqtt_warned = False
 
     def on_result(self, result: FrameResult) -> None:
-        if result.frame is not None and len(result.objects):
+        active = self.on is None or self.on()
+        if active and result.frame is not None and len(result.objects):
             self._consider(result)
         now = result.timestamp
         for tid, tr in self._tracks.items():
-            if tr.pending is not None and now - tr.encoded_at >= self.cfg.interval:
+            if active and tr.pending is not None and now - tr.encoded_at >= self.cfg.interval:
                 self._encode(tid, tr, now)
         for e in result.events:
             after = e["after"]
