@@ -29,35 +29,39 @@ def free_port() -> int:
 class Instance:
     """One real Vigil: `vigil run --loop --fps 2 --api <port>` with a token, device id cam<i>."""
 
-    def __init__(self, root: Path, i: int, broker_port: int, fps: float = 2.0) -> None:
+    def __init__(self, root: Path, i: int, broker_port: int, fps: float = 2.0, token: bool = True,
+                 extra: tuple[str, ...] = ()) -> None:
         self.i = i
         self.name = f"cam{i}"
         self.dir = root / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.token = f"token-{i}-{os.urandom(4).hex()}"
+        self.token = f"token-{i}-{os.urandom(4).hex()}" if token else None
+        self.extra = [a for kv in extra for a in ("--set", kv)]
         self.broker_port = broker_port
         self.fps = fps
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "Instance":
         env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-        env.update(PYTHONUNBUFFERED="1", VIGIL_API__TOKEN=self.token)  # not on the command line
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.token:
+            env["VIGIL_API__TOKEN"] = self.token  # not on the command line
         log = open(self.dir / "vigil.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "run", "--loop", "--fps", str(self.fps), "--no-progress",
              "--api", str(self.port), "--threads", "1",
              "--set", f"state.file={self.dir / 'state.json'}", "--set", "api.protect=all",
              "--set", f"device_id={self.name}", "--set", "mqtt.enabled=true",
-             "--set", f"mqtt.port={self.broker_port}", "--set", "mqtt.stats_interval=5"],
+             "--set", f"mqtt.port={self.broker_port}", "--set", "mqtt.stats_interval=5", *self.extra],
             cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
         log.close()
         return self
 
     def get(self, path: str, timeout: float = 5) -> dict | list | None:
         """The JSON answer of GET path (with the token), or None when it does not answer (yet)."""
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
-                                     headers={"Authorization": f"Bearer {self.token}"})
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=auth)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return json.loads(r.read())

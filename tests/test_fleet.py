@@ -197,6 +197,50 @@ def test_pull_saves_each_camera_and_a_fleet_file_that_pushes_back_unchanged(site
     assert r.returncode == 0 and r.stdout.count(": unchanged") == N, r.stdout
 
 
+@pytest.fixture
+def behind_apache(tmp_path, mosquitto):
+    """A Vigil behind Debian's apache2 with digest authentication, as on a camera (tests/apache_proxy.py)."""
+    from tests.apache_proxy import USERS, Proxy, available
+
+    why = available()
+    if why:
+        pytest.fail(why, pytrace=False)
+    cam = Instance(tmp_path, 9, mosquitto.port, token=False, extra=("api.root_path=/local/vigil",)).start()
+    proxy = None
+    try:
+        wait_all([cam], 240)
+        # changes through the reverse proxy: Vigil on a loopback bind without a token takes them from the proxy
+        proxy = Proxy().start(cam.port, cam.port)
+        yield cam, proxy, USERS
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        cam.stop()
+
+
+def test_digest_authentication_through_the_cameras_reverse_proxy(behind_apache, tmp_path):
+    cam, proxy, users = behind_apache
+    url = f"{proxy.url}/local/vigil/"
+    doc = {"defaults": {"auth": "digest", "user": "admin", "password_env": "CAM_PW"},
+           "cameras": {"cam9": {"url": url, "admin_url": url, "site": {"zones": {"gate": ZONE}}}}}
+    path = write(tmp_path / "fleet.yaml", doc)
+    r = fleet("status", path, "--json", env={"CAM_PW": users["admin"]})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["cameras"][0]["device_id"] == "cam9"
+    r = fleet("config", "push", path, env={"CAM_PW": users["admin"]})
+    assert r.returncode == 0 and r.stdout.startswith("cam9: applied"), r.stdout + r.stderr
+    assert list(cam.get("/api/config")["zones"]) == ["gate"]
+    r = fleet("status", path, "--json", env={"CAM_PW": "wrong"})
+    row = json.loads(r.stdout)["cameras"][0]
+    assert r.returncode == 1 and row["health"] == "unauthorised" and row["reachable"]
+    netrc = tmp_path / "netrc"  # the password from ~/.netrc instead of the environment
+    netrc.write_text(f"machine 127.0.0.1 login viewer password {users['viewer']}\n")
+    netrc.chmod(0o600)
+    doc["defaults"] = {}
+    r = fleet("status", write(tmp_path / "fleet.yaml", doc), env={"NETRC": str(netrc)})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_cameras_that_die_during_a_push_are_reported_and_keep_their_configuration(site, tmp_path):
     """Two cameras lose power while the push waits on them (their links held by a proxy): the others apply,
     the two are reported, and when they come back they run what they ran before. Runs last: it kills two."""
