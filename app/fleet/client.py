@@ -3,6 +3,7 @@ at most `concurrency` cameras in flight, a deadline per camera, a progress bar o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import sys
@@ -38,32 +39,50 @@ class Unreachable(Exception):
 
 
 class Pool:
-    """The shared clients (one per CA setting) and the per-camera auth; `async with Pool(...)`."""
+    """TLS settings made once (one per CA file), each camera its own small client and authentication;
+    `async with Pool(...)`, and `async with pool.session(target)` around one camera's requests."""
 
     def __init__(self, timeout: float, insecure: bool, concurrency: int) -> None:
         self.httpx = httpx_module()
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise for 1,000 cameras
         self.timeout = timeout
         self.insecure = insecure
-        self.limits = self.httpx.Limits(max_connections=max(concurrency, 1) * 2)
-        self.clients: dict[str | None, Any] = {}
+        self.contexts: dict[str | None, ssl.SSLContext] = {}
+        self.clients: dict[str, Any] = {}
         self.auths: dict[str, Any] = {}
 
     async def __aenter__(self) -> "Pool":
         return self
 
     async def __aexit__(self, *exc) -> None:
-        for c in self.clients.values():
+        for c in list(self.clients.values()):
             await c.aclose()
+        self.clients.clear()
 
-    def client(self, creds: Credentials):
+    def context(self, creds: Credentials) -> ssl.SSLContext:
+        """The TLS context for this CA, made once: loading a trust store costs milliseconds per client."""
         key = None if self.insecure else creds.ca
-        if key not in self.clients:
-            verify: Any = False if self.insecure else ssl.create_default_context(cafile=creds.ca) if creds.ca else True
-            # trust_env off: credentials are what the fleet file names (netrc read there), never a proxy's
-            self.clients[key] = self.httpx.AsyncClient(verify=verify, limits=self.limits, trust_env=False,
-                                                       follow_redirects=False)
-        return self.clients[key]
+        if key not in self.contexts:
+            ctx = ssl.create_default_context(cafile=creds.ca if not self.insecure else None)
+            if self.insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self.contexts[key] = ctx
+        return self.contexts[key]
+
+    @contextlib.asynccontextmanager
+    async def session(self, target: Target):
+        """One camera's own client while its requests run: a shared pool over 1,000 hosts costs more
+        to search than the requests themselves (httpcore scans its connections on every request)."""
+        # trust_env off: credentials are what the fleet file names (netrc read there), never a proxy's
+        client = self.httpx.AsyncClient(verify=self.context(target.creds), trust_env=False, follow_redirects=False,
+                                        limits=self.httpx.Limits(max_connections=2))
+        self.clients[target.name] = client
+        try:
+            yield client
+        finally:
+            self.clients.pop(target.name, None)
+            await client.aclose()
 
     def auth(self, target: Target):
         c = target.creds
@@ -85,7 +104,7 @@ class Pool:
             headers["Authorization"] = f"Bearer {target.creds.token}"
         timeout = target.creds.timeout or self.timeout
         try:
-            return await self.client(target.creds).request(method, url, headers=headers, auth=self.auth(target),
+            return await self.clients[target.name].request(method, url, headers=headers, auth=self.auth(target),
                                                            timeout=timeout, **kw)
         except httpx.TimeoutException:
             raise Unreachable(f"no answer within {timeout:g} s") from None
@@ -100,20 +119,21 @@ def short(e: BaseException) -> str:
     return text.splitlines()[0][:160]
 
 
-async def each(items: list[T], work: Callable[[T], Awaitable[Any]], concurrency: int, deadline: float,
-               desc: str, on_error: Callable[[T, BaseException], Any]) -> list[Any]:
-    """work(item) for every item, at most `concurrency` at once, each within `deadline` seconds (else
-    on_error(item, Unreachable)), results in the items' order; a progress bar when stderr is a terminal."""
+async def each(pool: Pool, items: list[Target], work: Callable[[Target], Awaitable[T]], concurrency: int,
+               deadline: float, desc: str, on_error: Callable[[Target, BaseException], T]) -> list[T]:
+    """work(camera) for every camera in its own session, at most `concurrency` at once, each within
+    `deadline` seconds (else on_error(camera, Unreachable)), results in order; a progress bar on a terminal."""
     from tqdm import tqdm
 
     gate = asyncio.Semaphore(max(concurrency, 1))
     bar = tqdm(total=len(items), desc=desc, unit="camera", file=sys.stderr, disable=not sys.stderr.isatty(),
                leave=False, dynamic_ncols=True)
 
-    async def one(item: T) -> Any:
+    async def one(item: Target) -> T:
         async with gate:
             try:
-                return await asyncio.wait_for(work(item), deadline)
+                async with pool.session(item):
+                    return await asyncio.wait_for(work(item), deadline)
             except asyncio.TimeoutError:
                 return on_error(item, Unreachable(f"no complete answer within {deadline:g} s"))
             except Unreachable as e:

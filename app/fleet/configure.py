@@ -90,7 +90,7 @@ async def push(targets: list[Target], site: dict[str, dict[str, Any]], pool: Poo
         note = "" if dry_run else "; it keeps the configuration it had unless it saved this one before the link dropped"
         return PushResult(t.name, "unreachable", f"{e}{note}" if isinstance(e, Unreachable) else repr(e))
 
-    return await each(targets, one, concurrency, deadline, "check" if dry_run else "push", failed)
+    return await each(pool, targets, one, concurrency, deadline, "check" if dry_run else "push", failed)
 
 
 def value(v: Any) -> str:
@@ -143,7 +143,7 @@ async def pull(targets: list[Target], pool: Pool, concurrency: int, deadline: fl
             return Pulled(t.name, None, "the export is not a mapping")
         return Pulled(t.name, tree)
 
-    return await each(targets, one, concurrency, deadline, "pull",
+    return await each(pool, targets, one, concurrency, deadline, "pull",
                       lambda t, e: Pulled(t.name, None, str(e) if isinstance(e, Unreachable) else repr(e)))
 
 
