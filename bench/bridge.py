@@ -105,8 +105,8 @@ def bridge_run(tmp: Path, outage: float, cameras: int = 10, say=print) -> dict:
     link = Link(central.port)
     site = Broker(tmp / "site", persistent=True, extra=[
         "max_queued_messages 0",  # the bridge's queue must hold the whole outage (default 1000 messages)
-        "connection central", f"address 127.0.0.1:{link.port}", "topic vigil/+/events out 1",
-        "topic vigil/+/available out 1", "cleansession false", "restart_timeout 1 5", "keepalive_interval 10",
+        "connection central", f"address 127.0.0.1:{link.port}", "topic vigil/# out 1",
+        "cleansession false", "restart_timeout 1 5", "keepalive_interval 10",
         "bridge_protocol_version mqttv311", "try_private true"]).start()
     received: set[tuple[str, int]] = set()
     dupes = [0]

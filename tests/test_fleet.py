@@ -70,6 +70,19 @@ def test_credentials_come_from_the_environment_or_netrc_and_a_missing_one_is_nam
     assert credentials(f, "l", env={"LAPTOP_TOKEN": "t"}).auth == "token"
 
 
+def test_the_documented_fleet_file_is_valid_and_each_cameras_site_validates():
+    import re
+
+    from app.config import load_config
+
+    text = (ROOT / "docs" / "fleet.md").read_text()
+    f = FleetFile.model_validate(yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1)))
+    assert set(f.cameras) == {"door", "yard", "laptop"}
+    for name in f.cameras:
+        load_config(None, env={}, site=site_tree(f, name))
+    assert admin_base(f.cameras["door"]) == "https://10.0.0.11/local/vigil/admin/"
+
+
 def test_a_bad_fleet_file_is_one_line_and_exit_2(tmp_path):
     bad = write(tmp_path / "f.yaml", {"cameras": {"a": {"url": "ftp://x/"}}})
     r = fleet("status", bad)

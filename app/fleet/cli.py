@@ -10,7 +10,9 @@ from pathlib import Path
 
 from app.errors import ConfigError
 from app.fleet.client import Pool, Target
+from app.fleet.configure import check_locally, print_push, pull, push, trees, write_pull
 from app.fleet.fleetfile import FleetFile, admin_base, credentials, load_fleet
+from app.fleet.status import fleet_status, print_status
 
 
 def add_commands(sub) -> None:
@@ -76,8 +78,6 @@ def deadline(args, parts: int = 1) -> float:
 
 
 def cmd_status(args) -> int:
-    from app.fleet.status import fleet_status, print_status
-
     _, cams = targets(args)
     t0 = time.monotonic()
 
@@ -90,8 +90,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from app.fleet.configure import check_locally, print_push, push, trees
-
     fleet, cams = targets(args)
     site = trees(fleet, dict(os.environ))
     problems = check_locally({t.name: site[t.name] for t in cams})
@@ -109,8 +107,6 @@ def cmd_push(args) -> int:
 
 
 def cmd_pull(args) -> int:
-    from app.fleet.configure import pull, write_pull
-
     fleet, cams = targets(args)
 
     async def go():

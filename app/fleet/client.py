@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
+from tqdm import tqdm
+
 from app.errors import ConfigError
 from app.fleet.fleetfile import Credentials
 
@@ -123,8 +125,6 @@ async def each(pool: Pool, items: list[Target], work: Callable[[Target], Awaitab
                deadline: float, desc: str, on_error: Callable[[Target, BaseException], T]) -> list[T]:
     """work(camera) for every camera in its own session, at most `concurrency` at once, each within
     `deadline` seconds (else on_error(camera, Unreachable)), results in order; a progress bar on a terminal."""
-    from tqdm import tqdm
-
     gate = asyncio.Semaphore(max(concurrency, 1))
     bar = tqdm(total=len(items), desc=desc, unit="camera", file=sys.stderr, disable=not sys.stderr.isatty(),
                leave=False, dynamic_ncols=True)

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from app.config import load_config
 from app.config_input import set_dotted
 from app.errors import ConfigError
 from app.fleet.client import Pool, Target, Unreachable, detail, each, refused
@@ -52,8 +53,6 @@ def trees(fleet: FleetFile, env: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 def check_locally(site: dict[str, dict[str, Any]]) -> list[str]:
     """Each camera's site configuration validated as Vigil validates it at start: the problems, one a line."""
-    from app.config import load_config
-
     problems = []
     for name, tree in site.items():
         try:
