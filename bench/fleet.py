@@ -120,17 +120,20 @@ def cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def size_run(n: int, rate: float, seconds: float, tmp: Path) -> dict | None:
+def size_run(n: int, rate: float, seconds: float, tmp: Path, light: bool) -> dict | None:
     from _feed import Broker
 
-    broker = Broker(tmp / f"b{n}-{rate:g}", extra=["max_queued_messages 0", "max_inflight_messages 100"]).start()
+    broker = Broker(tmp / f"b{n}-{rate:g}-{light}", extra=["max_queued_messages 0"]).start()
     try:
-        return measure(broker, n, rate, seconds)
+        row = measure(broker, n, rate, seconds, light)
+        if row is not None:
+            row["mode"] = "stream" if light else "publisher"
+        return row
     finally:
         broker.stop()
 
 
-def measure(broker, n: int, rate: float, seconds: float) -> dict | None:
+def measure(broker, n: int, rate: float, seconds: float, light: bool) -> dict | None:
     from _feed import percentiles
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -153,11 +156,13 @@ def measure(broker, n: int, rate: float, seconds: float) -> dict | None:
     sub.on_connect = lambda c, *a: c.subscribe("vigil/+/events", qos=1)
     sub.connect("127.0.0.1", broker.port)
     sub.loop_start()
-    per = 250
+    per = 500 if light else 250
     groups = [(i, min(per, n - i)) for i in range(0, n, per)]
     start_at = time.time() + 8 + n / 60  # every publisher connected before the feeding starts
-    procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(broker.port), str(first), str(count),
-                               str(rate), str(start_at), str(seconds)], stdout=subprocess.PIPE, text=True)
+    how = ([str(ROOT / "bench" / "fleet_stream.py")] if light else [__file__, "--worker"])
+    speed = rate / 10.0 if light else rate
+    procs = [subprocess.Popen([sys.executable, *how, str(broker.port), str(first), str(count),
+                               str(speed), str(start_at), str(seconds)], stdout=subprocess.PIPE, text=True)
              for first, count in groups]
     while time.time() < start_at:
         time.sleep(0.05)
@@ -189,7 +194,7 @@ def per_cam(groups) -> float:
 
 
 def print_row(r: dict) -> None:
-    print(f"{r['n']:5d} cameras {r['rate']:4.0f}/s: results {r['results_per_s']:8.0f}/s (asked {r['asked']:6.0f}), "
+    print(f"{r['n']:5d} cameras {r['rate']:4.0f}/s ({r['mode']:9s}): results {r['results_per_s']:8.0f}/s (asked {r['asked']:6.0f}), "
           f"broker took {r['msgs_per_s']:7.0f} msg/s at {r['broker_cpu'] * 100:5.1f}% of a core; events "
           f"{r['events']}, lost {r['lost']} (new/end {r['lost_new_end']}), dropped {r['dropped']}; "
           f"latency p50 {r['p50_ms']:.0f} ms p99 {r['p99_ms']:.0f} ms; replay behind by up to {r['behind_s']:.1f} s",
@@ -202,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rates", type=float, nargs="+", default=[10.0, 30.0], help="results/s per camera")
     ap.add_argument("--seconds", type=float, default=15.0, help="feeding time per setting")
     ap.add_argument("--no-bridge", action="store_true")
+    ap.add_argument("--publishers-up-to", type=int, default=100,
+                    help="N up to which each camera is a real MqttPublisher (2 threads each); above, the light "
+                         "replay of its recorded messages (bench/fleet_stream.py); both at this N")
     ap.add_argument("--outage", type=float, default=60.0, help="seconds the bridge link is cut")
     args = ap.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -212,17 +220,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: shared 2-core VM, busy (load average {os.getloadavg()[0]:.1f}); recorded {len(results)} results, "
           f"{events} events ({events / len(results) * 10:.1f} events/s at 10 results/s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
+        from fleet_stream import record_stream
+
+        stream = record_stream(results)
+        print(f"recorded the real publisher's stream: {len(stream)} messages in {len(results) / 10:.0f} s of the clip "
+              f"({len(stream) / (len(results) / 10):.1f} msg/s per camera at the default rate)", flush=True)
         for n in args.sizes:
-            for rate in args.rates:
-                row = size_run(n, rate, args.seconds, Path(tmp))
-                if row is None:
-                    print(f"{n:5d} cameras {rate:4.0f}/s: a load generator failed (see above)")
-                    continue
-                print_row(row)
-                if row["results_per_s"] < 0.8 * row["asked"]:
-                    print(f"{n:5d} cameras: the load generator (Python, on the same cores) could not keep this "
-                          "rate; faster rates skipped")
-                    break
+            modes = [m for m, ok in ((False, n <= args.publishers_up_to), (True, n >= args.publishers_up_to)) if ok]
+            for light in modes:
+                for rate in args.rates:
+                    row = size_run(n, rate, args.seconds, Path(tmp), light)
+                    if row is None:
+                        print(f"{n:5d} cameras {rate:4.0f}/s: a load generator failed (see above)")
+                        continue
+                    print_row(row)
+                    if row["results_per_s"] < 0.8 * row["asked"]:
+                        print(f"{n:5d} cameras: the load generator (Python, on the same cores) could not keep "
+                              "this rate; faster rates skipped")
+                        break
         if not args.no_bridge:
             from bridge import bridge_run  # bench/bridge.py
 
