@@ -24,7 +24,6 @@ import json
 import os
 import pickle
 import resource
-import socket
 import subprocess
 import sys
 import tempfile

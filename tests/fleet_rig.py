@@ -125,10 +125,12 @@ def tokens(instances: list[Instance]) -> dict[str, str]:
 
 class HoldingProxy:
     """A TCP proxy on a free loopback port to 127.0.0.1:<upstream>: each connection waits `delay`
-    seconds, or (hold=True) until release(), before it is passed on; a dead upstream closes it."""
+    seconds, or (hold=True) until release(), before it is passed on; a dead upstream closes it.
+    With `tls`, it speaks https to the client and plain http to the upstream."""
 
-    def __init__(self, upstream: int, delay: float = 0.0, hold: bool = False) -> None:
+    def __init__(self, upstream: int, delay: float = 0.0, hold: bool = False, tls=None) -> None:
         self.upstream = upstream
+        self.tls = tls  # an ssl.SSLContext: terminate TLS here, as a camera's web server does
         self.delay = delay
         self.released = threading.Event()
         if not hold:
@@ -154,6 +156,12 @@ class HoldingProxy:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:  # the client refused our certificate
+                conn.close()
+                return
         with self.lock:
             self.waiting += 1
         self.released.wait(120)

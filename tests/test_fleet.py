@@ -159,6 +159,31 @@ def test_a_slow_camera_is_waited_for_up_to_the_timeout_and_no_longer(site, tmp_p
         slow.close()
 
 
+def test_https_checked_against_the_sites_ca_and_insecure_said_loudly(site, tmp_path):
+    import ssl
+
+    from tests.test_mqtt_faults import make_certs
+
+    certs = make_certs(tmp_path)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certs / "server.pem", certs / "server.key")
+    front = HoldingProxy(site[0].port, tls=ctx)
+    try:
+        doc = fleet_doc(site[:1], urls={"cam0": f"https://127.0.0.1:{front.port}/"})
+        doc["defaults"]["ca"] = str(certs / "ca.pem")
+        r = fleet("status", write(tmp_path / "ca.yaml", doc), "--json", env=tokens(site))
+        assert r.returncode == 0 and "WARNING" not in r.stderr, r.stdout + r.stderr
+        doc["defaults"]["ca"] = str(certs / "other.pem")  # a CA that did not sign the camera's certificate
+        path = write(tmp_path / "other.yaml", doc)
+        r = fleet("status", path, "--json", env=tokens(site))
+        row = json.loads(r.stdout)["cameras"][0]
+        assert r.returncode == 1 and not row["reachable"] and "CERTIFICATE_VERIFY_FAILED" in row["problem"]
+        r = fleet("status", path, "--json", "--insecure", env=tokens(site))
+        assert r.returncode == 0 and "WARNING: --insecure: TLS certificates are NOT checked" in r.stderr
+    finally:
+        front.close()
+
+
 def test_push_gives_each_camera_its_zone_seen_on_its_api_and_on_the_feed(site, tmp_path, mosquitto):
     sites = {c.name: {"zones": {f"area{c.i}": ZONE}} for c in site}
     common = {"filters": {"min_score": 0.3}}  # a threshold the whole site shares

@@ -82,7 +82,7 @@ def cmd_status(args) -> int:
     t0 = time.monotonic()
 
     async def go():
-        async with Pool(args.timeout, args.insecure, args.concurrency) as pool:
+        async with Pool(args.timeout, args.insecure) as pool:
             return await fleet_status(cams, pool, args.concurrency, deadline(args))
 
     rows = asyncio.run(go())
@@ -100,7 +100,7 @@ def cmd_push(args) -> int:
                           "nothing was sent")
 
     async def go():
-        async with Pool(args.timeout, args.insecure, args.concurrency) as pool:
+        async with Pool(args.timeout, args.insecure) as pool:
             return await push(cams, site, pool, args.dry_run, args.concurrency, deadline(args))
 
     return print_push(asyncio.run(go()), args.dry_run, args.json)
@@ -110,7 +110,7 @@ def cmd_pull(args) -> int:
     fleet, cams = targets(args)
 
     async def go():
-        async with Pool(args.timeout, args.insecure, args.concurrency) as pool:
+        async with Pool(args.timeout, args.insecure) as pool:
             return await pull(cams, pool, args.concurrency, deadline(args))
 
     return write_pull(Path(args.out), fleet, asyncio.run(go()))

@@ -44,7 +44,7 @@ class Pool:
     """TLS settings made once (one per CA file), each camera its own small client and authentication;
     `async with Pool(...)`, and `async with pool.session(target)` around one camera's requests."""
 
-    def __init__(self, timeout: float, insecure: bool, concurrency: int) -> None:
+    def __init__(self, timeout: float, insecure: bool) -> None:
         self.httpx = httpx_module()
         logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request is noise for 1,000 cameras
         self.timeout = timeout

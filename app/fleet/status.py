@@ -5,7 +5,6 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from app.fleet.client import Pool, Target, Unreachable, detail, each, refused
 
