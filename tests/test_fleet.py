@@ -237,18 +237,22 @@ def test_pull_saves_each_camera_and_a_fleet_file_that_pushes_back_unchanged(site
 
 @pytest.fixture
 def behind_apache(tmp_path, mosquitto):
-    """A Vigil behind Debian's apache2 with digest authentication, as on a camera (tests/apache_proxy.py)."""
+    """A Vigil as on a camera: a read port and an admin port behind Debian's apache2 with digest
+    authentication (tests/apache_proxy.py: viewer and admin on /local/vigil/api/, admin only on
+    /local/vigil/admin/); changes are taken on the admin port only."""
     from tests.apache_proxy import USERS, Proxy, available
+    from tests.fleet_rig import free_port
 
     why = available()
     if why:
         pytest.fail(why, pytrace=False)
-    cam = Instance(tmp_path, 9, mosquitto.port, token=False, extra=("api.root_path=/local/vigil",)).start()
+    admin = free_port()
+    cam = Instance(tmp_path, 9, mosquitto.port, token=False,
+                   extra=("api.root_path=/local/vigil", f"api.admin_port={admin}")).start()
     proxy = None
     try:
         wait_all([cam], 240)
-        # changes through the reverse proxy: Vigil on a loopback bind without a token takes them from the proxy
-        proxy = Proxy().start(cam.port, cam.port)
+        proxy = Proxy().start(cam.port, admin)
         yield cam, proxy, USERS
     finally:
         if proxy is not None:
@@ -256,27 +260,32 @@ def behind_apache(tmp_path, mosquitto):
         cam.stop()
 
 
-def test_digest_authentication_through_the_cameras_reverse_proxy(behind_apache, tmp_path):
+def test_digest_authentication_through_the_cameras_reverse_proxy_and_its_admin_path(behind_apache, tmp_path):
     cam, proxy, users = behind_apache
-    url = f"{proxy.url}/local/vigil/"
     doc = {"defaults": {"auth": "digest", "user": "admin", "password_env": "CAM_PW"},
-           "cameras": {"cam9": {"url": url, "admin_url": url, "site": {"zones": {"gate": ZONE}}}}}
+           "cameras": {"cam9": {"url": f"{proxy.url}/local/vigil/", "site": {"zones": {"gate": ZONE}}}}}
     path = write(tmp_path / "fleet.yaml", doc)
     r = fleet("status", path, "--json", env={"CAM_PW": users["admin"]})
     assert r.returncode == 0, r.stdout + r.stderr
     assert json.loads(r.stdout)["cameras"][0]["device_id"] == "cam9"
+    # changes go to /local/vigil/admin/ (the default for a camera's URL), which needs a camera administrator
     r = fleet("config", "push", path, env={"CAM_PW": users["admin"]})
     assert r.returncode == 0 and r.stdout.startswith("cam9: applied"), r.stdout + r.stderr
     assert list(cam.get("/api/config")["zones"]) == ["gate"]
     r = fleet("status", path, "--json", env={"CAM_PW": "wrong"})
     row = json.loads(r.stdout)["cameras"][0]
     assert r.returncode == 1 and row["health"] == "unauthorised" and row["reachable"]
-    netrc = tmp_path / "netrc"  # the password from ~/.netrc instead of the environment
+    netrc = tmp_path / "netrc"  # a viewer's password from ~/.netrc: it reads, but may not change anything
     netrc.write_text(f"machine 127.0.0.1 login viewer password {users['viewer']}\n")
     netrc.chmod(0o600)
     doc["defaults"] = {}
-    r = fleet("status", write(tmp_path / "fleet.yaml", doc), env={"NETRC": str(netrc)})
+    doc["cameras"]["cam9"]["site"] = {}
+    path = write(tmp_path / "viewer.yaml", doc)
+    r = fleet("status", path, env={"NETRC": str(netrc)})
     assert r.returncode == 0, r.stdout + r.stderr
+    r = fleet("config", "push", path, env={"NETRC": str(netrc)})
+    assert r.returncode == 1 and r.stdout.startswith("cam9: unauthorised"), r.stdout
+    assert list(cam.get("/api/config")["zones"]) == ["gate"]
 
 
 def test_cameras_that_die_during_a_push_are_reported_and_keep_their_configuration(site, tmp_path):
