@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from app import __version__, bench, cli_help, device_cli
 from app.device_cli import attach_negative_values
 from app.errors import ConfigError, VigilError
+from app.fleet import cli as fleet_cli
 from app.memory import tune_malloc
 from app.restart import Restart
 from app.run_options import add_run_options, check_parameters, load_site
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(e.g. config/blazepose.yaml); repeatable (default: none)")
     b.set_defaults(func=cmd_bench)
     device_cli.add_commands(sub)
+    fleet_cli.add_commands(sub)
     for command in sub.choices.values():  # `vigil run --debug` as well as `vigil --debug run`
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                              help="show tracebacks and debug logs")
