@@ -168,15 +168,17 @@ class Settings:
                 self.announce({"by": who, "time": round(time.time(), 3), **p.doc()})
             later = None
             kept: list[str] = []
-            if p.restart:
+            if p.restart and self.restart is not None:
                 reason = f"settings saved by {who} ({', '.join(p.restart)})"
-                later = (lambda: self.restart(reason)) if self.restart is not None else None
+                later = lambda: self.restart(reason)  # noqa: E731
             else:
+                # no restart to be had (a run without the vigil command): what can apply now does, the
+                # rest waits for the next start and stays a pending change in later answers
                 if p.reconnect and self.reconnect is not None:
                     self.reconnect(new)
                 if p.live and self.apply_live is not None:
                     kept = self.apply_live(new)
-                self.cfg = new
+                self.cfg = new.model_copy(update={s: getattr(self.cfg, s) for s in p.restart})
             doc = {**p.doc(), "lines_kept": kept, "applied_in_ms": round((time.perf_counter() - t0) * 1000, 1)}
             if p.restart and later is None:
                 doc["note"] = "saved; applied at the next start"

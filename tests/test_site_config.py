@@ -252,6 +252,21 @@ def test_export_leaves_secrets_out_and_an_import_keeps_the_stored_ones(tmp_path,
         client.close()
 
 
+def test_a_change_waiting_for_a_start_does_not_hold_back_later_live_changes(tmp_path, mosquitto):
+    run, client, _ = start(tmp_path, mosquitto.port)  # pipeline.run without the vigil command: no restart
+    try:
+        r = client.put("/api/config", json={"api": {"token": "tok-123456"}}).json()
+        assert r["apply"]["restart"] == ["api"] and r["note"] == "saved; applied at the next start"
+        auth = {"Authorization": "Bearer tok-123456"}  # not needed yet: the token applies at the next start
+        r = client.put("/api/config", json={"api": {"token": "tok-123456"}, "stationary": {"seconds": 12}}).json()
+        assert r["apply"]["live"] == ["stationary"] and r["apply"]["restart"] == ["api"]
+        assert client.get("/api/config", headers=auth).json()["stationary"]["seconds"] == 12
+        assert client.get("/api/config").json()["api"]["token"] is None  # still the running one
+    finally:
+        run.stop()
+        client.close()
+
+
 # ---- the vigil command: restart, identity of the saved settings, a damaged file at start -------------
 
 def vigil(tmp_path, port: int):

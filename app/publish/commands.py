@@ -18,6 +18,7 @@ from typing import Callable
 
 from app.api.config import is_loopback
 from app.callbacks import short
+from app.logtext import shorten_list
 from app.publish.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ class ResetCommands:
         except ValueError as e:
             log.warning("mqtt: reset on %s ignored: %s", msg.topic, short(e))
             return
-        log.info("mqtt: line counts reset by %s: %s", msg.topic, ", ".join(names or self.lines))
+        log.info("mqtt: line counts reset by %s: %s", msg.topic, shorten_list(names or self.lines, 20))
         threading.Thread(target=self._reset, args=(names,), name="mqtt-reset", daemon=True).start()
 
     def _reset(self, names: list[str] | None) -> None:
