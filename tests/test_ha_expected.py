@@ -33,7 +33,8 @@ def test_the_configuration_implies_counts_zones_lines_and_snapshot_images_of_lab
     assert Expected.of(config(**{"snapshots.enabled": False}), labels).snapshot_labels == []
 
 
-def test_the_first_connect_keeps_what_the_configuration_implies_and_clears_the_rest(mosquitto):
+def test_the_first_connect_keeps_what_the_configuration_implies_and_clears_the_rest(broker_factory):
+    mosquitto = broker_factory().start()  # its own broker: the retained topics it leaves must not reach other tests
     labels = resolve_labels("coco_labels.txt")
     cfg = config(**{"mqtt": {"enabled": True, "port": mosquitto.port, "home_assistant": {"discovery": True}},
                     "device_id": DEVICE})
