@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app import pipeline
 from app.acap.emulator import Emulator, EmulatorConfig
 from app.config import load_config
 from tests.apache_proxy import USERS, Proxy, available
 from tests.conftest import DEFAULT_MODEL, SAMPLE_CLIP
-from tests.consumers import OnFrame
+from tests.consumers import BackgroundRun, OnFrame
 from tests.mqtt_util import free_port, wait_until
 from tests.test_settings_page import (  # noqa: F401  (browser: the module's Playwright chromium fixture)
     LINE, ZONE, browser, draw_line, draw_zone, rename, review_and_save, screenshot,
@@ -41,16 +39,9 @@ def camera(tmp_path):
         "state.file": str(tmp_path / "state.json"),
         "api": {"enabled": True, "port": port, "admin_port": admin_port, "root_path": "/local/vigil"},
     }, env={})
-    stop, frames, errors = threading.Event(), [], []
-
-    def target():
-        try:
-            pipeline.run(cfg, stop=stop, consumers=[OnFrame(lambda f, d: frames.append(f.seq))])
-        except BaseException as e:  # surfaced below
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
+    frames: list[int] = []
+    run = BackgroundRun(cfg, [OnFrame(lambda f, d: frames.append(f.seq))])
+    errors = run.errors
     proxy = Proxy()
     try:
         wait_until(lambda: errors or len(frames) >= 3, 90, 0.05, "frames from the emulator")
@@ -59,8 +50,7 @@ def camera(tmp_path):
         yield proxy.url, port
     finally:
         proxy.stop()
-        stop.set()
-        thread.join(30)
+        run.stop()
         emu.stop()
         shutil.rmtree(sock_dir, ignore_errors=True)
     assert not errors, errors
