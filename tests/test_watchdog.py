@@ -34,7 +34,9 @@ def kill(thread: threading.Thread, timeout: float = 10) -> None:
     while thread.is_alive() and time.monotonic() < deadline:
         if not ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(SystemExit)):
             break  # it ended meanwhile
-        thread.join(0.5)
+        # long enough for a dying thread to finish its excepthook: a second exception sent into the
+        # hook itself would break pytest's report of the first
+        thread.join(2.0)
     assert not thread.is_alive(), f"{thread.name} did not die"
 
 
