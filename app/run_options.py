@@ -152,14 +152,18 @@ class ConfigLayers:
         return cfg
 
     def check(self, site: dict | None) -> Config:
-        """build(), then the checks a start makes before anything runs: label names, TLS files."""
-        cfg = self.build(site)
-        check_labels(cfg, resolve_labels(cfg.model.labels, cfg.model.path))
-        if cfg.mqtt.enabled and cfg.mqtt.tls.enabled:
-            from app.publish.connection import make_client  # paho: only with MQTT over TLS
+        """build(), then the checks a start makes before anything runs."""
+        return startup_checks(self.build(site))
 
-            make_client(cfg.mqtt, "check", "check")
-        return cfg
+
+def startup_checks(cfg: Config) -> Config:
+    """`cfg` once the checks a start makes before anything runs pass: label names, TLS files."""
+    check_labels(cfg, resolve_labels(cfg.model.labels, cfg.model.path))
+    if cfg.mqtt.enabled and cfg.mqtt.tls.enabled:
+        from app.publish.connection import make_client  # paho: only with MQTT over TLS
+
+        make_client(cfg.mqtt, "check", "check")
+    return cfg
 
 
 def load_with_parameters(args) -> tuple[Config, dict | None]:

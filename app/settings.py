@@ -17,14 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.config import Config, check_labels, resolve_labels
+from app.config import Config
 from app.config_input import get_dotted, merge_site
 from pydantic import ValidationError
 
 from app.errors import ConfigError
 from app.logtext import shorten_list
 from app.plugins import format_validation_error, validation_items
-from app.site import SECRETS, MASK, SiteFile, check_tree, site_path, with_kept_secrets
+from app.run_options import startup_checks
+from app.site import MASK, SECRETS, SiteFile, check_tree, secrets_set, site_path, with_kept_secrets, without_secrets
 
 log = logging.getLogger("app.config")
 
@@ -117,8 +118,7 @@ class FixedLayers:
             cfg = Config.model_validate(tree)
         except ValidationError as e:
             raise ConfigError(format_validation_error(e), validation_items(e)) from None
-        check_labels(cfg, resolve_labels(cfg.model.labels, cfg.model.path))
-        return cfg
+        return startup_checks(cfg)
 
 
 class Settings:
@@ -140,8 +140,6 @@ class Settings:
         return self.cfg.model_dump(mode="json")
 
     def site_doc(self) -> dict:
-        from app.site import secrets_set, without_secrets
-
         return {"site": without_secrets(self.site.tree), "file": str(self.site.path) if self.site.path else None,
                 "saved": self.site.saved, "secrets_set": secrets_set(self.site.tree), "error": self.site.error}
 
