@@ -15,7 +15,7 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from app.analytics import Analytics
@@ -99,6 +99,7 @@ class Run:
         self.state_file = self.tracks_file = None
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
+        self.keeper = None  # app.snapshots.consumer.Snapshots when snapshots are on
         self.summary = Summary()
 
     def _merge_ids(self):
@@ -173,8 +174,8 @@ class Run:
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
         files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
-        # snapshots first: they set has_snapshot in the events the others publish
-        consumers: list[Consumer] = [*self._snapshot_output(), *files]
+        self.keeper = self._snapshot_keeper()  # part of making each result: has_snapshot is decided there
+        consumers: list[Consumer] = list(files)
         orphans: list[dict] = []
         if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run
             self.state = open_state(cfg, analytics, wait_for_ack=self.mqtt is not None)
@@ -196,19 +197,17 @@ class Run:
         if self.mqtt is not None:
             self.mqtt.start(initial)
         if orphans:  # the previous run died with these open: their end goes before anything of this run
-            ended = analytics.current()
-            ended.events = analytics.end_orphans(orphans)
-            self.outputs.put(ended)
+            self.outputs.put(replace(analytics.current(), events=analytics.end_orphans(orphans)))
             log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
 
-    def _snapshot_output(self) -> list[Consumer]:
+    def _snapshot_keeper(self):
         if self.snapshots is None:
-            return []
+            return None
         from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
 
         publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
         on = self.mqtt.switches.snapshots_on if self.mqtt is not None else None  # the Snapshots switch
-        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)]
+        return Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)
 
     # ---- frames -----------------------------------------------------------------------
 
@@ -238,7 +237,12 @@ class Run:
         finally:  # also when a stop ends the waiting for a server with an error
             s.seconds = time.perf_counter() - t0
 
-    def _analyse(self, item: "_Tracked | _Ended | FrameResult") -> FrameResult:
+    def _analyse(self, item: "_Tracked | _Ended | _Change | FrameResult") -> FrameResult:
+        """The result every output gets: made, its views kept, has_snapshot decided (app/snapshots), frozen."""
+        result = self._result_of(item)
+        return self.keeper.take(result) if self.keeper is not None else result
+
+    def _result_of(self, item: "_Tracked | _Ended | _Change | FrameResult") -> FrameResult:
         """On the outputs thread, in order: a tracked frame's FrameResult (analytics is pure array work
         nothing upstream waits for, so it overlaps the next frame's inference); the end of the run's, or of
         tracks that expired without a frame; a result made elsewhere (a reset, the previous run's orphans)
@@ -246,8 +250,7 @@ class Run:
         if isinstance(item, _Tracked):
             with self.timer.measure("analytics"):
                 result = self.analytics.update(item.frame, item.tracked, item.events)
-            result.plan = item.plan  # for latest.jpg's regions and motion overlays
-            return result
+            return replace(result, plan=item.plan)  # for latest.jpg's regions and motion overlays
         if isinstance(item, _Ended):
             return self.analytics.finish(item.events, reason=item.reason)
         if isinstance(item, _Change):
@@ -299,8 +302,7 @@ class Run:
         if self.analytics is None or self.outputs is None:
             return None
         lines = self.analytics.reset_counts(names)
-        result = self.analytics.current()
-        result.lines_reset = True
+        result = replace(self.analytics.current(), lines_reset=True)
         self.outputs.put(result, wait=5.0)  # GET /api/counts right after the reset shows it
         return lines
 
@@ -320,10 +322,11 @@ class Run:
         if self.outputs is not None:
             self.tracker.end_all()
             self.outputs.put(_Ended(self.tracker.pop_events(), "stop"))
-            try:
-                self.outputs.close()
-            except BaseException as e:  # noqa: BLE001 - raised after the rest is closed
-                error = e
+            for part in [p for p in (self.outputs, self.keeper) if p is not None]:  # the keeper after the last result
+                try:
+                    part.close()
+                except BaseException as e:  # noqa: BLE001 - raised after the rest is closed
+                    error = error or e
         if self.state is not None:
             self.state.release()  # the state is saved: another instance may have it now
         if self.status is not None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from app import __version__
 from app.capture import Source, SourceSnapshot
+from app.events import Event
 from app.regions import PlanCounts
 from app.site import SiteFile
 from app.health import Health, HealthInputs, MqttLink, assess
@@ -126,7 +127,7 @@ class Status:
         self._framed: FrameResult | None = None  # the newest result that came with a frame
         self._result: FrameResult | None = None  # the newest result (also a reset's, the end's)
         self._initial: FrameResult | None = None  # counts before the first frame
-        self._events: deque[dict] = deque(maxlen=history)
+        self._events: deque[Event] = deque(maxlen=history)
         self.event_totals: Counter = Counter()
         self.processed = 0
         self._last_frame_at: float | None = None
@@ -143,7 +144,7 @@ class Status:
             self._result = result
             self._events.extend(result.events)
             for e in result.events:
-                self.event_totals[e["type"]] += 1
+                self.event_totals[e.type.value] += 1
             if result.seq >= 0:
                 self.processed += 1
                 self._last_frame_at = now
@@ -193,21 +194,24 @@ class Status:
             return self._framed
 
     def events(self, limit: int, after: int | None = None) -> list[dict]:
-        """The most recent events, newest last; with `after`, the first `limit` events whose seq is greater."""
+        """The most recent events, newest last; with `after`, the first `limit` events whose seq is greater.
+        Each is the event's one shared JSON-ready dict (Event.doc): copy before changing it."""
         with self._lock:
             ev = list(self._events)
         if after is not None:
             # seq rises by one per event, so the first wanted one is found by arithmetic, not a scan
-            start = max(0, after + 1 - ev[0]["seq"]) if ev else 0
-            return ev[start:start + limit]
-        return ev[-limit:] if limit else []
+            start = max(0, after + 1 - ev[0].seq) if ev else 0
+            ev = ev[start:start + limit]
+        else:
+            ev = ev[-limit:] if limit else []
+        return [e.doc() for e in ev]
 
     def event_window(self) -> tuple[int, int]:
         """(oldest, newest) seq held for GET /api/events; (0, 0) before the first event."""
         with self._lock:
             if not self._events:
                 return 0, 0
-            return self._events[0]["seq"], self._events[-1]["seq"]
+            return self._events[0].seq, self._events[-1].seq
 
     def _state(self) -> FrameResult | None:
         with self._lock:

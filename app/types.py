@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 if TYPE_CHECKING:
+    from app.events import Event
     from app.analytics.describe import TracksView
     from app.regions.planner import Plan
 
@@ -103,9 +104,10 @@ class Detections:
         return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class FrameResult:
-    """What analytics made of one frame: the one value every output (file, MQTT, status) consumes."""
+    """What analytics made of one frame: the one value every output (file, MQTT, status) consumes. Frozen
+    once made: a stage that adds to it (the plan, has_snapshot) makes a new one (dataclasses.replace)."""
 
     seq: int
     timestamp: float  # source clock (file position or wall clock), seconds
@@ -113,7 +115,7 @@ class FrameResult:
     size: tuple[int, int]
     objects: Detections  # published tracks detected in this frame (boxes in source pixels)
     frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
-    events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
+    events: tuple[Event, ...] = ()  # this frame's object events (app/events.py)
     ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
     counts: dict[str, int] = field(default_factory=dict)  # label -> objects present ("all" too)
     zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present

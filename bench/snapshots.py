@@ -29,7 +29,7 @@ SCENE = {
 
 
 class Timed:
-    """Times another consumer's on_result per frame."""
+    """Times the snapshot keeper per frame (it takes each result before the outputs get it)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
@@ -38,7 +38,7 @@ class Timed:
 
     def on_result(self, result) -> None:
         t0 = time.perf_counter()
-        self.inner.on_result(result)
+        self.inner.take(result)
         self.ms.append((time.perf_counter() - t0) * 1000)
         self.tracks.update(result.objects.track_ids.tolist())
 

@@ -561,12 +561,12 @@ def test_tracks_end_while_acap_runtime_is_down_and_the_run_waits_for_it(sock_dir
         else:  # every Predict waits (the emulator serialises them under this lock, as larod does)
             emu._predict_lock.acquire()
         def ids(kind):
-            return {e["after"]["id"] for r in list(results) for e in r.events if e["type"] == kind}
+            return {e.after.id for r in list(results) for e in r.events if e.type == kind}
 
         wait_until(lambda: ids("new") and ids("end") == ids("new"), 60, 0.05,
                    "an end for every published object while ACAP Runtime is down")
         assert not run.errors and run.thread.is_alive()  # still waiting for the server, not given up
-        assert {e["reason"] for r in results for e in r.events if e["type"] == "end"} == {"lost"}
+        assert {e.reason for r in results for e in r.events if e.type == "end"} == {"lost"}
         assert results[-1].frame is None and results[-1].counts["all"] == 0
     finally:
         if fault != "down":
@@ -704,7 +704,7 @@ def test_documented_emulator_commands_do_what_the_docs_say(pace, sock_dir, tmp_p
         emu.terminate()
         emu.wait(10)
     assert run.returncode == 0, run.stderr
-    seqs = [json.loads(line)["seq"] for line in run.stdout.splitlines()]
+    seqs = [json.loads(line).seq for line in run.stdout.splitlines()]
     frames = int(re.search(r"vigil: (\d+) frames in", run.stderr).group(1))
     dropped = int(re.search(r"(\d+) frames dropped", run.stderr).group(1))
     assert frames == len(seqs) > 0
@@ -912,7 +912,7 @@ class _Events:
 
     def on_result(self, result) -> None:
         self.frames += result.frame is not None
-        self.types += [e["type"] for e in result.events]
+        self.types += [e.type for e in result.events]
 
     def close(self) -> None:
         pass

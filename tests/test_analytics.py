@@ -52,7 +52,7 @@ def run(a: Analytics, path, dt=0.1, tid=1, cls=0, score=0.9):
 
 
 def kinds(events):
-    return [e["type"] for e in events]
+    return [e.type for e in events]
 
 
 # ---- geometry -------------------------------------------------------------------------------
@@ -76,19 +76,19 @@ ZONE = {"left": ZoneConfig(polygon=[(0, 0), (0.5, 0), (0.5, 1), (0, 1)], inertia
 def test_zone_entry_needs_inertia_frames_and_is_dated_to_the_first():
     a = Analytics(LABELS, zones=ZONE, events=EventsConfig(update_interval=0, heartbeat=0))
     ev = run(a, [(0.7, 0.5), (0.4, 0.5), (0.4, 0.5), (0.4, 0.5)])
-    entries = [e for e in ev if "entered_zone" in e["changes"]]
+    entries = [e for e in ev if "entered_zone" in e.changes]
     assert len(entries) == 1
-    assert entries[0]["after"]["frame_time"] == pytest.approx(0.2)  # confirmed on the 2nd frame inside
-    assert entries[0]["after"]["dwell"]["left"] == pytest.approx(0.1)  # counted from the 1st
+    assert entries[0].after.frame_time == pytest.approx(0.2)  # confirmed on the 2nd frame inside
+    assert entries[0].after.dwell["left"] == pytest.approx(0.1)  # counted from the 1st
     assert a.zone_counts["left"] == {"all": 1, "person": 1, "car": 0}
 
 
 def test_one_frame_of_flicker_at_the_zone_edge_changes_nothing():
     a = Analytics(LABELS, zones=ZONE, events=EventsConfig(update_interval=0, heartbeat=0))
     ev = run(a, [(0.4, 0.5), (0.4, 0.5), (0.6, 0.5), (0.4, 0.5), (0.6, 0.5), (0.4, 0.5)])
-    changes = [c for e in ev for c in e["changes"]]
+    changes = [c for e in ev for c in e.changes]
     assert changes.count("entered_zone") == 1 and changes.count("left_zone") == 0
-    assert ev[-1]["after"]["current_zones"] == ["left"] and a.zone_counts["left"]["all"] == 1
+    assert ev[-1].after.current_zones == ("left",) and a.zone_counts["left"]["all"] == 1
 
 
 def test_dwell_accumulates_over_separate_visits():
@@ -97,9 +97,9 @@ def test_dwell_accumulates_over_separate_visits():
     path = [(0.4, 0.5)] * 5 + [(0.8, 0.5)] * 5 + [(0.4, 0.5)] * 3  # 0.5 s in, out, back for the last 0.3 s
     run(a, path)
     e = a.finish(ended(1, t=1.2)).events[0]
-    assert e["type"] == "end"
-    assert e["after"]["dwell"]["z"] == pytest.approx(0.5 + 0.2)  # last visit: entered at 1.0, last seen 1.2
-    assert e["after"]["entered_zones"] == ["z"]
+    assert e.type == "end"
+    assert e.after.dwell["z"] == pytest.approx(0.5 + 0.2)  # last visit: entered at 1.0, last seen 1.2
+    assert e.after.entered_zones == ("z",)
 
 
 def test_zone_with_a_label_filter_ignores_other_labels():
@@ -115,10 +115,10 @@ def test_loitering_raises_one_update_after_the_threshold():
                                                  loitering_time=1.0)},
                   events=EventsConfig(update_interval=0, heartbeat=0), stationary=StationaryConfig(seconds=0))
     ev = run(a, [(0.5 + 0.01 * i, 0.5) for i in range(20)])
-    loiter = [e for e in ev if "loitering" in e["changes"]]
+    loiter = [e for e in ev if "loitering" in e.changes]
     assert len(loiter) == 1
-    assert loiter[0]["after"]["frame_time"] == pytest.approx(1.0)
-    assert loiter[0]["after"]["loitering_zones"] == ["z"]
+    assert loiter[0].after.frame_time == pytest.approx(1.0)
+    assert loiter[0].after.loitering_zones == ("z",)
 
 
 # ---- lines ----------------------------------------------------------------------------------
@@ -129,9 +129,9 @@ LINE = {"door": LineConfig(start=(0.5, 0.0), end=(0.5, 1.0), hysteresis=0.05)}  
 def test_crossing_counts_once_with_direction():
     a = Analytics(LABELS, lines=LINE, events=EventsConfig(update_interval=0, heartbeat=0))
     ev = run(a, [(0.2 + 0.05 * i, 0.5) for i in range(12)])  # walks right: from the line's right-hand side
-    crossed = [e for e in ev if "crossed_line" in e["changes"]]
+    crossed = [e for e in ev if "crossed_line" in e.changes]
     assert len(crossed) == 1
-    assert crossed[0]["after"]["lines_crossed"][0]["direction"] == "out"
+    assert crossed[0].after.lines_crossed[0].direction == "out"
     assert (a.line_states["door"]["in"], a.line_states["door"]["out"]) == (0, 1)
     ev = run(a, [(0.8 - 0.05 * i, 0.5) for i in range(12)], tid=2)  # another one walks back
     assert (a.line_states["door"]["in"], a.line_states["door"]["out"]) == (1, 1)
@@ -219,37 +219,37 @@ def test_per_label_filter_overrides_the_default():
     f = FiltersConfig(min_score=0.5, labels={"car": LabelFilter(min_score=0.95)})
     a = Analytics(LABELS, filters=f)
     r = a.update(frame(0), dets((1, 0.3, 0.5, 0.9, 0), (2, 0.6, 0.5, 0.9, 1)))
-    assert [e["after"]["label"] for e in r.events] == ["person"]
+    assert [e.after.label for e in r.events] == ["person"]
 
 
 def test_by_default_a_person_is_published_once_it_scores_half_and_a_car_at_any_score():
     # a static object scored 0.43-0.50 as a person (the sample clip's traffic cone) stays unpublished
     a = Analytics(LABELS, filters=FiltersConfig())
     r = a.update(frame(0), dets((1, 0.3, 0.5, 0.48, 0), (2, 0.6, 0.5, 0.40, 1)))
-    assert [e["after"]["label"] for e in r.events] == ["car"]
+    assert [e.after.label for e in r.events] == ["car"]
     r = a.update(frame(1), dets((1, 0.3, 0.5, 0.5, 0), (2, 0.6, 0.5, 0.40, 1)))
-    assert [e["after"]["track_id"] for e in r.events if e["type"] == "new"] == [1]
+    assert [e.after.track_id for e in r.events if e.type == "new"] == [1]
 
 
 def test_a_min_score_set_without_labels_reaches_people_and_one_with_labels_does_not():
     given = FiltersConfig.model_validate({"min_score": 0.7})  # as `--set filters.min_score=0.7` gives it
     a = Analytics(LABELS, filters=given)
-    assert [e["after"]["label"] for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == []
+    assert [e.after.label for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == []
     both = FiltersConfig.model_validate({"min_score": 0.7, "labels": {"person": {"min_score": 0.5}}})
     a = Analytics(LABELS, filters=both)
-    assert [e["after"]["label"] for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == ["person"]
+    assert [e.after.label for e in a.update(frame(0), dets((1, 0.3, 0.5, 0.6, 0))).events] == ["person"]
 
 
 def test_area_filter_rejects_boxes_too_large():
     a = Analytics(LABELS, filters=FiltersConfig(max_area=0.005))  # our boxes cover 0.05 x 0.2 = 1 %
-    assert a.update(frame(0), dets((1, 0.3, 0.5))).events == []
+    assert a.update(frame(0), dets((1, 0.3, 0.5))).events == ()
 
 
 def test_min_age_delays_new_until_the_track_is_old_enough():
     a = Analytics(LABELS, filters=FiltersConfig(min_age=0.45))
     ev = run(a, [(0.3, 0.5)] * 8)
-    assert kinds(ev) == ["new"] and ev[0]["after"]["frame_time"] == pytest.approx(0.5)
-    assert ev[0]["after"]["start_time"] == pytest.approx(0.0)
+    assert kinds(ev) == ["new"] and ev[0].after.frame_time == pytest.approx(0.5)
+    assert ev[0].after.start_time == pytest.approx(0.0)
 
 
 # ---- stationary, policy, lifecycle ----------------------------------------------------------------
@@ -259,26 +259,26 @@ def test_object_that_stops_becomes_stationary_and_moving_again_is_reported():
                   events=EventsConfig(update_interval=0, heartbeat=0))
     path = [(0.1 + 0.02 * i, 0.5) for i in range(5)] + [(0.2, 0.5)] * 15 + [(0.2 + 0.03 * i, 0.5) for i in range(8)]
     ev = run(a, path)
-    reasons = [c for e in ev for c in e["changes"] if c in ("stationary", "moving")]
+    reasons = [c for e in ev for c in e.changes if c in ("stationary", "moving")]
     assert reasons == ["stationary", "moving"]
-    st = next(e for e in ev if "stationary" in e["changes"])
-    assert st["after"]["stationary"] is True and st["after"]["motionless_count"] >= 10
+    st = next(e for e in ev if "stationary" in e.changes)
+    assert st.after.stationary is True and st.after.motionless_count >= 10
 
 
 def test_updates_are_rate_limited_and_changes_merged():
     a = Analytics(LABELS, zones={"z": ZoneConfig(polygon=[(0, 0), (0.5, 0), (0.5, 1), (0, 1)], inertia=1)},
                   lines=LINE, events=EventsConfig(update_interval=1.0, heartbeat=0))
     ev = run(a, [(0.3, 0.5), (0.4, 0.5), (0.6, 0.5), (0.6, 0.5), (0.6, 0.5)] + [(0.6, 0.5)] * 10)
-    ups = [e for e in ev if e["type"] == "update"]
+    ups = [e for e in ev if e.type == "update"]
     assert len(ups) == 1  # left the zone and crossed the line in one update, a second after 'new'
-    assert set(ups[0]["changes"]) == {"left_zone", "crossed_line"}
-    assert ups[0]["after"]["frame_time"] == pytest.approx(1.0)
+    assert set(ups[0].changes) == {"left_zone", "crossed_line"}
+    assert ups[0].after.frame_time == pytest.approx(1.0)
 
 
 def test_heartbeat_sends_an_update_while_nothing_changes():
     a = Analytics(LABELS, events=EventsConfig(update_interval=0, heartbeat=0.5), stationary=StationaryConfig(seconds=0))
     ev = run(a, [(0.3 + 0.01 * i, 0.5) for i in range(12)])
-    assert kinds(ev) == ["new", "update", "update"] and ev[1]["changes"] == ["heartbeat"]
+    assert kinds(ev) == ["new", "update", "update"] and ev[1].changes == ("heartbeat",)
 
 
 def test_score_jump_is_worth_an_update():
@@ -286,7 +286,7 @@ def test_score_jump_is_worth_an_update():
     ev = []
     for i, s in enumerate([0.5, 0.55, 0.58, 0.7, 0.72]):
         ev += a.update(frame(i * 0.1), dets((1, 0.3, 0.5, s))).events
-    assert kinds(ev) == ["new", "update"] and ev[1]["changes"] == ["score"] and ev[1]["after"]["top_score"] == 0.7
+    assert kinds(ev) == ["new", "update"] and ev[1].changes == ("score",) and ev[1].after.top_score == 0.7
 
 
 def test_end_is_sent_once_with_the_final_state_and_counts_drop():
@@ -295,9 +295,9 @@ def test_end_is_sent_once_with_the_final_state_and_counts_drop():
     assert a.counts["all"] == 1 and a.zone_counts["left"]["all"] == 1
     r = a.finish(ended(1, t=0.2))
     assert kinds(r.events) == ["end"] and r.ended == [1]
-    assert r.events[0]["after"]["end_time"] == pytest.approx(0.2)
+    assert r.events[0].after.end_time == pytest.approx(0.2)
     assert r.counts["all"] == 0 and r.zones["left"]["all"] == 0
-    assert a.finish(ended(1, t=0.3)).events == []  # the tracker repeating itself changes nothing
+    assert a.finish(ended(1, t=0.3)).events == ()  # the tracker repeating itself changes nothing
 
 
 def test_missed_object_counts_as_present_only_up_to_the_presence_timeout():
@@ -305,11 +305,11 @@ def test_missed_object_counts_as_present_only_up_to_the_presence_timeout():
                   events=EventsConfig(update_interval=0, heartbeat=0))
     run(a, [(0.3, 0.5)] * 3)  # last seen at 0.2
     r = a.update(frame(1.1, 11), Detections())  # missed, but the tracker keeps the track
-    assert r.counts["all"] == 1 and r.zones["left"]["all"] == 1 and r.events == []
+    assert r.counts["all"] == 1 and r.zones["left"]["all"] == 1 and r.events == ()
     r = a.update(frame(1.3, 13), Detections())
-    assert r.counts["all"] == 0 and r.zones["left"]["all"] == 0 and r.events == []
+    assert r.counts["all"] == 0 and r.zones["left"]["all"] == 0 and r.events == ()
     r = a.update(frame(1.4, 14), dets((1, 0.3, 0.5)))  # seen again: present again, no new event
-    assert r.counts["all"] == 1 and r.events == []
+    assert r.counts["all"] == 1 and r.events == ()
     assert kinds(a.finish(ended(1, t=1.4)).events) == ["end"]
 
 
@@ -337,7 +337,7 @@ def test_with_the_real_tracker_every_published_track_gets_new_then_end():
     events += a.finish(tracker.pop_events()).events
     per = {}
     for e in events:
-        per.setdefault(e["after"]["id"], []).append(e["type"])
+        per.setdefault(e.after.id, []).append(e.type)
     assert len(per) == 3
     for types in per.values():
         assert types[0] == "new" and types[-1] == "end" and types.count("end") == 1

@@ -68,9 +68,9 @@ def test_the_tracker_publishes_the_voted_label_and_the_engine_one_label_update()
         trucks.append(r.counts.get("truck"))
     switches = sum(1 for x, y in zip(published, published[1:]) if x != y)
     assert published[-1] == "truck" and switches == 1, published
-    labelled = [e for e in events if e["type"] == "update" and "label" in e["changes"]]
+    labelled = [e for e in events if e.type == "update" and "label" in e.changes]
     assert len(labelled) == 1
-    assert labelled[0]["before"]["label"] == "car" and labelled[0]["after"]["label"] == "truck"
+    assert labelled[0].before.label == "car" and labelled[0].after.label == "truck"
     seen = vehicles[len(vehicles) - len(published):]
     assert set(seen) == {1}  # the group count holds the van once, whichever member it is
     assert trucks[-1] == 1 and trucks[-60:].count(1) == 60

@@ -12,7 +12,9 @@ from app.snapshots.consumer import Snapshots, crop_box
 from app.snapshots.quality import view_quality
 from app.snapshots.serve import sized
 from app.snapshots.store import Snapshot, SnapshotStore
+from app.events import Event
 from app.types import Detections, Frame, FrameResult
+from tests.event_util import event as make_event
 from tests.test_mqtt import FAST, SCENE
 
 SIZE = (640, 480)
@@ -106,11 +108,11 @@ def result(seq: int, t: float, boxes, tids, events=(), image=None) -> FrameResul
     image = np.zeros((480, 640, 3), np.uint8) if image is None else image
     dets = Detections(boxes, [0.9] * len(boxes), [0] * len(boxes), tids)
     return FrameResult(seq=seq, timestamp=t, epoch=t, size=SIZE, objects=dets, frame=Frame(image, t, seq),
-                       events=list(events))
+                       events=tuple(events))
 
 
-def event(kind: str, tid: int) -> dict:
-    return {"type": kind, "after": {"id": f"run-{tid}", "track_id": tid}}
+def event(kind: str, tid: int, seq: int = 1) -> Event:
+    return make_event(kind, f"run-{tid}", seq)
 
 
 def test_a_better_view_waits_for_the_interval_and_the_last_one_is_kept_when_the_track_ends(tmp_path):
@@ -119,19 +121,22 @@ def test_a_better_view_waits_for_the_interval_and_the_last_one_is_kept_when_the_
     s = Snapshots(SnapshotsConfig(enabled=True, interval=1.0), ["person"], store, "run",
                   publish=lambda label, data: published.append(label))
     new = event("new", 1)
-    s.on_result(result(0, 0.0, [[100, 100, 120, 140]], [1], [new]))
-    assert s.encodes == 1 and new["after"]["has_snapshot"] is True  # the first view at once
-    s.on_result(result(1, 0.2, [[100, 100, 140, 180]], [1]))  # better, but within the interval
-    s.on_result(result(2, 0.4, [[100, 100, 160, 220]], [1]))
+    (sent,) = s.take(result(0, 0.0, [[100, 100, 120, 140]], [1], [new])).events
+    assert s.encodes == 1 and sent.after.has_snapshot is True  # the first view at once
+    assert sent.before.has_snapshot is True and new.after.has_snapshot is False  # a new value; the made one as it was
+    s.take(result(1, 0.2, [[100, 100, 140, 180]], [1]))  # better, but within the interval
+    s.take(result(2, 0.4, [[100, 100, 160, 220]], [1]))
     assert s.encodes == 1
-    s.on_result(result(3, 1.0, [[100, 100, 121, 141]], [1]))  # not better; the pending one is due
+    s.take(result(3, 1.0, [[100, 100, 121, 141]], [1]))  # not better; the pending one is due
     assert s.encodes == 2
     crop = cv2.imdecode(np.frombuffer(store.get("run-1", crop=True), np.uint8), cv2.IMREAD_COLOR)
     assert crop.shape[:2] == (180, 90)  # the 60x120 box of frame 2 plus 25 % each side
-    s.on_result(result(4, 1.2, [[100, 100, 200, 300]], [1]))  # best yet, pending at the end
-    end = event("end", 1)
-    s.on_result(FrameResult(seq=-1, timestamp=1.3, epoch=1.3, size=SIZE, objects=Detections(), events=[end]))
-    assert s.encodes == 3 and end["after"]["has_snapshot"] is True
+    s.take(result(4, 1.2, [[100, 100, 200, 300]], [1]))  # best yet, pending at the end
+    end = event("end", 1, seq=2)
+    (sent,) = s.take(FrameResult(seq=-1, timestamp=1.3, epoch=1.3, size=SIZE, objects=Detections(),
+                                 events=(end,))).events
+    assert s.encodes == 3 and sent.after.has_snapshot is True
+    assert sent.before.has_snapshot is True  # as the track's previous event was sent
     assert (tmp_path / "run-1.jpg").is_file() and (tmp_path / "run-1.full.jpg").is_file()
     assert published == ["person"] * 3
 
@@ -140,8 +145,8 @@ def test_labels_not_asked_for_get_no_snapshot():
     store = SnapshotStore(None, 10, 10**9, 10, 10**9)
     s = Snapshots(SnapshotsConfig(enabled=True, labels=["car"]), ["person", "car"], store, "run")
     ev = event("new", 1)
-    s.on_result(result(0, 0.0, [[100, 100, 120, 140]], [1], [ev]))
-    assert s.encodes == 0 and ev["after"]["has_snapshot"] is False
+    (sent,) = s.take(result(0, 0.0, [[100, 100, 120, 140]], [1], [ev])).events
+    assert s.encodes == 0 and sent.after.has_snapshot is False
 
 
 def test_on_the_sample_clip_encodes_are_bounded_by_the_interval_and_every_event_has_a_snapshot(tmp_path):
@@ -157,8 +162,8 @@ def test_on_the_sample_clip_encodes_are_bounded_by_the_interval_and_every_event_
             pass
 
     summary = pipeline.run(cfg, max_frames=100, consumers=[Events()])
-    ids = {e["after"]["id"] for e in events}
-    assert len(ids) >= 5 and all(e["after"]["has_snapshot"] for e in events)
+    ids = {e.after.id for e in events}
+    assert len(ids) >= 5 and all(e.after.has_snapshot for e in events)
     files = os.listdir(tmp_path / "snapshots")
     assert len(files) == 2 * len(ids)  # every ended object: crop and full frame
     # the output stage (snapshots and state files only) stays a small part of a frame (bench/snapshots.py)

@@ -105,8 +105,9 @@ def _result(*events):
     from app.types import FrameResult
     from app.types import Detections
 
-    evs = [{"type": t, "seq": 0, "run_id": "r", "before": {"id": i}, "after": {"id": i, "n": n}, "changes": []}
-           for t, i, n in events]
+    from tests.event_util import event
+
+    evs = tuple(event(t, i, motionless_count=n) for t, i, n in events)
     return FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1), objects=Detections(), events=evs)
 
 
@@ -126,12 +127,12 @@ def test_open_tracks_stay_on_disk_until_the_broker_acknowledged_their_end(tmp_pa
     assert set(on_disk()) == {"r-1", "r-2"}  # the end is not acknowledged yet: a crash now re-ends r-2
     j.confirm("r-2")
     j.on_result(_result(("update", "r-1", 2)))
-    assert set(on_disk()) == {"r-1"} and on_disk()["r-1"]["n"] == 2
+    assert set(on_disk()) == {"r-1"} and on_disk()["r-1"]["motionless_count"] == 2
     j.on_result(_result(("end", "r-1", 3)))
     j.close()  # a clean stop while the broker was away: r-1's end never reached it
     assert set(on_disk()) == {"r-1"}
     again = OpenTracksFile(path, wait_for_ack=True)
-    assert [o["id"] for o in again.load()] == ["r-1"]
+    assert [o.id for o in again.load()] == ["r-1"]
     j.confirm("r-1")
     j.close()
     assert not path.exists()

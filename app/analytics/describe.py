@@ -6,6 +6,7 @@ import numpy as np
 
 from app.analytics.table import Table
 from app.analytics.zones import Zones
+from app.events import TrackedObject
 
 
 def label_name(labels: list[str], class_id: int) -> str:
@@ -13,7 +14,7 @@ def label_name(labels: list[str], class_id: int) -> str:
 
 
 class Describer:
-    """Builds the event object (Frigate field names plus Vigil's) for one table row."""
+    """Builds the event object (app.events.TrackedObject) for one table row."""
 
     def __init__(self, labels, zone_names, line_names, run_id, device_id, offset) -> None:
         self.labels = labels
@@ -24,7 +25,7 @@ class Describer:
         self.offset = offset
 
     def describe(self, T: Table, i: int, entered: list, crossed: list, size: tuple[int, int],
-                 end: bool = False) -> dict:
+                 end: bool = False) -> TrackedObject:
         w_img, h_img = size
         # the tracker's filtered box may reach past the frame edge; report the visible part
         x1, y1, x2, y2 = (float(v) for v in np.clip(T.box[i], 0, (w_img, h_img, w_img, h_img)))
@@ -33,7 +34,7 @@ class Describer:
         member = T.member[i]
         dwell = Zones.dwell_of(T, i) if len(self.zone_names) else np.zeros(0)
         tid = int(T.tid[i])
-        return {
+        return TrackedObject.model_validate({
             "id": f"{self.run_id}-{tid}",
             "track_id": tid,
             "camera": self.device_id,
@@ -56,8 +57,9 @@ class Describer:
             "lines_crossed": list(crossed),
             "stationary": bool(T.stationary[i]),
             "motionless_count": int(T.motionless[i]),
-            "has_snapshot": False,  # set by the snapshot output (app/snapshots) when it holds a view
-        }
+            # decided with the snapshot store when the result is made (app/snapshots/flags.py)
+            "has_snapshot": False,
+        })
 
 
 class TracksView:
@@ -70,9 +72,10 @@ class TracksView:
         return int(np.count_nonzero(self._T.published))
 
     def objects(self) -> list[dict]:
+        """Each published track's event object as a new JSON-ready dict (the reader's own)."""
         T = self._T
         return [
             self._d.describe(T, i, self._entered.get(int(T.tid[i]), ()), self._crossed.get(int(T.tid[i]), ()),
-                             self._size)
+                             self._size).doc()
             for i in np.flatnonzero(T.published).tolist()
         ]

@@ -1,8 +1,9 @@
 """Per-frame analytics over tracked Detections: filters, zones, lines, stationary, and the event policy.
 
 `Analytics.update` runs once per frame (on the outputs thread). It keeps per-track state in a Table
-(arrays, one row per live track) and returns a FrameResult: this frame's Frigate-shaped events, the
-published objects and the counts, as new dict objects whenever they change (readers may hold them).
+(arrays, one row per live track) and returns a FrameResult: this frame's events (frozen app.events.Event
+values), the published objects and the counts, as new dict objects whenever they change (readers may
+hold them).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from app.analytics.live import reconfigure
 from app.analytics.stationary import STATIONARY_COLUMNS, update_stationary
 from app.analytics.table import Table
 from app.analytics.zones import Zones, class_index
+from app.events import EndReason, Event, EventType, TrackedObject
 from app.tracking.events import KINDS, TrackEvents
 from app.types import Detections, Frame, FrameResult
 
@@ -78,11 +80,11 @@ class Analytics:
             **Zones.columns(nz),
             **Lines.columns(nl),
         })
-        self._end_reason = "lost"
+        self._end_reason = EndReason.LOST
         self._entered: dict[int, list[str]] = {}
         self._crossed: dict[int, list[dict]] = {}
         self._reasons: dict[int, list[str]] = {}
-        self._last_after: dict[int, dict] = {}
+        self._last_after: dict[int, TrackedObject] = {}
         self._per_class_filters()
         # the labels that can be detected (decoder.classes) when given, else every label of a short list
         detectable = [lab for lab in count_labels or [] if lab in self.labels]
@@ -110,28 +112,24 @@ class Analytics:
         with self._lock:
             return self._update(frame, frame.seq, frame.timestamp, frame.size, tracked, events or TrackEvents())
 
-    def finish(self, events: TrackEvents, seq: int = -1, reason: str = "stop") -> FrameResult:
+    def finish(self, events: TrackEvents, seq: int = -1, reason: EndReason = EndReason.STOP) -> FrameResult:
         """Process tracker events without a new frame, publishing `end` for the tracks they end: the final
         ones after end_all (reason stop), or tracks that expired while a live source was silent (lost)."""
         with self._lock:
             now = float(self.T.last_seen.max()) if len(self.T) else 0.0
             if len(events):
                 now = max(now, float(events.timestamp.max()))
-            self._end_reason = reason
+            self._end_reason = EndReason(reason)
             try:
                 return self._update(None, seq, now, self._size, Detections(), events)
             finally:
-                self._end_reason = "lost"
+                self._end_reason = EndReason.LOST
 
-    def end_orphans(self, objects: list[dict]) -> list[dict]:
+    def end_orphans(self, objects: list[TrackedObject]) -> tuple[Event, ...]:
         """`end` events (reason `restart`) for objects an earlier run published but never ended (it died)."""
-        out = []
         with self._lock:
-            for last in objects:
-                after = {**last, "end_time": last.get("frame_time")}
-                out.append(self._stamp({"type": "end", "before": last, "after": after, "changes": [],
-                                        "reason": "restart"}))
-        return out
+            return tuple(self._stamp(EventType.END, last, last.model_copy(update={"end_time": last.frame_time}), (),
+                                     EndReason.RESTART) for last in objects)
 
     def reset_counts(self, names: list[str] | None = None) -> dict[str, dict]:
         """Zero line counts (all lines, or those named); return the new line states. Any thread."""
@@ -201,7 +199,7 @@ class Analytics:
         rows = T.rows(ids)
         self._absorb_tracker_events(events)
         w, h = size
-        out_events: list[dict] = []
+        out_events: list[Event] = []
         k = len(rows)
         if k:
             cls, scores = tracked.class_ids, tracked.scores
@@ -265,14 +263,14 @@ class Analytics:
                 if "crossed_line" not in lst:
                     lst.append("crossed_line")
             for i in np.flatnonzero(publish).tolist():
-                out_events.append(self._event("new", rows[i], now))
+                out_events.append(self._event(EventType.NEW, rows[i], now))
         objects = tracked[T.published[rows]] if k else Detections()
         out_events.extend(self._due_updates(now))
         ended = self._end(events, out_events)  # compacts the table: `rows` is stale after this
         self._recount(now)
         return FrameResult(
             frame=frame, seq=seq, timestamp=now, epoch=now + self.offset, size=size, objects=objects,
-            events=out_events, ended=ended, counts=self.counts, zones=self.zone_counts,
+            events=tuple(out_events), ended=ended, counts=self.counts, zones=self.zone_counts,
             lines=self.line_states, line_totals=self.line_totals,
             tracks=self._view() if self.keep_tracks_view else None,
         )
@@ -295,27 +293,27 @@ class Analytics:
             rn = r[news]
             T.first_seen[rn] = np.minimum(T.first_seen[rn], events.first_seen[j[news]])
 
-    def _event(self, kind: str, row: int, now: float, changes: list[str] | None = None) -> dict:
+    def _event(self, kind: EventType | str, row: int, now: float, changes: list[str] | None = None) -> Event:
         T = self.T
         tid = int(T.tid[row])
+        end = kind == EventType.END
         after = self._describer.describe(
-            T, row, self._entered.get(tid, ()), self._crossed.get(tid, ()), self._size, end=(kind == "end")
+            T, row, self._entered.get(tid, ()), self._crossed.get(tid, ()), self._size, end=end
         )
         before = self._last_after.get(tid, after)
         self._last_after[tid] = after
         T.last_event_ts[row] = now
         T.last_event_top[row] = T.top[row]
-        event = {"type": kind, "before": before, "after": after, "changes": changes or []}
-        if kind == "end":
-            event["reason"] = self._end_reason
-        return self._stamp(event)
+        return self._stamp(EventType(kind), before, after, changes or (), self._end_reason if end else None)
 
-    def _stamp(self, event: dict) -> dict:
-        """Give an event the next sequence number of this run (caller holds the lock)."""
+    def _stamp(self, kind: EventType, before: TrackedObject, after: TrackedObject, changes,
+               reason: EndReason | None) -> Event:
+        """The event with the next sequence number of this run (caller holds the lock)."""
         self.seq += 1
-        return {"type": event["type"], "seq": self.seq, "run_id": self.run_id, **event}
+        return Event(type=kind, seq=self.seq, run_id=self.run_id, before=before, after=after,
+                     changes=tuple(changes), reason=reason)
 
-    def _due_updates(self, now: float) -> list[dict]:
+    def _due_updates(self, now: float) -> list[Event]:
         """Update events for published tracks with pending changes (rate-limited) or a heartbeat due."""
         T = self.T
         if not len(T):
@@ -332,10 +330,10 @@ class Analytics:
         for tid in [t for t in self._reasons if t in T.row]:
             r = T.row[tid]
             if due[r]:
-                out.append(self._event("update", r, now, self._reasons.pop(tid)))
+                out.append(self._event(EventType.UPDATE, r, now, self._reasons.pop(tid)))
         return out
 
-    def _end(self, events: TrackEvents, out_events: list[dict]) -> list[int]:
+    def _end(self, events: TrackEvents, out_events: list[Event]) -> list[int]:
         """`end` events for published tracks the tracker ended; drop their rows."""
         T = self.T
         if not len(events):
@@ -348,7 +346,7 @@ class Analytics:
         for tid in gone:
             r = T.row[tid]
             if T.published[r]:
-                out_events.append(self._event("end", r, float(T.last_seen[r]), self._reasons.get(tid, [])))
+                out_events.append(self._event(EventType.END, r, float(T.last_seen[r]), self._reasons.get(tid, [])))
                 ended.append(tid)
             for d in (self._entered, self._crossed, self._reasons, self._last_after):
                 d.pop(tid, None)

@@ -107,9 +107,7 @@ class MqttPublisher(Supervised):
     def on_result(self, result: FrameResult) -> None:
         """Queue this frame's events, changed state and (when enabled) the frame message."""
         qos = self.cfg.qos
-        msgs = [Message(self.topics.events, dumps(e), qos, False, e["type"] != "update",
-                        "update" if e["type"] == "update" else "critical",
-                        e["after"]["id"] if e["type"] == "end" else None) for e in result.events]
+        msgs = [Message.of_event(self.topics.events, e, qos) for e in result.events]
         frame_msg = None
         image = self.latest.due(result) if self.latest is not None else None
         if self.cfg.frame:

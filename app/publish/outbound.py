@@ -5,6 +5,8 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Iterable
 
+from app.events import Event, EventType
+
 
 @dataclass(slots=True)
 class Message:
@@ -15,6 +17,13 @@ class Message:
     critical: bool = False  # an event the bound never drops (new/end)
     kind: str = "other"  # critical | update | other: how it is counted when it cannot be delivered
     ended: str | None = None  # for an `end` event: the object's id, reported once the broker acknowledges it
+
+    @classmethod
+    def of_event(cls, topic: str, e: Event, qos: int) -> Message:
+        """An event as sent: its one serialisation; `new`/`end` critical, an `end` reported when acknowledged."""
+        update = e.type == EventType.UPDATE
+        return cls(topic, e.payload, qos, False, not update, "update" if update else "critical",
+                   e.after.id if e.type == EventType.END else None)
 
 
 class OutboundQueue:

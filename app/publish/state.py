@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from app.events import TrackedObject
 from app.publish.statefile import LineStateFile, OpenTracksFile, check_state_file, tracks_path
 from app.publish.statelock import StateLock
 
@@ -18,7 +19,7 @@ class RunState:
     lock: StateLock
     lines: LineStateFile
     tracks: OpenTracksFile
-    orphans: list[dict] = field(default_factory=list)
+    orphans: list[TrackedObject] = field(default_factory=list)
 
     def release(self) -> None:
         self.lines.close()  # already closed by the outputs, unless they never started: then the journal

@@ -16,7 +16,10 @@ import threading
 import time
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from app.errors import ConfigError
+from app.events import EventType, TrackedObject, object_of
 from app.publish.linejournal import LineJournal, journal_path, replay
 from app.types import FrameResult
 
@@ -184,15 +187,16 @@ class OpenTracksFile:
     def __init__(self, path: str | Path, wait_for_ack: bool) -> None:
         self.path = Path(path)
         self.wait_for_ack = wait_for_ack
-        self._open: dict[str, dict] = {}  # event id -> the object as last published
+        self._open: dict[str, TrackedObject] = {}  # event id -> the object as last published
         self._ending: set[str] = set()  # ended, waiting for the broker's acknowledgement of the end
         self._confirmed: set[str] = set()  # acknowledged ends not yet taken off (set from paho's thread)
         self._lock = threading.Lock()
         self._dirty = False
         self._failed = False
 
-    def load(self) -> list[dict]:
-        """The objects a previous run left open, oldest first; [] when none. A damaged file is set aside."""
+    def load(self) -> list[TrackedObject]:
+        """The objects a previous run left open, oldest first; [] when none. A damaged file is set aside;
+        an entry that is not an object Vigil writes is left out, with a warning."""
         try:
             if not stat.S_ISREG(self.path.stat().st_mode):  # a directory or device: never moved, never read
                 log.warning("%s is not a regular file; tracks open at the last stop get no end", self.path)
@@ -212,12 +216,20 @@ class OpenTracksFile:
                 pass
             log.warning("%s is unreadable (%s); tracks open at the last stop get no end", self.path, e)
             return []
-        return objs
+        out = []
+        for o in objs:
+            try:
+                out.append(object_of(o))
+            except ValidationError as e:
+                err = e.errors()[0]
+                log.warning("%s: open track %s is not an object this version writes (%s: %s); it gets no end",
+                            self.path, o["id"], ".".join(map(str, err["loc"])), err["msg"])
+        return out
 
-    def adopt(self, objects: list[dict]) -> None:
+    def adopt(self, objects: list[TrackedObject]) -> None:
         """Keep the previous run's open objects until their restart `end` is acknowledged."""
         for o in objects:
-            self._open[o["id"]] = o
+            self._open[o.id] = o
         self._dirty = bool(objects)
 
     def confirm(self, event_id: str) -> None:
@@ -228,8 +240,8 @@ class OpenTracksFile:
     def on_result(self, result: FrameResult) -> None:
         opened = False
         for e in result.events:
-            oid = e["after"]["id"]
-            if e["type"] == "end":
+            oid = e.after.id
+            if e.type == EventType.END:
                 if self.wait_for_ack:
                     self._ending.add(oid)
                 else:
@@ -237,7 +249,7 @@ class OpenTracksFile:
                     self._dirty = True
             elif oid not in self._ending:
                 opened |= oid not in self._open
-                self._open[oid] = e["after"]
+                self._open[oid] = e.after
         with self._lock:
             done, self._confirmed = self._confirmed, set()
         for oid in done:
@@ -257,7 +269,7 @@ class OpenTracksFile:
                 return
             tmp = self.path.with_name(f".{self.path.name}.tmp")
             tmp.write_text(json.dumps({"version": VERSION, "saved": round(time.time(), 3),
-                                       "open": list(self._open.values())}, separators=(",", ":")))
+                                       "open": [o.doc() for o in self._open.values()]}, separators=(",", ":")))
             os.replace(tmp, self.path)
         except OSError as e:
             if not self._failed:  # a full or read-only disk: keep running, say so once

@@ -1,27 +1,33 @@
-"""The snapshot output: keeps each published track's best view as JPEGs (a consumer of FrameResult).
+"""The snapshot keeper: keeps each published track's best view as JPEGs, as each result is made.
 
 Per frame it scores every published object's view (app/snapshots/quality.py). A view better than
 the kept one by `improvement` becomes pending; a pending view is encoded once `interval` seconds
 (source clock) have passed since that track's last encode, so JPEG work is bounded per track
 whatever the frame rate. A track's first view is encoded at once, so its `new` event can already
 say `has_snapshot: true`. When the track ends, a view still pending is encoded and the snapshot is
-written to disk. Every event that passes sets `after.has_snapshot` to whether the store holds one,
-so this consumer goes before the status, the MQTT publisher and the open-tracks file.
+written to disk. The keeper is part of making a result, not an output: `take` keeps the views of a
+result analytics just made and returns that result with every event's `has_snapshot` decided from the
+store (app/snapshots/flags.py), frozen, so no output depends on running after another one. A failure
+of the keeper (a full disk) ends the snapshots of this run, not the result: it is logged, and
+`close()` raises it again so the run exits non-zero, as a failed output does.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import cv2
 import numpy as np
 
 from app.annotate import annotate
+from app.errors import VigilError
 from app.snapshots.config import SnapshotMqttConfig, SnapshotsConfig
+from app.snapshots.flags import SnapshotFlags
 from app.snapshots.quality import view_quality
 from app.snapshots.store import Snapshot, SnapshotStore
+from app.events import EventType
 from app.types import Detections, FrameResult
 
 log = logging.getLogger(__name__)
@@ -91,8 +97,20 @@ class Snapshots:
         self.encodes = 0
         self.encode_seconds = 0.0
         self._mqtt_warned = False
+        self.flags = SnapshotFlags(store.has)
+        self.error: Exception | None = None  # the failure that ended the keeping
 
-    def on_result(self, result: FrameResult) -> None:
+    def take(self, result: FrameResult) -> FrameResult:
+        """Keep the views of a result just made; return it with has_snapshot decided (a new, frozen value)."""
+        if self.error is None:
+            try:
+                self._keep(result)
+            except Exception as e:  # noqa: BLE001 - the result goes on without snapshots; close() raises it
+                self.error = e
+                log.error("snapshots stopped: %s", e, exc_info=not isinstance(e, VigilError))
+        return replace(result, events=self.flags.decide(result.events)) if result.events else result
+
+    def _keep(self, result: FrameResult) -> None:
         active = self.on is None or self.on()
         if active and result.frame is not None and len(result.objects):
             self._consider(result)
@@ -101,10 +119,8 @@ class Snapshots:
             if active and tr.pending is not None and now - tr.encoded_at >= self.cfg.interval:
                 self._encode(tid, tr, now)
         for e in result.events:
-            after = e["after"]
-            if e["type"] == "end":
-                self._finish(int(after["track_id"]), now)
-            after["has_snapshot"] = self.store.has(after["id"])
+            if e.type == EventType.END:
+                self._finish(e.after.track_id, now)
 
     def _consider(self, result: FrameResult) -> None:
         objs: Detections = result.objects
@@ -157,6 +173,10 @@ class Snapshots:
         self.store.persist(f"{self.run_id}-{tid}")
 
     def close(self) -> None:
-        """Keep what the live tracks have (a run that stops without their `end` still saves them)."""
-        for tid in list(self._tracks):
-            self._finish(tid, float("inf"))
+        """Keep what the live tracks have (a run that stops without their `end` still saves them); then
+        raise the failure that ended the keeping, if one did."""
+        if self.error is None:
+            for tid in list(self._tracks):
+                self._finish(tid, float("inf"))
+        if self.error is not None:
+            raise self.error
