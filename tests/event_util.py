@@ -6,8 +6,8 @@ from app.events import EndReason, Event, TrackedObject
 
 def tracked(oid: str = "run-1", **over) -> TrackedObject:
     """A published object; `oid` is its id (<run>-<track id>), any field can be given."""
-    tid = int(oid.rsplit("-", 1)[-1]) if oid.rsplit("-", 1)[-1].isdigit() else 1
-    doc = {"id": oid, "track_id": tid, "camera": "vigil", "label": "person", "score": 0.9, "top_score": 0.9,
+    tail = oid.rsplit("-", 1)[-1]
+    doc = {"id": oid, "track_id": int(tail) if tail.isdigit() else 1, "camera": "vigil", "label": "person", "score": 0.9, "top_score": 0.9,
            "box": (100, 100, 120, 140), "box_norm": (0.15, 0.2, 0.19, 0.29), "area": 800, "ratio": 0.5,
            "velocity": (0.0, 0.0), "start_time": 0.0, "end_time": None, "frame_time": 0.0, "current_zones": (),
            "entered_zones": (), "dwell": {}, "loitering_zones": (), "lines_crossed": (), "stationary": False,

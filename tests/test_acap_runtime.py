@@ -704,7 +704,7 @@ def test_documented_emulator_commands_do_what_the_docs_say(pace, sock_dir, tmp_p
         emu.terminate()
         emu.wait(10)
     assert run.returncode == 0, run.stderr
-    seqs = [json.loads(line).seq for line in run.stdout.splitlines()]
+    seqs = [json.loads(line)["seq"] for line in run.stdout.splitlines()]
     frames = int(re.search(r"vigil: (\d+) frames in", run.stderr).group(1))
     dropped = int(re.search(r"(\d+) frames dropped", run.stderr).group(1))
     assert frames == len(seqs) > 0

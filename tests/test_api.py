@@ -18,6 +18,7 @@ from tests.conftest import ROOT, run_vigil
 from tests.mqtt_util import free_port, retained_state, validate, wait_until
 from tests.test_mqtt import FAST, SCENE
 from tests.consumers import BackgroundRun, OnFrame
+from tests.event_util import event
 
 TOKEN = "s3cret-token"
 PASSWORD = "hunter2-mqtt"
@@ -175,9 +176,9 @@ def test_event_ring_is_bounded_and_after_a_forgotten_seq_starts_at_the_oldest_he
 
     st = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r", history=5)
     for seq in range(1, 13):
-        ev = {"type": "update", "seq": seq, "run_id": "r", "before": {}, "after": {}, "changes": []}
+        ev = event("update", "r-1", seq, changes=["heartbeat"])
         st.on_result(FrameResult(seq=seq, timestamp=0.0, epoch=0.0, size=(1, 1),
-                                                     objects=Detections(), events=[ev]))
+                                                     objects=Detections(), events=(ev,)))
     assert st.event_window() == (8, 12)
     assert [e["seq"] for e in st.events(100, after=2)] == [8, 9, 10, 11, 12]  # 3..7 are gone: the gap shows
     assert [e["seq"] for e in st.events(2, after=9)] == [10, 11]
@@ -517,7 +518,7 @@ def test_events_say_has_snapshot_false_once_the_store_has_evicted_it():
 
     status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
     store = SnapshotStore(None, max_count=10, max_bytes=10**9, memory_count=1, memory_bytes=10**9)
-    events = [{"type": "new", "seq": i + 1, "after": {"id": f"r-{i}", "has_snapshot": True}} for i in range(2)]
+    events = tuple(event("new", f"r-{i}", i + 1, has_snapshot=True, track_id=i + 1) for i in range(2))
     status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
     for i in range(2):  # memory holds one: the first is evicted
         store.put(f"r-{i}", Snapshot(b"c", b"f", (1, 1), (1, 1)))
@@ -525,7 +526,7 @@ def test_events_say_has_snapshot_false_once_the_store_has_evicted_it():
         got = c.get("/api/events").json()
         assert [e["after"]["has_snapshot"] for e in got] == [False, True]
         assert c.get("/api/events/r-0/snapshot.jpg").status_code == 404
-    assert events[0]["after"]["has_snapshot"] is True  # the shared event is not changed by a reader
+    assert events[0].doc()["after"]["has_snapshot"] is True  # the shared event is not changed by a reader
 
 
 def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path):
@@ -543,8 +544,9 @@ def test_status_page_shows_a_plain_tile_for_an_object_without_snapshot(tmp_path)
     status = Status(["person"], "dev", StageTimer(), Parts(Health(), Health()), "r")
     store = SnapshotStore(None, max_count=10, max_bytes=10**9, memory_count=1, memory_bytes=10**9)
     jpg = cv2.imencode(".jpg", np.full((96, 48, 3), 120, np.uint8))[1].tobytes()
-    events = [{"type": "new", "seq": i + 1, "after": {"id": f"r-{i}", "has_snapshot": True, "label": "person",
-                                                     "track_id": i + 1, "frame_time": 1.0 + i}} for i in range(2)]
+    events = tuple(event("new", f"r-{i}", i + 1, has_snapshot=True, label="person", track_id=i + 1,
+                         frame_time=1.0 + i)
+                   for i in range(2))
     status.on_result(FrameResult(0, 0.0, 0.0, (640, 480), Detections(), events=events))
     for i in range(2):  # memory holds one: r-0's is evicted
         store.put(f"r-{i}", Snapshot(jpg, jpg, (48, 96), (48, 96)))

@@ -20,6 +20,7 @@ from tests.mqtt_util import Gate, Subscriber, free_port, retained_state, validat
 from tests.test_mqtt import FAST, SCENE
 from app.health import mqtt_component
 from tests.consumers import OnFrame
+from tests.event_util import event
 
 
 def looping_config(mqtt: dict, device: str, **extra):
@@ -556,9 +557,8 @@ def test_after_a_reconnect_queued_events_wait_for_subscribers_that_come_back_aft
         wait_until(lambda: pub.connected, 30, what="connected")
         gate.close()
         wait_until(lambda: not pub.connected, 30, what="the connection cut")
-        events = [{"type": t, "seq": i + 1, "run_id": "r", "before": {"id": "r-1"}, "after": {"id": "r-1"},
-                   "changes": [], **({"reason": "lost"} if t == "end" else {})}
-                  for i, t in enumerate(["new", "update", "end"])]
+        events = tuple(event(t, "r-1", i + 1, changes=["heartbeat"] if t == "update" else [])
+                       for i, t in enumerate(["new", "update", "end"]))
         pub.on_result(FrameResult(seq=0, timestamp=0.0, epoch=0.0, size=(1, 1),
                                                       objects=Detections(), events=events, counts={"all": 0}))
         gate.open()

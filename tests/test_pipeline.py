@@ -67,12 +67,12 @@ def test_pipeline_tracks_people_on_sample_clip(tmp_path):
     summary = pipeline.run(cfg, max_frames=100)
     assert summary.frames == 100
     recs = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r.seq for r in recs] == list(range(100))
+    assert [r["seq"] for r in recs] == list(range(100))
     ids, vehicles = {}, {}
     for r in recs:
         for o in r["objects"]:
-            assert o.label in ("person", "bicycle", "car", "motorcycle", "bus", "truck") and o.track_id >= 0
-            (ids if o.label == "person" else vehicles).setdefault(o.track_id, []).append(r.seq)
+            assert o["label"] in ("person", "bicycle", "car", "motorcycle", "bus", "truck") and o["track_id"] >= 0
+            (ids if o["label"] == "person" else vehicles).setdefault(o["track_id"], []).append(r["seq"])
     long_tracks = [t for t, seqs in ids.items() if seqs[-1] - seqs[0] >= 20]
     assert len(long_tracks) >= 3, ids  # several pedestrians followed for 2 s or more under one id
     assert len(ids) <= 25, ids  # about six people in view at a time: ids must not fragment without bound
@@ -95,9 +95,9 @@ def test_make_demo_end_to_end(tmp_path):
     assert "40 frames in" in proc.stderr and "tracks seen" in proc.stderr
     recs = [json.loads(line) for line in (tmp_path / "demo.jsonl").read_text().splitlines()]
     assert len(recs) == 40
-    tracked = {o.track_id for r in recs for o in r["objects"] if o.label == "person"}
+    tracked = {o["track_id"] for r in recs for o in r["objects"] if o["label"] == "person"}
     assert len(tracked) >= 3
-    assert any(o.label in ("car", "truck") for r in recs for o in r["objects"])  # the parked vehicles
+    assert any(o["label"] in ("car", "truck") for r in recs for o in r["objects"])  # the parked vehicles
     assert (tmp_path / "demo.mp4").stat().st_size > 10_000
 
 
@@ -157,7 +157,7 @@ def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(m
     def hold(frame, objects):  # the status consumer runs before this one, the next frame waits: it shows this one
         held.append(frame.seq)
         if len(held) == 60:
-            api_tracks.update((t.track_id, t) for t in httpx.get(f"http://127.0.0.1:{api_port}/api/tracks").json())
+            api_tracks.update((t["track_id"], t) for t in httpx.get(f"http://127.0.0.1:{api_port}/api/tracks").json())
             paused.set()
 
     try:
@@ -167,7 +167,7 @@ def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(m
         sub.close()
     assert paused.is_set() and summary.frames == 100
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
-    file_ids = [[o.track_id for o in r["objects"]] for r in records]
+    file_ids = [[o["track_id"] for o in r["objects"]] for r in records]
     frames = [m.json() for m in sub.on("/frame")]
     assert frames[-1]["detections"] == [] and frames[-1]["track_events"]  # the end of the run: no file record
     frames = frames[:-1]
@@ -176,17 +176,17 @@ def test_with_a_score_filter_jsonl_mqtt_and_api_tracks_agree_object_for_object(m
     # are, in order, frames of the file, object for object
     rest = iter(file_ids)
     assert all(any(ids == f for f in rest) for ids in mqtt_ids) and len(mqtt_ids) >= 50
-    assert all(o.score >= 0.75 or o.track_id in {e for ids in file_ids[:i] for e in ids}
+    assert all(o["score"] >= 0.75 or o["track_id"] in {e for ids in file_ids[:i] for e in ids}
                for i, r in enumerate(records) for o in r["objects"])  # published once a detection passed
-    new_ids = {m.json().after.track_id for m in sub.on("/events") if m.json().type == "new"}
+    new_ids = {m.json()["after"]["track_id"] for m in sub.on("/events") if m.json()["type"] == "new"}
     assert new_ids == {t for ids in file_ids for t in ids}
     at_60 = file_ids[59]
-    assert records[59].seq == held[59] and at_60
+    assert records[59]["seq"] == held[59] and at_60
     assert set(at_60) <= set(api_tracks) <= {t for ids in file_ids for t in ids}  # live tracks incl. just missed
     unfiltered = pipeline.run(load_config(None, {"output.progress": False, "source.fps": 5,
                                                  "output.jsonl": str(tmp_path / "all.jsonl")}, env={}),
                               max_frames=100)
-    everything = {o.track_id for line in (tmp_path / "all.jsonl").read_text().splitlines()
+    everything = {o["track_id"] for line in (tmp_path / "all.jsonl").read_text().splitlines()
                   for o in json.loads(line)["objects"]}
     assert unfiltered.frames == 100 and len(everything) > len(new_ids)  # the filter did leave tracks out
 
