@@ -129,10 +129,6 @@ class Event(_Value):
             self._payload = json.dumps(self.doc(), separators=(",", ":"), allow_nan=False).encode()
         return self._payload
 
-    @property
-    def object_id(self) -> str:
-        return self.after.id
-
     def with_snapshot(self, before: bool | None, after: bool) -> Event:
         """This event with `has_snapshot` decided (the store's answer); a new value, this one unchanged."""
         b = self.before if before is None or before == self.before.has_snapshot else \
