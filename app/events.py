@@ -129,6 +129,12 @@ class Event(_Value):
             self._payload = json.dumps(self.doc(), separators=(",", ":"), allow_nan=False).encode()
         return self._payload
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Event:
+        """A copy with `update` applied, serialised afresh (never the original's cached bytes)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._doc = copy._payload = None
+        return copy
+
     def with_snapshot(self, before: bool | None, after: bool) -> Event:
         """This event with `has_snapshot` decided (the store's answer); a new value, this one unchanged."""
         b = self.before if before is None or before == self.before.has_snapshot else \
@@ -136,8 +142,7 @@ class Event(_Value):
         a = self.after if after == self.after.has_snapshot else self.after.model_copy(update={"has_snapshot": after})
         if a is self.after and b is self.before:
             return self
-        return Event(type=self.type, seq=self.seq, run_id=self.run_id, before=b, after=a, changes=self.changes,
-                     reason=self.reason)
+        return self.model_copy(update={"before": b, "after": a})
 
 
 def _reason_only_on_end(schema: dict[str, Any]) -> None:

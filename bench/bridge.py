@@ -150,10 +150,10 @@ def bridge_run(tmp: Path, outage: float, cameras: int = 10, say=print) -> dict:
                 events = []
                 for e in r.events:
                     seq[i] += 1
-                    events.append({**e, "seq": seq[i]})
-                    if e["type"] in ("new", "end"):
+                    events.append(e.model_copy(update={"seq": seq[i]}))
+                    if e.type in ("new", "end"):
                         handed.add((p.device_id, seq[i]))
-                p.on_result(replace(r, events=events) if events else r)
+                p.on_result(replace(r, events=tuple(events)) if events else r)
             tick += 1
             stop.wait(max(0.0, t0 + tick / 10 - time.monotonic()))  # pacing at 10 results/s
 

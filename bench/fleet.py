@@ -92,9 +92,10 @@ def worker(port: int, first: int, count: int, rate: float, start_at: float, seco
         r = results[ticks % len(results)]
         for k, p in enumerate(pubs):
             wall = time.time()
-            events = [{**e, "after": {**e["after"], "frame_time": wall}} for e in r.events]
+            events = tuple(e.model_copy(update={"after": e.after.model_copy(update={"frame_time": wall})})
+                           for e in r.events)
             for e in events:
-                handed[e["type"]] += 1
+                handed[e.type.value] += 1
             p.on_result(r if not events else replace(r, events=events))
         behind = max(behind, time.monotonic() - due)
         ticks += 1

@@ -91,3 +91,10 @@ def test_has_snapshot_is_decided_from_the_store_and_before_repeats_what_was_sent
     assert end.after.has_snapshot and end.before.has_snapshot
     unchanged = event("update", "r-9", 5)
     assert SnapshotFlags(lambda oid: False).decide((unchanged,))[0] is unchanged  # nothing to decide: the same value
+
+
+def test_a_copy_of_an_event_is_serialised_afresh():
+    e = event("update", "r-3", 4, changes=["heartbeat"])
+    assert json.loads(e.payload)["seq"] == 4
+    again = e.model_copy(update={"seq": 9})
+    assert json.loads(again.payload)["seq"] == 9 and again.doc()["seq"] == 9 and json.loads(e.payload)["seq"] == 4
