@@ -20,6 +20,7 @@ keep the asked rate, the `sent/s` column says so, and the broker is not what lim
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -33,7 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-CACHE = Path(tempfile.gettempdir()) / "vigil-bench-fleet-results.pkl"
+# named by the code that shapes a result, so a checkout with other result or event types never reads it
+_SHAPE = hashlib.sha256(b"".join(p.read_bytes() for p in sorted([ROOT / "app" / "types.py", ROOT / "app" / "events.py",
+                                                                  *(ROOT / "app" / "analytics").glob("*.py")])))
+CACHE = Path(tempfile.gettempdir()) / f"vigil-bench-fleet-results-{_SHAPE.hexdigest()[:12]}.pkl"
 RECORD_FRAMES = 300  # 30 s of the clip at its 10 fps
 
 
