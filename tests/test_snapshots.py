@@ -168,3 +168,19 @@ def test_on_the_sample_clip_encodes_are_bounded_by_the_interval_and_every_event_
     assert len(files) == 2 * len(ids)  # every ended object: crop and full frame
     # the output stage (snapshots and state files only) stays a small part of a frame (bench/snapshots.py)
     assert summary.stages["output"]["p50"] < 5.0, summary.stages["output"]
+
+
+def test_a_failing_keeper_stops_keeping_but_every_result_still_goes_on_and_close_raises(tmp_path, caplog):
+    store = SnapshotStore(tmp_path, 10, 10**9, 10, 10**9)
+
+    def publish(label, data):
+        raise RuntimeError("the snapshot hand-over broke")
+
+    s = Snapshots(SnapshotsConfig(enabled=True, interval=0.0), ["person"], store, "run", publish=publish)
+    (sent,) = s.take(result(0, 0.0, [[100, 100, 120, 140]], [1], [event("new", 1)])).events
+    assert sent.after.has_snapshot is True  # encoded and stored before the hand-over failed
+    (later,) = s.take(result(1, 0.1, [[100, 100, 160, 220]], [1], [event("update", 1, seq=2)])).events
+    assert s.encodes == 0 and later.after.has_snapshot is True and later.before.has_snapshot is True
+    assert caplog.text.count("snapshots stopped: the snapshot hand-over broke") == 1
+    with pytest.raises(RuntimeError, match="hand-over broke"):
+        s.close()
