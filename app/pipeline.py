@@ -35,6 +35,7 @@ from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status, Summary
 from app.timing import StageTimer
 from app.tracking import TrackEvents, build_tracker
+from app.tracking.shared import SharedTracker
 from app.types import Detections, Frame, FrameResult
 from app.watchdog import Watchdog
 from app.worker import Consumer, Prefetch, Worker
@@ -86,8 +87,8 @@ class Run:
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type,
                            site=self.settings.site)
-        self.tracker = build_tracker(cfg.tracker, self._merge_ids())
-        self.expiry = Expiry(self.tracker, lambda events: self.outputs.put(_Ended(events, "lost")))
+        self.tracker = SharedTracker(build_tracker(cfg.tracker, self._merge_ids()), self.timer)
+        self.expiry = Expiry(self.tracker, lambda events, wait: self.outputs.put(_Ended(events, "lost"), timeout=wait))
         self.parts.tracker = self.tracker
         self.status: Status | None = None
         self.mqtt = self.api = None
@@ -221,11 +222,9 @@ class Run:
             for frame, (plan, tensors) in self._prepared():
                 with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                     dets = detector.infer(frame, tensors, plan)
-                with self.expiry.lock:
-                    with timer.measure("track"):
-                        tracked = tracker.update(dets, frame.timestamp)
-                    outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
-                    self.expiry.tracked(frame.timestamp)
+                # analytics on the outputs thread; handed on with the tracker's lock held (events in order)
+                tracker.update(dets, frame.timestamp,
+                               lambda tracked, events: outputs.put(_Tracked(frame, tracked, events, plan)))
                 s.frames += 1
                 s.detections += len(dets) - len(plan.carry)
                 if progress:
@@ -284,8 +283,7 @@ class Run:
         detector, tracker = self.detector, self.tracker
 
         def prepare(frame):
-            with self.expiry.lock:
-                plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
+            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
             return plan, detector.prepare(frame, plan)
 
         if detector.planner.needs_tracks:
@@ -315,11 +313,12 @@ class Run:
             self.source.close()
         if self.prefetch is not None:
             self.prefetch.close()
-        self.expiry.close()
+        left = self.expiry.close()  # tracks it ended but could not hand on to full outputs
         error: BaseException | None = None
         if self.outputs is not None:
-            self.tracker.end_all()
-            self.outputs.put(_Ended(self.tracker.pop_events(), "stop"))
+            for events in left:
+                self.outputs.put(_Ended(events, "lost"))
+            self.tracker.end_all(lambda events: self.outputs.put(_Ended(events, "stop")))
             try:
                 self.outputs.close()
             except BaseException as e:  # noqa: BLE001 - raised after the rest is closed

@@ -236,3 +236,47 @@ def test_tracks_end_while_a_live_stream_is_silent(tmp_path):
         release.set()
         server.shutdown()
     assert not run.errors
+
+
+def test_ending_a_live_run_while_its_tracks_expire_ends_each_track_once(tmp_path):
+    """Stop a live run at the moment the expiry thread is ending tracks of a silent stream, with the outputs
+    busy: the tracks it ended say `lost`, every other one `stop`, and none ends twice or never."""
+    import threading
+
+    from tests.conftest import sample_clip_part, stalling_server
+    from tests.consumers import BackgroundRun
+    from tests.mqtt_util import wait_until
+
+    release, unblock, blocked = threading.Event(), threading.Event(), threading.Event()
+    server = stalling_server(sample_clip_part(tmp_path / "people.avi", 40).read_bytes(), release)
+    events = []
+
+    class Busy:  # an output that stalls on the first expired track, as a slow broker would
+        def on_result(self, result):
+            events.extend(result.events)
+            if any(e["type"] == "end" for e in result.events) and not blocked.is_set():
+                blocked.set()
+                unblock.wait(60)
+
+        def close(self):
+            pass
+
+    cfg = load_config(None, {"output.progress": False, "source.stall_timeout": 60, "tracker.track_buffer": 10,
+                             "source.uri": f"http://127.0.0.1:{server.server_address[1]}/people.avi"}, env={})
+    run = BackgroundRun(cfg, [Busy()])
+    try:
+        wait_until(blocked.is_set, 120, 0.05, "the first track ended while the stream is silent")
+        stopper = threading.Thread(target=run.stop, daemon=True)
+        stopper.start()  # the run ends while the expiry thread may be handing on more ends
+        unblock.set()
+        stopper.join(60)
+        assert not run.thread.is_alive()
+    finally:
+        unblock.set()
+        release.set()
+        server.shutdown()
+    assert not run.errors
+    new = [e["after"]["id"] for e in events if e["type"] == "new"]
+    ends = [(e["after"]["id"], e["reason"]) for e in events if e["type"] == "end"]
+    assert new and sorted(new) == sorted(t for t, _ in ends)  # each track ends exactly once
+    assert {r for _, r in ends} <= {"lost", "stop"} and ends[0][1] == "lost"
