@@ -245,7 +245,7 @@ class Run:
         if isinstance(item, _Tracked):
             with self.timer.measure("analytics"):
                 result = self.analytics.update(item.frame, item.tracked, item.events)
-            result.plan = item.plan  # for latest.jpg's regions and motion overlays
+            result.overlay = item.plan.overlay()  # for latest.jpg's regions and motion overlays
             return result
         if isinstance(item, _Ended):
             return self.analytics.finish(item.events, reason=item.reason)

@@ -1,15 +1,12 @@
 """The values that cross stage boundaries: Frame and Detections between the stages, FrameResult from
-analytics to every output."""
+analytics to every output. This module imports nothing of the app's (tests/test_layout.py checks it, type
+hints included): every stage may import it, so it may import no stage."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable, Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from app.analytics.describe import TracksView
-    from app.regions.planner import Plan
 
 NO_TRACK = -1
 
@@ -103,6 +100,24 @@ class Detections:
         return (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
 
 
+@dataclass(frozen=True, slots=True)
+class Overlay:
+    """What the model was shown of a frame, for drawing over it (latest.jpg's regions and motion): the
+    views it ran on (x0, y0, w, h in source pixels), why it ran, the pixels the motion detector saw change."""
+
+    views: tuple[tuple[int, int, int, int], ...] = ()
+    reason: str = ""  # sweep, refresh, motion, new track, stationary (comma-separated)
+    motion: np.ndarray | None = None  # (h, w) uint8, 255 where changed, at the motion detector's resolution
+
+
+class Tracks(Protocol):
+    """The published tracks of one frame, turned into event objects on demand (any thread)."""
+
+    def __len__(self) -> int: ...
+
+    def objects(self) -> list[dict]: ...
+
+
 @dataclass(slots=True)
 class FrameResult:
     """What analytics made of one frame: the one value every output (file, MQTT, status) consumes."""
@@ -119,6 +134,6 @@ class FrameResult:
     zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
     lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
     line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
-    tracks: TracksView | None = None  # the published tracks as event objects, when the API wants them
+    tracks: Tracks | None = None  # the published tracks as event objects, when the API wants them
     lines_reset: bool = False  # line counts were just zeroed (saved and published at once)
-    plan: Plan | None = None  # the views the model ran on and the motion found (for latest.jpg overlays)
+    overlay: Overlay | None = None  # the views the model ran on and the motion found (for latest.jpg)
