@@ -4,6 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from app.labels import label_name
 from app.shapes import to_pixels
 from app.types import Detections, NO_TRACK
 
@@ -30,7 +31,7 @@ def annotate(image: np.ndarray, dets: Detections, labels: list[str]) -> np.ndarr
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = _color(tid) if tid != NO_TRACK else (200, 200, 200)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
-        label = labels[cls] if 0 <= cls < len(labels) else str(cls)
+        label = label_name(labels, cls)
         boxes.append((x1, y1, x2, y2))
         tags.append(f"{'#' + str(tid) + ' ' if tid != NO_TRACK else ''}{label} {score:.2f}")
         colors.append(color)

@@ -95,7 +95,7 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if not cfg.output.jsonl or cfg.output.jsonl == "-":
             cfg.output.jsonl = str(Path(tmp) / "bench.jsonl")
-        detector = Detector(cfg)  # one model load for the raw rate and the pipeline (one on a camera's server too)
+        detector = Detector.load(cfg)  # one model load for the raw rate and the pipeline (one on a camera's server too)
         src = build_source(cfg.source, RunContext(acap=cfg.acap_runtime))
         first = next(iter(src))
         src.close()

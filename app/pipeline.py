@@ -20,8 +20,8 @@ from typing import Callable
 
 from app.analytics import Analytics
 from app.capture import Source, build_source
-from app.config import Config, check_labels, resolve_labels
-from app.detector import Detector, merge_ids
+from app.config import Config, check_labels, model_labels
+from app.detector import Detector
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
@@ -82,12 +82,13 @@ class Run:
         self.stop = stop or threading.Event()
         self.extra = consumers
         self.timer = timer or StageTimer()
-        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
+        self.model_labels = model_labels(cfg)  # labels, groups, merge ids: one description for detector and tracker
+        self.labels = self.model_labels.names
         check_labels(cfg, self.labels)
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type,
                            site=self.settings.site)
-        self.tracker = SharedTracker(build_tracker(cfg.tracker, self._merge_ids()), self.timer)
+        self.tracker = SharedTracker(build_tracker(cfg.tracker, self.model_labels.merge_ids), self.timer)
         self.expiry = Expiry(self.tracker, lambda events, wait: self.outputs.put(_Ended(events, "lost"), timeout=wait))
         self.parts.tracker = self.tracker
         self.status: Status | None = None
@@ -101,9 +102,6 @@ class Run:
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
         self.summary = Summary()
-
-    def _merge_ids(self):
-        return merge_ids(self.labels, self.cfg.model.groups) if self.cfg.decoder.merge_groups else None
 
     # ---- start ------------------------------------------------------------------------
 
@@ -154,7 +152,8 @@ class Run:
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
-        self.detector = detector or Detector(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop)
+        self.detector = detector or Detector.load(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop,
+                                                  labels=self.model_labels)
         self.source = build_source(self.cfg.source,
                                    RunContext(self.timer, self.parts.source_health, self.stop, self.cfg.acap_runtime))
         self.parts.source_opened = time.monotonic()

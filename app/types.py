@@ -90,6 +90,12 @@ class Detections:
             np.concatenate([p.track_ids for p in parts]),
         )
 
+    def clipped(self, size: tuple[int, int]) -> "Detections":
+        """The same detections with their boxes cut to a frame of `size` (w, h): the visible part."""
+        w, h = size
+        return Detections(np.clip(self.xyxy, 0, np.array([w, h, w, h], np.float32)), self.scores, self.class_ids,
+                          self.track_ids)
+
     @property
     def area(self) -> np.ndarray:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
@@ -126,7 +132,7 @@ class FrameResult:
     timestamp: float  # source clock (file position or wall clock), seconds
     epoch: float  # the same instant as Unix time
     size: tuple[int, int]
-    objects: Detections  # published tracks detected in this frame (boxes in source pixels)
+    objects: Detections  # published tracks detected in this frame (boxes in source pixels, inside the frame)
     frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
     events: list[dict] = field(default_factory=list)  # {"type", "seq", "run_id", "before", "after", "changes"[, "reason"]}
     ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended

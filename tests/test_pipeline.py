@@ -42,7 +42,7 @@ def group_results(cfg, items) -> dict[str, dict]:
 @pytest.mark.parametrize("variant,path", [("pertensor", DEFAULT_MODEL), ("perchannel", PERCHANNEL_MODEL)])
 def test_default_model_finds_labelled_people_and_vehicles(items, variant, path):
     cfg = load_config(ROOT / "config" / "default.yaml", {"model.path": str(path)}, env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     assert det.model.inputs[0].dtype == np.uint8  # a real full-integer model with Axis's uint8 input
     assert len(det.views((768, 576))) == 1  # one model run per frame
     results = group_results(cfg, items)
@@ -103,7 +103,7 @@ def test_make_demo_end_to_end(tmp_path):
 
 def test_detector_drops_boxes_that_clipping_collapses():
     cfg = load_config(ROOT / "config" / "default.yaml", env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
 
     class OffFrame:  # a decoder that reports one box inside and two outside the frame
         def decode(self, outputs):
@@ -128,7 +128,7 @@ def test_group_members_on_one_object_give_one_box_unless_merging_is_off():
 
     img = np.zeros((576, 768, 3), np.uint8)
     for merge, want in ((True, [7, 0]), (False, [7, 2, 0])):
-        det = Detector(load_config(None, {"decoder.merge_groups": merge}, env={}))
+        det = Detector.load(load_config(None, {"decoder.merge_groups": merge}, env={}))
         det.decoder = VanAsTwoClasses()
         d = det(Frame(img, 0, 0))
         assert sorted(d.class_ids.tolist(), reverse=True) == want

@@ -80,7 +80,7 @@ def test_old_tiling_keys_set_the_fixed_planner():
 def test_fixed_plan_is_unchanged_from_before_the_planners(tiling):
     over = {f"preprocess.planner.{k}": v for k, v in tiling.items()}
     cfg = load_config(ROOT / "config" / "default.yaml", over, env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     try:
         assert isinstance(det.planner, FixedPlanner)
         for size in [(768, 576), (1920, 1080), (640, 360), (3840, 2160), (416, 416), (300, 900)]:
