@@ -172,7 +172,7 @@ class Run:
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
-        files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
+        files, self.summary.outputs = file_outputs(cfg, self.labels, source.effective_fps)
         # snapshots first: they set has_snapshot in the events the others publish
         consumers: list[Consumer] = [*self._snapshot_output(), *files]
         orphans: list[dict] = []
