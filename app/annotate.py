@@ -4,6 +4,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from app.labels import label_name
+from app.shapes import to_pixels
 from app.types import Detections, NO_TRACK
 
 
@@ -29,7 +31,7 @@ def annotate(image: np.ndarray, dets: Detections, labels: list[str]) -> np.ndarr
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = _color(tid) if tid != NO_TRACK else (200, 200, 200)
         cv2.rectangle(out, (x1, y1), (x2, y2), color, 2)
-        label = labels[cls] if 0 <= cls < len(labels) else str(cls)
+        label = label_name(labels, cls)
         boxes.append((x1, y1, x2, y2))
         tags.append(f"{'#' + str(tid) + ' ' if tid != NO_TRACK else ''}{label} {score:.2f}")
         colors.append(color)
@@ -73,15 +75,11 @@ def place_tags(boxes, sizes, width: int, height: int, order=None) -> list[tuple[
     return spots
 
 
-def _norm_to_px(points, w: int, h: int) -> np.ndarray:
-    return np.round(np.asarray(points, np.float64) * [w - 1, h - 1]).astype(np.int32)
-
-
 def draw_zones(image: np.ndarray, zones: list[tuple[str, list, int]]) -> None:
     """Outline each zone (name, normalised polygon, objects present) in place, tinted when occupied."""
     h, w = image.shape[:2]
     for name, polygon, count in zones:
-        pts = _norm_to_px(polygon, w, h)
+        pts = to_pixels(polygon, w, h)
         color = (0, 165, 255) if count else (255, 200, 0)
         if count:
             overlay = image.copy()
@@ -96,7 +94,7 @@ def draw_lines(image: np.ndarray, lines: list[tuple[str, tuple, tuple, int, int]
     """Draw each counting line (name, normalised start, end, in, out) in place, with an arrow for 'in'."""
     h, w = image.shape[:2]
     for name, start, end, n_in, n_out in lines:
-        p1, p2 = _norm_to_px([start, end], w, h)
+        p1, p2 = to_pixels([start, end], w, h)
         cv2.line(image, tuple(int(v) for v in p1), tuple(int(v) for v in p2), (255, 0, 255), 2, cv2.LINE_AA)
         mid = (p1 + p2) / 2
         d = (p2 - p1).astype(np.float64)
@@ -117,11 +115,11 @@ def _tag(image: np.ndarray, text: str, x: int, y: int, color) -> None:
 
 def draw_regions(image: np.ndarray, views, reason: str = "") -> None:
     """Outline each view the model ran on (x0, y0, w, h in source pixels) in place, with why it ran."""
-    for v in views:
-        cv2.rectangle(image, (v.x0, v.y0), (v.x0 + v.w - 1, v.y0 + v.h - 1), (0, 255, 0), 1)
+    for x0, y0, w, h in views:
+        cv2.rectangle(image, (x0, y0), (x0 + w - 1, y0 + h - 1), (0, 255, 0), 1)
     if reason and views:
-        _tag(image, f"{len(views)} run{'s' if len(views) > 1 else ''}: {reason}", views[0].x0 + 3,
-             views[0].y0 + 16, (0, 255, 0))
+        _tag(image, f"{len(views)} run{'s' if len(views) > 1 else ''}: {reason}", views[0][0] + 3,
+             views[0][1] + 16, (0, 255, 0))
 
 
 def draw_motion(image: np.ndarray, mask: np.ndarray) -> None:

@@ -95,7 +95,7 @@ def main(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         if not cfg.output.jsonl or cfg.output.jsonl == "-":
             cfg.output.jsonl = str(Path(tmp) / "bench.jsonl")
-        detector = Detector(cfg)  # one model load for the raw rate and the pipeline (one on a camera's server too)
+        detector = Detector.load(cfg)  # one model load for the raw rate and the pipeline (one on a camera's server too)
         src = build_source(cfg.source, RunContext(acap=cfg.acap_runtime))
         first = next(iter(src))
         src.close()
@@ -105,7 +105,8 @@ def main(args) -> int:
         print(f"machine: {platform.machine()} {platform.processor() or ''}, python {platform.python_version()}, "
               f"runtime {getattr(detector.model, 'runtime', cfg.model.backend.type)}, backend {cfg.model.backend}"
               f"{f', interpreter threads {threads}' if threads else ''}")
-        print(f"model: {cfg.model.path}  source: {getattr(cfg.source, 'uri', cfg.source.type)}  model runs per frame: {len(views)}")
+        where = next(iter(cfg.source.inputs().values()), cfg.source.type)  # the file or URL; else the source type
+        print(f"model: {cfg.model.path}  source: {where}  model runs per frame: {len(views)}")
         sweep = ThreadSweep(detector.model, cfg, tensor, args.invokes)
         sweep.measure()
         summary = pipeline.run(cfg, max_frames=args.max_frames, detector=detector)

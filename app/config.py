@@ -18,6 +18,7 @@ from app.config_input import merged_tree, under_model_sidecar
 from app.decoders import DECODERS
 from app.regions import PLANNERS
 from app.errors import ConfigError
+from app.labels import ModelLabels
 from app.logtext import shorten
 from app.plugins import format_validation_error, validation_items
 from app.tracking import TRACKERS
@@ -246,6 +247,11 @@ def check_labels(cfg: Config, labels: list[str]) -> None:
             if name not in labels:
                 shown = ", ".join(labels[:10]) + (", …" if len(labels) > 10 else "")
                 raise ConfigError(f"{key}: {shorten(repr(name), 60)} is not one of the model's labels ({shown})")
+
+
+def model_labels(cfg: Config) -> ModelLabels:
+    """The run's one description of its model's classes (labels, groups, merge ids), for detector and tracker."""
+    return ModelLabels.of(resolve_labels(cfg.model.labels, cfg.model.path), cfg.model.groups, cfg.decoder.merge_groups)
 
 
 BUNDLED_LABELS = Path(__file__).resolve().parent / "labels"

@@ -12,12 +12,13 @@ import threading
 import numpy as np
 
 from app import backends
-from app.config import Config, resolve_labels
+from app.config import Config, ModelConfig, PreprocessConfig, model_labels
 from app.decoders import build_decoder
 from app.errors import ModelError
 from app.health import Health
+from app.labels import ModelLabels
 from app.ops import nms
-from app.plugins import RunContext
+from app.plugins import PluginConfig, RunContext
 from app.preprocess import InputConverter, View
 from app.regions import PlanCounts, build_planner
 from app.regions.planner import Plan
@@ -30,23 +31,34 @@ log = logging.getLogger(__name__)
 class Detector:
     """One frame in, Detections in source pixels out: views → tensors → model → decoder → merge."""
 
-    def __init__(self, cfg: Config, timer: StageTimer | None = None, model=None, health: Health | None = None,
-                 cancel: threading.Event | None = None) -> None:
-        self.cfg = cfg
+    def __init__(self, model, labels: ModelLabels, model_cfg: ModelConfig, decoder: PluginConfig,
+                 preprocess: PreprocessConfig, timer: StageTimer | None = None) -> None:
+        """A loaded `model` (a backend) with what its class ids mean (`labels`: names, groups, merge ids) and
+        the config sections the detector reads: the model's (input range, colour), the decoder's, preprocess."""
         self.timer = timer or StageTimer()
-        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
-        if model is None:
-            model = backends.build_backend(cfg.model.backend, cfg.model.path,
-                                           RunContext(self.timer, health or Health(), cancel, cfg.acap_runtime))
+        self.labels = labels.names
         self.model = model
         if len(self.model.inputs) != 1:
             raise ModelError(f"model has {len(self.model.inputs)} inputs; Vigil runs single-image detectors")
-        self.converter = InputConverter(self.model.inputs[0], cfg.model.input_range)
-        self.decoder = build_decoder(cfg.decoder, self.model.outputs, self.labels, self.converter.size)
-        self.rgb = cfg.model.color == "rgb"
-        self.planner = build_planner(cfg.preprocess.planner, self.converter.size, cfg.preprocess.resize)
+        self.converter = InputConverter(self.model.inputs[0], model_cfg.input_range)
+        self.decoder = build_decoder(decoder, self.model.outputs, self.labels, self.converter.size)
+        self.rgb = model_cfg.color == "rgb"
+        self.planner = build_planner(preprocess.planner, self.converter.size, preprocess.resize)
         self.plans = PlanCounts()
-        self.merge_ids = merge_ids(self.labels, cfg.model.groups) if cfg.decoder.merge_groups else None
+        self.merge_ids = labels.merge_ids
+        self.group_iou = decoder.iou_threshold  # NMS across the members of a label group
+        self.view_merge = (preprocess.planner.merge_threshold, preprocess.planner.merge_metric)  # across views
+
+    @classmethod
+    def load(cls, cfg: Config, timer: StageTimer | None = None, model=None, health: Health | None = None,
+             cancel: threading.Event | None = None, labels: ModelLabels | None = None) -> "Detector":
+        """The configured model loaded (or `model`, already loaded) as a Detector; `labels` the run's own
+        description of the model's classes (made from cfg when not given)."""
+        timer = timer or StageTimer()
+        if model is None:
+            model = backends.build_backend(cfg.model.backend, cfg.model.path,
+                                           RunContext(timer, health or Health(), cancel, cfg.acap_runtime))
+        return cls(model, labels or model_labels(cfg), cfg.model, cfg.decoder, cfg.preprocess, timer)
 
     def views(self, size: tuple[int, int]) -> list[View]:
         """The views of a full look at a frame of `size` (the fixed plan; a regions planner's sweep)."""
@@ -92,12 +104,12 @@ class Detector:
         with measure("merge"):
             dets = Detections.merge(parts)
             if len(views) > 1 and len(dets) > 1:
-                t = self.cfg.preprocess.planner
-                keep = nms(dets.xyxy, dets.scores, t.merge_threshold, dets.class_ids, metric=t.merge_metric)
+                threshold, metric = self.view_merge
+                keep = nms(dets.xyxy, dets.scores, threshold, dets.class_ids, metric=metric)
                 dets = dets[keep]
             if self.merge_ids is not None and len(dets) > 1:
                 ids = self.merge_ids[np.clip(dets.class_ids, 0, len(self.merge_ids) - 1)]
-                dets = dets[nms(dets.xyxy, dets.scores, self.cfg.decoder.iou_threshold, ids)]
+                dets = dets[nms(dets.xyxy, dets.scores, self.group_iou, ids)]
             w, h = frame.size
             np.clip(dets.xyxy, 0, [w, h, w, h], out=dets.xyxy)
             # boxes entirely off-frame collapse to zero width when clipped; NaN never compares true
@@ -107,16 +119,3 @@ class Detector:
             if plan is not None and len(plan.carry):
                 dets = Detections.merge([dets, plan.carry])
         return dets
-
-
-def merge_ids(labels: list[str], groups: dict[str, list[str]]) -> np.ndarray | None:
-    """Per class id, the id NMS uses when group members count as one class (None: no group has two
-    of these labels, nothing to merge)."""
-    ids = np.arange(max(len(labels), 1))
-    merged = False
-    for members in groups.values():
-        present = [labels.index(m) for m in members if m in labels]
-        if len(present) > 1:
-            ids[present] = present[0]
-            merged = True
-    return ids if merged else None

@@ -2,40 +2,38 @@
 inference waiting for ACAP Runtime to come back. Without this, the last people seen stay in the
 counts and in /api/tracks until frames flow again, which on a camera can be minutes.
 
-The frame loop touches the tracker under `Expiry.lock` and reports each tracked frame; a thread of
-its own looks every `every` s and, once no frame has been tracked for a while, asks the tracker to
-end the tracks the next frame would have ended (tracker.expire, on the source's clock: the last
-frame's timestamp plus the time since). Their `end` events go to `emit`.
+A thread of its own looks every `every` s and, once no frame has been tracked for a while, asks the
+shared tracker (app/tracking/shared.py, which owns the lock) to end the tracks the next frame would
+have ended. Their `end` events go to `emit(events, timeout) -> bool`, which gives up after `timeout`
+seconds when the outputs are full; the thread then tries again, until it is closed: events it could
+not hand on by then wait in `left` for the run to hand on before it ends the rest (so closing never
+waits on a stuck output, and no `end` is lost).
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Callable
 
 from app.callbacks import Guarded
-from app.tracking import Tracker, TrackEvents
+from app.tracking import TrackEvents
+from app.tracking.shared import SharedTracker
 
 log = logging.getLogger(__name__)
 
 
 class Expiry:
-    """The tracker's lock, and the thread that expires its tracks while no frame is tracked."""
+    """The thread that expires a shared tracker's tracks while no frame is tracked."""
 
-    def __init__(self, tracker: Tracker, emit: Callable[[TrackEvents], None], every: float = 0.5) -> None:
-        self.lock = threading.Lock()  # held by whoever updates, plans from or expires the tracker
+    def __init__(self, tracker: SharedTracker, emit: Callable[[TrackEvents, float], bool],
+                 every: float = 0.5) -> None:
         self.tracker = tracker
-        self.emit = emit  # called with the lock held, so events keep the order they were made in
+        self.emit = emit  # called with the tracker's lock held, so events keep the order they were made in
         self.every = every
-        self._last: tuple[float, float] | None = None  # (timestamp, monotonic time) of the last tracked frame
+        self.left: list[TrackEvents] = []  # expired but not handed on when the thread was closed
         self._stop = threading.Event()
         self._guard = Guarded("expiry", log)
         self._thread = threading.Thread(target=self._run, name="expiry", daemon=True)
-
-    def tracked(self, timestamp: float) -> None:
-        """A frame of this timestamp was just tracked (caller holds the lock)."""
-        self._last = (timestamp, time.monotonic())
 
     def start(self) -> "Expiry":
         self._thread.start()
@@ -47,17 +45,20 @@ class Expiry:
             tick()
 
     def _tick(self) -> None:
-        with self.lock:
-            if self._last is None:
-                return
-            timestamp, at = self._last
-            self.tracker.expire(timestamp + (time.monotonic() - at))
-            events = self.tracker.pop_events()
-            if len(events):
-                self.emit(events)
+        self.tracker.expire_idle(self._hand_on)
 
-    def close(self) -> None:
-        """Stop the thread (before the run ends every track itself)."""
+    def _hand_on(self, events: TrackEvents) -> None:
+        while not self.emit(events, self.every):  # the outputs are full: try again unless closing
+            if self._stop.is_set():
+                self.left.append(events)
+                return
+
+    def close(self) -> list[TrackEvents]:
+        """Stop the thread (before the run ends every track itself); the events it could not hand on."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                log.warning("the expiry thread did not stop within 5 s")
+        left, self.left = self.left, []
+        return left

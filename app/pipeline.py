@@ -20,8 +20,8 @@ from typing import Callable
 
 from app.analytics import Analytics
 from app.capture import Source, build_source
-from app.config import Config, check_labels, resolve_labels
-from app.detector import Detector, merge_ids
+from app.config import Config, check_labels, model_labels
+from app.detector import Detector
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
@@ -35,6 +35,7 @@ from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status, Summary
 from app.timing import StageTimer
 from app.tracking import TrackEvents, build_tracker
+from app.tracking.shared import SharedTracker
 from app.types import Detections, Frame, FrameResult
 from app.watchdog import Watchdog
 from app.worker import Consumer, Prefetch, Worker
@@ -81,13 +82,14 @@ class Run:
         self.stop = stop or threading.Event()
         self.extra = consumers
         self.timer = timer or StageTimer()
-        self.labels = resolve_labels(cfg.model.labels, cfg.model.path)
+        self.model_labels = model_labels(cfg)  # labels, groups, merge ids: one description for detector and tracker
+        self.labels = self.model_labels.names
         check_labels(cfg, self.labels)
         self.run_id = secrets.token_hex(3)  # in every event id and event; new per start
         self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type,
                            site=self.settings.site)
-        self.tracker = build_tracker(cfg.tracker, self._merge_ids())
-        self.expiry = Expiry(self.tracker, lambda events: self.outputs.put(_Ended(events, "lost")))
+        self.tracker = SharedTracker(build_tracker(cfg.tracker, self.model_labels.merge_ids), self.timer)
+        self.expiry = Expiry(self.tracker, lambda events, wait: self.outputs.put(_Ended(events, "lost"), timeout=wait))
         self.parts.tracker = self.tracker
         self.status: Status | None = None
         self.mqtt = self.api = None
@@ -101,9 +103,6 @@ class Run:
         self.snapshots: SnapshotStore | None = None
         self.keeper = None  # app.snapshots.consumer.Snapshots when snapshots are on
         self.summary = Summary()
-
-    def _merge_ids(self):
-        return merge_ids(self.labels, self.cfg.model.groups) if self.cfg.decoder.merge_groups else None
 
     # ---- start ------------------------------------------------------------------------
 
@@ -154,7 +153,8 @@ class Run:
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
-        self.detector = detector or Detector(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop)
+        self.detector = detector or Detector.load(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop,
+                                                  labels=self.model_labels)
         self.source = build_source(self.cfg.source,
                                    RunContext(self.timer, self.parts.source_health, self.stop, self.cfg.acap_runtime))
         self.parts.source_opened = time.monotonic()
@@ -173,7 +173,7 @@ class Run:
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
-        files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
+        files, self.summary.outputs = file_outputs(cfg, self.labels, source.effective_fps)
         self.keeper = self._snapshot_keeper()  # part of making each result: has_snapshot is decided there
         consumers: list[Consumer] = list(files)
         orphans: list[dict] = []
@@ -220,11 +220,9 @@ class Run:
             for frame, (plan, tensors) in self._prepared():
                 with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
                     dets = detector.infer(frame, tensors, plan)
-                with self.expiry.lock:
-                    with timer.measure("track"):
-                        tracked = tracker.update(dets, frame.timestamp)
-                    outputs.put(_Tracked(frame, tracked, tracker.pop_events(), plan))  # analytics on the outputs thread
-                    self.expiry.tracked(frame.timestamp)
+                # analytics on the outputs thread; handed on with the tracker's lock held (events in order)
+                tracker.update(dets, frame.timestamp,
+                               lambda tracked, events: outputs.put(_Tracked(frame, tracked, events, plan)))
                 s.frames += 1
                 s.detections += len(dets) - len(plan.carry)
                 if progress:
@@ -250,7 +248,7 @@ class Run:
         if isinstance(item, _Tracked):
             with self.timer.measure("analytics"):
                 result = self.analytics.update(item.frame, item.tracked, item.events)
-            return replace(result, plan=item.plan)  # for latest.jpg's regions and motion overlays
+            return replace(result, overlay=item.plan.overlay())  # for latest.jpg's regions and motion overlays
         if isinstance(item, _Ended):
             return self.analytics.finish(item.events, reason=item.reason)
         if isinstance(item, _Change):
@@ -287,8 +285,7 @@ class Run:
         detector, tracker = self.detector, self.tracker
 
         def prepare(frame):
-            with self.expiry.lock:
-                plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
+            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
             return plan, detector.prepare(frame, plan)
 
         if detector.planner.needs_tracks:
@@ -317,11 +314,12 @@ class Run:
             self.source.close()
         if self.prefetch is not None:
             self.prefetch.close()
-        self.expiry.close()
+        left = self.expiry.close()  # tracks it ended but could not hand on to full outputs
         error: BaseException | None = None
         if self.outputs is not None:
-            self.tracker.end_all()
-            self.outputs.put(_Ended(self.tracker.pop_events(), "stop"))
+            for events in left:
+                self.outputs.put(_Ended(events, "lost"))
+            self.tracker.end_all(lambda events: self.outputs.put(_Ended(events, "stop")))
             for part in [p for p in (self.outputs, self.keeper) if p is not None]:  # the keeper after the last result
                 try:
                     part.close()

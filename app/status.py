@@ -47,8 +47,7 @@ STAGES = ("capture", "plan", "detect", "preprocess", "invoke", "decode", "merge"
 
 def stage_ms(timer: StageTimer, stage: str) -> Ms:
     """p50/p95 in milliseconds of a timer stage; read safely while other threads add samples."""
-    q = timer.samples.get(stage)
-    vals = q.values() if q else ()  # a copy: the inference thread keeps adding
+    vals = timer.values(stage)  # a copy: the inference thread keeps adding
     if not len(vals):
         return Ms()
     p50, p95 = np.percentile(vals, (50, 95)) * 1000
@@ -252,7 +251,7 @@ class Status:
             frame_detect_ms=stage_ms(t, "detect"),
             model_runs_per_frame=round(p.plans.runs_per_frame, 3) if p.plans is not None else p.model_runs_per_frame,
             frame_coverage=round(p.plans.mean_coverage, 3) if p.plans is not None else 0.0,
-            stages={s: stage_ms(t, s) for s in STAGES if s in t.samples},
+            stages={s: stage_ms(t, s) for s in STAGES if s in t.stages()},
             model_threads=p.model_threads,
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
                           reconnects=src.reconnects if src is not None else 0),

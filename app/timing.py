@@ -1,6 +1,7 @@
 """Per-stage wall-clock timings kept in bounded windows, for stats and benchmarks."""
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ class Ring:
         return min(self._n, len(self._buf))
 
     def values(self) -> np.ndarray:
-        """A copy of the kept samples (oldest first is not guaranteed); safe while another thread appends."""
+        """A copy of the kept samples (oldest first is not guaranteed)."""
         return self._buf[: len(self)].copy()
 
 
@@ -47,7 +48,7 @@ class Histogram:
 
     def cumulative(self) -> tuple[list[tuple[float, int]], float]:
         """[(upper bound, samples at or below it)] ending with (inf, all samples), and their sum."""
-        counts, total = list(self._counts), self.sum  # copies: another thread may be adding
+        counts, total = list(self._counts), self.sum
         out, running = [], 0
         for bound, n in zip((*BUCKETS, float("inf")), counts):
             running += n
@@ -57,12 +58,15 @@ class Histogram:
 
 class StageTimer:
     """Durations (seconds) of named stages: the last `window` of each (for percentiles) and a histogram
-    of all of them since start (for Prometheus)."""
+    of all of them since start (for Prometheus). Several threads add (capture, prepare, the frame loop,
+    the outputs) while others read (the API, MQTT stats): the timer owns one lock that every write and
+    every read holds, so a read never sees a stage half made nor a dict changing under it."""
 
     def __init__(self, window: int = 10000) -> None:
         self.window = window
-        self.samples: dict[str, Ring] = {}
-        self.histograms: dict[str, Histogram] = {}
+        self._lock = threading.Lock()
+        self._samples: dict[str, Ring] = {}
+        self._histograms: dict[str, Histogram] = {}
 
     @contextmanager
     def measure(self, stage: str) -> Iterator[None]:
@@ -73,24 +77,43 @@ class StageTimer:
             self.add(stage, time.perf_counter() - t0)
 
     def add(self, stage: str, seconds: float) -> None:
-        q = self.samples.get(stage)
-        if q is None:
-            self.histograms[stage] = Histogram()
-            q = self.samples[stage] = Ring(self.window)
-        q.append(seconds)
-        self.histograms[stage].add(seconds)
+        with self._lock:
+            q = self._samples.get(stage)
+            if q is None:
+                self._histograms[stage] = Histogram()
+                q = self._samples[stage] = Ring(self.window)
+            q.append(seconds)
+            self._histograms[stage].add(seconds)
+
+    def stages(self) -> list[str]:
+        """The stages measured so far."""
+        with self._lock:
+            return list(self._samples)
+
+    def values(self, stage: str) -> np.ndarray:
+        """A copy of the stage's kept samples (seconds; empty when none)."""
+        with self._lock:
+            q = self._samples.get(stage)
+            return q.values() if q is not None else np.empty(0)
+
+    def histogram(self, stage: str) -> tuple[list[tuple[float, int]], float] | None:
+        """The stage's histogram (Histogram.cumulative), None when the stage has no sample."""
+        with self._lock:
+            h = self._histograms.get(stage)
+            return h.cumulative() if h is not None else None
 
     def percentiles(self, stage: str, ps=(50, 95)) -> list[float]:
         """Milliseconds at the given percentiles (NaN when no samples)."""
-        q = self.samples.get(stage)
-        if not q:
+        vals = self.values(stage)
+        if not len(vals):
             return [float("nan")] * len(ps)
-        return [float(v) * 1000 for v in np.percentile(q.values(), ps)]
+        return [float(v) * 1000 for v in np.percentile(vals, ps)]
 
     def summary(self) -> dict[str, dict[str, float]]:
         """{stage: {"p50": ms, "p95": ms, "count": n}}."""
         out = {}
-        for stage, q in self.samples.items():
+        for stage in self.stages():
+            vals = self.values(stage)
             p50, p95 = self.percentiles(stage)
-            out[stage] = {"p50": p50, "p95": p95, "count": len(q)}
+            out[stage] = {"p50": p50, "p95": p95, "count": len(vals)}
         return out

@@ -1,16 +1,15 @@
 """The values that cross stage boundaries: Frame and Detections between the stages, FrameResult from
-analytics to every output."""
+analytics to every output. This module imports no stage of the app (tests/test_layout.py checks it, type
+hints included): every stage may import it. Its one import, for a type hint, is app.events, a leaf."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from app.events import Event
-    from app.analytics.describe import TracksView
-    from app.regions.planner import Plan
+    from app.events import Event  # a leaf: it imports nothing of the app's either
 
 NO_TRACK = -1
 
@@ -94,6 +93,12 @@ class Detections:
             np.concatenate([p.track_ids for p in parts]),
         )
 
+    def clipped(self, size: tuple[int, int]) -> "Detections":
+        """The same detections with their boxes cut to a frame of `size` (w, h): the visible part."""
+        w, h = size
+        return Detections(np.clip(self.xyxy, 0, np.array([w, h, w, h], np.float32)), self.scores, self.class_ids,
+                          self.track_ids)
+
     @property
     def area(self) -> np.ndarray:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
@@ -105,15 +110,33 @@ class Detections:
 
 
 @dataclass(frozen=True, slots=True)
+class Overlay:
+    """What the model was shown of a frame, for drawing over it (latest.jpg's regions and motion): the
+    views it ran on (x0, y0, w, h in source pixels), why it ran, the pixels the motion detector saw change."""
+
+    views: tuple[tuple[int, int, int, int], ...] = ()
+    reason: str = ""  # sweep, refresh, motion, new track, stationary (comma-separated)
+    motion: np.ndarray | None = None  # (h, w) uint8, 255 where changed, at the motion detector's resolution
+
+
+class Tracks(Protocol):
+    """The published tracks of one frame, turned into event objects on demand (any thread)."""
+
+    def __len__(self) -> int: ...
+
+    def objects(self) -> list[dict]: ...
+
+
+@dataclass(frozen=True, slots=True)
 class FrameResult:
     """What analytics made of one frame: the one value every output (file, MQTT, status) consumes. Frozen
-    once made: a stage that adds to it (the plan, has_snapshot) makes a new one (dataclasses.replace)."""
+    once made: a stage that adds to it (the overlay, has_snapshot) makes a new one (dataclasses.replace)."""
 
     seq: int
     timestamp: float  # source clock (file position or wall clock), seconds
     epoch: float  # the same instant as Unix time
     size: tuple[int, int]
-    objects: Detections  # published tracks detected in this frame (boxes in source pixels)
+    objects: Detections  # published tracks detected in this frame (boxes in source pixels, inside the frame)
     frame: Frame | None = None  # the image these results are of; None for results without one (end, reset)
     events: tuple[Event, ...] = ()  # this frame's object events (app/events.py)
     ended: list[int] = field(default_factory=list)  # track ids of published tracks that ended
@@ -121,6 +144,6 @@ class FrameResult:
     zones: dict[str, dict[str, int]] = field(default_factory=dict)  # zone -> label -> objects present
     lines: dict[str, dict] = field(default_factory=dict)  # line -> {"in", "out", "since", "labels"}
     line_totals: dict[str, tuple[int, int]] = field(default_factory=dict)  # line -> (in, out), never reset
-    tracks: TracksView | None = None  # the published tracks as event objects, when the API wants them
+    tracks: Tracks | None = None  # the published tracks as event objects, when the API wants them
     lines_reset: bool = False  # line counts were just zeroed (saved and published at once)
-    plan: Plan | None = None  # the views the model ran on and the motion found (for latest.jpg overlays)
+    overlay: Overlay | None = None  # the views the model ran on and the motion found (for latest.jpg)

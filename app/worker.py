@@ -98,15 +98,20 @@ class Worker(Generic[Item]):
         self._thread.start()
         return f"the {self.name} thread"
 
-    def put(self, item: Item, wait: float = 0.0) -> None:
-        """Queue an item for every consumer; blocks while the queue is full (back-pressure). With
-        `wait`, also wait up to that many seconds until every consumer has had it."""
+    def put(self, item: Item, wait: float = 0.0, timeout: float | None = None) -> bool:
+        """Queue an item for every consumer; blocks while the queue is full (back-pressure), at most
+        `timeout` s when given (False: not queued). With `wait`, also wait up to that many seconds
+        until every consumer has had it."""
         if self.ended.is_set():
-            return
+            return True  # nobody left to get it: as good as handed on
         done = threading.Event() if wait > 0 else None
-        self._q.put((item, done))
+        try:
+            self._q.put((item, done), timeout=timeout)
+        except queue.Full:
+            return False
         if done is not None:
             done.wait(wait)
+        return True
 
     def snapshot(self) -> WorkerSnapshot:
         return WorkerSnapshot(self._q.qsize(), len(self._running), tuple(self._failed))

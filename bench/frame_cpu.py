@@ -152,13 +152,14 @@ def nv12_file_frames(uri: str, count: int, excluded: list[tuple[float, float]], 
 
 def run_mode(mode: str, args, recorded, specs) -> tuple[StageTimer, list[float], list[float], list]:
     from app.analytics import Analytics
-    from app.config import resolve_labels
-    from app.detector import Detector, merge_ids
+    from app.config import model_labels
+    from app.detector import Detector
     from app.sinks.jsonl import JsonlSink
     from app.tracking import build_tracker
 
     cfg = load_config(args.config, {"output.progress": False}, env={})
-    labels = resolve_labels(cfg.model.labels, cfg.model.path)
+    classes = model_labels(cfg)  # one description for detector and tracker
+    labels = classes.names
     real = None
     if recorded is None:
         from app.backends.tflite import load
@@ -166,8 +167,8 @@ def run_mode(mode: str, args, recorded, specs) -> tuple[StageTimer, list[float],
         real = load(cfg.model.path, cfg.model.backend.threads)
     model = Outputs(real, list(recorded) if recorded is not None else None, specs)
     timer = CaptureTimer()
-    detector = Detector(cfg, timer, model=model)
-    tracker = build_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
+    detector = Detector.load(cfg, timer, model=model, labels=classes)
+    tracker = build_tracker(cfg.tracker, classes.merge_ids)
     analytics = Analytics(labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events, epoch_offset=0.0,
                           run_id="bench0", device_id="bench", count_labels=cfg.decoder.classes or None,
                           groups=cfg.model.groups)

@@ -45,7 +45,7 @@ def frame_views(model, n: int, tiling: bool | None = None) -> list[list[np.ndarr
     cfg = Config()
     if tiling is not None:
         cfg.preprocess.planner.enabled = tiling
-    detector = Detector(cfg, model=model)
+    detector = Detector.load(cfg, model=model)
     cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
     out = []
     while len(out) < n:

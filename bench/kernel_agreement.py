@@ -52,7 +52,7 @@ def main() -> None:
         cfg = load_config(path, over, env={})
         model = Path(cfg.model.path)
         a_run, b_run = TFLiteModel(model, 1), TFLiteModel(model, 1, reference_kernels=True)
-        fast, ref = Detector(cfg, model=a_run), Detector(cfg, model=b_run)
+        fast, ref = Detector.load(cfg, model=a_run), Detector.load(cfg, model=b_run)
         differing = total = worst = 0
         shared = seen = 0
         for img in frames:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 from app.config import load_config, resolve_labels  # noqa: E402
 from app.accuracy import Counts, match  # noqa: E402
-from app.detector import Detector, merge_ids  # noqa: E402
+from app.detector import Detector  # noqa: E402
 from app.regions import build_planner  # noqa: E402
 from app.regions.fixed import Config as FixedPlannerConfig  # noqa: E402
 from app.regions.guided import Config as RegionsPlannerConfig  # noqa: E402
@@ -118,8 +118,7 @@ def run(det: Detector, cfg, plan: str, scene_name: str, items: dict, group_of, a
     """One scene through one plan: per-frame runs and times, counts at the labelled frames, ids."""
     pcfg = planner_config(plan, scene_name, args.set)
     planner = build_planner(pcfg, det.converter.size, cfg.preprocess.resize)
-    labels = det.labels
-    tracker = build_tracker(cfg.tracker, merge_ids(labels, cfg.model.groups) if cfg.decoder.merge_groups else None)
+    tracker = build_tracker(cfg.tracker, det.merge_ids)
     cfg.preprocess.planner = FixedPlannerConfig(merge_threshold=pcfg.merge_threshold, merge_metric=pcfg.merge_metric)
     runs, sweeps, frame_ms, plan_ms, motion_ms = [], [], [], [], []
     total, ids, reasons, boxes = Counts(), set(), {}, []
@@ -202,7 +201,7 @@ def main() -> None:
         return groups.get(labels[label] if isinstance(label, int) else label, "")
 
     items = {int(it.id.split("-")[1]): it for it in load_eval_set(args.split) if it.source == "vtest"}
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     print(f"split {args.split}: {len(items)} labelled clip frames; regions keys {args.set or 'defaults'}")
     print("| scene | plan | runs/frame mean | p95 | between sweeps | ms/frame | planner ms | motion ms "
           "| recall | precision | ids | agree | frames |")

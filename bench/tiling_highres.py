@@ -57,7 +57,7 @@ def main() -> None:
     print(f"{'plan':<20}{'runs/frame':>11}" + "".join(f"{g + ' recall/precision':>28}" for g in GROUPS))
     for name, over in PLANS.items():
         cfg = load_config(ROOT / "config" / "default.yaml", over, env={})
-        runs = len(Detector(cfg).views((width, height)))
+        runs = len(Detector.load(cfg).views((width, height)))
         pools = evaluate(cfg, items)
         row = f"{name:<20}{runs:>11}"
         for total in by_group(pools).values():

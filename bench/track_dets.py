@@ -39,7 +39,7 @@ def dump(config: str | None, score: float, out: Path) -> None:
     from app.sinks import record
 
     cfg = load_config(config, overrides={"decoder.score_threshold": score, "source.live": False})
-    detector = Detector(cfg)
+    detector = Detector.load(cfg)
     source = build_source(cfg.source)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = 0

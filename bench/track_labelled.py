@@ -43,7 +43,7 @@ def detections(refresh: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]
         return pickle.loads(CACHE.read_bytes())
     cfg = load_config(ROOT / "config" / "default.yaml", {"decoder.score_threshold": LOW}, env={})
     cfg.decoder.class_thresholds = {}
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     cap = cv2.VideoCapture(str(ROOT / "samples" / "vtest.mp4"))
     out, i = [], 0
     while True:

@@ -624,11 +624,11 @@ def test_camera_mode_detections_equal_in_process_on_the_same_frames(emulator):
     """YUV stream: both backends see the same NV12-converted frames and must agree exactly."""
     cfg = Config()
     cfg.model.path = str(DEFAULT_MODEL)
-    local = Detector(cfg)
+    local = Detector.load(cfg)
     cfg_remote = cfg.model_copy(deep=True)
     cfg_remote.model.backend = "acap-runtime"
     cfg_remote.acap_runtime = acap_cfg(emulator)
-    remote = Detector(cfg_remote)
+    remote = Detector.load(cfg_remote)
     src = camera_source(emulator)
     n = 0
     for frame in src:

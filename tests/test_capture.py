@@ -50,6 +50,18 @@ def test_fps_cap_subsamples_by_video_time(small_clip):
     assert src.skipped == 10
 
 
+def test_a_source_says_the_rate_its_frames_come_at_and_the_files_it_reads(small_clip):
+    # the annotated video is written at this rate: a cap above the clip's own 10 fps passes every frame
+    for cap, rate in ((None, 10.0), (5.0, 5.0), (30.0, 10.0)):
+        src, frames = frames_of(SourceConfig(uri=str(small_clip), fps=cap))
+        assert src.fps == pytest.approx(10.0) and src.effective_fps == pytest.approx(rate)
+        assert len(frames) == 20 * min(rate, 10.0) / 10.0
+    assert SourceConfig(uri=str(small_clip)).inputs() == {"source.uri": str(small_clip)}
+    from app.capture.acap_runtime import Config as CameraConfig
+
+    assert CameraConfig().inputs() == {}  # a camera stream: no file an output could overwrite
+
+
 def test_loop_keeps_timestamps_increasing(small_clip):
     _, frames = frames_of(SourceConfig(uri=str(small_clip), loop=True), limit=50)
     ts = [f.timestamp for f in frames]

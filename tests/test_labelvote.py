@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from app.analytics import Analytics, EventsConfig
-from app.detector import merge_ids
+from app.labels import ModelLabels
 from app.tracking import build_tracker
 from app.tracking.bytetrack import Config as ByteTrackConfig
 from app.tracking.labelvote import vote
@@ -50,7 +50,7 @@ def test_a_real_change_is_followed_and_a_third_label_wears_the_rival_down():
 
 def test_the_tracker_publishes_the_voted_label_and_the_engine_one_label_update():
     groups = {"vehicle": ["bicycle", "car", "motorcycle", "bus", "truck"]}
-    tracker = build_tracker(ByteTrackConfig(), merge_ids(LABELS, groups))  # as the pipeline builds it
+    tracker = build_tracker(ByteTrackConfig(), ModelLabels.of(LABELS, groups).merge_ids)  # as the pipeline builds it
     a = Analytics(LABELS, events=EventsConfig(update_interval=0, heartbeat=0), groups=groups)
     rng = np.random.default_rng(1)
     published, events, vehicles, trucks = [], [], [], []

@@ -42,7 +42,7 @@ def group_results(cfg, items) -> dict[str, dict]:
 @pytest.mark.parametrize("variant,path", [("pertensor", DEFAULT_MODEL), ("perchannel", PERCHANNEL_MODEL)])
 def test_default_model_finds_labelled_people_and_vehicles(items, variant, path):
     cfg = load_config(ROOT / "config" / "default.yaml", {"model.path": str(path)}, env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     assert det.model.inputs[0].dtype == np.uint8  # a real full-integer model with Axis's uint8 input
     assert len(det.views((768, 576))) == 1  # one model run per frame
     results = group_results(cfg, items)
@@ -103,7 +103,7 @@ def test_make_demo_end_to_end(tmp_path):
 
 def test_detector_drops_boxes_that_clipping_collapses():
     cfg = load_config(ROOT / "config" / "default.yaml", env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
 
     class OffFrame:  # a decoder that reports one box inside and two outside the frame
         def decode(self, outputs):
@@ -128,7 +128,7 @@ def test_group_members_on_one_object_give_one_box_unless_merging_is_off():
 
     img = np.zeros((576, 768, 3), np.uint8)
     for merge, want in ((True, [7, 0]), (False, [7, 2, 0])):
-        det = Detector(load_config(None, {"decoder.merge_groups": merge}, env={}))
+        det = Detector.load(load_config(None, {"decoder.merge_groups": merge}, env={}))
         det.decoder = VanAsTwoClasses()
         d = det(Frame(img, 0, 0))
         assert sorted(d.class_ids.tolist(), reverse=True) == want
@@ -236,3 +236,47 @@ def test_tracks_end_while_a_live_stream_is_silent(tmp_path):
         release.set()
         server.shutdown()
     assert not run.errors
+
+
+def test_ending_a_live_run_while_its_tracks_expire_ends_each_track_once(tmp_path):
+    """Stop a live run at the moment the expiry thread is ending tracks of a silent stream, with the outputs
+    busy: the tracks it ended say `lost`, every other one `stop`, and none ends twice or never."""
+    import threading
+
+    from tests.conftest import sample_clip_part, stalling_server
+    from tests.consumers import BackgroundRun
+    from tests.mqtt_util import wait_until
+
+    release, unblock, blocked = threading.Event(), threading.Event(), threading.Event()
+    server = stalling_server(sample_clip_part(tmp_path / "people.avi", 40).read_bytes(), release)
+    events = []
+
+    class Busy:  # an output that stalls on the first expired track, as a slow broker would
+        def on_result(self, result):
+            events.extend(result.events)
+            if any(e["type"] == "end" for e in result.events) and not blocked.is_set():
+                blocked.set()
+                unblock.wait(60)
+
+        def close(self):
+            pass
+
+    cfg = load_config(None, {"output.progress": False, "source.stall_timeout": 60, "tracker.track_buffer": 10,
+                             "source.uri": f"http://127.0.0.1:{server.server_address[1]}/people.avi"}, env={})
+    run = BackgroundRun(cfg, [Busy()])
+    try:
+        wait_until(blocked.is_set, 120, 0.05, "the first track ended while the stream is silent")
+        stopper = threading.Thread(target=run.stop, daemon=True)
+        stopper.start()  # the run ends while the expiry thread may be handing on more ends
+        unblock.set()
+        stopper.join(60)
+        assert not run.thread.is_alive()
+    finally:
+        unblock.set()
+        release.set()
+        server.shutdown()
+    assert not run.errors
+    new = [e["after"]["id"] for e in events if e["type"] == "new"]
+    ends = [(e["after"]["id"], e["reason"]) for e in events if e["type"] == "end"]
+    assert new and sorted(new) == sorted(t for t, _ in ends)  # each track ends exactly once
+    assert {r for _, r in ends} <= {"lost", "stop"} and ends[0][1] == "lost"

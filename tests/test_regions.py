@@ -80,7 +80,7 @@ def test_old_tiling_keys_set_the_fixed_planner():
 def test_fixed_plan_is_unchanged_from_before_the_planners(tiling):
     over = {f"preprocess.planner.{k}": v for k, v in tiling.items()}
     cfg = load_config(ROOT / "config" / "default.yaml", over, env={})
-    det = Detector(cfg)
+    det = Detector.load(cfg)
     try:
         assert isinstance(det.planner, FixedPlanner)
         for size in [(768, 576), (1920, 1080), (640, 360), (3840, 2160), (416, 416), (300, 900)]:
@@ -301,7 +301,7 @@ class Plans:
 
     def on_result(self, result) -> None:
         if result.frame is not None:
-            self.results.append((result.plan, len(result.objects)))
+            self.results.append((len(result.overlay.views), len(result.objects)))
 
     def close(self) -> None:
         pass
@@ -315,10 +315,10 @@ def test_pipeline_with_the_regions_planner_runs_the_model_less_and_still_tracks(
     seen = Plans()
     summary = pipeline.run(cfg, max_frames=60, consumers=[seen])
     assert summary.frames == 60 and summary.model_runs_per_frame == 1  # a full look at 768x576: the whole frame
-    runs = [p.runs for p, _ in seen.results]
+    runs = [r for r, _ in seen.results]
     assert summary.mean_runs_per_frame == pytest.approx(np.mean(runs)) and 0 < np.mean(runs) < 0.7
     # frames the model skipped still publish the tracked people (carried by the planner)
-    skipped = [n for p, n in seen.results[10:] if p.runs == 0]
+    skipped = [n for r, n in seen.results[10:] if r == 0]
     assert skipped and np.mean(skipped) >= 3
 
 
@@ -329,11 +329,11 @@ def test_regions_and_motion_overlays_draw_on_the_frame():
     bg = scene(1920, 1080)
     p.plan(bg, 0.0)
     img = with_blob(bg, 900, 500)
-    plan = p.plan(img, 0.1)
+    overlay = p.plan(img, 0.1).overlay()  # what a result carries for latest.jpg
     drawn = img.copy()
-    draw_regions(drawn, plan.views, plan.reason)
-    v = plan.views[0]
-    assert (drawn[v.y0 + v.h - 1, v.x0 : v.x0 + v.w] != img[v.y0 + v.h - 1, v.x0 : v.x0 + v.w]).any()
+    draw_regions(drawn, overlay.views, overlay.reason)
+    x0, y0, w, h = overlay.views[0]
+    assert (drawn[y0 + h - 1, x0 : x0 + w] != img[y0 + h - 1, x0 : x0 + w]).any()
     tinted = img.copy()
-    draw_motion(tinted, plan.motion.mask)
+    draw_motion(tinted, overlay.motion)
     assert (tinted[540, 920] != img[540, 920]).any() and (tinted[100, 100] == img[100, 100]).all()

@@ -67,15 +67,23 @@ def test_jsonl_append_adds_to_the_file_and_numbered_videos_go_beside_it(tmp_path
     assert numbered("latest.jpg", 2) == "latest.jpg" and numbered(None, 2) is None  # an image is replaced
 
 
-def test_jsonl_boxes_are_the_part_inside_the_frame(tmp_path):
-    """The tracker's smoothed box can reach half a pixel past an edge; JSON Lines says what is visible,
-    as the events and the Axis metadata do."""
+def test_published_boxes_are_the_part_inside_the_frame_once_for_every_output(tmp_path):
+    """The tracker's smoothed box can reach half a pixel past an edge; the result every output gets says
+    what is visible (clipped once, in analytics), as the events do: JSON Lines and the Axis metadata as is."""
+    from app.analytics import Analytics
+    from app.publish.payloads import frame_message
+
+    frame = Frame(np.zeros((120, 160, 3), np.uint8), 0.5, 5)
+    result = Analytics(["person"]).update(frame, Detections([[-0.4, 10, 160.5, 120.3]], [0.9], [0], [3]))
+    assert result.objects.xyxy.tolist() == [[0.0, 10.0, 160.0, 120.0]]
+    assert result.events[0]["after"]["box"] == [0, 10, 160, 120]
     p = tmp_path / "o.jsonl"
     s = JsonlSink(str(p), ["person"])
-    s.on_result(shown(Frame(np.zeros((120, 160, 3), np.uint8), 0.5, 5),
-                      Detections([[-0.4, 10, 160.5, 120.3]], [0.9], [0], [3])))
+    s.on_result(result)
     s.close()
     assert json.loads(p.read_text())["objects"][0]["box"] == [0.0, 10.0, 160.0, 120.0]
+    box = frame_message(result.epoch, result.size, result.objects, [], ["person"])["detections"][0]
+    assert box["bounding_box"] == {"left": 0.0, "top": round(10 / 120, 4), "right": 1.0, "bottom": 1.0}
 
 
 def test_video_sink_writes_annotated_frames(tmp_path):

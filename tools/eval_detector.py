@@ -110,7 +110,7 @@ def evaluate_items(cfg: Config, items) -> dict[tuple[str, str, str], Pool]:
     run_cfg.decoder.score_threshold = AP_FLOOR
     run_cfg.decoder.class_thresholds = {}
     run_cfg.decoder.max_detections = 300
-    det = Detector(run_cfg)
+    det = Detector.load(run_cfg)
     # the configured operating point: the configured thresholds over the same (greedy) NMS output
     op_filter = ScoreFilter(cfg.decoder, det.labels, len(det.labels))
     groups = group_of_label(cfg)

@@ -6,23 +6,18 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.shapes import Point, check_point, check_polygon
+
 Anchor = Literal[
     "bottom_center", "center", "top_center", "center_left", "center_right",
     "bottom_left", "bottom_right", "top_left", "top_right",
 ]
 # Zone and line names become MQTT topic levels and Prometheus label values.
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
-Point = tuple[float, float]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-def _check_point(p: Point) -> Point:
-    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in p):
-        raise ValueError(f"coordinates are normalised to 0..1 (got {list(p)})")
-    return p
 
 
 class ZoneConfig(_Model):
@@ -43,14 +38,7 @@ class ZoneConfig(_Model):
     @field_validator("polygon")
     @classmethod
     def _polygon(cls, v: list[Point]) -> list[Point]:
-        for p in v:
-            _check_point(p)
-        area = 0.0
-        for (x1, y1), (x2, y2) in zip(v, v[1:] + v[:1]):
-            area += x1 * y2 - x2 * y1
-        if abs(area) < 1e-9:
-            raise ValueError("polygon has no area (points on one line?)")
-        return v
+        return check_polygon(v)
 
 
 class LineConfig(_Model):
@@ -69,7 +57,7 @@ class LineConfig(_Model):
     @field_validator("start", "end")
     @classmethod
     def _point(cls, v: Point) -> Point:
-        return _check_point(v)
+        return check_point(v)
 
     @model_validator(mode="after")
     def _length(self) -> "LineConfig":

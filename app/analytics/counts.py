@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.analytics.describe import label_name
+from app.labels import label_name
 
 
 def per_label(labels: list[str], class_ids: np.ndarray) -> dict[str, int]:

@@ -7,10 +7,7 @@ import numpy as np
 from app.analytics.table import Table
 from app.analytics.zones import Zones
 from app.events import TrackedObject
-
-
-def label_name(labels: list[str], class_id: int) -> str:
-    return labels[class_id] if 0 <= class_id < len(labels) else str(class_id)
+from app.labels import label_name
 
 
 class Describer:

@@ -264,7 +264,8 @@ class Analytics:
                     lst.append("crossed_line")
             for i in np.flatnonzero(publish).tolist():
                 out_events.append(self._event(EventType.NEW, rows[i], now))
-        objects = tracked[T.published[rows]] if k else Detections()
+        # the tracker's filtered box may reach past the frame edge: outputs get the visible part
+        objects = tracked[T.published[rows]].clipped(size) if k else Detections()
         out_events.extend(self._due_updates(now))
         ended = self._end(events, out_events)  # compacts the table: `rows` is stale after this
         self._recount(now)

@@ -23,10 +23,10 @@ def _histogram(name: str, doc: str, timer: StageTimer, stages: dict[str, str], l
     """One histogram family: per stage of the timer, the label values it is shown with."""
     fam = HistogramMetricFamily(name, doc, labels=["device", *labels])
     for stage, label_value in stages.items():
-        h = timer.histograms.get(stage)
-        if h is None:
+        got = timer.histogram(stage)
+        if got is None:
             continue
-        buckets, total = h.cumulative()
+        buckets, total = got
         fam.add_metric([*dev, *([label_value] if labels else [])],
                        [("+Inf" if b == float("inf") else repr(b), n) for b, n in buckets], sum_value=total)
     return fam

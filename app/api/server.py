@@ -278,11 +278,11 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
                     regions: bool = False, motion: bool = False) -> bytes:
         """The annotated frame as JPEG, `h` pixels high (at most the frame's own height)."""
         img = annotate(frame.image, result.objects, status.labels) if bbox else frame.image.copy()
-        plan = result.plan
-        if motion and plan is not None and plan.motion is not None:
-            draw_motion(img, plan.motion.mask)
-        if regions and plan is not None:
-            draw_regions(img, plan.views, plan.reason)
+        overlay = result.overlay
+        if motion and overlay is not None and overlay.motion is not None:
+            draw_motion(img, overlay.motion)
+        if regions and overlay is not None:
+            draw_regions(img, overlay.views, overlay.reason)
         if zones and status.zones_cfg:
             draw_zones(img, [(n, z.polygon, result.zones.get(n, {}).get("all", 0)) for n, z in status.zones_cfg.items()])
         if lines and status.lines_cfg:

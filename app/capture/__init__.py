@@ -29,6 +29,10 @@ class SourceBase(PluginConfig):
         None, description="newest-frame-wins mode; default: true for URLs and cameras, false for files"
     )
 
+    def inputs(self) -> dict[str, str]:
+        """The files (or URLs) this source reads, by their config key: no output may write over one."""
+        return {}
+
 
 @dataclass(frozen=True, slots=True)
 class SourceSnapshot:
@@ -50,6 +54,7 @@ class Source(Protocol):
 
     size: tuple[int, int]  # (width, height)
     fps: float | None  # nominal rate, when the source states one
+    effective_fps: float | None  # the rate frames come out at: the nominal one, or the fps cap below it
     total: int | None  # frames in a file, None for live sources
     live: bool
     dropped: int  # frames thrown away because processing fell behind (live only)

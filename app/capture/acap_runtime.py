@@ -57,7 +57,7 @@ class AcapRuntimeSource(QueuedSource):
         self.cfg = cfg
         self.timer = timer or StageTimer()
         self.size = (s.width, s.height)
-        self.fps = float(s.framerate)
+        self.fps = self.effective_fps = float(s.framerate)
         self.total = None
         self.live = True if cfg.live is None else cfg.live
         self.skipped = 0

@@ -30,6 +30,9 @@ class Config(SourceBase):
     )
     uri: str = Field("samples/vtest.mp4", description="video file, rtsp:// or http:// URL, or camera index (0, 1, …)")
     fps: float | None = Field(None, gt=0, description="process at most this many frames per second of video time")
+
+    def inputs(self) -> dict[str, str]:
+        return {"source.uri": self.uri}
     loop: bool = Field(False, description="restart a video file at its end (timestamps keep increasing)")
     reconnect_delay: float = Field(2.0, gt=0, le=300, description="seconds before reopening a live source that failed")
     open_timeout: float = Field(
@@ -117,6 +120,7 @@ class OpenCVSource(QueuedSource):
         self.size = (int(first.shape[1]), int(first.shape[0]))
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.fps = float(fps) if fps and fps > 0 and fps < 1000 else None
+        self.effective_fps = min(cfg.fps, self.fps) if cfg.fps and self.fps else cfg.fps or self.fps
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.total = count if (not self.live and count > 0) else None
         self.skipped = 0  # frames left out by the fps cap

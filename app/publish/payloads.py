@@ -5,8 +5,7 @@ import json
 import re
 from datetime import datetime, timezone
 
-import numpy as np
-
+from app.labels import label_name
 from app.types import Detections
 
 # Axis scene metadata class types for the labels that have one; other labels pass through.
@@ -60,10 +59,9 @@ def frame_message(epoch: float, size: tuple[int, int], objects: Detections, ende
     """One frame as Axis scene metadata (com.axis.scene.frame.v1): normalised boxes, track ids, class, TrackEnded."""
     w, h = size
     dets = []
-    boxes = np.clip(objects.xyxy, 0, (w, h, w, h)).tolist()
-    for box, score, cls, tid in zip(boxes, objects.scores.tolist(), objects.class_ids.tolist(),
+    for box, score, cls, tid in zip(objects.xyxy.tolist(), objects.scores.tolist(), objects.class_ids.tolist(),
                                     objects.track_ids.tolist()):
-        label = labels[cls] if 0 <= cls < len(labels) else str(cls)
+        label = label_name(labels, cls)
         dets.append({
             "object_track_id": str(tid),
             "bounding_box": {"left": round(box[0] / w, 4), "top": round(box[1] / h, 4),

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.analytics.config import Point, ZoneConfig
+from app.shapes import Point, check_polygon
 
 
 class _Section(BaseModel):
@@ -14,7 +14,7 @@ class _Section(BaseModel):
 
 
 # A motion mask is drawn and checked like a zone's polygon (normalised corners, some area).
-Polygon = Annotated[list[Point], Field(min_length=3), AfterValidator(ZoneConfig._polygon)]
+Polygon = Annotated[list[Point], Field(min_length=3), AfterValidator(check_polygon)]
 
 
 class GridPlan(_Section):

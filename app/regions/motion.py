@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from app.annotate import _norm_to_px
 from app.regions.config import MotionConfig
+from app.shapes import to_pixels
 
 
 @dataclass(slots=True)
@@ -58,7 +58,7 @@ class MotionDetector:
         self._size = (w, h)
         keep = np.full((mh, mw), 255, np.uint8)
         for poly in self.cfg.masks:
-            cv2.fillPoly(keep, [_norm_to_px(poly, mw, mh)], 0)
+            cv2.fillPoly(keep, [to_pixels(poly, mw, mh)], 0)
         self._keep = keep
         self._bg = None
         return mw, mh

@@ -18,7 +18,7 @@ from app.preprocess import ResizeMode, View, make_view, plan_views
 from app.regions.config import GridPlan, RegionsKeys
 from app.regions.motion import Motion, MotionDetector
 from app.tracking.predicted import TrackPredictions
-from app.types import Detections
+from app.types import Detections, Overlay
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ class Plan:
     @property
     def runs(self) -> int:
         return len(self.views)
+
+    def overlay(self) -> Overlay:
+        """The views, why they ran and the motion mask, for drawing over the frame."""
+        return Overlay(tuple((v.x0, v.y0, v.w, v.h) for v in self.views), self.reason,
+                       self.motion.mask if self.motion is not None else None)
 
 
 def grid_views(plan: GridPlan, size: tuple[int, int], model_size: tuple[int, int], mode: ResizeMode) -> list[View]:

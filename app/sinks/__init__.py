@@ -9,9 +9,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-import numpy as np
-
 from app.errors import ConfigError
+from app.labels import label_name
 from app.types import Detections, Frame
 
 
@@ -37,14 +36,13 @@ def _same_file(a: str, b: str) -> bool:
 def record(frame: Frame, dets: Detections, labels: list[str]) -> dict:
     """The JSON-ready record of one frame: time, sequence, size and tracked objects."""
     objects = []
-    w, h = frame.size  # the tracker's filtered box may reach past the frame edge: the visible part, as events give
-    boxes = np.clip(dets.xyxy, 0, (w, h, w, h)).tolist()
-    for box, score, cls, tid in zip(boxes, dets.scores.tolist(), dets.class_ids.tolist(), dets.track_ids.tolist()):
+    for box, score, cls, tid in zip(dets.xyxy.tolist(), dets.scores.tolist(), dets.class_ids.tolist(),
+                                    dets.track_ids.tolist()):  # boxes inside the frame (FrameResult.objects)
         objects.append(
             {
                 "track_id": tid,
                 "class_id": cls,
-                "label": labels[cls] if 0 <= cls < len(labels) else str(cls),
+                "label": label_name(labels, cls),
                 "score": round(score, 4),
                 "box": [round(v, 1) for v in box],
             }

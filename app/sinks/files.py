@@ -9,7 +9,7 @@ def file_outputs(cfg, labels: list[str], fps: float | None) -> tuple[list, list[
     """The configured file outputs and a description of where each writes."""
     from app.sinks.video import VideoSink  # cv2's writer: imported only when a video is asked for
 
-    files_in = {"source.uri": getattr(cfg.source, "uri", None), "model.path": cfg.model.path,
+    files_in = {**cfg.source.inputs(), "model.path": cfg.model.path,
                 "model.labels": cfg.model.labels if isinstance(cfg.model.labels, str) else None,
                 "state.file": cfg.state.file}
     check_outputs({"output.jsonl": cfg.output.jsonl, "output.video": cfg.output.video}, files_in)

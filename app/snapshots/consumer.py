@@ -23,6 +23,7 @@ import numpy as np
 
 from app.annotate import annotate
 from app.errors import VigilError
+from app.labels import label_name
 from app.snapshots.config import SnapshotMqttConfig, SnapshotsConfig
 from app.snapshots.flags import SnapshotFlags
 from app.snapshots.quality import view_quality
@@ -141,7 +142,7 @@ class Snapshots:
                 tr.pending = _View(image, objs.xyxy[i].copy(), float(objs.scores[i]), int(cls[i]))
 
     def _label(self, class_id: int) -> str:
-        return self.labels[class_id] if 0 <= class_id < len(self.labels) else str(class_id)
+        return label_name(self.labels, class_id)
 
     def _encode(self, tid: int, tr: _Track, now: float) -> None:
         v, tr.pending, tr.encoded_at = tr.pending, None, now
