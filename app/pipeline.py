@@ -26,11 +26,11 @@ from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
 from app.identity import resolve_device_id
+from app.outputs import OutputContext, build_outputs
 from app.plugins import RunContext
 from app.publish.state import RunState, open_state
 from app.regions.planner import Plan
 from app.settings import Settings
-from app.sinks.files import file_outputs
 from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status, Summary
 from app.timing import StageTimer
@@ -96,7 +96,6 @@ class Run:
         self.analytics: Analytics | None = None
         self.outputs: Worker | None = None
         self.prefetch: Prefetch | None = None
-        self.state_file = self.tracks_file = None
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
         self.summary = Summary()
@@ -163,7 +162,8 @@ class Run:
         self.parts.model_threads = getattr(self.detector.model, "threads", None)  # None: a remote backend
 
     def start_outputs(self) -> None:
-        """Analytics, the restored state and every consumer of the results; MQTT starts connecting."""
+        """Analytics, the restored state, then every output in the registry's order (app/outputs/);
+        MQTT starts connecting."""
         cfg, source = self.cfg, self.source
         # file timestamps are positions in the file: anchor them to the wall clock at start
         offset = 0.0 if source.live else time.time()
@@ -172,21 +172,16 @@ class Run:
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
-        files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
-        # snapshots first: they set has_snapshot in the events the others publish
-        consumers: list[Consumer] = [*self._snapshot_output(), *files]
         orphans: list[dict] = []
         if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run
             self.state = open_state(cfg, analytics, wait_for_ack=self.mqtt is not None)
-            self.state_file, self.tracks_file, orphans = self.state.lines, self.state.tracks, self.state.orphans
+            orphans = self.state.orphans
         initial = analytics.current()
-        if self.status is not None:
-            self.status.set_initial(initial)
-            consumers.append(self.status)
-        # the open-tracks file before the publisher: a track is on disk before its `new` is queued
-        consumers += [c for c in (self.state_file, self.tracks_file, self.mqtt) if c is not None]
-        if self.mqtt is not None and self.tracks_file is not None:
-            self.mqtt.on_end_delivered = self.tracks_file.confirm
+        ctx = OutputContext(cfg, self.labels, self.run_id, getattr(cfg.source, "fps", None) or source.fps, initial,
+                            timer=self.timer, status=self.status, mqtt=self.mqtt, snapshots=self.snapshots,
+                            state=self.state)
+        consumers = build_outputs(cfg.outputs, ctx)
+        self.summary.outputs = ctx.where
         self.settings.apply_live = lambda new: self._change(_Change(new, mqtt=False))
         self.settings.reconnect = lambda new: self._change(_Change(new, mqtt=True))
         self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
@@ -200,15 +195,6 @@ class Run:
             ended.events = analytics.end_orphans(orphans)
             self.outputs.put(ended)
             log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
-
-    def _snapshot_output(self) -> list[Consumer]:
-        if self.snapshots is None:
-            return []
-        from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
-
-        publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
-        on = self.mqtt.switches.snapshots_on if self.mqtt is not None else None  # the Snapshots switch
-        return [Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)]
 
     # ---- frames -----------------------------------------------------------------------
 
