@@ -5,9 +5,10 @@
 
     frame → Detector → Detections → tracker → Detections with ids → Analytics → FrameResult
 
-and hands the one FrameResult to one Worker whose consumers (JSON Lines, video, status/API,
-state files, MQTT) all see the same objects. Capture decodes in its own thread; the outputs run
-in the worker's thread; everything else runs here, in order.
+and hands the one FrameResult to one Worker whose consumers, the outputs (app/outputs/: built from
+their registry in its order), all see the same objects. Capture decodes in its own thread; analytics
+and the outputs run in the worker's thread; everything else runs here, in order. `Run` holds no
+algorithm and builds no output itself: it opens, starts and closes.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from app.expiry import Expiry
 from app.health import Health
 from app.identity import resolve_device_id
 from app.outputs import OutputContext, build_outputs
+from app.outputs.mqtt import publisher
 from app.plugins import RunContext
 from app.publish.state import RunState, open_state
 from app.regions.planner import Plan
@@ -72,7 +74,8 @@ class _Change:
 
 
 class Run:
-    """One run of the pipeline: what it opened, in the order it must be closed."""
+    """One run of the pipeline: what it opened, in the order it must be closed (serve, open,
+    start_outputs, loop, close)."""
 
     def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer],
                  timer: StageTimer | None = None, settings: Settings | None = None) -> None:
@@ -136,19 +139,7 @@ class Run:
 
     def _publisher(self, cfg: Config):
         """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
-        from app.publish.discovery import status_page_url
-        from app.publish.expected import Expected
-        from app.publish.images import LatestImage
-        from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
-
-        status = self.status
-        return MqttPublisher(cfg.mqtt, status.device_id, self.labels,
-                             stats=lambda: status.stats().model_dump(mode="json"),
-                             health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
-                             configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
-                             snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
-                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines),
-                             expected=Expected.of(cfg, self.labels))
+        return publisher(cfg, self.status, self.labels, snapshots=self.snapshots is not None)
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
