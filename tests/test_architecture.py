@@ -22,8 +22,10 @@ def where_to_add() -> dict[str, tuple[str, str, str]]:
         if not line.startswith("|"):
             break
         kind, write, register = (c.strip() for c in line.strip("|").split("|"))
-        name, where = re.fullmatch(r"`(\w+)` in `([\w/.]+)`", register).groups()
-        rows[kind] = (re.match(r"`([\w/<>.]+)`", write).group(1), name, where)
+        registered = re.fullmatch(r"`(\w+)` in `([\w/.]+)`", register)
+        module = re.match(r"`([\w/<>.]+)`", write)
+        assert registered and module, f"a row reads: | {kind} | `app/…/<name>.py` … | `REGISTRY` in `app/…` |: {line}"
+        rows[kind] = (module.group(1), *registered.groups())
     return rows
 
 
