@@ -20,6 +20,7 @@ from app.regions import PLANNERS
 from app.errors import ConfigError
 from app.labels import ModelLabels
 from app.logtext import shorten
+from app.outputs import OUTPUTS
 from app.plugins import format_validation_error, validation_items
 from app.tracking import TRACKERS
 from app.analytics.config import (
@@ -129,6 +130,9 @@ class Config(_Section):
     # boxes of 0.35-0.45 only continue tracks, births need 0.45 (bench/track_labelled.py, tuning half)
     tracker: TRACKERS.section() = TRACKERS.field("multi-object tracker")
     output: OutputConfig = Field(default_factory=OutputConfig, description="where results go")
+    outputs: list[OUTPUTS.section()] = OUTPUTS.field(
+        "more outputs, each an entry tagged by the type it was registered as, with its own keys "
+        "(docs/architecture.md); the built-in ones are set in their own sections (output, snapshots, state, mqtt)")
     acap_runtime: AcapRuntimeConfig = Field(
         default_factory=AcapRuntimeConfig, description="ACAP Runtime connection (acap-runtime backend and source)"
     )

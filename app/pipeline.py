@@ -5,9 +5,10 @@
 
     frame → Detector → Detections → tracker → Detections with ids → Analytics → FrameResult
 
-and hands the one FrameResult to one Worker whose consumers (JSON Lines, video, status/API,
-state files, MQTT) all see the same objects. Capture decodes in its own thread; the outputs run
-in the worker's thread; everything else runs here, in order.
+and hands the one FrameResult to one Worker whose consumers, the outputs (app/outputs/: built from
+their registry in its order), all see the same objects. Capture decodes in its own thread; analytics
+and the outputs run in the worker's thread; everything else runs here, in order. `Run` holds no
+algorithm and builds no output itself: it opens, starts and closes.
 """
 from __future__ import annotations
 
@@ -26,11 +27,12 @@ from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
 from app.identity import resolve_device_id
+from app.outputs import Links, OutputContext, build_outputs
+from app.outputs.mqtt import publisher
 from app.plugins import RunContext
 from app.publish.state import RunState, open_state
 from app.regions.planner import Plan
 from app.settings import Settings
-from app.sinks.files import file_outputs
 from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status, Summary
 from app.timing import StageTimer
@@ -73,7 +75,8 @@ class _Change:
 
 
 class Run:
-    """One run of the pipeline: what it opened, in the order it must be closed."""
+    """One run of the pipeline: what it opened, in the order it must be closed (serve, open,
+    start_outputs, loop, close)."""
 
     def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer],
                  timer: StageTimer | None = None, settings: Settings | None = None) -> None:
@@ -98,7 +101,6 @@ class Run:
         self.analytics: Analytics | None = None
         self.outputs: Worker | None = None
         self.prefetch: Prefetch | None = None
-        self.state_file = self.tracks_file = None
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
         self.keeper = None  # app.snapshots.consumer.Snapshots when snapshots are on
@@ -137,19 +139,7 @@ class Run:
 
     def _publisher(self, cfg: Config):
         """An MQTT publisher for `cfg` (not started): at start, and when settings change on site."""
-        from app.publish.discovery import status_page_url
-        from app.publish.expected import Expected
-        from app.publish.images import LatestImage
-        from app.publish.mqtt import MqttPublisher  # paho: only when MQTT is on
-
-        status = self.status
-        return MqttPublisher(cfg.mqtt, status.device_id, self.labels,
-                             stats=lambda: status.stats().model_dump(mode="json"),
-                             health=lambda: status.health().model_dump(mode="json"), lines=list(cfg.lines),
-                             configuration_url=status_page_url(cfg.api, cfg.mqtt.home_assistant),
-                             snapshots=self.snapshots is not None and cfg.snapshots.mqtt.enabled,
-                             latest=LatestImage(cfg.mqtt.latest_image, self.labels, cfg.zones, cfg.lines),
-                             expected=Expected.of(cfg, self.labels))
+        return publisher(cfg, self.status, self.labels, snapshots=self.snapshots is not None)
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
@@ -164,7 +154,8 @@ class Run:
         self.parts.model_threads = getattr(self.detector.model, "threads", None)  # None: a remote backend
 
     def start_outputs(self) -> None:
-        """Analytics, the restored state and every consumer of the results; MQTT starts connecting."""
+        """Analytics, the restored state, then every output in the registry's order (app/outputs/);
+        MQTT starts connecting."""
         cfg, source = self.cfg, self.source
         # file timestamps are positions in the file: anchor them to the wall clock at start
         offset = 0.0 if source.live else time.time()
@@ -173,21 +164,17 @@ class Run:
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
         )
-        files, self.summary.outputs = file_outputs(cfg, self.labels, source.effective_fps)
-        self.keeper = self._snapshot_keeper()  # part of making each result: has_snapshot is decided there
-        consumers: list[Consumer] = list(files)
         orphans: list[dict] = []
         if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run
             self.state = open_state(cfg, analytics, wait_for_ack=self.mqtt is not None)
-            self.state_file, self.tracks_file, orphans = self.state.lines, self.state.tracks, self.state.orphans
+            orphans = self.state.orphans
         initial = analytics.current()
-        if self.status is not None:
-            self.status.set_initial(initial)
-            consumers.append(self.status)
-        # the open-tracks file before the publisher: a track is on disk before its `new` is queued
-        consumers += [c for c in (self.state_file, self.tracks_file, self.mqtt) if c is not None]
-        if self.mqtt is not None and self.tracks_file is not None:
-            self.mqtt.on_end_delivered = self.tracks_file.confirm
+        ctx = OutputContext(cfg, self.labels, self.run_id, source.effective_fps, initial,
+                            timer=self.timer, status=self.status, mqtt=self.mqtt, snapshots=self.snapshots,
+                            state=self.state)
+        consumers = build_outputs(cfg.outputs, ctx)
+        self.keeper = self._snapshot_keeper(ctx.links)  # part of making each result: has_snapshot is decided there
+        self.summary.outputs = ctx.where
         self.settings.apply_live = lambda new: self._change(_Change(new, mqtt=False))
         self.settings.reconnect = lambda new: self._change(_Change(new, mqtt=True))
         self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
@@ -200,14 +187,16 @@ class Run:
             self.outputs.put(replace(analytics.current(), events=analytics.end_orphans(orphans)))
             log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
 
-    def _snapshot_keeper(self):
+    def _snapshot_keeper(self, links: Links):
+        """Snapshots (app/snapshots/): not an output but part of making each result, so that every output
+        gets has_snapshot already decided. It tells MQTT of a new image through the outputs' links."""
         if self.snapshots is None:
             return None
         from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
 
-        publish = self.mqtt.retain_snapshot if self.mqtt is not None and self.cfg.snapshots.mqtt.enabled else None
-        on = self.mqtt.switches.snapshots_on if self.mqtt is not None else None  # the Snapshots switch
-        return Snapshots(self.cfg.snapshots, self.labels, self.snapshots, self.run_id, publish, on)
+        c = self.cfg  # an image for MQTT is made only when the run publishes there and snapshots.mqtt asks
+        ready = links.snapshot_ready if c.mqtt.enabled and c.snapshots.mqtt.enabled else None
+        return Snapshots(c.snapshots, self.labels, self.snapshots, self.run_id, ready, links.snapshots_on)
 
     # ---- frames -----------------------------------------------------------------------
 

@@ -145,7 +145,7 @@ def _describe(err: Any, prefix: str) -> dict[str, str]:
     got = err.get("input")
     if err["type"] == "union_tag_invalid" and registry is not None:
         return {"loc": f"{loc}.type", "msg": f"unknown {registry.kind} {err['ctx']['tag']!r}; choose one of "
-                                             f"{', '.join(registry.names())}"}
+                                             f"{', '.join(registry.names()) or '(none registered)'}"}
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
         if plugin_type is not None:
@@ -163,8 +163,9 @@ def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
         key = registry.key.split(".")
         if parts[: len(key)] != key:
             continue
-        if len(parts) > len(key) + 1 and parts[len(key)] in registry.modules:
-            return registry, parts.pop(len(key))
+        at = len(key) + (1 if len(parts) > len(key) and isinstance(parts[len(key)], int) else 0)  # a list's entry
+        if len(parts) > at + 1 and parts[at] in registry.modules:
+            return registry, parts.pop(at)
         return registry, None
     return None, None
 

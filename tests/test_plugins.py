@@ -15,6 +15,7 @@ from app.config import Config
 from app.config_render import render_defaults
 from app.decoders import DECODERS
 from app.errors import ConfigError
+from app.outputs import OUTPUTS
 from app.plugins import PluginConfig, RunContext
 from app.tracking import TRACKERS
 
@@ -116,7 +117,7 @@ def test_a_new_plugins_keys_get_the_other_type_hint_and_are_documented(with_new_
 
 
 def test_every_registered_plugin_has_a_config_tagged_by_its_name_and_a_builder():
-    for registry in (BACKENDS, SOURCES, DECODERS, TRACKERS):
+    for registry in (BACKENDS, SOURCES, DECODERS, TRACKERS, OUTPUTS):
         for name, cls in registry.configs().items():
             assert issubclass(cls, PluginConfig) and cls.model_config["extra"] == "forbid"
             assert cls.model_validate({"type": name}).type == name
