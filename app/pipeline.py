@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app.analytics import Analytics
+from app.analytics.rules import build_rules
 from app.capture import Source, build_source
 from app.config import Config, check_labels, resolve_labels
 from app.detector import Detector, merge_ids
@@ -171,6 +172,7 @@ class Run:
             self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
+            rules=build_rules(cfg.rules, RunContext(self.timer, cancel=self.stop, acap=cfg.acap_runtime)),
         )
         files, self.summary.outputs = file_outputs(cfg, self.labels, getattr(cfg.source, "fps", None) or source.fps)
         # snapshots first: they set has_snapshot in the events the others publish
