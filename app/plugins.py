@@ -156,7 +156,8 @@ def _describe(err: Any, prefix: str) -> dict[str, str]:
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
         if plugin_type is not None:
-            msg += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
+            section = ".".join(str(p) for p in parts[:len(registry.key.split("."))])  # rules.* -> rules.lane
+            msg += f" for {section}.type {plugin_type}" + _other_type_hint(registry, section, str(parts[-1]), plugin_type)
         return {"loc": loc, "msg": msg}
     if err["type"] != "missing" and not isinstance(got, (dict, list)):
         msg += f" (got {shorten(repr(got), 80)})"
@@ -176,9 +177,9 @@ def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
     return None, None
 
 
-def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
+def _other_type_hint(registry: Registry, section: str, key: str, plugin_type: str) -> str:
     owners = registry.owners(key, besides=plugin_type)
     if not owners:
         return ""
     article = "an" if owners[0][0] in "aeiou" else "a"
-    return f" (it is {article} {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
+    return f" (it is {article} {' and '.join(owners)} key: set {section}.type: {owners[0]})"
