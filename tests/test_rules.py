@@ -10,6 +10,7 @@ import pytest
 from app.analytics import Analytics, EventsConfig, LineConfig, ZoneConfig
 from app.analytics.rules import RULES
 from app.config import ConfigError, load_config
+from app.config_input import merge_site
 from app.types import Detections, Frame
 from tests.conftest import ROOT
 from tests.mqtt_util import Subscriber
@@ -28,6 +29,7 @@ RULES.modules["wrong_way"] = "tests.wrong_way_rule"  # the one registry line
 from app import pipeline
 from app.analytics import Analytics, EventsConfig
 from app.config import ConfigError, load_config
+from app.config_input import merge_site
 from app.tracking.events import KINDS, TrackEvents
 from app.types import Detections, Frame
 
@@ -171,3 +173,9 @@ def test_the_rule_order_is_the_order_reasons_are_listed():
     names = [getattr(rule, "reasons") for rule in a.rules()]
     assert names == [("entered_zone", "left_zone", "loitering"), ("label",), ("stationary", "moving"), ("score",),
                      ("crossed_line",)]
+
+
+def test_rules_saved_on_site_replace_the_files_whole_like_zones():
+    tree = {"rules": {"old": {"type": "wrong_way", "zone": "a"}}, "zones": {}}
+    merge_site(tree, {"rules": {"new": {"type": "wrong_way", "zone": "b"}}})
+    assert tree["rules"] == {"new": {"type": "wrong_way", "zone": "b"}}  # a rule deleted on site stays deleted
