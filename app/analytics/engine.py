@@ -77,6 +77,7 @@ class Analytics:
         self.seq = 0  # sequence number of the last event of this run (1, 2, … with no gaps)
         self._describer = Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
         self.extra_rules = list(rules or [])  # the `rules:` section's, after the built-in ones
+        self._rules_of: tuple = ()
         self.T = Table(self.columns())
         self._end_reason = "lost"
         self._reasons: dict[int, list[str]] = {}
@@ -172,9 +173,13 @@ class Analytics:
 
     def rules(self) -> list[Rule]:
         """Every rule in the order they run and list their reasons: zones, the label vote, stationary,
-        the score rise, lines, then the `rules:` section's."""
-        return [self.zones, LabelChange(), Stationary(self.stationary), ScoreRise(self.policy.score_change),
-                self.lines, *self.extra_rules]
+        the score rise, lines, then the `rules:` section's (made again by live settings)."""
+        key = (self.zones, self.lines, self.stationary, self.policy.score_change)
+        if self._rules_of != key:
+            self._rules_of = key
+            self._rules = [self.zones, LabelChange(), Stationary(self.stationary), ScoreRise(self.policy.score_change),
+                           self.lines, *self.extra_rules]
+        return self._rules
 
     def columns(self) -> ColumnSpec:
         """The table's columns: the engine's and every rule's."""
@@ -241,8 +246,9 @@ class Analytics:
             was_published = T.published[rows].copy()
             publish = ~was_published & T.eligible[rows] & (now - T.first_seen[rows] >= f["min_age"][ci])
             T.published[rows] = was_published | publish
-            seen = Seen(T, rows, cls, norm, now, now + self.offset, np.isin(ids, new_ids), was_published,
-                        T.published[rows], relabelled, self.zones.names)
+            fresh = np.isin(ids, new_ids) if len(new_ids) else np.zeros(k, bool)
+            seen = Seen(T, rows, cls, norm, now, now + self.offset, fresh, was_published, T.published[rows],
+                        relabelled, self.zones.names)
             for i, why in reasons_by_row(self.rules(), seen).items():
                 pending = self._reasons.setdefault(int(ids[i]), [])
                 pending.extend(c for c in why if c not in pending)
