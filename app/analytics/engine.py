@@ -1,8 +1,10 @@
-"""Per-frame analytics over tracked Detections: filters, zones, lines, stationary, and the event policy.
+"""Per-frame analytics over tracked Detections: filters, the rules (zones, lines, stationary, …; see
+app/analytics/rules.py) and the event policy.
 
 `Analytics.update` runs once per frame (on the outputs thread). It keeps per-track state in a Table
-(arrays, one row per live track) and returns a FrameResult: this frame's Frigate-shaped events, the
-published objects and the counts, as new dict objects whenever they change (readers may hold them).
+(arrays, one row per live track; each rule adds its columns) and returns a FrameResult: this frame's
+Frigate-shaped events, the published objects and the counts, as new dict objects whenever they change
+(readers may hold them). Its one lock guards everything here, the rules' state and line counts too.
 """
 from __future__ import annotations
 
