@@ -26,6 +26,7 @@ from app.tracking import TRACKERS
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
 )
+from app.analytics.rules import RULES
 from app.api.config import ApiConfig
 from app.publish.config import MqttConfig
 from app.publish.payloads import segment
@@ -145,6 +146,9 @@ class Config(_Section):
     lines: dict[Name, LineConfig] = Field({}, description="named counting lines: directional in/out counts")
     filters: FiltersConfig = Field(default_factory=FiltersConfig, description="what a track must pass before it is published")
     stationary: StationaryConfig = Field(default_factory=StationaryConfig, description="when an object counts as stationary")
+    rules: dict[Name, RULES.section()] = Field(
+        {}, description="named rules of registered types (docs/plugins.md), run after zones, lines and stationary"
+    )
     events: EventsConfig = Field(default_factory=EventsConfig, description="when update events are sent")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT publishing (events, counts, state)")
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP status API, metrics and status page")

@@ -222,7 +222,7 @@ LAYERS = (
     "site file (saved from Vigil's settings page or PUT /api/config; /data/site.yaml on the camera)",
     "command-line flags (--set, --model, …)",
 )
-REPLACED_WHOLE = ("zones", "lines")
+REPLACED_WHOLE = ("zones", "lines", "rules")
 
 
 def merge_site(tree: dict, site: Mapping[str, Any]) -> None:

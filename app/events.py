@@ -37,6 +37,10 @@ class Change(StrEnum):
     HEARTBEAT = "heartbeat"
 
 
+# a reason a rule registered from outside declares (app/analytics/rules.py): a snake_case word
+RuleReason = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+
+
 class EndReason(StrEnum):
     LOST = "lost"  # the tracker lost the object
     STOP = "stop"  # Vigil stopped cleanly
@@ -101,8 +105,10 @@ class Event(_Value):
     before: TrackedObject = Field(description="the object as sent in this track's previous event (equal to "
                                   "'after' for 'new')")
     after: TrackedObject = Field(description="the object now")
-    changes: tuple[Change, ...] = Field(json_schema_extra={"uniqueItems": True},
-                                        description="why this update was sent; empty for 'new'")
+    changes: tuple[Change | RuleReason, ...] = Field(
+        json_schema_extra={"uniqueItems": True},
+        description="why this update was sent; empty for 'new'. The built-in reasons, or a reason a rule added "
+                    "under `rules:` declares (docs/plugins.md)")
     reason: EndReason | None = Field(None, description="'end' only: the tracker lost the object (lost), Vigil "
                                      "stopped cleanly (stop), or Vigil died and this start ended the tracks the "
                                      "previous run left open (restart)")

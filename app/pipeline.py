@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from app.analytics import Analytics
+from app.analytics.rules import build_rules
 from app.capture import Source, build_source
 from app.config import Config, check_labels, model_labels
 from app.detector import Detector
@@ -163,6 +164,7 @@ class Run:
             self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
             epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
             keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
+            rules=build_rules(cfg.rules, RunContext(self.timer, cancel=self.stop, acap=cfg.acap_runtime)),
         )
         orphans: list[dict] = []
         if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run

@@ -55,9 +55,9 @@ class Registry:
 
     def __init__(self, kind: str, key: str, modules: dict[str, str], default: str | None = None) -> None:
         self.kind = kind  # what the plugins are, for messages ("decoder")
-        self.key = key  # the config section holding the union ("decoder", "model.backend")
+        self.key = key  # the config section holding the union ("decoder", "model.backend"; "rules.*": each entry)
         self.modules = modules
-        self.default = default or next(iter(modules))  # the type of a section that names none
+        self.default = default or next(iter(modules), None)  # the type of a section that names none
         _REGISTRIES.append(self)
 
     def names(self) -> list[str]:
@@ -79,6 +79,8 @@ class Registry:
     def union(self) -> Any:
         """The config section's type: the registered Configs, told apart by `type`."""
         classes = list(dict.fromkeys(self.configs().values()))
+        if not classes:  # a kind whose plugins all come from outside (rules): every section is refused
+            return Annotated[PluginConfig, BeforeValidator(self._none_registered)]
         if len(classes) == 1:
             return classes[0]
         return Annotated[Union[tuple(classes)], Field(discriminator="type")]
@@ -92,6 +94,11 @@ class Registry:
             return {"type": self.default, **v} if isinstance(v, dict) and "type" not in v else v
 
         return Annotated[self.union(), BeforeValidator(default_type)]
+
+    def _none_registered(self, v: Any) -> Any:
+        tag = v.get("type") if isinstance(v, dict) else v
+        raise ValueError(f"unknown {self.kind} {tag!r}; none is registered" if tag else
+                         f"a {self.kind} needs a type; none is registered")
 
     def field(self, description: str) -> Any:
         """The config tree's Field of this kind's section, defaulting to the default plugin's defaults."""
@@ -149,7 +156,8 @@ def _describe(err: Any, prefix: str) -> dict[str, str]:
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
         if plugin_type is not None:
-            msg += f" for {registry.key}.type {plugin_type}" + _other_type_hint(registry, str(parts[-1]), plugin_type)
+            section = ".".join(str(p) for p in parts[:len(registry.key.split("."))])  # rules.* -> rules.lane
+            msg += f" for {section}.type {plugin_type}" + _other_type_hint(registry, section, str(parts[-1]), plugin_type)
         return {"loc": loc, "msg": msg}
     if err["type"] != "missing" and not isinstance(got, (dict, list)):
         msg += f" (got {shorten(repr(got), 80)})"
@@ -161,7 +169,7 @@ def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
     union's tag, which users never write; removed from `parts`)."""
     for registry in registries():
         key = registry.key.split(".")
-        if parts[: len(key)] != key:
+        if len(parts) < len(key) or any(k not in ("*", p) for k, p in zip(key, parts)):
             continue
         at = len(key) + (1 if len(parts) > len(key) and isinstance(parts[len(key)], int) else 0)  # a list's entry
         if len(parts) > at + 1 and parts[at] in registry.modules:
@@ -170,9 +178,9 @@ def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
     return None, None
 
 
-def _other_type_hint(registry: Registry, key: str, plugin_type: str) -> str:
+def _other_type_hint(registry: Registry, section: str, key: str, plugin_type: str) -> str:
     owners = registry.owners(key, besides=plugin_type)
     if not owners:
         return ""
     article = "an" if owners[0][0] in "aeiou" else "a"
-    return f" (it is {article} {' and '.join(owners)} key: set {registry.key}.type: {owners[0]})"
+    return f" (it is {article} {' and '.join(owners)} key: set {section}.type: {owners[0]})"

@@ -31,7 +31,7 @@ log = logging.getLogger("app.config")
 
 LIVE = ("zones", "lines", "filters", "stationary", "events")
 RECONNECT = ("mqtt",)
-NAMED = ("zones", "lines")  # changes are reported per item: zones.door, not zones.door.polygon.0.1
+NAMED = ("zones", "lines", "rules")  # changes are reported per item: zones.door, not zones.door.polygon.0.1
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Analytics over tracked objects: zones, lines, dwell, filters, stationary objects and the event policy.
+"""Analytics over tracked objects: zones, lines, dwell, filters, stationary objects, rules and the event policy.
 
 Everything here is pure computation over Detections and tracker events; nothing does I/O.
 `Analytics.update(frame, tracked, events)` returns the `app.types.FrameResult` every output reads.
@@ -13,6 +13,7 @@ from app.analytics.config import (
 )
 from app.analytics.describe import TracksView
 from app.analytics.engine import Analytics
+from app.analytics.rules import RULES, Rule, Seen
 
 __all__ = [
     "Analytics",
@@ -20,6 +21,9 @@ __all__ = [
     "FiltersConfig",
     "LabelFilter",
     "LineConfig",
+    "RULES",
+    "Rule",
+    "Seen",
     "StationaryConfig",
     "TracksView",
     "ZoneConfig",

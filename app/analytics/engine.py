@@ -1,9 +1,11 @@
-"""Per-frame analytics over tracked Detections: filters, zones, lines, stationary, and the event policy.
+"""Per-frame analytics over tracked Detections: filters, the rules (zones, lines, stationary, …; see
+app/analytics/rules.py) and the event policy.
 
 `Analytics.update` runs once per frame (on the outputs thread). It keeps per-track state in a Table
-(arrays, one row per live track) and returns a FrameResult: this frame's events (frozen app.events.Event
-values), the published objects and the counts, as new dict objects whenever they change (readers may
-hold them).
+(arrays, one row per live track; each rule adds its columns) and returns a FrameResult: this frame's
+events (frozen app.events.Event values), the published objects and the counts, as new dict objects
+whenever they change (readers may hold them). Its one lock guards everything here, the rules' state and
+line counts too.
 """
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import numpy as np
 from app.analytics.counts import count_doc, per_label
 from app.analytics.config import EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig
 from app.analytics.describe import Describer, TracksView
-from app.analytics.geometry import anchor_points
-from app.analytics.lines import DIRECTIONS, Lines
+from app.analytics.lines import Lines
 from app.analytics.live import reconfigure
-from app.analytics.stationary import STATIONARY_COLUMNS, update_stationary
-from app.analytics.table import Table
+from app.analytics.rules import LabelChange, Rule, ScoreRise, Seen, reasons_by_row
+from app.analytics.stationary import Stationary
+from app.analytics.table import ColumnSpec, Table
 from app.analytics.zones import Zones, class_index
 from app.events import EndReason, Event, EventType, TrackedObject
 from app.tracking.events import KINDS, TrackEvents
@@ -27,6 +29,21 @@ from app.types import Detections, Frame, FrameResult
 
 NEW_K, MATCHED_K, END_K = KINDS.index("new"), KINDS.index("matched"), KINDS.index("end")
 MAX_COUNT_LABELS = 20  # with a longer label list only labels actually seen get count topics
+# the engine's own per-track columns; each rule adds its own (Rule.columns)
+TRACK_COLUMNS: ColumnSpec = {
+    "tid": ((), np.int64, -1),
+    "cls": ((), np.int32, 0),
+    "first_seen": ((), np.float64, 0.0),
+    "last_seen": ((), np.float64, 0.0),
+    "score": ((), np.float32, 0.0),
+    "top": ((), np.float32, 0.0),
+    "box": ((4,), np.float32, 0.0),
+    "vel": ((2,), np.float32, 0.0),
+    "eligible": ((), bool, False),  # passed the score and area filters at least once
+    "published": ((), bool, False),
+    "last_event_ts": ((), np.float64, 0.0),
+    "last_event_top": ((), np.float32, 0.0),
+}
 
 
 class Analytics:
@@ -46,6 +63,7 @@ class Analytics:
         keep_tracks_view: bool = False,
         count_labels: list[str] | None = None,
         groups: dict[str, list[str]] | None = None,
+        rules: list[Rule] | None = None,
     ) -> None:
         self.labels = list(labels)
         # label groups with at least one member this model has get a count of their own
@@ -62,27 +80,10 @@ class Analytics:
         self.run_id = run_id
         self.seq = 0  # sequence number of the last event of this run (1, 2, … with no gaps)
         self._describer = Describer(self.labels, self.zones.names, self.lines.names, run_id, device_id, epoch_offset)
-        nz, nl = len(self.zones), len(self.lines)
-        self.T = Table({
-            "tid": ((), np.int64, -1),
-            "cls": ((), np.int32, 0),
-            "first_seen": ((), np.float64, 0.0),
-            "last_seen": ((), np.float64, 0.0),
-            "score": ((), np.float32, 0.0),
-            "top": ((), np.float32, 0.0),
-            "box": ((4,), np.float32, 0.0),
-            "vel": ((2,), np.float32, 0.0),
-            "eligible": ((), bool, False),  # passed the score and area filters at least once
-            "published": ((), bool, False),
-            **STATIONARY_COLUMNS,
-            "last_event_ts": ((), np.float64, 0.0),
-            "last_event_top": ((), np.float32, 0.0),
-            **Zones.columns(nz),
-            **Lines.columns(nl),
-        })
+        self.extra_rules = list(rules or [])  # the `rules:` section's, after the built-in ones
+        self._rules_of: tuple = ()
+        self.T = Table(self.columns())
         self._end_reason = EndReason.LOST
-        self._entered: dict[int, list[str]] = {}
-        self._crossed: dict[int, list[dict]] = {}
         self._reasons: dict[int, list[str]] = {}
         self._last_after: dict[int, TrackedObject] = {}
         self._per_class_filters()
@@ -168,6 +169,33 @@ class Analytics:
         with self._lock:
             return self._view()
 
+    # ---- rules ----------------------------------------------------------------------------
+
+    def rules(self) -> list[Rule]:
+        """Every rule in the order they run and list their reasons: zones, the label vote, stationary,
+        the score rise, lines, then the `rules:` section's (made again by live settings)."""
+        key = (self.zones, self.lines, self.stationary, self.policy.score_change)
+        if self._rules_of != key:
+            self._rules_of = key
+            self._rules = [self.zones, LabelChange(), Stationary(self.stationary), ScoreRise(self.policy.score_change),
+                           self.lines, *self.extra_rules]
+        return self._rules
+
+    def columns(self) -> ColumnSpec:
+        """The table's columns: the engine's and every rule's."""
+        spec = dict(TRACK_COLUMNS)
+        for rule in self.rules():
+            spec.update(rule.columns())
+        return spec
+
+    @property
+    def _entered(self) -> dict[int, list[str]]:
+        return self.zones.entered
+
+    @property
+    def _crossed(self) -> dict[int, list[dict]]:
+        return self.lines.crossed
+
     # ---- steps ----------------------------------------------------------------------------
 
     def _per_class_filters(self) -> None:
@@ -195,7 +223,6 @@ class Analytics:
         if len(new_ids):
             r = T.add(new_ids)
             T.first_seen[r] = now
-            T.still_ts[r] = now
         rows = T.rows(ids)
         self._absorb_tracker_events(events)
         w, h = size
@@ -209,9 +236,6 @@ class Analytics:
             T.top[rows] = np.maximum(T.top[rows], scores)
             T.last_seen[rows] = now
             T.box[rows] = tracked.xyxy
-            if len(new_ids):
-                fresh = np.isin(ids, new_ids)
-                T.ref_box[rows[fresh]] = tracked.xyxy[fresh]
             norm = tracked.xyxy / np.array([w, h, w, h], np.float32)
             # filters: once a track has passed score and area it stays eligible; age gates publication
             ci = class_index(cls, len(self.labels))
@@ -222,46 +246,14 @@ class Analytics:
             was_published = T.published[rows].copy()
             publish = ~was_published & T.eligible[rows] & (now - T.first_seen[rows] >= f["min_age"][ci])
             T.published[rows] = was_published | publish
-            points = {a: anchor_points(norm, a) for a in set(self.zones.anchors) | set(self.lines.anchors)}
-            entered, left, loiter = self.zones.update(T, rows, points, cls, now)
-            crossings = self.lines.update(T, rows, points, cls, T.published[rows])
-            moved, stat_changed = update_stationary(T, rows, now, self.stationary)
-            # remember history; collect reasons for an update
-            zn = self.zones.names
-            for i, z in zip(*entered.nonzero()):
-                lst = self._entered.setdefault(int(ids[i]), [])
-                if zn[z] not in lst:
-                    lst.append(zn[z])
-            for r, j, d in crossings:
-                self._crossed.setdefault(int(T.tid[r]), []).append(
-                    {"line": self.lines.names[j], "direction": DIRECTIONS[d], "time": round(now + self.offset, 3)}
-                )
-            if crossings:
+            fresh = np.isin(ids, new_ids) if len(new_ids) else np.zeros(k, bool)
+            seen = Seen(T, rows, cls, norm, now, now + self.offset, fresh, was_published, T.published[rows],
+                        relabelled, self.zones.names)
+            for i, why in reasons_by_row(self.rules(), seen).items():
+                pending = self._reasons.setdefault(int(ids[i]), [])
+                pending.extend(c for c in why if c not in pending)
+            if self.lines.changed:
                 self._restate_lines()
-            reasons = self._reasons
-            flags = {
-                "entered_zone": entered.any(axis=1),
-                "left_zone": left.any(axis=1),
-                "loitering": loiter.any(axis=1),
-                "label": relabelled,
-                "score": T.top[rows] - T.last_event_top[rows] >= self.policy.score_change,
-            }
-            stationary_now = T.stationary[rows]
-            any_reason = was_published & (stat_changed | np.logical_or.reduce(list(flags.values())))
-            for i in np.flatnonzero(any_reason).tolist():
-                tid = int(ids[i])
-                why = [name for name, f in flags.items() if f[i] and name != "score"]
-                if stat_changed[i]:
-                    why.append("stationary" if stationary_now[i] else "moving")
-                if flags["score"][i]:
-                    why.append("score")
-                if why:
-                    lst = reasons.setdefault(tid, [])
-                    lst.extend(c for c in why if c not in lst)
-            for r, _, _ in crossings:
-                lst = reasons.setdefault(int(T.tid[r]), [])
-                if "crossed_line" not in lst:
-                    lst.append("crossed_line")
             for i in np.flatnonzero(publish).tolist():
                 out_events.append(self._event(EventType.NEW, rows[i], now))
         # the tracker's filtered box may reach past the frame edge: outputs get the visible part
@@ -378,10 +370,10 @@ class Analytics:
             self.zone_counts = zones
 
     def _restate_lines(self) -> None:
+        self.lines.changed = False
         self.line_states = {n: self.lines.state(j, self.labels) for j, n in enumerate(self.lines.names)}
-        with self.lines.lock:
-            self.line_totals = {n: (int(self.lines.lifetime[j, 0]), int(self.lines.lifetime[j, 1]))
-                                for j, n in enumerate(self.lines.names)}
+        self.line_totals = {n: (int(self.lines.lifetime[j, 0]), int(self.lines.lifetime[j, 1]))
+                            for j, n in enumerate(self.lines.names)}
 
     def _view(self) -> TracksView:
         return TracksView(self.T.copy(), {k: list(v) for k, v in self._entered.items()},

@@ -1,14 +1,15 @@
-"""Directional line counting with a hysteresis band, counted only inside the segment."""
+"""Directional line counting, a rule: a hysteresis band, counted only inside the segment.
+
+Lines hold no lock: the analytics engine owns them and calls them under its one lock."""
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
 
 from app.analytics.config import LineConfig
 from app.analytics.geometry import along, crossing_points, signed_distance
-from app.analytics.table import Table
+from app.analytics.rules import Seen
 from app.analytics.zones import class_index, label_mask
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,10 @@ DIRECTIONS = ("in", "out")
 class Lines:
     """All configured lines with their in/out counts per class since the last reset."""
 
-    def __init__(self, cfg: dict[str, LineConfig], labels: list[str], since: float) -> None:
+    reasons = ("crossed_line",)
+
+    def __init__(self, cfg: dict[str, LineConfig], labels: list[str], since: float,
+                 crossed: dict[int, list[dict]] | None = None) -> None:
         self.names = list(cfg)
         self.cfg = list(cfg.values())
         self.start = np.array([c.start for c in self.cfg], np.float64).reshape(-1, 2)
@@ -34,31 +38,35 @@ class Lines:
         self.counts = np.zeros((n, 2, len(labels) + 1), np.int64)
         self.lifetime = np.zeros((n, 2), np.int64)  # never reset (Prometheus counters)
         self.since = np.full(n, since, np.float64)
-        self.lock = threading.Lock()
+        self.crossed = crossed if crossed is not None else {}  # track id -> its crossings ({line, direction, time})
+        self.changed = False  # counted a crossing since the engine last read the counts
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def columns(self) -> dict:
+        return self.spec(len(self.names))
+
     @staticmethod
-    def columns(n: int) -> dict:
+    def spec(n: int) -> dict:
         return {
             "side": ((n,), np.int8, 0),  # -1 left, +1 right of the line, 0 not yet known
             "side_pt": ((n, 2), np.float64, 0.0),  # last point seen beyond the band on that side
         }
 
-    def update(self, T: Table, rows: np.ndarray, points: dict[str, np.ndarray], class_ids: np.ndarray,
-               counted: np.ndarray) -> list[tuple[int, int, int]]:
-        """Update observed rows; return crossings as (row, line, IN|OUT) for rows where `counted`."""
-        out: list[tuple[int, int, int]] = []
+    def update(self, seen: Seen) -> dict[str, np.ndarray]:
+        """Sides of the rows seen; count the crossings of published ones; whether each crossed a line."""
+        T, rows, counted = seen.T, seen.rows, seen.published
+        crossed = np.zeros(len(rows), bool)
         if len(rows) == 0:
-            return out
-        cidx = class_index(class_ids, self.n_labels)
+            return {"crossed_line": crossed}
+        cidx = class_index(seen.class_ids, self.n_labels)
         allowed = self.allowed[cidx]
         for j in range(len(self.names)):
             ok = allowed[:, j]
             if not ok.any():
                 continue
-            p = points[self.anchors[j]]
+            p = seen.points(self.anchors[j])
             s = signed_distance(p, self.start[j], self.end[j])
             new = np.where(s > self.band[j], 1, np.where(s < -self.band[j], -1, 0)).astype(np.int8)
             old = T.side[rows, j]
@@ -72,23 +80,23 @@ class Lines:
                 # The path must cut the segment itself, not its extension.
                 for i in f[(t >= 0.0) & (t <= 1.0) & counted[f]].tolist():
                     d = IN if old[i] < 0 else OUT
-                    with self.lock:
-                        self.counts[j, d, cidx[i]] += 1
-                        self.lifetime[j, d] += 1
-                    out.append((int(rows[i]), j, d))
+                    self.counts[j, d, cidx[i]] += 1
+                    self.lifetime[j, d] += 1
+                    self.changed = crossed[i] = True
+                    self.crossed.setdefault(int(T.tid[rows[i]]), []).append(
+                        {"line": self.names[j], "direction": DIRECTIONS[d], "time": round(seen.epoch, 3)})
             upd = ok & (new != 0)
             r = rows[upd]
             T.side[r, j] = new[upd]
             T.side_pt[r, j] = p[upd]
-        return out
+        return {"crossed_line": crossed}
 
     def reset(self, names: list[str] | None, now: float) -> list[str]:
         """Zero the counts of the named lines (all when None); return the names reset."""
         idx = range(len(self.names)) if names is None else [self.names.index(n) for n in names]
-        with self.lock:
-            for j in idx:
-                self.counts[j] = 0
-                self.since[j] = now
+        for j in idx:
+            self.counts[j] = 0
+            self.since[j] = now
         return [self.names[j] for j in idx]
 
     def restore(self, states: dict[str, dict], labels: list[str]) -> list[str]:
@@ -111,17 +119,15 @@ class Lines:
             except (KeyError, TypeError, ValueError, AttributeError) as e:
                 log.warning("saved counts of line %s are malformed (%s); it starts from 0", name, e)
                 continue
-            with self.lock:
-                self.counts[j] = counts
-                self.since[j] = since
+            self.counts[j] = counts
+            self.since[j] = since
             restored.append(name)
         return restored
 
     def state(self, j: int, labels: list[str]) -> dict:
         """The retained payload of line j: totals since the last reset and a per-label breakdown."""
-        with self.lock:
-            c = self.counts[j].copy()
-            since = float(self.since[j])
+        c = self.counts[j]
+        since = float(self.since[j])
         by_label = {}
         for k in np.flatnonzero(c.sum(axis=0)).tolist():
             name = labels[k] if k < len(labels) else "other"

@@ -26,8 +26,8 @@ def carry_columns(old: Table, new_spec: dict, zone_map: dict[int, int], line_map
     t = Table(new_spec)
     if len(old):
         t.add(old.tid.copy())
-    zone_cols = set(Zones.columns(0))
-    line_cols = set(Lines.columns(0))
+    zone_cols = set(Zones.spec(0))
+    line_cols = set(Lines.spec(0))
     for name, arr in t.cols.items():
         src = old.cols.get(name)
         if src is None or not len(old):
@@ -46,26 +46,22 @@ def reconfigure(a, zones: dict[str, ZoneConfig], lines: dict[str, LineConfig], f
     now = time.time()
     old_zones = dict(zip(a.zones.names, a.zones.cfg))
     old_lines = dict(zip(a.lines.names, a.lines.cfg))
-    a.zones = Zones(zones, a.labels)
-    new_lines = Lines(lines, a.labels, since=now)
+    # a removed zone leaves the histories (its dwell is gone with it); crossings stay in them
+    entered = {tid: [n for n in names if n in zones] for tid, names in a.zones.entered.items()}
+    a.zones = Zones(zones, a.labels, entered)
+    new_lines = Lines(lines, a.labels, since=now, crossed=a.lines.crossed)
     zone_map = {j: a_old for j, n in enumerate(a.zones.names)
                 for a_old, m in enumerate(old_zones) if m == n and same(zones[n], old_zones[m])}
     line_map = {j: j_old for j, n in enumerate(new_lines.names)
                 for j_old, m in enumerate(old_lines) if m == n and same(lines[n], old_lines[m])}
-    with a.lines.lock:
-        for j, j_old in line_map.items():
-            new_lines.counts[j] = a.lines.counts[j_old]
-            new_lines.lifetime[j] = a.lines.lifetime[j_old]
-            new_lines.since[j] = a.lines.since[j_old]
+    for j, j_old in line_map.items():
+        new_lines.counts[j] = a.lines.counts[j_old]
+        new_lines.lifetime[j] = a.lines.lifetime[j_old]
+        new_lines.since[j] = a.lines.since[j_old]
     a.lines = new_lines
-    spec = {k: v for k, v in a.T._spec.items() if k not in Zones.columns(0) and k not in Lines.columns(0)}
-    spec.update(Zones.columns(len(a.zones)))
-    spec.update(Lines.columns(len(a.lines)))
-    a.T = carry_columns(a.T, spec, zone_map, line_map)
     a.filters, a.stationary, a.policy = filters, stationary, events
+    a.T = carry_columns(a.T, a.columns(), zone_map, line_map)
     a._describer.zone_names, a._describer.line_names = list(a.zones.names), list(a.lines.names)
-    for tid, names in a._entered.items():  # a removed zone leaves the histories (its dwell is gone with it)
-        a._entered[tid] = [n for n in names if n in zones]
     for z in a.zones.cfg:
         for lab in z.labels:
             if lab not in a.count_labels:

@@ -1,10 +1,11 @@
-"""Polygon zones: membership per track with inertia, time of entry, dwell and loitering."""
+"""Polygon zones, a rule: membership per track with inertia, time of entry, dwell and loitering."""
 from __future__ import annotations
 
 import numpy as np
 
 from app.analytics.config import ZoneConfig
 from app.analytics.geometry import inside_polygon, polygon_edges
+from app.analytics.rules import Seen
 from app.analytics.table import Table
 
 
@@ -26,7 +27,10 @@ def class_index(class_ids: np.ndarray, n_labels: int) -> np.ndarray:
 class Zones:
     """All configured zones; state lives in the analytics table's zone columns."""
 
-    def __init__(self, cfg: dict[str, ZoneConfig], labels: list[str]) -> None:
+    reasons = ("entered_zone", "left_zone", "loitering")
+
+    def __init__(self, cfg: dict[str, ZoneConfig], labels: list[str],
+                 entered: dict[int, list[str]] | None = None) -> None:
         self.names = list(cfg)
         self.cfg = list(cfg.values())
         self.polygons = [polygon_edges(np.asarray(z.polygon, np.float64)) for z in self.cfg]
@@ -35,12 +39,16 @@ class Zones:
         self.loitering = np.array([z.loitering_time for z in self.cfg], np.float64)
         self.allowed = label_mask([z.labels for z in self.cfg], labels)
         self.n_labels = len(labels)
+        self.entered = entered if entered is not None else {}  # track id -> zones entered so far, in order
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def columns(self) -> dict:
+        return self.spec(len(self.names))
+
     @staticmethod
-    def columns(n: int) -> dict:
+    def spec(n: int) -> dict:
         return {
             "member": ((n,), bool, False),
             "streak": ((n,), np.int32, 0),  # consecutive frames disagreeing with membership
@@ -50,17 +58,16 @@ class Zones:
             "loiter": ((n,), bool, False),
         }
 
-    def update(self, T: Table, rows: np.ndarray, points: dict[str, np.ndarray], class_ids: np.ndarray,
-               now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Update observed rows; return (entered, left, loitering started), each (k, zones) bool."""
+    def update(self, seen: Seen) -> dict[str, np.ndarray]:
+        """Membership of the rows seen; whether each entered, left or started loitering in any zone."""
+        T, rows, now = seen.T, seen.rows, seen.now
         k, nz = len(rows), len(self.names)
         if nz == 0 or k == 0:
-            empty = np.zeros((k, nz), bool)
-            return empty, empty, empty
+            return dict.fromkeys(self.reasons, np.zeros(k, bool))
         inside = np.empty((k, nz), bool)
         for z, poly in enumerate(self.polygons):
-            inside[:, z] = inside_polygon(points[self.anchors[z]], poly)
-        inside &= self.allowed[class_index(class_ids, self.n_labels)]
+            inside[:, z] = inside_polygon(seen.points(self.anchors[z]), poly)
+        inside &= self.allowed[class_index(seen.class_ids, self.n_labels)]
         member = T.member[rows]
         streak = T.streak[rows]
         streak_ts = T.streak_ts[rows]
@@ -86,7 +93,11 @@ class Zones:
         T.enter_ts[rows] = enter_ts
         T.dwell[rows] = dwell
         T.loiter[rows] = loiter
-        return entered, left, started
+        for i, z in zip(*entered.nonzero()):
+            history = self.entered.setdefault(int(T.tid[rows[i]]), [])
+            if self.names[z] not in history:
+                history.append(self.names[z])
+        return {"entered_zone": entered.any(axis=1), "left_zone": left.any(axis=1), "loitering": started.any(axis=1)}
 
     @staticmethod
     def dwell_of(T: Table, i: int) -> np.ndarray:

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from app.errors import ConfigError
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-WHOLE = ("zones", "lines")  # replaced whole, as the site layer does on a camera
+WHOLE = ("zones", "lines", "rules")  # replaced whole, as the site layer does on a camera
 Auth = Literal["digest", "basic", "token", "none"]
 
 
