@@ -60,7 +60,8 @@ def test_the_schema_refuses_a_reason_off_an_end_and_an_end_without_one():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({k: v for k, v in end.items() if k != "reason"}, schema)
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({**new, "changes": ["teleported"]}, schema)
+        jsonschema.validate({**new, "changes": ["Teleported!"]}, schema)  # not a reason's shape
+    jsonschema.validate({**new, "changes": ["wrong_way"]}, schema)  # a registered rule's reason (tests/test_rules.py)
 
 
 def test_an_event_is_frozen_and_refuses_what_is_not_one():
@@ -68,7 +69,7 @@ def test_an_event_is_frozen_and_refuses_what_is_not_one():
     with pytest.raises(ValidationError):
         e.seq = 5
     with pytest.raises(ValidationError):
-        event("update", changes=["teleported"])  # not a Change
+        event("update", changes=["Teleported!"])  # neither a Change nor the shape of a rule's reason
     with pytest.raises(ValidationError):
         tracked(surprise=1)
     with pytest.raises(ValidationError):

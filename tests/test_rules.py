@@ -60,7 +60,7 @@ for i in range(6):
     r = a.update(Frame(np.zeros((100, 200, 3), np.uint8), i * 0.1, i), Detections(boxes, [0.9, 0.9], [0, 0], [1, 2]),
                  tracker_events)
     events += [{"frame": i, "type": e["type"], "track": e["after"]["track_id"], "changes": e["changes"]}
-               for e in r.events]
+               for e in (ev.doc() for ev in r.events)]
 out["scripted"] = events
 
 if len(sys.argv) > 1:  # the real pipeline on the sample clip, events to the broker on this port
@@ -155,9 +155,9 @@ def test_live_settings_keep_the_histories_counts_and_a_rules_columns():
     kept = a.reconfigure(more, lines, a.filters, a.stationary, a.policy)
     assert kept == ["door"]
     r = a.update(frame(5), dets((1, 0.85, 0.9)))
-    after = r.events[-1]["after"]
+    after = r.events[-1].doc()["after"]
     assert after["entered_zones"] == ["left", "right"] and [c["line"] for c in after["lines_crossed"]] == ["door"]
-    assert r.events[-1]["changes"] == ["entered_zone"]
+    assert r.events[-1].doc()["changes"] == ["entered_zone"]
     # a removed zone leaves the history; the line's count is the same one
     a.reconfigure({}, lines, a.filters, a.stationary, a.policy)
     obj = a.snapshot().objects()[0]
@@ -169,7 +169,7 @@ def test_the_rule_order_is_the_order_reasons_are_listed():
                   lines={"mid": LineConfig(start=(0.45, 0.0), end=(0.45, 1.0), hysteresis=0.01)}, events=QUICK)
     a.update(frame(0), Detections([[20, 40, 30, 80]], [0.5], [0], [1]))  # left of the line, outside the zone
     r = a.update(frame(1), Detections([[110, 50, 120, 90]], [0.9], [1], [1]))  # in, across, relabelled, surer
-    assert r.events[-1]["changes"] == ["entered_zone", "label", "score", "crossed_line"]
+    assert r.events[-1].doc()["changes"] == ["entered_zone", "label", "score", "crossed_line"]
     names = [getattr(rule, "reasons") for rule in a.rules()]
     assert names == [("entered_zone", "left_zone", "loitering"), ("label",), ("stationary", "moving"), ("score",),
                      ("crossed_line",)]
