@@ -110,6 +110,14 @@ class Access:
                                      "or with api.token")
         raise HTTPException(403, "changes over the network need api.token (or api.allow_unauthenticated_changes: true)")
 
+    def read_dependencies(self) -> list:
+        """The dependency list of a read route: only when reads need the token, so OpenAPI says which routes do."""
+        return [Depends(self.read)] if self.protect_reads else []
+
+    def read_responses(self) -> dict:
+        """The OpenAPI error responses of a read route."""
+        return {401: {"model": Problem, "description": "missing or wrong bearer token"}} if self.protect_reads else {}
+
     def write_responses(self) -> dict:
         """The OpenAPI error responses of a write route."""
         out = {}
