@@ -7,13 +7,14 @@ so concurrent requests wait rather than multiply CPU and memory on a camera.
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from app.api.access import Access, Problem
 from app.render import Layers, result_jpeg
+from app.snapshots.store import SnapshotStore
 from app.status import Status
 
 JPEG = {200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}}
@@ -23,9 +24,9 @@ Height = Annotated[int | None, Query(ge=16, le=4320, description="height in pixe
 class Images:
     """The JPEGs the API hands out, made one at a time; the latest frame's kept until the next frame or other options."""
 
-    def __init__(self, status: Status, snapshots: Any = None) -> None:
+    def __init__(self, status: Status, snapshots: SnapshotStore | None = None) -> None:
         self.status = status
-        self.snapshots = snapshots  # a SnapshotStore (app/snapshots/store.py), or None when snapshots are off
+        self.snapshots = snapshots  # None when snapshots are off
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._data = b""

@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from app import __version__
 from app.api import access as access_mod, counts, docs_offline, images, pages, status_routes
 from app.api.access import Access
-from app.api.config import ApiConfig, is_loopback
+from app.api.config import ApiConfig
 from app.api.counts import Reset
 from app.api.guard import RequestGuard
 from app.errors import ConfigError
+from app.snapshots.store import SnapshotStore
 from app.status import Status
 
 log = logging.getLogger(__name__)
@@ -48,25 +49,8 @@ class RootPath:
         await self.app(scope, receive, send)
 
 
-def warn_exposure(api: ApiConfig) -> None:
-    """Say loudly at start when the API is reachable from the network without a token."""
-    if api.token is not None or is_loopback(api.host):
-        return
-    if api.admin_port is not None:
-        log.info("api: %s without api.token: reads open to whoever reaches port %d, changes only on the admin "
-                 "port %d (publish both on loopback only, as docker-compose.acap.yml does)", api.host, api.port,
-                 api.admin_port)
-        return
-    if api.allow_unauthenticated_changes:
-        log.warning("api: %s without api.token and with api.allow_unauthenticated_changes: anyone who reaches "
-                    "this address can read everything and reset counts", api.host)
-    else:
-        log.warning("api: %s without api.token: anyone who reaches this address can read status, counts and "
-                    "frames; changes (POST) are refused until api.token is set", api.host)
-
-
 def create_app(status: Status, api: ApiConfig, settings: Any = None, config_schema: dict | None = None,
-               reset: Reset | None = None, snapshots: Any = None) -> FastAPI:
+               reset: Reset | None = None, snapshots: SnapshotStore | None = None) -> FastAPI:
     """The Vigil HTTP API over a Status: one router per area, each given the access rules it enforces."""
     app = FastAPI(title="Vigil", version=__version__, docs_url=None, redoc_url=None,  # docs: docs_offline.py
                   description="Status, metrics, counts and events of one Vigil pipeline.")
@@ -74,7 +58,7 @@ def create_app(status: Status, api: ApiConfig, settings: Any = None, config_sche
         app.add_middleware(RootPath, prefix=api.root_path)
     app.add_middleware(RequestGuard, allowed_hosts=api.allowed_hosts, bound=api.host)  # CSRF, DNS rebinding
     access = Access(api)
-    warn_exposure(api)
+    access_mod.warn_exposure(api)
     app.include_router(docs_offline.router(app.title))
     app.include_router(status_routes.router(status, access, snapshots))
     if settings is not None:

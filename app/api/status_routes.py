@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from app.api.access import Access
+from app.snapshots.store import SnapshotStore
 from app.stats import HealthDoc, Stats
 from app.status import Status
 
@@ -49,7 +50,7 @@ def with_snapshot_flag(event: dict, has: Callable[[str], bool]) -> dict:
     return {**event, "after": {**after, "has_snapshot": has(after["id"])}}
 
 
-def router(status: Status, access: Access, snapshots: Any = None) -> APIRouter:
+def router(status: Status, access: Access, snapshots: SnapshotStore | None = None) -> APIRouter:
     r = APIRouter()
     read, unauthorised = access.read_dependencies(), access.read_responses()
     metrics_registry = Metrics(status)
