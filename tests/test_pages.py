@@ -38,6 +38,13 @@ def test_status_and_settings_pages_share_their_head(client):
     assert re.findall(r'<link rel="stylesheet" href="([^"]+)">', settings.text) == ["status.css", "settings.css"]
     assert re.findall(r'<link rel="stylesheet" href="([^"]+)">', status.text) == ["api/ui/status.css"]
     assert '<base href="../../">' in head(ui.text) and "<base" not in status.text + settings.text
+    # the script both pages use, from the same file
+    assert '<script src="api/ui/common.js"></script>' in head(status.text)
+    assert '<script src="common.js"></script>' in head(settings.text)
+    js = client.get("/api/ui/common.js")
+    assert js.status_code == 200 and "function liveFrame" in js.text
+    for own in ("status.js", "settings.js"):  # not defined twice
+        assert "const $ =" not in client.get(f"/api/ui/{own}").text, own
     for css in ("status.css", "settings.css"):
         assert client.get(f"/api/ui/{css}").status_code == 200
 

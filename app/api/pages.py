@@ -1,8 +1,8 @@
 """The status and settings pages and their assets.
 
-Both pages share one HTML head (static/head.html: charset, viewport, title, style sheets); the page
-files (static/index.html, static/settings.html) hold their body, and PAGES says each one's title and
-style sheets.
+Both pages share one HTML head (static/head.html: charset, viewport, title, style sheets, and
+common.js, the script both use); the page files (static/index.html, static/settings.html) hold their
+body, and PAGES says each one's title, asset folder and style sheets.
 
 Served at `/` (laptop) and at `/api/ui/` so that it is reachable through the camera's reverse-proxy
 paths, which forward only `/local/<app>/api/…` (viewer) and `/local/<app>/admin/…` (admin). Under
@@ -21,9 +21,10 @@ STATIC = resources.files("app.api") / "static"
 MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
          ".json": "application/json"}  # not .html: the pages are put together by `page`
 BASE = '<base href="../../">'
-# a page's title and style sheets, relative to where it is served (index.html: the app's root; settings.html: api/ui/)
-PAGES = {"index.html": ("status", ("api/ui/status.css",)),
-         "settings.html": ("settings", ("status.css", "settings.css"))}
+# a page's title, where its assets are relative to where it is served (index.html: at the app's root,
+# settings.html: in api/ui/) and its style sheets
+PAGES = {"index.html": ("status", "api/ui/", ("status.css",)),
+         "settings.html": ("settings", "", ("status.css", "settings.css"))}
 
 
 def asset(name: str) -> Response:
@@ -37,10 +38,10 @@ def asset(name: str) -> Response:
 
 def html(name: str, base: bool = False) -> str:
     """A page of PAGES: the shared head (with `<base href="../../">` when `base`), then the page's body."""
-    title, styles = PAGES[name]
+    title, ui, styles = PAGES[name]
     head = Template((STATIC / "head.html").read_text()).substitute(
-        base=BASE if base else "", title=title,
-        styles="\n".join(f'<link rel="stylesheet" href="{s}">' for s in styles))
+        base=BASE if base else "", title=title, ui=ui,
+        styles="\n".join(f'<link rel="stylesheet" href="{ui}{s}">' for s in styles))
     return head + (STATIC / name).read_text()
 
 
