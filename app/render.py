@@ -1,8 +1,9 @@
 """A result's frame with its overlays, and JPEG encoding: written once for every picture Vigil hands out.
 
-`/api/latest.jpg` (app/api/images.py), MQTT's `latest_image` (app/publish/images.py) and the snapshots
-(app/snapshots/consumer.py) all draw with `overlaid` and encode with `encode_jpeg`, so a picture looks
-the same wherever it is seen and is scaled the same way (down only, INTER_AREA).
+`/api/latest.jpg` (app/api/images.py) and MQTT's `latest_image` (app/publish/images.py) draw with
+`overlaid` and encode with `encode_jpeg`, the annotated video or image (app/sinks/video.py) draws with
+`overlaid`, and the snapshots (app/snapshots/consumer.py) encode with `encode_jpeg`: a picture looks the
+same wherever it is seen and is scaled the same way (down only, INTER_AREA).
 """
 from __future__ import annotations
 
