@@ -295,15 +295,20 @@ def test_count_reset_with_a_broken_chunked_body_is_400_without_an_exception(live
     seen: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = seen.append
-    logging.getLogger("uvicorn.error").addHandler(handler)
+    loggers = [logging.getLogger(n) for n in ("uvicorn.error", "app.api.server")]  # uvicorn's, and the guard's
+    for lg in loggers:
+        lg.addHandler(handler)
     try:
-        with socket.create_connection((client.base_url.host, client.base_url.port), timeout=10) as s:
-            s.sendall(b"POST /api/counts/reset HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
-                      + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")  # not a chunk size
-            assert s.recv(100).startswith(b"HTTP/1.1 400")
+        # a route that takes no body, and one that reads a JSON body (app/api/bodies.py reads both)
+        for head in (b"POST /api/counts/reset", b"POST /api/config/check"):
+            with socket.create_connection((client.base_url.host, client.base_url.port), timeout=10) as s:
+                s.sendall(head + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + TOKEN.encode()
+                          + b"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+                assert s.recv(100).startswith(b"HTTP/1.1 400"), head  # "zz" is not a chunk size
         assert client.get("/api/live").status_code == 200
     finally:
-        logging.getLogger("uvicorn.error").removeHandler(handler)
+        for lg in loggers:
+            lg.removeHandler(handler)
     assert not [r for r in seen if r.levelno >= logging.ERROR], [r.getMessage() for r in seen]
 
 

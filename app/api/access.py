@@ -11,6 +11,7 @@ not anything the client says.
 from __future__ import annotations
 
 import hmac
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from app.api.config import ApiConfig, is_loopback
 
+log = logging.getLogger("app.api.server")  # one logger name for everything the API says
 ADMIN_PATH = "admin"  # manifest.json: the reverseProxy entry with access "admin" (/local/<app>/admin/…)
 How = Literal["admin", "token", "loopback", "open", "none"]
 
@@ -110,6 +112,14 @@ class Access:
                                      "or with api.token")
         raise HTTPException(403, "changes over the network need api.token (or api.allow_unauthenticated_changes: true)")
 
+    def read_dependencies(self) -> list:
+        """The dependency list of a read route: only when reads need the token, so OpenAPI says which routes do."""
+        return [Depends(self.read)] if self.protect_reads else []
+
+    def read_responses(self) -> dict:
+        """The OpenAPI error responses of a read route."""
+        return {401: {"model": Problem, "description": "missing or wrong bearer token"}} if self.protect_reads else {}
+
     def write_responses(self) -> dict:
         """The OpenAPI error responses of a write route."""
         out = {}
@@ -124,6 +134,23 @@ class Access:
         if self.token is None and not self.camera and self.open_without_token:
             return []
         return [Depends(self.write)]
+
+
+def warn_exposure(api: ApiConfig) -> None:
+    """Say loudly at start when the API is reachable from the network without a token."""
+    if api.token is not None or is_loopback(api.host):
+        return
+    if api.admin_port is not None:
+        log.info("api: %s without api.token: reads open to whoever reaches port %d, changes only on the admin "
+                 "port %d (publish both on loopback only, as docker-compose.acap.yml does)", api.host, api.port,
+                 api.admin_port)
+        return
+    if api.allow_unauthenticated_changes:
+        log.warning("api: %s without api.token and with api.allow_unauthenticated_changes: anyone who reaches "
+                    "this address can read everything and reset counts", api.host)
+    else:
+        log.warning("api: %s without api.token: anyone who reaches this address can read status, counts and "
+                    "frames; changes (POST) are refused until api.token is set", api.host)
 
 
 def router(access: Access) -> APIRouter:

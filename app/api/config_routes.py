@@ -1,13 +1,12 @@
 """The configuration routes: read the running and the site configuration, check, save and apply a
 site configuration, export and import it as YAML, test an MQTT connection, upload TLS files.
 
-Writes carry the write dependencies `create_app` gives (token, admin port, loopback) and must say
-what they send (`Content-Type: application/json`, or `application/yaml` for an import): a form or a
-`no-cors` fetch from another web site cannot, so they cannot change the settings of a local Vigil.
+Writes carry the write dependencies of app/api/access.py (token, admin port, loopback) and must say
+what they send (`Content-Type: application/json`, or `application/yaml` for an import: app/api/bodies.py):
+a form or a `no-cors` fetch from another web site cannot, so they cannot change the settings of a local Vigil.
 """
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Callable
 
@@ -15,11 +14,12 @@ import yaml
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from app.api.access import Access
+from app.api.bodies import json_body, typed
 from app.errors import ConfigError
 from app.settings import Settings
 from app.site import without_secrets
 
-MAX_BODY = 1 << 20  # a site configuration is a few kB; a certificate chain a few more
 FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 
@@ -28,32 +28,12 @@ def invalid(e: ConfigError) -> JSONResponse:
     return JSONResponse({"detail": e.items}, status_code=422)
 
 
-async def body(request: Request, types: tuple[str, ...]) -> bytes:
-    """The request body, refused unless its content type is one of `types` (415) or it is too large (413)."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in types:
-        raise HTTPException(415, f"send the body as {' or '.join(types)} (got {ctype or 'no content type'})")
-    data = b""
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BODY:
-            raise HTTPException(413, f"body larger than {MAX_BODY} bytes")
-    return data
-
-
-async def json_body(request: Request) -> Any:
-    data = await body(request, ("application/json",))
-    try:
-        return json.loads(data or b"null")
-    except (ValueError, RecursionError) as e:
-        raise HTTPException(400, f"body is not JSON: {str(e)[:120]}") from None
-
-
-def config_router(settings: Settings, read: list, write: list, responses: dict,
-                  who: Callable[[Request], str], schema: dict) -> APIRouter:
-    """The configuration routes over one Settings; `read`/`write` are the dependencies of each kind."""
+def config_router(settings: Settings, access: Access, schema: dict) -> APIRouter:
+    """The configuration routes over one Settings, guarded by `access`."""
     r = APIRouter()
-    problems = {**responses, 422: {"description": "invalid: every problem as {loc, msg}; nothing changed"}}
+    read, write, who = access.read_dependencies(), access.write_dependencies(), access.who
+    problems = {**access.read_responses(), **access.write_responses(),
+                422: {"description": "invalid: every problem as {loc, msg}; nothing changed"}}
 
     @r.get("/api/config", dependencies=read, summary="the running configuration, secrets redacted")
     def config() -> dict[str, Any]:
@@ -103,7 +83,7 @@ def config_router(settings: Settings, read: list, write: list, responses: dict,
     @r.post("/api/config/import", dependencies=write, responses=problems,
             summary="a site configuration from a YAML file (an export): same as PUT /api/config")
     async def import_(request: Request, background: BackgroundTasks) -> Any:
-        data = await body(request, YAML_TYPES)
+        data = await typed(request, YAML_TYPES)
         try:
             tree = yaml.safe_load(data.decode("utf-8-sig")) if data.strip() else {}
         except (UnicodeDecodeError, yaml.YAMLError) as e:
@@ -127,7 +107,7 @@ def config_router(settings: Settings, read: list, write: list, responses: dict,
     async def upload(name: str, request: Request) -> Any:
         if not FILE_NAME.match(name) or name.startswith("."):
             raise HTTPException(422, "file name: letters, digits, _ . - only (e.g. ca.pem)")
-        data = await body(request, ("application/x-pem-file", "application/octet-stream", "application/json"))
+        data = await typed(request, ("application/x-pem-file", "application/octet-stream", "application/json"))
         if b"-----BEGIN " not in data[:4096]:
             return JSONResponse({"detail": [{"loc": name, "msg": "not a PEM file (no -----BEGIN line)"}]}, 422)
         try:

@@ -28,6 +28,7 @@ import socket
 from typing import Iterable
 from urllib.parse import urlsplit
 
+from app.api.config import is_loopback
 from app.callbacks import Guarded
 
 log = logging.getLogger("app.api.server")
@@ -63,9 +64,8 @@ def is_ip(name: str) -> bool:
 
 
 def is_loopback_name(name: str) -> bool:
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    return is_ip(name) and ipaddress.ip_address(name).is_loopback
+    """Whether a browser reaches `name` on its own machine: a loopback bind's names, and *.localhost (RFC 6761)."""
+    return is_loopback(name) or name in LOOPBACK_NAMES or name.endswith(".localhost")
 
 
 class HostPolicy:

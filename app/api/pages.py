@@ -1,4 +1,8 @@
-"""The status/settings page and its assets.
+"""The status and settings pages and their assets.
+
+Both pages share one HTML head (static/head.html: charset, viewport, title, style sheets, and
+common.js, the script both use); the page files (static/index.html, static/settings.html) hold their
+body, and PAGES says each one's title, asset folder and style sheets.
 
 Served at `/` (laptop) and at `/api/ui/` so that it is reachable through the camera's reverse-proxy
 paths, which forward only `/local/<app>/api/…` (viewer) and `/local/<app>/admin/…` (admin). Under
@@ -8,14 +12,19 @@ then resolve against the app's root under any prefix, e.g. /local/vigil/admin/ f
 from __future__ import annotations
 
 from importlib import resources
+from string import Template
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 STATIC = resources.files("app.api") / "static"
 MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png",
-         ".html": "text/html; charset=utf-8", ".json": "application/json"}
+         ".json": "application/json"}  # not .html: the pages are put together by `page`
 BASE = '<base href="../../">'
+# a page's title, where its assets are relative to where it is served (index.html: at the app's root,
+# settings.html: in api/ui/) and its style sheets
+PAGES = {"index.html": ("status", "api/ui/", ("status.css",)),
+         "settings.html": ("settings", "", ("status.css", "settings.css"))}
 
 
 def asset(name: str) -> Response:
@@ -27,14 +36,17 @@ def asset(name: str) -> Response:
     return Response(f.read_bytes(), media_type=MEDIA[suffix], headers={"Cache-Control": "no-cache"})
 
 
-def page(base: bool) -> HTMLResponse:
-    html = (STATIC / "index.html").read_text()
-    if base:
-        head = html.find("<head>")
-        if head < 0:
-            raise HTTPException(500, "index.html has no <head>")
-        html = html[: head + 6] + BASE + html[head + 6:]
-    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+def html(name: str, base: bool = False) -> str:
+    """A page of PAGES: the shared head (with `<base href="../../">` when `base`), then the page's body."""
+    title, ui, styles = PAGES[name]
+    head = Template((STATIC / "head.html").read_text()).substitute(
+        base=BASE if base else "", title=title, ui=ui,
+        styles="\n".join(f'<link rel="stylesheet" href="{ui}{s}">' for s in styles))
+    return head + (STATIC / name).read_text()
+
+
+def page(name: str, base: bool = False) -> HTMLResponse:
+    return HTMLResponse(html(name, base), headers={"Cache-Control": "no-cache"})
 
 
 def router() -> APIRouter:
@@ -42,7 +54,7 @@ def router() -> APIRouter:
 
     @r.get("/")
     def index() -> Response:
-        return page(base=False)
+        return page("index.html")
 
     @r.get("/api/ui")
     def ui_slash() -> Response:
@@ -51,7 +63,11 @@ def router() -> APIRouter:
 
     @r.get("/api/ui/")
     def ui() -> Response:
-        return page(base=True)
+        return page("index.html", base=True)
+
+    @r.get("/api/ui/settings.html")
+    def settings() -> Response:
+        return page("settings.html")
 
     @r.get("/api/ui/{name}")
     def ui_asset(name: str) -> Response:

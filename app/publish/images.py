@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import time
 
-from app.annotate import annotate, draw_lines, draw_zones
 from app.publish.config import LatestImageConfig
-from app.snapshots.consumer import encode_jpeg
+from app.render import Layers, result_jpeg
 from app.types import FrameResult
+
+LAYERS = Layers(bbox=True, zones=True, lines=True)  # what Home Assistant's 'Latest frame' shows
 
 
 class LatestImage:
@@ -29,15 +30,4 @@ class LatestImage:
         if self.cfg.interval <= 0 or result.frame is None or now < self._next:
             return None
         self._next = now + self.cfg.interval
-        return render(result, self.labels, self.zones, self.lines, self.cfg.height, self.cfg.quality)
-
-
-def render(result: FrameResult, labels: list[str], zones: dict, lines: dict, height: int, quality: int) -> bytes:
-    """The frame with its objects, zones and lines drawn, as JPEG `height` pixels high at most."""
-    img = annotate(result.frame.image, result.objects, labels)
-    if zones:
-        draw_zones(img, [(n, z.polygon, result.zones.get(n, {}).get("all", 0)) for n, z in zones.items()])
-    if lines:
-        draw_lines(img, [(n, c.start, c.end, result.lines.get(n, {}).get("in", 0), result.lines.get(n, {}).get("out", 0))
-                         for n, c in lines.items()])
-    return encode_jpeg(img, quality, height)
+        return result_jpeg(result, self.labels, self.zones, self.lines, LAYERS, self.cfg.quality, self.cfg.height)

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import cv2
 
-from app.annotate import annotate
 from app.errors import ConfigError
+from app.render import Layers, overlaid
 from app.types import FrameResult
 
 VIDEO_FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+LAYERS = Layers(zones=False, lines=False)  # the objects only
 
 
 def numbered(target: str | None, run: int) -> str | None:
@@ -47,7 +48,7 @@ class VideoSink:
         frame = result.frame
         if frame is None:
             return
-        img = annotate(frame.image, result.objects, self.labels)
+        img = overlaid(result, self.labels, None, None, LAYERS)
         if self.image_mode:
             ok, data = cv2.imencode(self.path.suffix, img)
             if not ok:

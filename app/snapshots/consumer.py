@@ -18,12 +18,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from app.annotate import annotate
 from app.errors import VigilError
 from app.labels import label_name
+from app.render import encode_jpeg
 from app.snapshots.config import SnapshotMqttConfig, SnapshotsConfig
 from app.snapshots.flags import SnapshotFlags
 from app.snapshots.quality import view_quality
@@ -57,17 +57,6 @@ def crop_box(box, size: tuple[int, int], margin: float) -> tuple[int, int, int, 
     cx1, cy1 = max(int(x1 - mx), 0), max(int(y1 - my), 0)
     cx2, cy2 = min(int(np.ceil(x2 + mx)), w), min(int(np.ceil(y2 + my)), h)
     return cx1, cy1, max(cx2, cx1 + 1), max(cy2, cy1 + 1)
-
-
-def encode_jpeg(image: np.ndarray, quality: int, height: int | None = None) -> bytes:
-    """JPEG of `image`, scaled down to `height` (never up)."""
-    if height and height < image.shape[0]:
-        w = max(1, round(image.shape[1] * height / image.shape[0]))
-        image = cv2.resize(image, (w, height), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
 
 
 def limited_jpeg(image: np.ndarray, cfg: SnapshotMqttConfig) -> bytes | None:

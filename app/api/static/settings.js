@@ -3,7 +3,6 @@
 // Every URL is relative to the page, so it works at / on a laptop and under the camera's reverse-proxy
 // prefix (…/api/ui/settings.html). A token, when changes need one, comes from …#token=SECRET.
 "use strict";
-const $ = (id) => document.getElementById(id);
 // the page is served at <root>/api/ui/settings.html, so the API is "../"; with a <base> at the app's
 // root (as the status page gets under /api/ui/), it is "api/"
 const UNDER_API = !document.querySelector("base") && /\/api\/ui\/[^/]*$/.test(location.pathname);
@@ -195,26 +194,9 @@ async function loadAccess() {
 
 // ---- the frame -------------------------------------------------------------------------------
 
-let frameUrl = null;
-async function refreshFrame() {
-  try {
-    // the picture without the server's own zones and lines: the editor draws the ones being edited
-    const r = await fetch(API + "latest.jpg?h=540&quality=75&zones=false&lines=false", { headers: headers(), cache: "no-store" });
-    if (r.status === 404) { $("frame-note").textContent = "waiting for the first frame…"; return; }
-    if (!r.ok) throw new Error("HTTP " + r.status);
-    const url = URL.createObjectURL(await r.blob());
-    const img = $("frame");
-    img.onload = () => {
-      const first = img.dataset.loaded !== "1";
-      img.dataset.loaded = "1";
-      if (frameUrl) URL.revokeObjectURL(frameUrl);
-      frameUrl = url;
-      if (first) render();
-    };
-    img.src = url;
-    $("frame-note").textContent = "";
-  } catch (e) { $("frame-note").textContent = "frame: " + e.message; }
-}
+// the picture without the server's own zones and lines: the editor draws the ones being edited
+const refreshFrame = liveFrame(API + "latest.jpg?h=540&quality=75&zones=false&lines=false", () => headers(),
+  (img, first) => { if (first) render(); });
 
 // ---- errors and messages ---------------------------------------------------------------------
 

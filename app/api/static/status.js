@@ -3,8 +3,6 @@
 "use strict";
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const headers = token ? { Authorization: "Bearer " + token } : {};
-const $ = (id) => document.getElementById(id);
-let frameUrl = null;
 
 async function getJson(path) {
   const r = await fetch(path, { headers, cache: "no-store" });
@@ -15,23 +13,8 @@ async function getJson(path) {
 function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); }
 function fmt(v, digits = 1) { return v === null || v === undefined ? "–" : Number(v).toFixed(digits); }
 
-async function refreshFrame() {
-  try {
-    const r = await fetch("api/latest.jpg?h=480&quality=70", { headers, cache: "no-store" });
-    if (r.status === 404) { $("frame-note").textContent = "waiting for the first frame…"; return; }
-    if (!r.ok) throw new Error("HTTP " + r.status);
-    const url = URL.createObjectURL(await r.blob());
-    const img = $("frame");
-    img.onload = () => {
-      img.dataset.loaded = "1";
-      img.dataset.width = String(img.naturalWidth);
-      if (frameUrl) URL.revokeObjectURL(frameUrl);
-      frameUrl = url;
-    };
-    img.src = url;
-    $("frame-note").textContent = "";
-  } catch (e) { $("frame-note").textContent = "frame: " + e.message; }
-}
+const refreshFrame = liveFrame("api/latest.jpg?h=480&quality=70", () => headers,
+  (img) => { img.dataset.width = String(img.naturalWidth); });
 
 async function refreshStats() {
   try {
