@@ -55,7 +55,7 @@ def record() -> list:
 
     class Recorder:
         def on_result(self, r) -> None:
-            got.append(replace(r, frame=None, tracks=None, plan=None))
+            got.append(replace(r, frame=None, tracks=None, overlay=None))
 
         def close(self) -> None:
             pass

@@ -254,7 +254,7 @@ def test_ending_a_live_run_while_its_tracks_expire_ends_each_track_once(tmp_path
     class Busy:  # an output that stalls on the first expired track, as a slow broker would
         def on_result(self, result):
             events.extend(result.events)
-            if any(e["type"] == "end" for e in result.events) and not blocked.is_set():
+            if any(e.type == "end" for e in result.events) and not blocked.is_set():
                 blocked.set()
                 unblock.wait(60)
 
@@ -276,7 +276,7 @@ def test_ending_a_live_run_while_its_tracks_expire_ends_each_track_once(tmp_path
         release.set()
         server.shutdown()
     assert not run.errors
-    new = [e["after"]["id"] for e in events if e["type"] == "new"]
-    ends = [(e["after"]["id"], e["reason"]) for e in events if e["type"] == "end"]
+    new = [e.after.id for e in events if e.type == "new"]
+    ends = [(e.after.id, e.reason) for e in events if e.type == "end"]
     assert new and sorted(new) == sorted(t for t, _ in ends)  # each track ends exactly once
     assert {r for _, r in ends} <= {"lost", "stop"} and ends[0][1] == "lost"

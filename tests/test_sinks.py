@@ -76,7 +76,7 @@ def test_published_boxes_are_the_part_inside_the_frame_once_for_every_output(tmp
     frame = Frame(np.zeros((120, 160, 3), np.uint8), 0.5, 5)
     result = Analytics(["person"]).update(frame, Detections([[-0.4, 10, 160.5, 120.3]], [0.9], [0], [3]))
     assert result.objects.xyxy.tolist() == [[0.0, 10.0, 160.0, 120.0]]
-    assert result.events[0]["after"]["box"] == [0, 10, 160, 120]
+    assert list(result.events[0].after.box) == [0, 10, 160, 120]
     p = tmp_path / "o.jsonl"
     s = JsonlSink(str(p), ["person"])
     s.on_result(result)
