@@ -10,8 +10,8 @@ unavailable while `<prefix>/available` is `offline`:
 - image entities for the latest annotated frame (`<prefix>/latest_image`) and the last snapshot
   (`<prefix>/all/snapshot`, and one per label: those the configuration names are announced at start,
   any other as it first appears; app/publish/expected.py), when those feeds are on;
-- a `Snapshots` switch (config) turning the snapshot output on and off, when MQTT changes are
-  accepted (app/publish/switches.py);
+- a `Snapshots` switch (config) turning the snapshot output on and off, and a `Detection` switch turning
+  the model off and on (app/detection_switch.py), when MQTT changes are accepted (app/publish/switches.py);
 - event entities for an object appearing or gone, per line crossed (in/out) and per zone entered, left
   or loitered in (app/publish/ha_events.py);
 - diagnostic sensors: camera, processing and skipped fps, inference time per frame and per model run,
@@ -32,6 +32,7 @@ from app.publish.payloads import Topics, ha_node
 ICONS = {"person": "mdi:account", "car": "mdi:car", "truck": "mdi:truck", "bus": "mdi:bus", "bicycle": "mdi:bicycle",
          "motorcycle": "mdi:motorbike", "dog": "mdi:dog", "cat": "mdi:cat", "bird": "mdi:bird",
          "vehicle": "mdi:car-multiple", "all": "mdi:shape-outline"}
+SWITCH_ICONS = {"snapshots": "mdi:camera-burst", "detection": "mdi:motion-sensor"}
 COMPONENTS = ("sensor", "binary_sensor", "image", "button", "event", "switch")
 
 
@@ -133,7 +134,7 @@ class Discovery:
         for name in self.switches:  # app/publish/switches.py
             out.append(self._entity("switch", name, human(name), command_topic=f"{t.prefix}/{name}/set",
                                     state_topic=f"{t.prefix}/{name}/state", payload_on="ON", payload_off="OFF",
-                                    entity_category="config", icon="mdi:camera-burst"))
+                                    entity_category="config", icon=SWITCH_ICONS.get(name, "mdi:toggle-switch")))
         return out + self.events()
 
     def events(self) -> list[tuple[str, dict]]:

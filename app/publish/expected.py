@@ -42,7 +42,8 @@ class Expected:
         classes = [lab for lab in cfg.decoder.classes if lab in model_labels] or list(model_labels)
         snapshots = bool(cfg.snapshots.enabled and cfg.snapshots.mqtt.enabled)
         named = cfg.snapshots.labels or cfg.decoder.classes or (classes if len(classes) <= ANNOUNCE_MAX else [])
-        switches = ["snapshots"] if cfg.snapshots.enabled and resets_allowed(cfg.mqtt)[0] else []
+        allowed = resets_allowed(cfg.mqtt)[0]
+        switches = (["snapshots"] if cfg.snapshots.enabled and allowed else []) + (["detection"] if allowed else [])
         return cls(labels=classes, zones={n: list(z.labels) for n, z in cfg.zones.items()}, lines=list(cfg.lines),
                    groups=list(cfg.model.groups), snapshots=snapshots,
                    snapshot_labels=[lab for lab in dict.fromkeys(named) if lab in classes] if snapshots else [],
