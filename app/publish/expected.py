@@ -35,6 +35,7 @@ class Expected:
     snapshots: bool = False  # snapshots go out over MQTT
     snapshot_labels: list[str] = field(default_factory=list)  # their image entities are announced at start
     switches: list[str] = field(default_factory=list)  # switches Home Assistant may flip (app/publish/switches.py)
+    loitering: list[str] = field(default_factory=list)  # zones with a loitering_time (a device trigger each)
 
     @classmethod
     def of(cls, cfg, model_labels: list[str]) -> "Expected":
@@ -47,7 +48,7 @@ class Expected:
         return cls(labels=classes, zones={n: list(z.labels) for n, z in cfg.zones.items()}, lines=list(cfg.lines),
                    groups=list(cfg.model.groups), snapshots=snapshots,
                    snapshot_labels=[lab for lab in dict.fromkeys(named) if lab in classes] if snapshots else [],
-                   switches=switches)
+                   switches=switches, loitering=[n for n, z in cfg.zones.items() if z.loitering_time > 0])
 
     def state_topics(self, topics: Topics) -> set[str]:
         """The retained count, zone and line topics this configuration can publish."""
