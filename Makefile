@@ -41,7 +41,7 @@ test: venv test-deps ha-venv
 HA_VENV    := .venv-ha
 HA_VERSION := 2024.3.3
 # the stamp gets a new name when what the venv holds changes, so an older .venv-ha is brought up to date
-HA_STAMP   := $(HA_VENV)/.installed-server
+HA_STAMP   := $(HA_VENV)/.installed-server-frontend
 $(HA_STAMP):
 	$(PYTHON) -m venv $(HA_VENV)
 	$(HA_VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -54,10 +54,11 @@ $(HA_STAMP):
 	# what a server started with --skip-pip needs for the integrations it always loads (else it starts in
 	# recovery mode): Pillow (image_upload, for person and onboarding), janus (file_upload, for mqtt and
 	# frontend), home-assistant-frontend, psutil-home-assistant, SQLAlchemy and fnv-hash-fast (analytics,
-	# hardware), securetar (backup); versions from the package's own constraints
+	# hardware), securetar (backup), numpy (camera: without it the websocket's get_services fails and the
+	# frontend stays on "Loading data"); versions from the package's own constraints
 	$(HA_VENV)/bin/pip install --quiet -c $(HA_VENV)/constraints.txt \
 	  $(HA_VENV)/wheels/homeassistant-$(HA_VERSION)-py3-none-any.whl paho-mqtt==1.6.1 'josepy<2' Pillow janus \
-	  home-assistant-frontend psutil-home-assistant SQLAlchemy fnv-hash-fast securetar
+	  home-assistant-frontend psutil-home-assistant SQLAlchemy fnv-hash-fast securetar numpy
 	touch $@
 
 ha-venv: $(HA_STAMP)

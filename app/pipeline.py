@@ -23,6 +23,7 @@ from app.analytics import Analytics
 from app.analytics.rules import build_rules
 from app.capture import Source, build_source
 from app.config import Config, check_labels, model_labels
+from app.detection_switch import switched
 from app.detector import Detector
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
@@ -144,8 +145,9 @@ class Run:
 
     def open(self, detector: Detector | None) -> None:
         """The model first (a bad one fails before the source opens), then the source."""
-        self.detector = detector or Detector.load(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop,
-                                                  labels=self.model_labels)
+        detector = detector or Detector.load(self.cfg, self.timer, health=self.parts.backend, cancel=self.stop,
+                                             labels=self.model_labels)
+        self.detector = switched(detector, self.mqtt)  # Home Assistant's Detection switch (app/detection_switch.py)
         self.source = build_source(self.cfg.source,
                                    RunContext(self.timer, self.parts.source_health, self.stop, self.cfg.acap_runtime))
         self.parts.source_opened = time.monotonic()

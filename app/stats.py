@@ -117,6 +117,8 @@ class Stats(_Doc):
     frame_coverage: float = Field(
         ge=0, le=1, description="share of the frame inside the views the model ran on, mean since start")
     stages: dict[str, Ms] = Field(description="milliseconds per call of each pipeline stage")
+    detection: bool = Field(
+        True, description="false while the Detection switch (MQTT, Home Assistant) is off: frames are read, no model runs")
     model_threads: int | None = Field(
         None, ge=1, description="interpreter threads of the in-process model (model.backend.threads, by default the "
         "CPUs the process may use); null when the model runs elsewhere (backend acap-runtime: the camera's DLPU)")

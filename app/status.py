@@ -18,6 +18,7 @@ import numpy as np
 
 from app import __version__
 from app.capture import Source, SourceSnapshot
+from app.detection_switch import detection_on
 from app.events import Event
 from app.regions import PlanCounts
 from app.site import SiteFile
@@ -252,6 +253,7 @@ class Status:
             model_runs_per_frame=round(p.plans.runs_per_frame, 3) if p.plans is not None else p.model_runs_per_frame,
             frame_coverage=round(p.plans.mean_coverage, 3) if p.plans is not None else 0.0,
             stages={s: stage_ms(t, s) for s in STAGES if s in t.stages()},
+            detection=detection_on(p.mqtt),
             model_threads=p.model_threads,
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
                           reconnects=src.reconnects if src is not None else 0),

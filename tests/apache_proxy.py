@@ -1,4 +1,5 @@
-"""Debian's apache2 as the camera's reverse proxy: digest authentication in front of Vigil's two ports.
+"""Debian's apache2 as the camera's reverse proxy: digest (the camera's default) or basic authentication in
+front of Vigil's two ports, over http or, with a certificate and key, https (mod_ssl).
 
 The camera's web server is Apache; an app's manifest `reverseProxy` entries become proxied paths
 `/local/<app>/<apiPath>` that need the entry's user level and receive the full path. Here:
@@ -7,6 +8,7 @@ The camera's web server is Apache; an app's manifest `reverseProxy` entries beco
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -31,7 +33,8 @@ def available() -> str | None:
     """Why apache2 cannot run here, or None."""
     if not shutil.which("apache2") and not Path("/usr/sbin/apache2").exists():
         return "Debian's apache2 is not installed (tools/install-test-deps.sh)"
-    for m in ("mod_proxy", "mod_proxy_http", "mod_auth_digest", "mod_authz_user", "mod_authn_file", "mod_mpm_event"):
+    for m in ("mod_proxy", "mod_proxy_http", "mod_auth_digest", "mod_auth_basic", "mod_authz_user", "mod_authn_file",
+              "mod_mpm_event", "mod_ssl", "mod_socache_shmcb"):
         if not (MODULES / f"{m}.so").exists():
             return f"apache2 module {m} missing"
     return None
@@ -40,39 +43,53 @@ def available() -> str | None:
 class Proxy:
     """An apache2 in the foreground with its own config dir; `start(read, admin)` then `stop()`."""
 
-    def __init__(self) -> None:
+    def __init__(self, auth: str = "digest", tls: tuple[Path, Path] | None = None) -> None:
+        """`auth`: digest or basic; `tls`: (certificate, key) files to serve https with."""
         # a directory the unprivileged worker (nobody, when the tests run as root) can read
         self.dir = Path(tempfile.mkdtemp(prefix="vigil-apache-"))
         self.dir.chmod(0o755)
+        self.auth = auth
+        self.tls = tls
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def _users(self) -> Path:
-        # the htdigest format: user:realm:md5(user:realm:password)
         path = self.dir / "users"
-        path.write_text("".join(f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n"
-                                for u, p in USERS.items()))
+        if self.auth == "basic":  # htpasswd's {SHA} format: user:{SHA}base64(sha1(password))
+            lines = [f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}\n"
+                     for u, p in USERS.items()]
+        else:  # the htdigest format: user:realm:md5(user:realm:password)
+            lines = [f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n" for u, p in USERS.items()]
+        path.write_text("".join(lines))
         path.chmod(0o644)
         return path
 
     def _conf(self, read_port: int, admin_port: int) -> Path:
-        mods = ["mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", "auth_digest", "proxy", "proxy_http"]
+        mods = ["mpm_event", "authn_core", "authn_file", "authz_core", "authz_user", f"auth_{self.auth}", "proxy",
+                "proxy_http"]
         users = self._users()
         run_as = "User nobody\nGroup nogroup\n" if os.geteuid() == 0 else ""
+        kind = "Digest" if self.auth == "digest" else "Basic"
+        domain = "  AuthDigestDomain /local/vigil/\n" if self.auth == "digest" else ""
+        tls = ""
+        if self.tls:
+            mods += ["ssl", "socache_shmcb"]
+            tls = (f"SSLEngine on\nSSLCertificateFile {self.tls[0]}\nSSLCertificateKeyFile {self.tls[1]}\n"
+                   f"SSLSessionCache shmcb:{self.dir}/ssl_scache(512000)\n")
 
         def location(path: str, port: int, who: str) -> str:
-            return (f'<Location "{path}">\n  AuthType Digest\n  AuthName "{REALM}"\n  AuthDigestDomain /local/vigil/\n'
+            return (f'<Location "{path}">\n  AuthType {kind}\n  AuthName "{REALM}"\n{domain}'
                     f"  AuthUserFile {users}\n  Require user {who}\n"
                     f"  ProxyPass http://127.0.0.1:{port}{path}\n</Location>\n")
 
         text = (f"ServerRoot {self.dir}\nServerName 127.0.0.1\nListen 127.0.0.1:{self.port}\n"
                 f"PidFile {self.dir}/httpd.pid\nDefaultRuntimeDir {self.dir}\nErrorLog {self.dir}/error.log\n"
                 f"LogLevel warn\n{run_as}"
-                + "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in mods)
+                + "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in mods) + tls
                 + location("/local/vigil/api/", read_port, "viewer admin")
                 + location("/local/vigil/admin/", admin_port, "admin"))
         conf = self.dir / "httpd.conf"

@@ -320,3 +320,89 @@ def test_cameras_that_die_during_a_push_are_reported_and_keep_their_configuratio
     wait_all(site[-2:], 240)
     for c in site[-2:]:
         assert f"late{c.i}" not in (c.get("/api/config")["zones"] or {})
+
+
+@pytest.fixture(scope="module")
+def apache_cam(tmp_path_factory, mosquitto):
+    """One Vigil as on a camera (read and admin ports, no token) for proxies of each kind in front of it."""
+    from tests.apache_proxy import available
+    from tests.fleet_rig import free_port
+
+    why = available()
+    if why:
+        pytest.fail(why, pytrace=False)
+    admin = free_port()
+    cam = Instance(tmp_path_factory.mktemp("apache"), 8, mosquitto.port, token=False,
+                   extra=("api.root_path=/local/vigil", f"api.admin_port={admin}")).start()
+    try:
+        wait_all([cam], 240)
+        yield cam, admin
+    finally:
+        cam.stop()
+
+
+def camera_doc(proxy, zone: str, **defaults) -> dict:
+    return {"defaults": {"user": "admin", "password_env": "CAM_PW", **defaults},
+            "cameras": {"cam8": {"url": f"{proxy.url}/local/vigil/", "site": {"zones": {zone: ZONE}}}}}
+
+
+def test_basic_authentication_through_apache_status_and_push(apache_cam, tmp_path):
+    from tests.apache_proxy import USERS, Proxy
+
+    cam, admin = apache_cam
+    proxy = Proxy(auth="basic").start(cam.port, admin)
+    try:
+        path = write(tmp_path / "fleet.yaml", camera_doc(proxy, "basic_gate", auth="basic"))
+        env = {"CAM_PW": USERS["admin"]}
+        r = fleet("status", path, "--json", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["cameras"][0]["device_id"] == "cam8"
+        # basic over plain http: said, as the password crosses the network readable
+        assert "basic authentication over plain http" in r.stderr
+        r = fleet("config", "push", path, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("cam8: applied"), r.stdout + r.stderr
+        assert list(cam.get("/api/config")["zones"]) == ["basic_gate"]
+        r = fleet("config", "push", path, env={"CAM_PW": "wrong"})
+        assert r.returncode == 1 and r.stdout.startswith("cam8: unauthorised"), r.stdout + r.stderr
+    finally:
+        proxy.stop()
+
+
+def test_a_push_over_tls_with_the_sites_ca_without_it_and_insecure(apache_cam, tmp_path):
+    """apache2 serving https with a certificate signed by a CA made here (openssl CLI), basic authentication."""
+    from tests.apache_proxy import USERS, Proxy
+    from tests.test_mqtt_faults import make_certs
+
+    cam, admin = apache_cam
+    certs = make_certs(tmp_path)
+    for f in certs.iterdir():
+        f.chmod(0o644)
+    proxy = Proxy(auth="basic", tls=(certs / "server.pem", certs / "server.key")).start(cam.port, admin)
+    env = {"CAM_PW": USERS["admin"]}
+    try:
+        assert proxy.url.startswith("https://")
+        # the site's CA in the fleet file: status and push work, and nothing is said about TLS
+        path = write(tmp_path / "ca.yaml", camera_doc(proxy, "tls_gate", auth="basic", ca=str(certs / "ca.pem")))
+        r = fleet("status", path, "--json", env=env)
+        assert r.returncode == 0 and "WARNING" not in r.stderr, r.stdout + r.stderr
+        r = fleet("config", "push", path, env=env)
+        assert r.returncode == 0 and r.stdout.startswith("cam8: applied") and "WARNING" not in r.stderr, r.stdout + r.stderr
+        assert list(cam.get("/api/config")["zones"]) == ["tls_gate"]
+        # no CA: the system's trust store does not know the site's CA; one line names the certificate problem
+        path = write(tmp_path / "noca.yaml", camera_doc(proxy, "untrusted", auth="basic"))
+        r = fleet("config", "push", path, env=env)
+        lines = r.stdout.strip().splitlines()  # the camera's line, then the summary
+        assert r.returncode == 1 and len(lines) == 2 and "Traceback" not in r.stderr, r.stdout + r.stderr
+        assert lines[0].startswith("cam8: unreachable: TLS certificate not trusted (CERTIFICATE_VERIFY_FAILED: unable to "
+                                   "get local issuer certificate)"), lines
+        assert "`ca:`" in lines[0] and "--insecure" in lines[0] and lines[0].endswith("nothing was sent")
+        assert list(cam.get("/api/config")["zones"]) == ["tls_gate"]  # nothing was sent
+        r = fleet("status", path, env=env)
+        assert r.returncode == 1 and "certificate" in r.stdout, r.stdout
+        # --insecure: works, and says loudly that nothing was checked
+        r = fleet("config", "push", path, "--insecure", env=env)
+        assert r.returncode == 0 and r.stdout.startswith("cam8: applied"), r.stdout + r.stderr
+        assert "WARNING: --insecure: TLS certificates are NOT checked" in r.stderr
+        assert list(cam.get("/api/config")["zones"]) == ["untrusted"]
+    finally:
+        proxy.stop()

@@ -56,9 +56,11 @@ def ha_run(mosquitto):
     assert not errors, errors
 
 
-def configs(sub) -> dict[str, dict]:
+def configs(sub, component: str | None = None) -> dict[str, dict]:
+    """The entities' discovery configs (or, with `component`, that component's: device_automation)."""
     return {t: m.json() for t, m in sub.latest().items()
-            if t.startswith("homeassistant/") and f"/{NODE}/" in t and m.payload}
+            if t.startswith("homeassistant/") and f"/{NODE}/" in t and m.payload
+            and (t.split("/")[1] == component if component else t.split("/")[1] != "device_automation")}
 
 
 def ha_check(items: list[dict]) -> list[dict]:
@@ -272,3 +274,44 @@ def test_event_entities_turn_vigil_events_into_home_assistant_events():
                 assert data["snapshot_url"] == "http://cam:8080/api/events/r-7/snapshot.jpg"
                 got[oid] = data["event_type"]
         assert got == fired, (n, event["type"], got, fired)
+
+
+def test_device_triggers_fire_exactly_when_the_event_entities_do():
+    """The device triggers' templates rendered by Home Assistant's engine: the trigger whose payload equals
+    the render fires; that is the one for the event entity's event type, and no other."""
+    from app.publish.expected import Expected
+
+    d = Discovery(Topics("vigil/x"), "homeassistant", "x", "1", "http://cam:8080/", lines=["door", "gate"],
+                  expected=Expected(labels=["person"], zones={"yard": []}, loitering=["yard"]))
+    triggers = [(t, p) for t, p in d.static() if t.startswith("homeassistant/device_automation/")]
+    assert {t.split("/")[3] for t, _ in triggers} == {
+        "crossed_door_in", "crossed_door_out", "crossed_gate_in", "crossed_gate_out", "entered_yard", "left_yard",
+        "loitering_yard"}
+    assert len({(p["type"], p["subtype"]) for _, p in triggers}) == len(triggers)  # unique on the device
+    results = ha_check([{"topic": t, "payload": p, "states": {"vigil/x/events": json.dumps(event)}}
+                        for event, _ in EVENT_CASES for t, p in triggers])
+    as_entity = {"crossed_door_in": ("crossing_door", "in"), "crossed_door_out": ("crossing_door", "out"),
+                 "crossed_gate_in": ("crossing_gate", "in"), "crossed_gate_out": ("crossing_gate", "out"),
+                 "entered_yard": ("activity_yard", "entered"), "left_yard": ("activity_yard", "left"),
+                 "loitering_yard": ("activity_yard", "loitering")}
+    for n, (event, fired) in enumerate(EVENT_CASES):
+        got = {}
+        for r, (_, p) in zip(results[n * len(triggers):(n + 1) * len(triggers)], triggers):
+            assert r["errors"] == [] and r["dropped"] == [], r
+            if r["rendered"]["value_template"] == p["payload"]:
+                entity, kind = as_entity[r["topic"].split("/")[3]]
+                got[entity] = kind
+        assert got == {k: v for k, v in fired.items() if k != "object"}, (n, event["type"], got, fired)
+
+
+def test_device_triggers_are_announced_and_pass_home_assistants_schema(ha_run):
+    sub, _, _ = ha_run
+    found = configs(sub, "device_automation")
+    # the scene: lines crossing and mid, zones walkway and west (loitering_time 2 s)
+    assert {t.split("/")[3] for t in found} == {
+        "crossed_crossing_in", "crossed_crossing_out", "crossed_mid_in", "crossed_mid_out", "entered_walkway",
+        "left_walkway", "entered_west", "left_west", "loitering_west"}
+    assert all(p["topic"] == f"{PREFIX}/events" and p["automation_type"] == "trigger"
+               and p["device"]["identifiers"] == [NODE] for p in found.values())
+    results = ha_check([{"topic": t, "payload": p} for t, p in found.items()])
+    assert all(r["errors"] == [] and r["dropped"] == [] for r in results), results

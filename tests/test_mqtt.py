@@ -85,18 +85,24 @@ def test_every_message_matches_its_schema(clip_run):
     for m in msgs:
         rest = m.topic[len(PREFIX) + 1:] if m.topic.startswith(PREFIX) else None
         if rest is None:
-            schema, value = "ha-discovery", m.json()
+            schema = "ha-trigger" if m.topic.split("/")[1] == "device_automation" else "ha-discovery"
+            value = m.json()
         elif rest == "available":
             schema, value = "available", m.payload.decode()
         elif rest.startswith("counts/") or rest.startswith("zones/"):
             schema, value = "count", m.json()
         elif rest.startswith("lines/"):
             schema, value = "line", m.json()
+        elif rest.endswith("/state"):  # a switch (app/publish/switches.py): the Detection switch
+            assert m.payload in (b"ON", b"OFF"), m
+            kinds["switch"] += 1
+            continue
         else:
             schema, value = {"events": "event"}.get(rest, rest), m.json()  # events, frame, stats
         validate(schema, value)
         kinds[schema] += 1
-    assert set(kinds) == {"available", "count", "line", "event", "frame", "stats", "health", "ha-discovery"}, dict(kinds)
+    assert set(kinds) == {"available", "count", "line", "event", "frame", "stats", "health", "ha-discovery",
+                          "ha-trigger", "switch"}, dict(kinds)
     assert kinds["event"] >= 10 and kinds["frame"] >= 150
 
 
@@ -224,7 +230,8 @@ def test_frame_messages_follow_axis_scene_metadata(clip_run):
 def test_home_assistant_discovery_announces_every_count_and_line(clip_run):
     msgs, _, _ = clip_run
     # this device's only: the session broker keeps other tests' retained configs
-    configs = {m.topic: m.json() for m in msgs if m.topic.startswith("homeassistant/") and "/vigil_clip/" in m.topic}
+    configs = {m.topic: m.json() for m in msgs if m.topic.startswith("homeassistant/") and "/vigil_clip/" in m.topic
+               and "/device_automation/" not in m.topic}  # device triggers have no availability (ha-trigger schema)
     assert configs
     state_topics = {c["state_topic"] for c in configs.values() if "state_topic" in c}  # not buttons
     published = {m.topic for m in msgs}

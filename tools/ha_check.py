@@ -38,21 +38,27 @@ async def check(hass: HomeAssistant, item: dict) -> dict:
     if parts is None or parts["component"] not in discovery.SUPPORTED_COMPONENTS:
         out["errors"].append(f"not a discovery topic Home Assistant accepts: {item['topic']}")
         return out
-    module = importlib.import_module(f"homeassistant.components.mqtt.{parts['component']}")
     payload = item["payload"]
+    if parts["component"] == "device_automation":  # a device trigger: one schema, unknown keys removed
+        module = importlib.import_module("homeassistant.components.mqtt.device_trigger")
+        strict = schema = module.TRIGGER_DISCOVERY_SCHEMA
+    else:
+        module = importlib.import_module(f"homeassistant.components.mqtt.{parts['component']}")
+        strict, schema = module.PLATFORM_SCHEMA_MODERN, module.DISCOVERY_SCHEMA
     try:
-        module.PLATFORM_SCHEMA_MODERN(dict(payload))
+        strict(dict(payload))
     except vol.Invalid as e:
         out["errors"].append(f"strict schema: {e}")
     try:
-        validated = module.DISCOVERY_SCHEMA(dict(payload))
+        validated = schema(dict(payload))
         out["dropped"] = sorted(set(payload) - set(validated))
     except vol.Invalid as e:
         out["errors"].append(f"discovery schema: {e}")
         return out
     states = item.get("states", {})
     rendered = {}
-    for key, topic_key in (("value_template", "state_topic"), ("json_attributes_template", "json_attributes_topic")):
+    for key, topic_key in (("value_template", "state_topic"), ("value_template", "topic"),
+                           ("json_attributes_template", "json_attributes_topic")):
         if key in payload and payload.get(topic_key) in states:
             rendered[key] = await render(hass, payload[key], states[payload[topic_key]])
     out["rendered"] = {k: (v if isinstance(v, (str, int, float, bool, type(None))) else str(v))

@@ -40,6 +40,22 @@ class Unreachable(Exception):
     """The camera did not answer (refused, reset, timed out, TLS failed): one line saying which."""
 
 
+class Untrusted(Unreachable):
+    """The camera's TLS certificate failed the check: nothing was sent to it."""
+
+
+def untrusted(e: BaseException) -> Untrusted | None:
+    """The certificate problem behind a failed connection, as one line with what to do, or None."""
+    seen = e
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            why = ": ".join(x for x in (seen.reason, seen.verify_message) if x) or "verify failed"
+            return Untrusted(f"TLS certificate not trusted ({why}): give the site's CA as `ca:` in the fleet file, "
+                             "or skip the check with --insecure")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class Pool:
     """TLS settings made once (one per CA file), each camera its own small client and authentication;
     `async with Pool(...)`, and `async with pool.session(target)` around one camera's requests."""
@@ -111,7 +127,7 @@ class Pool:
         except httpx.TimeoutException:
             raise Unreachable(f"no answer within {timeout:g} s") from None
         except httpx.ConnectError as e:
-            raise Unreachable(f"cannot connect: {short(e)}") from None
+            raise untrusted(e) or Unreachable(f"cannot connect: {short(e)}") from None
         except httpx.TransportError as e:  # reset, closed mid-answer, protocol errors
             raise Unreachable(f"connection lost: {short(e)}") from None
 

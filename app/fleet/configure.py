@@ -18,7 +18,7 @@ import yaml
 from app.config import load_config
 from app.config_input import set_dotted
 from app.errors import ConfigError
-from app.fleet.client import Pool, Target, Unreachable, detail, each, refused
+from app.fleet.client import Pool, Target, Unreachable, Untrusted, detail, each, refused
 from app.fleet.fleetfile import Camera, FleetFile, fleet_text, site_tree
 
 
@@ -87,6 +87,8 @@ async def push(targets: list[Target], site: dict[str, dict[str, Any]], pool: Poo
 
     def failed(t: Target, e: BaseException) -> PushResult:
         note = "" if dry_run else "; it keeps the configuration it had unless it saved this one before the link dropped"
+        if isinstance(e, Untrusted):  # refused before anything was sent
+            note = "" if dry_run else "; nothing was sent"
         return PushResult(t.name, "unreachable", f"{e}{note}" if isinstance(e, Unreachable) else repr(e))
 
     return await each(pool, targets, one, concurrency, deadline, "check" if dry_run else "push", failed)

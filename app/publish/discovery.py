@@ -10,10 +10,10 @@ unavailable while `<prefix>/available` is `offline`:
 - image entities for the latest annotated frame (`<prefix>/latest_image`) and the last snapshot
   (`<prefix>/all/snapshot`, and one per label: those the configuration names are announced at start,
   any other as it first appears; app/publish/expected.py), when those feeds are on;
-- a `Snapshots` switch (config) turning the snapshot output on and off, when MQTT changes are
-  accepted (app/publish/switches.py);
+- a `Snapshots` switch (config) turning the snapshot output on and off, and a `Detection` switch turning
+  the model off and on (app/detection_switch.py), when MQTT changes are accepted (app/publish/switches.py);
 - event entities for an object appearing or gone, per line crossed (in/out) and per zone entered, left
-  or loitered in (app/publish/ha_events.py);
+  or loitered in (app/publish/ha_events.py), and the same as device triggers (app/publish/ha_triggers.py);
 - diagnostic sensors: camera, processing and skipped fps, inference time per frame and per model run,
   MQTT queue (from `<prefix>/stats`) and health (`<prefix>/health`).
 Entity ids: `default_entity_id` (`<component>.<node>_<object>`, Home Assistant 2025.10+) and `object_id`
@@ -25,14 +25,15 @@ from __future__ import annotations
 import socket
 
 from app.api.config import ApiConfig
-from app.publish import ha_events
+from app.publish import ha_events, ha_triggers
 from app.publish.config import HomeAssistantConfig
 from app.publish.payloads import Topics, ha_node
 
 ICONS = {"person": "mdi:account", "car": "mdi:car", "truck": "mdi:truck", "bus": "mdi:bus", "bicycle": "mdi:bicycle",
          "motorcycle": "mdi:motorbike", "dog": "mdi:dog", "cat": "mdi:cat", "bird": "mdi:bird",
          "vehicle": "mdi:car-multiple", "all": "mdi:shape-outline"}
-COMPONENTS = ("sensor", "binary_sensor", "image", "button", "event", "switch")
+SWITCH_ICONS = {"snapshots": "mdi:camera-burst", "detection": "mdi:motion-sensor"}
+COMPONENTS = ("sensor", "binary_sensor", "image", "button", "event", "switch", "device_automation")
 
 
 def human(name: str) -> str:
@@ -75,6 +76,7 @@ class Discovery:
         self.latest_image = latest_image
         self.snapshots = snapshots
         self.zones = list(expected.zones) if expected is not None else []
+        self.loitering = list(expected.loitering) if expected is not None else []
         self.snapshot_labels = list(expected.snapshot_labels) if expected is not None and snapshots else []
         self.switches = list(expected.switches) if expected is not None else []
 
@@ -133,8 +135,9 @@ class Discovery:
         for name in self.switches:  # app/publish/switches.py
             out.append(self._entity("switch", name, human(name), command_topic=f"{t.prefix}/{name}/set",
                                     state_topic=f"{t.prefix}/{name}/state", payload_on="ON", payload_off="OFF",
-                                    entity_category="config", icon="mdi:camera-burst"))
-        return out + self.events()
+                                    entity_category="config", icon=SWITCH_ICONS.get(name, "mdi:toggle-switch")))
+        triggers = ha_triggers.triggers(self, {ln: line_title(ln) for ln in self.lines}, {z: human(z) for z in self.zones})
+        return out + self.events() + triggers
 
     def events(self) -> list[tuple[str, dict]]:
         """Event entities on the event feed (app/publish/ha_events.py)."""

@@ -35,6 +35,7 @@ class Expected:
     snapshots: bool = False  # snapshots go out over MQTT
     snapshot_labels: list[str] = field(default_factory=list)  # their image entities are announced at start
     switches: list[str] = field(default_factory=list)  # switches Home Assistant may flip (app/publish/switches.py)
+    loitering: list[str] = field(default_factory=list)  # zones with a loitering_time (a device trigger each)
 
     @classmethod
     def of(cls, cfg, model_labels: list[str]) -> "Expected":
@@ -42,11 +43,12 @@ class Expected:
         classes = [lab for lab in cfg.decoder.classes if lab in model_labels] or list(model_labels)
         snapshots = bool(cfg.snapshots.enabled and cfg.snapshots.mqtt.enabled)
         named = cfg.snapshots.labels or cfg.decoder.classes or (classes if len(classes) <= ANNOUNCE_MAX else [])
-        switches = ["snapshots"] if cfg.snapshots.enabled and resets_allowed(cfg.mqtt)[0] else []
+        allowed = resets_allowed(cfg.mqtt)[0]
+        switches = (["snapshots"] if cfg.snapshots.enabled and allowed else []) + (["detection"] if allowed else [])
         return cls(labels=classes, zones={n: list(z.labels) for n, z in cfg.zones.items()}, lines=list(cfg.lines),
                    groups=list(cfg.model.groups), snapshots=snapshots,
                    snapshot_labels=[lab for lab in dict.fromkeys(named) if lab in classes] if snapshots else [],
-                   switches=switches)
+                   switches=switches, loitering=[n for n, z in cfg.zones.items() if z.loitering_time > 0])
 
     def state_topics(self, topics: Topics) -> set[str]:
         """The retained count, zone and line topics this configuration can publish."""

@@ -37,17 +37,23 @@ def object_template(base_url: str | None) -> str:
             "{%- endif -%}")
 
 
-def line_template(line: str, base_url: str | None) -> str:
+def line_kind(line: str) -> str:
+    """Jinja that sets `t` to the direction of a crossing of `line` this message adds, else ''."""
     name = json.dumps(line)
     return ("{%- set e = value_json -%}"
             f"{{%- set c = e.after.lines_crossed | selectattr('line', 'eq', {name}) | list -%}}"
             f"{{%- set b = [] if e.type == 'new' else e.before.lines_crossed | selectattr('line', 'eq', {name}) | list -%}}"
-            "{%- if c | length > b | length -%}"
-            "{{ {'event_type': c[-1].direction, 'line': " + name + ", " + _attrs(base_url) + "} | tojson }}"
+            "{%- set t = c[-1].direction if c | length > b | length else '' -%}")
+
+
+def line_template(line: str, base_url: str | None) -> str:
+    return (line_kind(line) + "{%- if t -%}"
+            "{{ {'event_type': t, 'line': " + json.dumps(line) + ", " + _attrs(base_url) + "} | tojson }}"
             "{%- endif -%}")
 
 
-def zone_template(zone: str, base_url: str | None) -> str:
+def zone_kind(zone: str) -> str:
+    """Jinja that sets `t` to entered, left or loitering for `zone` on this message, else ''."""
     name = json.dumps(zone)
     return ("{%- set e = value_json -%}"
             f"{{%- set now = e.type != 'end' and {name} in e.after.current_zones -%}}"
@@ -56,5 +62,9 @@ def zone_template(zone: str, base_url: str | None) -> str:
             f"{{%- set loiter = {name} in e.after.loitering_zones and "
             f"(e.type == 'new' or {name} not in e.before.loitering_zones) -%}}"
             "{%- set t = 'entered' if now and not was else ('left' if was and not now else "
-            "('loitering' if loiter and e.type != 'end' else '')) -%}"
-            "{%- if t -%}{{ {'event_type': t, 'zone': " + name + ", " + _attrs(base_url) + "} | tojson }}{%- endif -%}")
+            "('loitering' if loiter and e.type != 'end' else '')) -%}")
+
+
+def zone_template(zone: str, base_url: str | None) -> str:
+    return (zone_kind(zone) + "{%- if t -%}{{ {'event_type': t, 'zone': " + json.dumps(zone) + ", "
+            + _attrs(base_url) + "} | tojson }}{%- endif -%}")

@@ -36,10 +36,11 @@ class LivePublisher:
         pub.on_end_delivered = self.on_end_delivered
         pub.resets.on_reset = self.on_reset
         sw = self.switches
-        sw.publish = None
-        if pub.discovery.switches:  # accepted (and announced) under the rule of the resets
-            sw.prefix = pub.topics.prefix
-            sw.publish = lambda topic, payload: pub.adopt([Message(topic, payload, 1, True, True, "critical")], False)
+        if not pub.discovery.switches:
+            sw.offer((), pub.topics.prefix, None)
+        else:  # accepted (and announced) under the rule of the resets
+            sw.offer(pub.discovery.switches, pub.topics.prefix,
+                     lambda topic, payload: pub.adopt([Message(topic, payload, 1, True, True, "critical")], False))
             pub.resets = Commands(pub.resets, sw)
 
     def on_result(self, result: FrameResult) -> None:

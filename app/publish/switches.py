@@ -1,13 +1,13 @@
-"""Switches Home Assistant (or anyone) flips over MQTT: `snapshots` turns the snapshot output on and off.
+"""Switches Home Assistant (or anyone) flips over MQTT: `snapshots` turns the snapshot output on and off,
+`detection` the model (app/detection_switch.py: frames are still read, no model runs while it is off).
 
-`<prefix>/snapshots/set` takes `ON` or `OFF` (not retained: a retained command would flip at every
-start); Vigil answers on `<prefix>/snapshots/state` (retained) and keeps the setting in
-`<state.file without .json>.switches.json` beside the state file, so it survives a restart (without
-`state.file`, in memory: a restart turns snapshots back on). Accepted under the rule of the MQTT
+`<prefix>/<switch>/set` takes `ON` or `OFF` (not retained: a retained command would flip at every
+start); Vigil answers on `<prefix>/<switch>/state` (retained) and keeps the settings in
+`<state.file without .json>.switches.json` beside the state file, so they survive a restart (without
+`state.file`, in memory: a restart turns them back on). Accepted under the rule of the MQTT
 resets (app/publish/commands.py `resets_allowed`: the broker checks credentials, is on this machine,
-or `mqtt.allow_unauthenticated_changes`); otherwise neither subscribed to nor announced.
-Detection itself has no switch: the pipeline runs the model on every frame it keeps by design
-(docs/mqtt.md, *Switches*).
+or `mqtt.allow_unauthenticated_changes`); otherwise neither subscribed to nor announced, and a switch
+not offered counts as on (a saved `off` can never leave a camera without a way to turn it back on).
 
 The switch rides on the publisher's command object (MqttPublisher.resets, whose `subscribe` runs at
 every connect): `Commands` keeps the reset commands' interface and adds the switch's subscription,
@@ -25,7 +25,7 @@ from typing import Callable
 
 log = logging.getLogger("app.publish.mqtt")
 
-NAMES = ("snapshots",)
+NAMES = ("snapshots", "detection")
 
 
 def switches_path(state_file: str | Path | None) -> Path | None:
@@ -51,10 +51,20 @@ class Switches:
                 log.warning("mqtt: cannot read %s (%s); switches start on", self.path, e)
         self.publish: Callable[[str, bytes], None] | None = None  # retained state out (set per publisher)
         self.prefix = ""
+        self.offered: tuple[str, ...] = ()  # the switches the publisher now in use takes commands for
+
+    def offer(self, names, prefix: str, publish: Callable[[str, bytes], None] | None) -> None:
+        """The switches a (new) publisher takes commands for, under `prefix`; say which are off."""
+        self.offered, self.prefix, self.publish = tuple(n for n in NAMES if n in names), prefix, publish
+        for name in self.offered:
+            if not self.on(name):
+                log.warning("mqtt: %s is off (switched off over MQTT); send ON to %s to turn it on", name,
+                            self.topics(name)[0])
 
     def on(self, name: str) -> bool:
+        """The switch's state; True while it is not offered."""
         with self._lock:
-            return self.state[name]
+            return self.state[name] or name not in self.offered
 
     def snapshots_on(self) -> bool:
         return self.on("snapshots")
@@ -85,9 +95,13 @@ class Switches:
         if self.publish is not None:
             self.publish(self.topics(name)[1], b"ON" if self.on(name) else b"OFF")
 
+    def report(self) -> dict[str, bool]:
+        """Each switch's effect now (for /api/stats): off only while offered and switched off."""
+        return {name: self.on(name) for name in NAMES}
+
     def subscribe(self, client) -> None:
         """At every connect: take commands, and say the state (retained)."""
-        for name in NAMES:
+        for name in self.offered:
             command = self.topics(name)[0]
             client.message_callback_add(command, self._message)
             client.subscribe(command, 1)
@@ -95,7 +109,7 @@ class Switches:
 
     def _message(self, client, userdata, msg) -> None:
         try:  # paho's thread: never let an error out
-            name = next((n for n in NAMES if msg.topic == self.topics(n)[0]), None)
+            name = next((n for n in self.offered if msg.topic == self.topics(n)[0]), None)
             if name is None or msg.retain:
                 return  # a retained command would flip the switch at every start
             text = msg.payload.decode("utf-8", "replace").strip().upper()
