@@ -4,9 +4,10 @@
 #
 #   sudo tools/image_standin.sh            # base (both arches), arm64 build, measurements, a run under qemu
 #   sudo tools/image_standin.sh base       # only the stand-in bases, imported as $BASE (amd64 and arm64)
-#   sudo tools/image_standin.sh build      # only the arm64 build from the unchanged Dockerfile
+#   sudo tools/image_standin.sh build      # only the arm64 build from the Dockerfile
 #   sudo tools/image_standin.sh measure    # only the measurements of the built image
 #   sudo tools/image_standin.sh run        # vigil --help, check-model and a few frames under qemu
+#   sudo BASE=python:3.11-slim-bookworm tools/image_standin.sh build measure   # on the real base
 #
 # Slow (an arm64 debootstrap and pip under qemu: tens of minutes on 2 cores), so CI does not run it.
 # Needs root and Debian's podman, buildah, mmdebstrap, qemu-user-static and binfmt-support (the
@@ -98,11 +99,14 @@ base() {
     done
 }
 
+# podman 4.3 ran the build stage (FROM --platform=$BUILDPLATFORM) on arm64 too, under qemu: slower,
+# the same pure-Python wheel.
 build() {
     say "podman build --platform linux/arm64 on $BASE"
     mkdir -p "$OUT"
     printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$OUT/pip.conf"
-    $NICE podman build --isolation chroot --format docker --platform linux/arm64 --pull=never \
+    case $BASE in localhost/*) pull=never ;; *) pull=missing ;; esac
+    $NICE podman build --isolation chroot --format docker --platform linux/arm64 --pull=$pull \
         -v "$CA:/etc/ssl/certs/ca-certificates.crt:ro" -v "$PWD/$OUT/pip.conf:/etc/pip.conf:ro" \
         --build-arg PYTHON_IMAGE="$BASE" -t "$IMAGE" .
 }
@@ -153,11 +157,10 @@ run() {
 }
 
 check
-case "${1:-all}" in
-    base) base ;;
-    build) build ;;
-    measure) measure ;;
-    run) run ;;
-    all) base; build; measure; run ;;
-    *) die "unknown step '$1' (base, build, measure, run or nothing for all)" ;;
-esac
+[ $# -gt 0 ] || set -- base build measure run
+for step in "$@"; do
+    case $step in
+        base|build|measure|run) $step ;;
+        *) die "unknown step '$step' (base, build, measure, run; none means all four)" ;;
+    esac
+done
