@@ -113,7 +113,9 @@ build() {
 
 measure() {
     say "layers of $IMAGE (podman history, bytes)"
-    podman history --format '{{.Size}}\t{{.CreatedBy}}' --human=false "$IMAGE" | cut -c1-120
+    podman history --format json "$IMAGE" | python3 -c 'import json, sys
+for h in json.load(sys.stdin):
+    print(h["size"], h["CreatedBy"][:100], sep="\t")'
     podman image inspect --format 'image size (layer sum, bytes): {{.Size}}' "$IMAGE"
     save="$OUT/vigil-arm64.tar"
     podman save --format docker-archive -o "$save" "$IMAGE"
