@@ -48,7 +48,9 @@ ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIGIL_API__HOST=0.0.0.0 \
     VIGIL_API__PORT=8080 \
     VIGIL_STATE__FILE=/data/state.json
-COPY --chown=vigil:vigil models/*.tflite /models/
+# The per-tensor models only: what ARTPEC-8's DLPU runs (and the CPU runs as well). The per-channel
+# files (9 MB, for chips no image is built for) stay in models/, which docker-compose.yml mounts.
+COPY --chown=vigil:vigil models/*_pertensor.tflite /models/
 COPY --chown=vigil:vigil config/default.yaml /config/vigil.yaml
 WORKDIR /home/vigil
 USER 1000:1000

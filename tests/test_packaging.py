@@ -1,6 +1,7 @@
 """Dockerfile, compose files, manifest.json and Makefile targets, checked without a Docker engine."""
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -103,7 +104,10 @@ def test_runtime_environment_is_valid_configuration_and_names_a_bundled_model():
     assert env["VIGIL_CONFIG"] == "/config/vigil.yaml"
     copies = [a for i, a in stages()[-1] if i == "COPY"]
     assert any(c.endswith("config/default.yaml /config/vigil.yaml") for c in copies)
-    assert any(c.endswith("models/*.tflite /models/") for c in copies)
+    # the image carries the per-tensor models (the camera's DLPU wants them), the default among them
+    models = [c.split()[-2] for c in copies if c.endswith(" /models/")]
+    assert models == ["models/*_pertensor.tflite"]
+    assert fnmatch.fnmatch(f"models/{Path(cfg.model.path).name}", models[0])
     volumes = json.loads(next(a for i, a in stages()[-1] if i == "VOLUME"))
     assert volumes == ["/models", "/config", "/data"]
 
@@ -273,6 +277,9 @@ def test_camera_compose_shares_the_socket_and_models_with_acap_runtime_as_axis_d
     assert entry[entry.index("-m") + 1] == cfg.model.path  # the server preloads the model Vigil asks for
     assert int(entry[entry.index("-j") + 1]) == chip_id(cfg.model.backend.device) == int(env["INFERENCE_CHIP"])
     assert (ROOT / "models" / env["MODEL_FILE"]).is_file()
+    # acap_dl-models copies the image's /models: the model the package names is one the image carries
+    image_models = [a.split()[-2] for i, a in stages()[-1] if i == "COPY" and a.endswith(" /models/")]
+    assert any(fnmatch.fnmatch(f"models/{env['MODEL_FILE']}", g) for g in image_models)
     assert models["volumes"] == ["acap_dl-models:/dl-models"] and "/dl-models" in " ".join(models["entrypoint"])
     assert app["depends_on"]["acap_dl-models"]["condition"] == "service_completed_successfully"
     # both ports on the camera's loopback only; the viewer entry to the read port, the admin entry to the admin port
