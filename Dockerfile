@@ -48,9 +48,10 @@ ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin \
     VIGIL_API__HOST=0.0.0.0 \
     VIGIL_API__PORT=8080 \
     VIGIL_STATE__FILE=/data/state.json
-# The per-tensor models only: what ARTPEC-8's DLPU runs (and the CPU runs as well). The per-channel
-# files (9 MB, for chips no image is built for) stay in models/, which docker-compose.yml mounts.
-COPY --chown=vigil:vigil models/*_pertensor.tflite /models/
+# The NanoDet models, both quantisations: per-tensor is what ARTPEC-8's DLPU runs (the default),
+# per-channel what ARTPEC-9's and ARTPEC-7's prefer. The optional BlazePose person detector (36 runs a
+# frame: not for a camera's cores) stays in models/, which docker-compose.yml mounts over /models.
+COPY --chown=vigil:vigil models/nanodet_int8_*.tflite /models/
 COPY --chown=vigil:vigil config/default.yaml /config/vigil.yaml
 WORKDIR /home/vigil
 USER 1000:1000

@@ -104,9 +104,11 @@ def test_runtime_environment_is_valid_configuration_and_names_a_bundled_model():
     assert env["VIGIL_CONFIG"] == "/config/vigil.yaml"
     copies = [a for i, a in stages()[-1] if i == "COPY"]
     assert any(c.endswith("config/default.yaml /config/vigil.yaml") for c in copies)
-    # the image carries the per-tensor models (the camera's DLPU wants them), the default among them
+    # the image carries the NanoDet models (per-tensor for ARTPEC-8, per-channel for ARTPEC-9), the default among them
     models = [c.split()[-2] for c in copies if c.endswith(" /models/")]
-    assert models == ["models/*_pertensor.tflite"]
+    assert models == ["models/nanodet_int8_*.tflite"]
+    assert sorted(p.name for p in ROOT.glob(models[0])) == ["nanodet_int8_perchannel.tflite",
+                                                          "nanodet_int8_pertensor.tflite"]
     assert fnmatch.fnmatch(f"models/{Path(cfg.model.path).name}", models[0])
     volumes = json.loads(next(a for i, a in stages()[-1] if i == "VOLUME"))
     assert volumes == ["/models", "/config", "/data"]
