@@ -21,3 +21,16 @@ def event(kind: str, oid: str = "run-1", seq: int = 1, changes=(), before: Track
     a = tracked(oid, **({"end_time": 0.0} if kind == "end" else {}), **after)
     return Event(type=kind, seq=seq, run_id=oid.rsplit("-", 1)[0], before=before or a, after=a,
                  changes=tuple(changes), reason=EndReason.LOST if kind == "end" else None)
+
+
+class EventLog:
+    """An extra output (pipeline.run's `consumers`) that keeps every event of every result, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def on_result(self, result) -> None:
+        self.events.extend(result.events)
+
+    def close(self) -> None:
+        pass

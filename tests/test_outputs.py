@@ -11,6 +11,7 @@ from app import pipeline
 from app.config import ConfigError, load_config
 from app.outputs import OUTPUTS, Links
 from tests.conftest import ROOT
+from tests.event_util import EventLog
 from tests.mqtt_util import Subscriber
 from tests.test_mqtt import FAST, SCENE
 
@@ -122,19 +123,12 @@ def test_acknowledged_ends_leave_the_open_tracks_file_and_snapshots_reach_mqtt(m
     """The two messages between outputs, end to end: MQTT's acknowledgement of each `end` reaches the
     open-tracks file (which then holds nothing after a clean stop), and the snapshots' images reach
     MQTT's retained snapshot topics."""
-    events = []
-
-    class Events:
-        def on_result(self, r):
-            events.extend(r.events)
-
-        def close(self):
-            pass
-
+    log = EventLog()
+    events = log.events
     cfg = load_config(None, {**FAST, **SCENE, "device_id": "links", "state.file": str(tmp_path / "state.json"),
                              "mqtt": {"enabled": True, "port": mosquitto.port},
                              "snapshots": {"enabled": True, "mqtt": {"enabled": True}}}, env={})
-    pipeline.run(cfg, max_frames=40, consumers=[Events()])
+    pipeline.run(cfg, max_frames=40, consumers=[log])
     ended = {e.after.id for e in events if e.type == "end"}
     assert ended  # the stop ends every track
     assert not (tmp_path / "state.tracks.json").exists()  # every end acknowledged, so none is kept open

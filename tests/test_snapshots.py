@@ -14,7 +14,7 @@ from app.snapshots.serve import sized
 from app.snapshots.store import Snapshot, SnapshotStore
 from app.events import Event
 from app.types import Detections, Frame, FrameResult
-from tests.event_util import event as make_event
+from tests.event_util import EventLog, event as make_event
 from tests.test_mqtt import FAST, SCENE
 
 SIZE = (640, 480)
@@ -152,16 +152,9 @@ def test_labels_not_asked_for_get_no_snapshot():
 def test_on_the_sample_clip_encodes_are_bounded_by_the_interval_and_every_event_has_a_snapshot(tmp_path):
     cfg = load_config(None, {**FAST, **SCENE, "state.file": str(tmp_path / "state.json"),
                              "snapshots": {"enabled": True, "interval": 1.0}}, env={})
-    events = []
-
-    class Events:
-        def on_result(self, r):
-            events.extend(r.events)
-
-        def close(self):
-            pass
-
-    summary = pipeline.run(cfg, max_frames=100, consumers=[Events()])
+    log = EventLog()
+    events = log.events
+    summary = pipeline.run(cfg, max_frames=100, consumers=[log])
     ids = {e.after.id for e in events}
     assert len(ids) >= 5 and all(e.after.has_snapshot for e in events)
     files = os.listdir(tmp_path / "snapshots")
