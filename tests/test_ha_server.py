@@ -188,7 +188,7 @@ def test_device_triggers_are_listed_and_an_automation_on_one_fires_on_a_crossing
     assert r.status_code == 200, r.text
     entity = "automation.vigil_crossing"
     wait_until(lambda: (ha.state(entity) or {}).get("state") == "on", 30, 0.2, "the automation loaded")
-    assert ha.state(entity)["attributes"].get("last_triggered") is None
+    # only the two device triggers above can fire it (a crossing may come while it loads: no "not yet" check)
     wait_until(lambda: ha.state(entity)["attributes"].get("last_triggered") is not None, 120, 0.5,
                "the automation triggered by a crossing")
     print(f"\n{len(listed())} device triggers; the automation fired at {ha.state(entity)['attributes']['last_triggered']}")
