@@ -43,13 +43,17 @@ def available() -> str | None:
 class Proxy:
     """An apache2 in the foreground with its own config dir; `start(read, admin)` then `stop()`."""
 
-    def __init__(self, auth: str = "digest", tls: tuple[Path, Path] | None = None) -> None:
-        """`auth`: digest or basic; `tls`: (certificate, key) files to serve https with."""
+    def __init__(self, auth: str = "digest", tls: tuple[Path, Path] | None = None, users: dict[str, str] | None = None,
+                 lean: bool = False) -> None:
+        """`auth`: digest or basic; `tls`: (certificate, key) files to serve https with; `users`: user -> password
+        (else USERS); `lean`: one worker process of 8 threads, for a site of many proxies on a small machine."""
         # a directory the unprivileged worker (nobody, when the tests run as root) can read
         self.dir = Path(tempfile.mkdtemp(prefix="vigil-apache-"))
         self.dir.chmod(0o755)
         self.auth = auth
         self.tls = tls
+        self.users = dict(users or USERS)
+        self.lean = lean
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -61,9 +65,9 @@ class Proxy:
         path = self.dir / "users"
         if self.auth == "basic":  # htpasswd's {SHA} format: user:{SHA}base64(sha1(password))
             lines = [f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}\n"
-                     for u, p in USERS.items()]
+                     for u, p in self.users.items()]
         else:  # the htdigest format: user:realm:md5(user:realm:password)
-            lines = [f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n" for u, p in USERS.items()]
+            lines = [f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n" for u, p in self.users.items()]
         path.write_text("".join(lines))
         path.chmod(0o644)
         return path
@@ -89,6 +93,8 @@ class Proxy:
         text = (f"ServerRoot {self.dir}\nServerName 127.0.0.1\nListen 127.0.0.1:{self.port}\n"
                 f"PidFile {self.dir}/httpd.pid\nDefaultRuntimeDir {self.dir}\nErrorLog {self.dir}/error.log\n"
                 f"LogLevel warn\n{run_as}"
+                + ("StartServers 1\nServerLimit 1\nThreadsPerChild 8\nMaxRequestWorkers 8\n"
+                   "MinSpareThreads 1\nMaxSpareThreads 9\n" if self.lean else "")
                 + "".join(f"LoadModule {m}_module {MODULES}/mod_{m}.so\n" for m in mods) + tls
                 + location("/local/vigil/api/", read_port, "viewer admin")
                 + location("/local/vigil/admin/", admin_port, "admin"))
@@ -116,6 +122,18 @@ class Proxy:
             if "Address already in use" not in err + self.log():
                 raise AssertionError(f"apache2 exited {self.proc.returncode}: {err} {self.log()}")
         raise AssertionError("apache2 found no free port")
+
+    def get(self, path: str, user: str = "admin", password: str | None = None, timeout: float = 10) -> dict | list:
+        """The JSON answer of GET <url><path> as `user`, through this proxy's authentication (urllib's own
+        digest or basic handler: a second client, not the fleet command's)."""
+        import json
+        import urllib.request
+
+        mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        mgr.add_password(None, self.url, user, self.users[user] if password is None else password)
+        handler = (urllib.request.HTTPDigestAuthHandler if self.auth == "digest" else urllib.request.HTTPBasicAuthHandler)
+        with urllib.request.build_opener(handler(mgr)).open(self.url + path, timeout=timeout) as r:
+            return json.loads(r.read())
 
     def log(self) -> str:
         path = self.dir / "error.log"

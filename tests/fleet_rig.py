@@ -1,6 +1,8 @@
 """A site of real Vigils for the fleet tests and bench: N `vigil run` processes on the sample clip at a
-low rate, each with its own API port, token and state directory, feeding one mosquitto; and a TCP
-proxy in front of a camera that holds or delays connections (a slow camera, a link that drops)."""
+low rate, each with its own API port, token and state directory, feeding one mosquitto; or, as on
+cameras, each with a read and an admin port behind its own apache2 with digest authentication
+(CameraSite); and a TCP proxy in front of a camera that holds or delays connections (a slow camera,
+a link that drops)."""
 from __future__ import annotations
 
 import json
@@ -27,16 +29,21 @@ def free_port() -> int:
 
 
 class Instance:
-    """One real Vigil: `vigil run --loop --fps 2 --api <port>` with a token, device id cam<i>."""
+    """One real Vigil: `vigil run --loop --fps 2 --api <port>` with a token, device id cam<i>; with
+    `camera=True` as on a camera instead: no token, served under /local/vigil with changes taken on
+    a second port, `admin_port`, for the camera's reverse proxy to guard (tests/apache_proxy.py)."""
 
     def __init__(self, root: Path, i: int, broker_port: int, fps: float = 2.0, token: bool = True,
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), camera: bool = False) -> None:
         self.i = i
         self.name = f"cam{i}"
         self.dir = root / self.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.token = f"token-{i}-{os.urandom(4).hex()}" if token else None
+        self.token = f"token-{i}-{os.urandom(4).hex()}" if token and not camera else None
+        self.admin_port = free_port() if camera else None
+        if camera:
+            extra = ("api.root_path=/local/vigil", f"api.admin_port={self.admin_port}", *extra)
         self.extra = [a for kv in extra for a in ("--set", kv)]
         self.broker_port = broker_port
         self.fps = fps
@@ -196,3 +203,51 @@ class HoldingProxy:
         self.closed = True
         self.released.set()
         self.sock.close()
+
+
+class CameraSite:
+    """n real Vigils as on cameras (`Instance(camera=True)`), each behind its own Debian apache2 with digest
+    authentication and its own administrator password; `start()` then `stop()`. The fleet file reads each
+    password from the environment (CAM_PW_<i>: `passwords()`), as a site keeps them out of the file."""
+
+    def __init__(self, root: Path, n: int, broker_port: int, fps: float = 1.0) -> None:
+        self.cams = [Instance(root, i, broker_port, fps=fps, camera=True) for i in range(n)]
+        self.proxies: list = []
+
+    def start(self, timeout: float = 300) -> "CameraSite":
+        from tests.apache_proxy import Proxy
+
+        try:
+            for c in self.cams:
+                c.start()
+            wait_all(self.cams, timeout)
+            for c in self.cams:
+                users = {"viewer": f"viewer-{c.i}-{os.urandom(4).hex()}", "admin": f"admin-{c.i}-{os.urandom(4).hex()}"}
+                self.proxies.append(Proxy(users=users, lean=True).start(c.port, c.admin_port))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM to every Vigil first, then wait for each: 20 shut down together, not one after the other."""
+        for c in self.cams:
+            if c.proc is not None and c.proc.poll() is None:
+                c.proc.send_signal(signal.SIGTERM)
+        for p in self.proxies:
+            p.stop()
+        for c in self.cams:
+            c.stop()
+
+    def passwords(self) -> dict[str, str]:
+        return {f"CAM_PW_{c.i}": p.users["admin"] for c, p in zip(self.cams, self.proxies)}
+
+    def doc(self, urls: dict[str, str] | None = None, common: dict | None = None,
+            sites: dict[str, dict] | None = None, **defaults) -> dict:
+        """A fleet file for the site: each camera's proxy URL (or `urls`), digest as user admin, its password
+        from CAM_PW_<i>."""
+        urls = urls or {}
+        return {"defaults": {"auth": "digest", "user": "admin", "timeout": 10, **defaults}, "common": common or {},
+                "cameras": {c.name: {"url": urls.get(c.name, f"{p.url}/local/vigil/"), "password_env": f"CAM_PW_{c.i}",
+                                     "site": (sites or {}).get(c.name, {})}
+                            for c, p in zip(self.cams, self.proxies)}}
