@@ -85,10 +85,11 @@ class Proxy:
             tls = (f"SSLEngine on\nSSLCertificateFile {self.tls[0]}\nSSLCertificateKeyFile {self.tls[1]}\n"
                    f"SSLSessionCache shmcb:{self.dir}/ssl_scache(512000)\n")
 
+        # retry=0: a Vigil that was down is asked again at once when it is back, not after mod_proxy's 60 s
         def location(path: str, port: int, who: str) -> str:
             return (f'<Location "{path}">\n  AuthType {kind}\n  AuthName "{REALM}"\n{domain}'
                     f"  AuthUserFile {users}\n  Require user {who}\n"
-                    f"  ProxyPass http://127.0.0.1:{port}{path}\n</Location>\n")
+                    f"  ProxyPass http://127.0.0.1:{port}{path} retry=0\n</Location>\n")
 
         text = (f"ServerRoot {self.dir}\nServerName 127.0.0.1\nListen 127.0.0.1:{self.port}\n"
                 f"PidFile {self.dir}/httpd.pid\nDefaultRuntimeDir {self.dir}\nErrorLog {self.dir}/error.log\n"

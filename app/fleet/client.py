@@ -122,14 +122,19 @@ class Pool:
             headers["Authorization"] = f"Bearer {target.creds.token}"
         timeout = target.creds.timeout or self.timeout
         try:
-            return await self.clients[target.name].request(method, url, headers=headers, auth=self.auth(target),
-                                                           timeout=timeout, **kw)
+            r = await self.clients[target.name].request(method, url, headers=headers, auth=self.auth(target),
+                                                        timeout=timeout, **kw)
         except httpx.TimeoutException:
             raise Unreachable(f"no answer within {timeout:g} s") from None
         except httpx.ConnectError as e:
             raise untrusted(e) or Unreachable(f"cannot connect: {short(e)}") from None
         except httpx.TransportError as e:  # reset, closed mid-answer, protocol errors
             raise Unreachable(f"connection lost: {short(e)}") from None
+        if r.status_code in (502, 503, 504) and "json" not in r.headers.get("content-type", ""):
+            # the camera's web server answering for a Vigil that is not running (Vigil's own 503s are JSON)
+            raise Unreachable(f"the camera answers but Vigil behind its web server does not (HTTP {r.status_code} "
+                              "from the proxy)")
+        return r
 
 
 def short(e: BaseException) -> str:
