@@ -241,18 +241,15 @@ def behind_apache(tmp_path, mosquitto):
     authentication (tests/apache_proxy.py: viewer and admin on /local/vigil/api/, admin only on
     /local/vigil/admin/); changes are taken on the admin port only."""
     from tests.apache_proxy import USERS, Proxy, available
-    from tests.fleet_rig import free_port
 
     why = available()
     if why:
         pytest.fail(why, pytrace=False)
-    admin = free_port()
-    cam = Instance(tmp_path, 9, mosquitto.port, token=False,
-                   extra=("api.root_path=/local/vigil", f"api.admin_port={admin}")).start()
+    cam = Instance(tmp_path, 9, mosquitto.port, camera=True).start()
     proxy = None
     try:
         wait_all([cam], 240)
-        proxy = Proxy().start(cam.port, admin)
+        proxy = Proxy().start(cam.port, cam.admin_port)
         yield cam, proxy, USERS
     finally:
         if proxy is not None:
@@ -326,17 +323,14 @@ def test_cameras_that_die_during_a_push_are_reported_and_keep_their_configuratio
 def apache_cam(tmp_path_factory, mosquitto):
     """One Vigil as on a camera (read and admin ports, no token) for proxies of each kind in front of it."""
     from tests.apache_proxy import available
-    from tests.fleet_rig import free_port
 
     why = available()
     if why:
         pytest.fail(why, pytrace=False)
-    admin = free_port()
-    cam = Instance(tmp_path_factory.mktemp("apache"), 8, mosquitto.port, token=False,
-                   extra=("api.root_path=/local/vigil", f"api.admin_port={admin}")).start()
+    cam = Instance(tmp_path_factory.mktemp("apache"), 8, mosquitto.port, camera=True).start()
     try:
         wait_all([cam], 240)
-        yield cam, admin
+        yield cam, cam.admin_port
     finally:
         cam.stop()
 
