@@ -67,7 +67,8 @@ class Proxy:
             lines = [f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}\n"
                      for u, p in self.users.items()]
         else:  # the htdigest format: user:realm:md5(user:realm:password)
-            lines = [f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n" for u, p in self.users.items()]
+            lines = [f"{u}:{REALM}:{hashlib.md5(f'{u}:{REALM}:{p}'.encode()).hexdigest()}\n"
+                     for u, p in self.users.items()]
         path.write_text("".join(lines))
         path.chmod(0o644)
         return path
@@ -132,7 +133,8 @@ class Proxy:
 
         mgr = urllib.request.HTTPPasswordMgrWithDefaultRealm()
         mgr.add_password(None, self.url, user, self.users[user] if password is None else password)
-        handler = (urllib.request.HTTPDigestAuthHandler if self.auth == "digest" else urllib.request.HTTPBasicAuthHandler)
+        handler = (urllib.request.HTTPDigestAuthHandler if self.auth == "digest"
+                   else urllib.request.HTTPBasicAuthHandler)
         with urllib.request.build_opener(handler(mgr)).open(self.url + path, timeout=timeout) as r:
             return json.loads(r.read())
 

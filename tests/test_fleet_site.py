@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.fleet_rig import CameraSite, HoldingProxy
+from tests.fleet_rig import CameraSite, HoldingProxy, wait_all
 from tests.mqtt_util import Subscriber, wait_until
 
 pytestmark = pytest.mark.slow
@@ -58,8 +61,6 @@ def site(tmp_path_factory, mosquitto):
 
 def test_status_of_20_cameras_through_their_digest_proxies(site, tmp_path, capsys, record_property):
     path = write(tmp_path / "fleet.yaml", site.doc())
-    import resource
-
     cpu0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     r = fleet("status", path, env=site.passwords())
     wall, cpu1 = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -69,22 +70,16 @@ def test_status_of_20_cameras_through_their_digest_proxies(site, tmp_path, capsy
     assert lines[-1] == f"{N} cameras: {N} ok" and len(lines) == N + 2
     asked = r.stderr.strip().splitlines()[-1]  # "asked in X s": the command's own time on the network
     with capsys.disabled():  # the figure the issue asks for, in the test output (shared machine: a rough one)
-        print(f"\n[bench] vigil fleet status, {N} cameras through apache2 digest: {wall:.1f} s wall, {asked}, {cpu:.2f} s CPU; "
-              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(f"\n[bench] vigil fleet status, {N} cameras through apache2 digest: {wall:.1f} s wall, {asked}, "
+              f"{cpu:.2f} s CPU; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     record_property("fleet_status_20_digest_s", round(wall, 2))
-    r = fleet("status", path, "--json", env=site.passwords())
-    assert r.returncode == 0, r.stdout + r.stderr
-    got = rows(r)
-    assert set(got) == {c.name for c in site.cams}
-    for c, p in zip(site.cams, site.proxies):
-        row = got[c.name]
-        assert row["reachable"] and row["health"] == "ok" and row["device_id"] == c.name, row
-        assert row["url"] == f"{p.url}/local/vigil/" and row["mqtt"] == "connected" and row["uptime"] > 0
-        assert row["process_fps"] > 0 and row["model_runs_per_frame"] >= 1
+    table = {line.split()[0]: line.split() for line in lines[1:-1]}  # one run, read as its table
+    assert set(table) == {c.name for c in site.cams}
+    for c in site.cams:
+        name, health, fps, runs, mqtt, version, device, *_ = table[c.name]
+        assert health == "ok" and device == c.name and mqtt == "connected" and version != "-", table[c.name]
+        assert float(fps) > 0 and float(runs) >= 1, table[c.name]
     # the answers came through apache's digest: the proxy refuses the same request without credentials
-    import urllib.error
-    import urllib.request
-
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"{site.proxies[0].url}/local/vigil/api/stats", timeout=10)
     assert e.value.code == 401 and "Digest" in e.value.headers["WWW-Authenticate"]
@@ -223,8 +218,6 @@ def test_two_cameras_killed_during_a_push_are_reported_and_keep_their_configurat
         assert got[c.name]["problem"] == ("the camera answers but Vigil behind its web server does not "
                                           "(HTTP 503 from the proxy)"), got[c.name]
         c.start()
-    from tests.fleet_rig import wait_all
-
     wait_all(dying, 240)
     for c, p in zip(dying, site.proxies[-2:]):
         assert f"late{c.i}" not in (p.get("/local/vigil/api/config")["zones"] or {})
