@@ -247,7 +247,7 @@ class CameraSite:
         """A fleet file for the site: each camera's proxy URL (or `urls`), digest as user admin, its password
         from CAM_PW_<i>."""
         urls = urls or {}
-        return {"defaults": {"auth": "digest", "user": "admin", "timeout": 10, **defaults}, "common": common or {},
+        return {"defaults": {"auth": "digest", "user": "admin", "timeout": 30, **defaults}, "common": common or {},
                 "cameras": {c.name: {"url": urls.get(c.name, f"{p.url}/local/vigil/"), "password_env": f"CAM_PW_{c.i}",
                                      "site": (sites or {}).get(c.name, {})}
                             for c, p in zip(self.cams, self.proxies)}}

@@ -110,24 +110,28 @@ def test_a_wrong_password_on_one_camera_is_its_row_and_changes_nothing_there(sit
 
 def test_a_slow_camera_is_waited_for_up_to_the_timeout_and_holds_up_no_other(site, tmp_path):
     """cam3's answers take 6 s (a delaying TCP proxy between its apache2 and its Vigil: apache answers the
-    digest challenge at once, the authenticated requests wait); a 3 s timeout gives it up, 30 s waits for it."""
+    digest challenge at once, the authenticated requests wait); its own 3 s timeout gives it up, 30 s waits for it."""
     from tests.apache_proxy import Proxy
 
     c = site.cams[3]
     slow = HoldingProxy(c.port, delay=6.0)
     front = Proxy(users=site.proxies[3].users, lean=True).start(slow.port, c.admin_port)
     try:
-        doc = site.doc(urls={c.name: f"{front.url}/local/vigil/"})
-        del doc["defaults"]["timeout"]
+        # cam3 alone gets 3 s per request (its own timeout in the fleet file); the others 30 s, so a busy
+        # machine (20 Vigils on 2 cores) cannot make them miss theirs
+        doc = site.doc(urls={c.name: f"{front.url}/local/vigil/"}, timeout=30)
+        doc["cameras"][c.name]["timeout"] = 3
         path = write(tmp_path / "fleet.yaml", doc)
-        r = fleet("status", path, "--json", "--timeout", "3", env=site.passwords())
+        r = fleet("status", path, "--json", "--timeout", "30", env=site.passwords())
         got = rows(r)
         assert r.returncode == 1, r.stdout + r.stderr
-        # the request's 3 s, or the camera's whole deadline (twice that): never the 6 s answer
+        # its request's 3 s: never the 6 s answer
         assert got[c.name]["health"] == "unreachable" and not got[c.name]["reachable"], got[c.name]
-        assert "within 3 s" in got[c.name]["problem"] or "within 6 s" in got[c.name]["problem"], got[c.name]
+        assert "within 3 s" in got[c.name]["problem"], got[c.name]
         others = {name: (row["health"], row["problem"]) for name, row in got.items() if name != c.name}
         assert all(h == "ok" for h, _ in others.values()), others  # not held up by it
+        doc["cameras"][c.name]["timeout"] = 30
+        path = write(tmp_path / "fleet.yaml", doc)
         r = fleet("status", path, "--json", "--timeout", "30", env=site.passwords())
         assert r.returncode == 0, r.stdout + r.stderr
         assert rows(r)[c.name]["device_id"] == c.name
