@@ -22,6 +22,26 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
+ZONE = {"polygon": [[0.0, 0.0], [0.6, 0.0], [0.6, 1.0], [0.0, 1.0]], "labels": ["person"]}
+
+
+def fleet_env(env: dict | None = None) -> dict[str, str]:
+    """This process's environment without its Vigil, fleet or camera-password variables, plus `env`."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "FLEET_", "CAM_PW"))}
+    return {**full, **(env or {})}
+
+
+def fleet(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`vigil fleet …` as a user runs it (fleet_env)."""
+    return subprocess.run([sys.executable, "-m", "app", "fleet", *args], cwd=ROOT, env=fleet_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write(path, doc) -> str:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return str(path)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

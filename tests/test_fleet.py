@@ -4,7 +4,6 @@ a push, a wrong token; the fleet file's rules without a network."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -14,23 +13,10 @@ import yaml
 from app.errors import ConfigError
 from app.fleet.fleetfile import FleetFile, admin_base, credentials, merged, site_tree
 from tests.conftest import ROOT
-from tests.fleet_rig import HoldingProxy, Instance, fleet_doc, tokens, wait_all
+from tests.fleet_rig import ZONE, HoldingProxy, Instance, fleet, fleet_doc, fleet_env, tokens, wait_all, write
 from tests.mqtt_util import Subscriber, wait_until
 
 N = 6
-ZONE = {"polygon": [[0.0, 0.0], [0.6, 0.0], [0.6, 1.0], [0.0, 1.0]], "labels": ["person"]}
-
-
-def fleet(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "FLEET_"))}
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "app", "fleet", *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def write(path, doc) -> str:
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return str(path)
 
 
 # ---- the fleet file ---------------------------------------------------------------------------------
@@ -293,9 +279,8 @@ def test_cameras_that_die_during_a_push_are_reported_and_keep_their_configuratio
     urls = {name: f"http://127.0.0.1:{p.port}/" for name, p in held.items()}
     path = write(tmp_path / "fleet.yaml", fleet_doc(site, urls=urls, sites=sites))
     before = {c.name: c.site_file() for c in site[-2:]}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "FLEET_"))}
     push = subprocess.Popen([sys.executable, "-m", "app", "fleet", "config", "push", path, "--json"], cwd=ROOT,
-                            env={**env, **tokens(site)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=fleet_env(tokens(site)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_until(lambda: all(p.waiting for p in held.values()), 60, 0.05, "the push to reach the two cameras")
         for c in site[-2:]:

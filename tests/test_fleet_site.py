@@ -15,29 +15,15 @@ import urllib.error
 import urllib.request
 
 import pytest
-import yaml
 
 from tests.conftest import ROOT
-from tests.fleet_rig import CameraSite, HoldingProxy, wait_all
+from tests.fleet_rig import ZONE, CameraSite, HoldingProxy, fleet, fleet_env, wait_all, write
 from tests.mqtt_util import Subscriber, wait_until
 
 pytestmark = pytest.mark.slow
 
 N = 20
 FPS = 0.5  # 20 pipelines on 2 shared cores: a frame every 2 s each is enough to be healthy
-ZONE = {"polygon": [[0.0, 0.0], [0.6, 0.0], [0.6, 1.0], [0.0, 1.0]], "labels": ["person"]}
-
-
-def fleet(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "FLEET_", "CAM_PW"))}
-    full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "app", "fleet", *args], cwd=ROOT, env=full, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def write(path, doc) -> str:
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return str(path)
 
 
 def rows(r: subprocess.CompletedProcess) -> dict[str, dict]:
@@ -186,9 +172,8 @@ def test_two_cameras_killed_during_a_push_are_reported_and_keep_their_configurat
     urls = {name: f"{f.url}/local/vigil/" for name, f in fronts.items()}
     path = write(tmp_path / "fleet.yaml", site.doc(urls=urls, sites=sites))
     before = {c.name: c.site_file() for c in dying}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "FLEET_", "CAM_PW"))}
     push = subprocess.Popen([sys.executable, "-m", "app", "fleet", "config", "push", path, "--json"], cwd=ROOT,
-                            env={**env, **site.passwords()}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=fleet_env(site.passwords()), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         wait_until(lambda: all(p.waiting for p in held.values()), 120, 0.05, "the push to reach the two cameras")
