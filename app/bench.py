@@ -6,6 +6,7 @@ import platform
 import resource
 import sys
 import tempfile
+import threading
 import time
 from argparse import Namespace
 from pathlib import Path
@@ -18,46 +19,74 @@ from app.run_options import load
 
 
 def raw_invoke_rate(model, tensor: np.ndarray, invokes: int) -> float:
-    """Invokes per second of model.run on one prepared input, after a short warm-up."""
-    for _ in range(min(10, invokes)):
-        model.run([tensor])
+    """Invokes per second of model.run on one prepared input, after a short warm-up; a model with several
+    interpreters is driven by as many threads at once (`invokes` in all)."""
+    callers = max(1, getattr(model, "interpreters", 1) or 1)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            model.run([tensor])
+
+    run(min(10, invokes) * callers)
+    share = [invokes // callers + (i < invokes % callers) for i in range(callers)]
+    threads = [threading.Thread(target=run, args=(n,), name=f"bench-{i}") for i, n in enumerate(share[1:])]
     t0 = time.perf_counter()
-    for _ in range(invokes):
-        model.run([tensor])
+    for t in threads:
+        t.start()
+    run(share[0])
+    for t in threads:
+        t.join()
     return invokes / (time.perf_counter() - t0)
 
 
+Key = tuple[int, int]  # (interpreters, threads of each); (0, 0): the model runs in a server
+
+
 class ThreadSweep:
-    """Raw invoke rates of the model at 1..N interpreter threads, N the CPUs this process may use (or the
-    configured count if higher); a model that does not run in process (acap-runtime) is timed as it is."""
+    """Raw invoke rates of the model in every arrangement that fills the CPUs this process may use (or the
+    configured one, if more): one interpreter at 1..N threads, and N interpreters of one thread each, each
+    running a frame of its own; a model that does not run in process (acap-runtime) is timed as it is."""
 
     def __init__(self, model, cfg, tensor: np.ndarray, invokes: int) -> None:
         self.tensor, self.invokes = tensor, invokes
         threads = getattr(model, "threads", None)
-        self.models = {threads or 0: model}
+        own: Key = (getattr(model, "interpreters", 1), threads) if threads is not None else (0, 0)
+        self.own = own
+        self.models = {own: model}
         if threads is not None:
             from app.backends.tflite import load
 
-            for n in range(1, max(cpu_budget().cpus, threads) + 1):
-                if n != threads:
-                    self.models[n] = load(cfg.model.path, n)
-        self.models = dict(sorted(self.models.items()))
-        self.rates: dict[int, list[float]] = {n: [] for n in self.models}
+            n = max(cpu_budget().cpus, own[0] * own[1])
+            for key in [(1, t) for t in range(1, n + 1)] + [(n, 1)]:
+                if key not in self.models:
+                    self.models[key] = load(cfg.model.path, key[1], interpreters=key[0])
+        self.models = dict(sorted(self.models.items(), key=lambda kv: (kv[0][0] > 1, kv[0])))
+        self.rates: dict[Key, list[float]] = {k: [] for k in self.models}
 
     def measure(self) -> None:
-        for n, model in self.models.items():
-            self.rates[n].append(raw_invoke_rate(model, self.tensor, self.invokes))
+        for key, model in self.models.items():
+            self.rates[key].append(raw_invoke_rate(model, self.tensor, self.invokes))
 
-    def rate(self, n: int) -> float:
-        return sum(self.rates[n]) / len(self.rates[n])
+    def rate(self, key: Key) -> float:
+        return sum(self.rates[key]) / len(self.rates[key])
 
     @property
-    def best(self) -> int:
+    def best(self) -> Key:
+        """The fastest arrangement of all."""
         return max(self.rates, key=self.rate)
 
+    @property
+    def best_one(self) -> Key:
+        """The fastest thread count of one interpreter (the figure the 0.9 target of issue 28 is set against)."""
+        return max((k for k in self.rates if k[0] <= 1), key=self.rate)
+
     @staticmethod
-    def label(n: int) -> str:
-        return "the server" if n == 0 else f"{n} thread{'' if n == 1 else 's'}"
+    def label(key: Key) -> str:
+        n, t = key
+        if n == 0:
+            return "the server"
+        threads = f"{t} thread{'' if t == 1 else 's'}"
+        return threads if n == 1 else f"{n} interpreters x {threads}"
 
 
 def baseline_config(args, config_path: str):
@@ -113,25 +142,29 @@ def main(args) -> int:
         sweep.measure()
         detector.model.close()
     runs = len(views)
-    per = "through the inference server" if threads is None else "per interpreter thread count"
+    per = "through the inference server" if threads is None else "per arrangement (interpreters x threads)"
     print(f"raw invoke rate: the model alone on one prepared input ({args.invokes} invokes before and after the "
           f"pipeline run, mean of the two), {per}")
-    for n, (before, after) in sweep.rates.items():
+    for key, (before, after) in sweep.rates.items():
         rate = (before + after) / 2
-        mark = "  <- best" if n == sweep.best and len(sweep.rates) > 1 else ""
-        run_mark = "  (the pipeline's)" if n == threads else ""
-        print(f"  {sweep.label(n):<12}{rate:8.1f} invokes/s  (before {before:.1f}, after {after:.1f}){run_mark}{mark}")
+        mark = "  <- best" if key == sweep.best and len(sweep.rates) > 1 else ""
+        run_mark = "  (the pipeline's)" if key == sweep.own else ""
+        print(f"  {sweep.label(key):<26}{rate:8.1f} invokes/s  (before {before:.1f}, after {after:.1f}){run_mark}{mark}")
     best = sweep.rate(sweep.best)
     print(f"end-to-end pipeline:   {summary.fps:8.2f} frames/s  ({summary.frames} frames in {summary.seconds:.1f} s, "
-          f"{sweep.label(threads) if threads else 'model on ' + cfg.model.backend.type}, {runs} invokes/frame)")
+          f"{sweep.label(sweep.own) if threads else 'model on ' + cfg.model.backend.type}, {runs} invokes/frame)")
     print(f"best raw rate:         {best / runs:8.2f} frames/s  ({best:.1f} invokes/s at {sweep.label(sweep.best)}, "
           f"{runs} invokes/frame): the fastest this machine runs the model alone")
     print(f"ratio end-to-end/best: {summary.fps * runs / best:8.3f}  (the share of that best the whole pipeline reaches: "
-          f"1.000 = as fast as the model alone at its best thread count; target >= 0.9)")
-    if threads and sweep.best != threads:
-        at_own = summary.fps * runs / sweep.rate(threads)
-        print(f"ratio end-to-end/raw at the pipeline's {sweep.label(threads)}: {at_own:.3f}"
-              f"  (1.000 = no time lost outside the model's invokes at that thread count)")
+          f"1.000 = as fast as the model alone in its best arrangement)")
+    if threads and sweep.best_one != sweep.best:
+        one = sweep.rate(sweep.best_one)
+        print(f"ratio end-to-end/best of one interpreter: {summary.fps * runs / one:.3f}  (against {one:.1f} invokes/s "
+              f"at {sweep.label(sweep.best_one)}, the best thread count of a single interpreter; target >= 0.9)")
+    if threads and sweep.best != sweep.own:
+        at_own = summary.fps * runs / sweep.rate(sweep.own)
+        print(f"ratio end-to-end/raw in the pipeline's arrangement ({sweep.label(sweep.own)}): {at_own:.3f}"
+              f"  (1.000 = no time lost outside the model's invokes in that arrangement)")
     print(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'count':>8}   (per call: preprocess once per frame, invoke and decode once per view)")
     order = ["capture", "preprocess", "invoke", "decode", "merge", "track", "analytics", "output"]
     for stage in order + sorted(set(summary.stages) - set(order)):

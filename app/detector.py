@@ -56,8 +56,10 @@ class Detector:
         description of the model's classes (made from cfg when not given)."""
         timer = timer or StageTimer()
         if model is None:
+            # a planner that follows the tracks has one frame in the model at a time (app.inflight)
+            frames = 1 if getattr(cfg.preprocess.planner, "needs_tracks", False) else None
             model = backends.build_backend(cfg.model.backend, cfg.model.path,
-                                           RunContext(timer, health or Health(), cancel, cfg.acap_runtime))
+                                           RunContext(timer, health or Health(), cancel, cfg.acap_runtime, frames))
         return cls(model, labels or model_labels(cfg), cfg.model, cfg.decoder, cfg.preprocess, timer)
 
     def views(self, size: tuple[int, int]) -> list[View]:

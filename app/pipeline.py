@@ -28,6 +28,7 @@ from app.detector import Detector
 from app.errors import ConfigError, VigilError
 from app.expiry import Expiry
 from app.health import Health
+from app.inflight import InFlight
 from app.identity import resolve_device_id
 from app.outputs import Links, OutputContext, build_outputs
 from app.outputs.mqtt import publisher
@@ -42,7 +43,7 @@ from app.tracking import TrackEvents, build_tracker
 from app.tracking.shared import SharedTracker
 from app.types import Detections, Frame, FrameResult
 from app.watchdog import Watchdog
-from app.worker import Consumer, Prefetch, Worker
+from app.worker import Consumer, Worker
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Run:
         self.source: Source | None = None
         self.analytics: Analytics | None = None
         self.outputs: Worker | None = None
-        self.prefetch: Prefetch | None = None
+        self.inflight: InFlight | None = None
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
         self.keeper = None  # app.snapshots.consumer.Snapshots when snapshots are on
@@ -155,6 +156,8 @@ class Run:
         self.parts.model_runs_per_frame = len(self.detector.views(self.source.size))
         self.parts.plans = self.detector.plans
         self.parts.model_threads = getattr(self.detector.model, "threads", None)  # None: a remote backend
+        self.parts.model_interpreters = getattr(self.detector.model, "interpreters", None)
+        self.inflight = InFlight(self.source, self.detector, self.tracker, self.timer)
 
     def start_outputs(self) -> None:
         """Analytics, the restored state, then every output in the registry's order (app/outputs/);
@@ -205,14 +208,12 @@ class Run:
     # ---- frames -----------------------------------------------------------------------
 
     def loop(self, max_frames: int | None, progress: Callable[[int, int | None], None] | None) -> None:
-        detector, tracker, outputs, timer = self.detector, self.tracker, self.outputs, self.timer
+        tracker, outputs = self.tracker, self.outputs
         s = self.summary
         watch_outputs = bool(outputs.consumers)  # with no consumer at all the run still goes to its end
         t0 = time.perf_counter()
         try:
-            for frame, (plan, tensors) in self._prepared():
-                with timer.measure("detect"):  # all model runs of the frame, with decoding and merging
-                    dets = detector.infer(frame, tensors, plan)
+            for frame, plan, dets in self.inflight.frames(max_frames):
                 # analytics on the outputs thread; handed on with the tracker's lock held (events in order)
                 tracker.update(dets, frame.timestamp,
                                lambda tracked, events: outputs.put(_Tracked(frame, tracked, events, plan)))
@@ -271,21 +272,6 @@ class Run:
         change.done.set()
         return result
 
-    def _prepared(self):
-        """(frame, (plan, model inputs)) in order. A planner that follows the tracks plans each frame after
-        the last one is tracked; any other plans and prepares the next frame on a thread of its own while
-        the model runs on this one (the interpreter releases the GIL: on two cores they overlap)."""
-        detector, tracker = self.detector, self.tracker
-
-        def prepare(frame):
-            plan = detector.plan(frame, tracker)  # where to look: the planner may follow the tracks
-            return plan, detector.prepare(frame, plan)
-
-        if detector.planner.needs_tracks:
-            return ((frame, prepare(frame)) for frame in self.source)
-        self.prefetch = Prefetch(self.source, prepare, name="prepare")
-        return iter(self.prefetch)
-
     def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
         """Zero line counts (any thread; the API's reset); None while still starting. The new state
         travels the output path like any result, so the status, MQTT and the state file all see it."""
@@ -305,8 +291,8 @@ class Run:
             self.parts.watchdog.close()
         if self.source is not None:
             self.source.close()
-        if self.prefetch is not None:
-            self.prefetch.close()
+        if self.inflight is not None:
+            self.inflight.close()
         left = self.expiry.close()  # tracks it ended but could not hand on to full outputs
         error: BaseException | None = None
         if self.outputs is not None:

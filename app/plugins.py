@@ -42,12 +42,14 @@ class PluginConfig(BaseModel):
 class RunContext:
     """What a plugin gets besides its own section: the run's stage timer, its own health, the cancel
     event; and the shared ACAP Runtime connection (address, TLS, retry timeouts, parameters), which
-    the acap-runtime backend and source both use and so is a top-level section, not a plugin's."""
+    the acap-runtime backend and source both use and so is a top-level section, not a plugin's; and for a
+    backend, the most frames the run will give it at once."""
 
     timer: StageTimer = field(default_factory=StageTimer)
     health: Health = field(default_factory=Health)
     cancel: threading.Event | None = None
     acap: AcapRuntimeConfig | None = None
+    frames: int | None = None  # the most frames the run has in the model at once (None: as many as it likes)
 
 
 class Registry:

@@ -40,7 +40,10 @@ def add_run_options(p: argparse.ArgumentParser, feed: bool = True) -> None:
     p.add_argument("--fps", type=float, help="process at most this many frames per second of video time "
                    "(default: the config's source.fps, every frame)")
     p.add_argument("--loop", action="store_true", default=None, help="loop a video file")
-    p.add_argument("--threads", type=int, help="interpreter threads (default: the config's model.backend.threads, by default the CPUs this process may use)")
+    p.add_argument("--threads", type=int, help="threads of each interpreter (default: the config's model.backend.threads, "
+                   "by default the CPUs this process may use shared among the interpreters)")
+    p.add_argument("--interpreters", type=int, help="interpreters, each running a frame of its own at once (default: "
+                   "the config's model.backend.interpreters, by default one per CPU this process may use, at most 4)")
     p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout) "
                    "(default: the config's output.jsonl, none)")
     if feed:
@@ -64,6 +67,7 @@ def overrides(args) -> dict:
         "source": "source.uri", "model": "model.path", "fps": "source.fps", "loop": "source.loop",
         "jsonl": "output.jsonl", "save_video": "output.video",
         "backend": "model.backend.type", "device": "model.backend.device", "threads": "model.backend.threads",
+        "interpreters": "model.backend.interpreters",
     }
     if getattr(args, "source", None) == "acap-runtime":  # the camera's stream, not a file of that name
         flag_keys["source"] = "source.type"

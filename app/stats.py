@@ -120,8 +120,12 @@ class Stats(_Doc):
     detection: bool = Field(
         True, description="false while the Detection switch (MQTT, Home Assistant) is off: frames are read, no model runs")
     model_threads: int | None = Field(
-        None, ge=1, description="interpreter threads of the in-process model (model.backend.threads, by default the "
-        "CPUs the process may use); null when the model runs elsewhere (backend acap-runtime: the camera's DLPU)")
+        None, ge=1, description="threads of each interpreter of the in-process model (model.backend.threads, by "
+        "default the CPUs the process may use shared among its interpreters); null when the model runs elsewhere "
+        "(backend acap-runtime: the camera's DLPU)")
+    model_interpreters: int | None = Field(
+        None, ge=1, description="interpreters of the in-process model, each running a frame of its own at the same time "
+        "(model.backend.interpreters); null when the model runs elsewhere")
     frames: Frames
     queues: Queues
     tracker: TrackerStatsDoc

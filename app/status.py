@@ -78,7 +78,8 @@ class Parts:
     model_runs_per_frame: int = 0  # views of a full look at a frame (the fixed plan, a regions sweep)
     plans: PlanCounts | None = None  # the detector's counts of model runs and frame coverage
     backend_type: str = ""  # model.backend.type, for vigil_build_info
-    model_threads: int | None = None  # interpreter threads of an in-process model
+    model_threads: int | None = None  # threads of each interpreter of an in-process model
+    model_interpreters: int | None = None  # its interpreters: frames it runs at once
     source_opened: float | None = None  # monotonic time the source opened
     site: SiteFile | None = None  # its `error`: the saved site file could not be used (health shows why)
     api: Watched | None = None  # the API server (app.api.server.ApiServer)
@@ -255,6 +256,7 @@ class Status:
             stages={s: stage_ms(t, s) for s in STAGES if s in t.stages()},
             detection=detection_on(p.mqtt),
             model_threads=p.model_threads,
+            model_interpreters=p.model_interpreters,
             frames=Frames(read=cur[0], processed=cur[1], skipped=cur[2], dropped=cur[3],
                           reconnects=src.reconnects if src is not None else 0),
             queues=Queues(capture=src.queued if src is not None else None,

@@ -190,18 +190,19 @@ Out = TypeVar("Out")
 
 
 class Prefetch(Generic[Item, Out]):
-    """Yields (item, fn(item)) in order, taking the items and computing fn on a thread of its own, one
-    item ahead: while the caller works on item N, item N+1 is taken and prepared (the interpreter
+    """Yields (item, fn(item)) in order, taking the items and computing fn on a thread of its own, `ahead`
+    items ahead: while the caller works on item N, item N+1 is taken and prepared (the interpreter
     releases the GIL, so on two cores the two overlap). Item N is handed over as soon as it is ready,
     never held back until N+1 arrives: from a live source that would add a frame interval to every
     frame's latency. An error of fn, or of the items, reaches the caller in its place, after every
     item before it."""
 
-    def __init__(self, items: Iterable[Item], fn: Callable[[Item], Out], name: str = "prefetch") -> None:
+    def __init__(self, items: Iterable[Item], fn: Callable[[Item], Out], name: str = "prefetch",
+                 ahead: int = 1) -> None:
         self._items = items
         self._fn = fn
         self._done: queue.Queue = queue.Queue()
-        self._slot = threading.Semaphore(1)  # items taken from the source and not yet handed over
+        self._slot = threading.Semaphore(ahead)  # items taken from the source and not yet handed over
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 

@@ -77,7 +77,7 @@ class Instance:
         log = open(self.dir / "vigil.log", "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "run", "--loop", "--fps", str(self.fps), "--no-progress",
-             "--api", str(self.port), "--threads", "1",
+             "--api", str(self.port), "--threads", "1", "--interpreters", "1",
              "--set", f"state.file={self.dir / 'state.json'}", "--set", "api.protect=all",
              "--set", f"device_id={self.name}", "--set", "mqtt.enabled=true",
              "--set", f"mqtt.port={self.broker_port}", "--set", "mqtt.stats_interval=5", *self.extra],

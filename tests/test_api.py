@@ -78,7 +78,8 @@ def test_stats_match_the_schema_and_name_both_inference_times(live):
     assert s["frames"]["processed"] >= 20 and s["mqtt"]["connected"] is True
     from app.cpus import cpu_budget
 
-    assert s["model_threads"] == cpu_budget().cpus  # model.backend.threads left at its default
+    n = cpu_budget().cpus  # model.backend threads and interpreters left at their defaults: one interpreter per CPU
+    assert (s["model_interpreters"], s["model_threads"]) == (min(n, 4), max(1, n // min(n, 4)))
 
 
 def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):

@@ -5,9 +5,12 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
-from app.backends.tflite import load
-from app.cpus import affinity, cgroup_quota, cpu_budget
+import numpy as np
+
+from app.backends.tflite import arrangement, load
+from app.cpus import CpuBudget, affinity, cgroup_quota, cpu_budget
 from tests.conftest import ROOT
 
 MODEL = ROOT / "models" / "nanodet_int8_pertensor.tflite"
@@ -60,6 +63,45 @@ def test_the_interpreter_defaults_to_the_usable_cpus_and_a_set_count_wins():
     assert load(MODEL, 1).threads == 1
 
 
+def cpus(n: int) -> CpuBudget:
+    return CpuBudget(cpus=n, affinity=n, quota=None)
+
+
+def test_by_default_each_cpu_runs_an_interpreter_of_its_own_up_to_four():
+    got = {n: (a.interpreters, a.threads) for n in (1, 2, 3, 4, 6, 8, 16)
+           for a in [arrangement(None, None, budget=cpus(n))]}
+    assert got == {1: (1, 1), 2: (2, 1), 3: (3, 1), 4: (4, 1), 6: (4, 1), 8: (4, 2), 16: (4, 4)}
+    assert "the CPUs this process may use: 2" in arrangement(None, None, budget=cpus(2)).describe()
+
+
+def test_one_frame_at_a_time_gets_one_interpreter_with_every_cpu():
+    a = arrangement(None, None, frames=1, budget=cpus(4))  # a planner that follows the tracks
+    assert (a.interpreters, a.threads) == (1, 4)
+
+
+def test_what_is_configured_stays_and_the_rest_shares_the_cpus():
+    assert (lambda a: (a.interpreters, a.threads))(arrangement(2, None, budget=cpus(8))) == (4, 2)
+    assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(8))) == (3, 2)
+    assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(2))) == (3, 1)
+    assert (lambda a: (a.interpreters, a.threads))(arrangement(16, None, budget=cpus(2))) == (1, 16)
+    a = arrangement(1, 2)
+    assert (a.interpreters, a.threads, a.how) == (2, 1, "as configured")
+
+
+def test_interpreters_run_at_once_from_as_many_threads_and_agree_with_one():
+    rng = np.random.default_rng(5)
+    one, two = load(MODEL, 1), load(MODEL, 1, interpreters=2)
+    spec = one.inputs[0]
+    inputs = [rng.integers(0, 256, spec.shape, dtype=np.uint8).astype(spec.dtype) for _ in range(8)]
+    expected = [one.run([x]) for x in inputs]
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda x: two.run([x]), inputs))
+    assert two.interpreters == 2 and len(got) == 8
+    for e, g in zip(expected, got):
+        assert all(np.array_equal(a, b) for a, b in zip(e, g))
+    assert not all(np.array_equal(a, b) for a, b in zip(got[0], got[1]))  # the inputs differ, and so do the outputs
+
+
 def bench(*extra: str, cpus: set[int] | None = None):
     argv = [sys.executable, "-m", "app", "bench", "--invokes", "5", "--max-frames", "3", "--no-progress", *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
@@ -70,20 +112,21 @@ def bench(*extra: str, cpus: set[int] | None = None):
 def test_bench_pinned_to_one_cpu_runs_one_thread_and_times_only_that():
     p = bench(cpus={min(os.sched_getaffinity(0))})
     assert p.returncode == 0, p.stderr
-    assert "(1 interpreter thread, the CPUs this process may use: 1 (CPU affinity 1" in p.stderr
+    assert "(1 interpreter x 1 thread, the CPUs this process may use: 1 (CPU affinity 1" in p.stderr
     rows = re.findall(r"^  (\d+) threads? ", p.stdout, re.M)
     assert rows == ["1"], p.stdout
     assert re.search(r"^ratio end-to-end/best: +\d+\.\d+ ", p.stdout, re.M), p.stdout
 
 
-def test_bench_times_every_thread_count_up_to_the_usable_cpus_and_names_the_best():
-    p = bench("--threads", "1")
+def test_bench_times_every_arrangement_that_fills_the_usable_cpus_and_names_the_best():
+    p = bench("--threads", "1", "--interpreters", "1")
     assert p.returncode == 0, p.stderr
     n = cpu_budget().cpus
     rows = re.findall(r"^  (\d+) threads? .*$", p.stdout, re.M)
     assert [int(r) for r in rows] == list(range(1, max(n, 1) + 1)), p.stdout
-    assert "(1 interpreter thread, as configured)" in p.stderr
-    best = re.search(r"^best raw rate: .* at (\d+) threads?", p.stdout, re.M)
-    assert best and 1 <= int(best.group(1)) <= n
-    if n > 1:  # the run's own count is marked, and its own ratio printed when it is not the best
+    assert "(1 interpreter x 1 thread, as configured)" in p.stderr
+    best = re.search(r"^best raw rate: .* at (?:(\d+) interpreters x )?(\d+) threads?", p.stdout, re.M)
+    assert best and 1 <= int(best.group(1) or 1) * int(best.group(2)) <= n, p.stdout
+    if n > 1:  # one thread on each CPU, each its own interpreter; the run's own arrangement is marked
+        assert re.search(rf"^  {n} interpreters x 1 thread +\d+\.\d invokes/s", p.stdout, re.M), p.stdout
         assert re.search(r"^  1 thread .*\(the pipeline's\)", p.stdout, re.M), p.stdout
