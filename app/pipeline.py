@@ -5,10 +5,12 @@
 
     frame → Detector → Detections → tracker → Detections with ids → Analytics → FrameResult
 
-and hands the one FrameResult to one Worker whose consumers, the outputs (app/outputs/: built from
-their registry in its order), all see the same objects. Capture decodes in its own thread; analytics
-and the outputs run in the worker's thread; everything else runs here, in order. `Run` holds no
-algorithm and builds no output itself: it opens, starts and closes.
+and hands what the tracker made to one Worker whose consumers, the outputs (app/outputs/: built from
+their registry in its order), all see the same objects. Capture decodes in its own thread; frames
+are planned, prepared and run through the model ahead, in order (app/inflight.py); the result is made
+(analytics, snapshots, settings changed on site: app/results.py) and handed to the outputs in the
+worker's thread; tracking runs here, in order. `Run` holds no algorithm, makes
+no result and builds no output itself: it opens, starts, loops and closes.
 """
 from __future__ import annotations
 
@@ -16,65 +18,32 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from app.analytics import Analytics
-from app.analytics.rules import build_rules
 from app.capture import Source, build_source
 from app.config import Config, check_labels, model_labels
 from app.detection_switch import switched
 from app.detector import Detector
-from app.errors import ConfigError, VigilError
+from app.errors import VigilError
 from app.expiry import Expiry
 from app.health import Health
 from app.inflight import InFlight
 from app.identity import resolve_device_id
-from app.outputs import Links, OutputContext, build_outputs
+from app.outputs import OutputContext, build_outputs
 from app.outputs.mqtt import publisher
 from app.plugins import RunContext
 from app.publish.state import RunState, open_state
-from app.regions.planner import Plan
+from app.results import Ended, Results, Tracked, build_analytics, snapshot_keeper
 from app.settings import Settings
 from app.snapshots import SnapshotStore, open_store
 from app.status import Parts, Status, Summary
 from app.timing import StageTimer
-from app.tracking import TrackEvents, build_tracker
+from app.tracking import build_tracker
 from app.tracking.shared import SharedTracker
-from app.types import Detections, Frame, FrameResult
 from app.watchdog import Watchdog
 from app.worker import Consumer, Worker
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Tracked:
-    """A frame on its way to analytics: the tracker's output and events, the plan it was looked at with."""
-
-    frame: Frame
-    tracked: Detections
-    events: TrackEvents
-    plan: Plan
-
-
-@dataclass(slots=True)
-class _Ended:
-    """Tracks the tracker ended without a frame: every track at the run's end (reason stop), or those
-    that expired while a live source delivered nothing (lost)."""
-
-    events: TrackEvents
-    reason: str
-
-
-@dataclass(slots=True)
-class _Change:
-    """Settings changed on site, on their way to the outputs thread; `done` once applied."""
-
-    cfg: Config
-    mqtt: bool
-    done: threading.Event = field(default_factory=threading.Event)
-    kept: list[str] = field(default_factory=list)
 
 
 class Run:
@@ -83,7 +52,7 @@ class Run:
 
     def __init__(self, cfg: Config, stop: threading.Event | None, consumers: list[Consumer],
                  timer: StageTimer | None = None, settings: Settings | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = cfg  # as the run started: a change on site goes to self.results (app/results.py)
         self.settings = settings or Settings(cfg)
         self.stop = stop or threading.Event()
         self.extra = consumers
@@ -95,18 +64,17 @@ class Run:
         self.parts = Parts(backend=Health(), source_health=Health(), backend_type=cfg.model.backend.type,
                            site=self.settings.site)
         self.tracker = SharedTracker(build_tracker(cfg.tracker, self.model_labels.merge_ids), self.timer)
-        self.expiry = Expiry(self.tracker, lambda events, wait: self.outputs.put(_Ended(events, "lost"), timeout=wait))
+        self.expiry = Expiry(self.tracker, lambda events, wait: self.outputs.put(Ended(events, "lost"), timeout=wait))
         self.parts.tracker = self.tracker
         self.status: Status | None = None
         self.mqtt = self.api = None
         self.detector: Detector | None = None
         self.source: Source | None = None
-        self.analytics: Analytics | None = None
+        self.results: Results | None = None  # analytics and the snapshot keeper: makes each result (app/results.py)
         self.outputs: Worker | None = None
         self.inflight: InFlight | None = None
         self.state: RunState | None = None
         self.snapshots: SnapshotStore | None = None
-        self.keeper = None  # app.snapshots.consumer.Snapshots when snapshots are on
         self.summary = Summary()
 
     # ---- start ------------------------------------------------------------------------
@@ -160,17 +128,11 @@ class Run:
         self.inflight = InFlight(self.source, self.detector, self.tracker, self.timer)
 
     def start_outputs(self) -> None:
-        """Analytics, the restored state, then every output in the registry's order (app/outputs/);
-        MQTT starts connecting."""
+        """Analytics, the restored state, every output in the registry's order (app/outputs/), then the
+        step that makes each result for them (app/results.py); MQTT starts connecting."""
         cfg, source = self.cfg, self.source
-        # file timestamps are positions in the file: anchor them to the wall clock at start
-        offset = 0.0 if source.live else time.time()
-        self.analytics = analytics = Analytics(
-            self.labels, cfg.zones, cfg.lines, cfg.filters, cfg.stationary, cfg.events,
-            epoch_offset=offset, run_id=self.run_id, device_id=self.status.device_id if self.status else "vigil",
-            keep_tracks_view=cfg.api.enabled, count_labels=cfg.decoder.classes or None, groups=cfg.model.groups,
-            rules=build_rules(cfg.rules, RunContext(self.timer, cancel=self.stop, acap=cfg.acap_runtime)),
-        )
+        analytics = build_analytics(cfg, self.labels, self.run_id, self.status.device_id if self.status else "vigil",
+                                    source.live, RunContext(self.timer, cancel=self.stop, acap=cfg.acap_runtime))
         orphans: list[dict] = []
         if cfg.state.file:  # locked, restored (file and journal), journaling; the open tracks of the last run
             self.state = open_state(cfg, analytics, wait_for_ack=self.mqtt is not None)
@@ -180,30 +142,21 @@ class Run:
                             timer=self.timer, status=self.status, mqtt=self.mqtt, snapshots=self.snapshots,
                             state=self.state)
         consumers = build_outputs(cfg.outputs, ctx)
-        self.keeper = self._snapshot_keeper(ctx.links)  # part of making each result: has_snapshot is decided there
+        keeper = snapshot_keeper(cfg, self.labels, self.snapshots, self.run_id, ctx.links)
+        results = Results(cfg, analytics, self.timer, keeper, self.status, self.mqtt, self._publisher)
         self.summary.outputs = ctx.where
-        self.settings.apply_live = lambda new: self._change(_Change(new, mqtt=False))
-        self.settings.reconnect = lambda new: self._change(_Change(new, mqtt=True))
-        self.outputs = Worker(consumers + self.extra, self.timer, make=self._analyse)
+        self.outputs = results.worker = Worker(consumers + self.extra, self.timer, make=results.make)
         self.parts.outputs = self.outputs
+        self.results = results  # a reset reaches it from now on
+        self.settings.apply_live = lambda new: results.change(new, mqtt=False)
+        self.settings.reconnect = lambda new: results.change(new, mqtt=True)
         if source.live:  # a file never stalls for want of frames: only a live run ends tracks without one
             self.expiry.start()
         if self.mqtt is not None:
             self.mqtt.start(initial)
         if orphans:  # the previous run died with these open: their end goes before anything of this run
-            self.outputs.put(replace(analytics.current(), events=analytics.end_orphans(orphans)))
+            results.end_orphans(orphans)
             log.info("published end (reason restart) for %d tracks the previous run left open", len(orphans))
-
-    def _snapshot_keeper(self, links: Links):
-        """Snapshots (app/snapshots/): not an output but part of making each result, so that every output
-        gets has_snapshot already decided. It tells MQTT of a new image through the outputs' links."""
-        if self.snapshots is None:
-            return None
-        from app.snapshots.consumer import Snapshots  # cv2's encoder: only when snapshots are on
-
-        c = self.cfg  # an image for MQTT is made only when the run publishes there and snapshots.mqtt asks
-        ready = links.snapshot_ready if c.mqtt.enabled and c.snapshots.mqtt.enabled else None
-        return Snapshots(c.snapshots, self.labels, self.snapshots, self.run_id, ready, links.snapshots_on)
 
     # ---- frames -----------------------------------------------------------------------
 
@@ -216,7 +169,7 @@ class Run:
             for frame, plan, dets in self.inflight.frames(max_frames):
                 # analytics on the outputs thread; handed on with the tracker's lock held (events in order)
                 tracker.update(dets, frame.timestamp,
-                               lambda tracked, events: outputs.put(_Tracked(frame, tracked, events, plan)))
+                               lambda tracked, events: outputs.put(Tracked(frame, tracked, events, plan)))
                 s.frames += 1
                 s.detections += len(dets) - len(plan.carry)
                 if progress:
@@ -229,58 +182,9 @@ class Run:
         finally:  # also when a stop ends the waiting for a server with an error
             s.seconds = time.perf_counter() - t0
 
-    def _analyse(self, item: "_Tracked | _Ended | _Change | FrameResult") -> FrameResult:
-        """The result every output gets: made, its views kept, has_snapshot decided (app/snapshots), frozen."""
-        result = self._result_of(item)
-        return self.keeper.take(result) if self.keeper is not None else result
-
-    def _result_of(self, item: "_Tracked | _Ended | _Change | FrameResult") -> FrameResult:
-        """On the outputs thread, in order: a tracked frame's FrameResult (analytics is pure array work
-        nothing upstream waits for, so it overlaps the next frame's inference); the end of the run's, or of
-        tracks that expired without a frame; a result made elsewhere (a reset, the previous run's orphans)
-        as it is."""
-        if isinstance(item, _Tracked):
-            with self.timer.measure("analytics"):
-                result = self.analytics.update(item.frame, item.tracked, item.events)
-            return replace(result, overlay=item.plan.overlay())  # for latest.jpg's regions and motion overlays
-        if isinstance(item, _Ended):
-            return self.analytics.finish(item.events, reason=item.reason)
-        if isinstance(item, _Change):
-            return self._apply(item)
-        return item
-
-    def _change(self, change: "_Change") -> list[str]:
-        """Settings changed on site, applied on the outputs thread between two results (any thread; waits)."""
-        if self.outputs is None:  # still starting: what is built next is built from the new settings
-            self.cfg = change.cfg
-            return []
-        self.outputs.put(change, wait=10.0)
-        if not change.done.wait(10.0):
-            raise ConfigError("the change was saved but not applied within 10 s: the outputs are stuck")
-        return change.kept
-
-    def _apply(self, change: "_Change") -> FrameResult:
-        old, new = self.cfg, change.cfg
-        change.kept = self.analytics.reconfigure(new.zones, new.lines, new.filters, new.stationary, new.events)
-        self.cfg = new
-        if self.status is not None:
-            self.status.zones_cfg, self.status.lines_cfg = new.zones, new.lines
-        result = self.analytics.current()
-        geometry = (old.zones, old.lines) != (new.zones, new.lines)
-        if self.mqtt is not None and (change.mqtt or geometry):  # a new publisher clears what is gone (sweep)
-            self.mqtt.replace(self._publisher(new), result)
-        change.done.set()
-        return result
-
     def reset_counts(self, names: list[str] | None) -> dict[str, dict] | None:
-        """Zero line counts (any thread; the API's reset); None while still starting. The new state
-        travels the output path like any result, so the status, MQTT and the state file all see it."""
-        if self.analytics is None or self.outputs is None:
-            return None
-        lines = self.analytics.reset_counts(names)
-        result = replace(self.analytics.current(), lines_reset=True)
-        self.outputs.put(result, wait=5.0)  # GET /api/counts right after the reset shows it
-        return lines
+        """Zero line counts (any thread; the API's and MQTT's reset); None while still starting."""
+        return self.results.reset_counts(names) if self.results is not None else None
 
     # ---- end --------------------------------------------------------------------------
 
@@ -297,9 +201,9 @@ class Run:
         error: BaseException | None = None
         if self.outputs is not None:
             for events in left:
-                self.outputs.put(_Ended(events, "lost"))
-            self.tracker.end_all(lambda events: self.outputs.put(_Ended(events, "stop")))
-            for part in [p for p in (self.outputs, self.keeper) if p is not None]:  # the keeper after the last result
+                self.outputs.put(Ended(events, "lost"))
+            self.tracker.end_all(lambda events: self.outputs.put(Ended(events, "stop")))
+            for part in [p for p in (self.outputs, self.results) if p is not None]:  # the keeper after the last result
                 try:
                     part.close()
                 except BaseException as e:  # noqa: BLE001 - raised after the rest is closed
