@@ -21,7 +21,7 @@ from app.errors import ConfigError
 from app.labels import ModelLabels
 from app.logtext import shorten
 from app.outputs import OUTPUTS
-from app.plugins import format_validation_error, validation_items
+from app.plugins import Registry, format_validation_error, validation_items
 from app.tracking import TRACKERS
 from app.analytics.config import (
     NAME_PATTERN, EventsConfig, FiltersConfig, LineConfig, StationaryConfig, ZoneConfig,
@@ -33,6 +33,11 @@ from app.publish.payloads import segment
 from app.snapshots.config import SnapshotsConfig
 
 log = logging.getLogger(__name__)
+
+# Every plugin kind the config tree has a section for, declared here once: what reads the tree by plugin
+# section (error messages, config/default.yaml, merging the layers) is given this list, never a list of the
+# registries that happened to be created. A new kind of plugin is a registry, its section below and its entry here.
+PLUGINS: tuple[Registry, ...] = (BACKENDS, SOURCES, DECODERS, PLANNERS, OUTPUTS, TRACKERS, RULES)
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 
@@ -220,12 +225,14 @@ def load_config(
 ) -> Config:
     """Defaults < the model's <model>.yaml < YAML file < VIGIL_… environment < camera parameters < site
     tree < CLI overrides (dotted keys), validated once (config_input.LAYERS, under_model_sidecar)."""
-    tree, notes = merged_tree(path, overrides, os.environ if env is None else env, params, site)
-    mine, sidecar = under_model_sidecar(tree, ModelConfig.model_fields["path"].default)  # the model's own settings
+    tree, notes = merged_tree(path, overrides, os.environ if env is None else env, params, site, plugins=PLUGINS)
+    mine, sidecar = under_model_sidecar(tree, ModelConfig.model_fields["path"].default,  # the model's own settings
+                                        plugins=PLUGINS)
     try:
         cfg = Config.model_validate(mine)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e) + _sidecar_blamed(tree, sidecar), validation_items(e)) from None
+        raise ConfigError(format_validation_error(e, PLUGINS) + _sidecar_blamed(tree, sidecar),
+                          validation_items(e, PLUGINS)) from None
     if sidecar:
         log.debug("the model's settings from %s, under the config", sidecar)
     for note in notes:

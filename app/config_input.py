@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from app.errors import ConfigError
-from app.plugins import Registry, registries
+from app.plugins import Registry
 
 ENV_PREFIX = "VIGIL_"
 ENV_NESTING = "__"
@@ -33,12 +33,15 @@ MOVED_KEYS: dict[str, str] = {
 OLD_DEFAULTS: dict[str, tuple] = {"model.backend.threads": (1,)}
 
 
-def set_dotted(tree: dict, key: str, value: Any) -> None:
+def set_dotted(tree: dict, key: str, value: Any, plugins: Sequence[Registry] = ()) -> None:
+    """Set a dotted key, making the sections on its way; a section of one of `plugins` given by name
+    becomes that type's section (`model.backend: acap-runtime`, then model.backend.device)."""
     parts = key.split(".")
     node = tree
+    keys = _plugin_keys(plugins)
     for i, p in enumerate(parts[:-1]):
         nxt = node.get(p)
-        if isinstance(nxt, str) and ".".join(parts[: i + 1]) in _plugin_keys():
+        if isinstance(nxt, str) and ".".join(parts[: i + 1]) in keys:
             nxt = {"type": nxt}  # `model.backend: acap-runtime`, then model.backend.device
         if not isinstance(nxt, dict):
             nxt = {}
@@ -66,26 +69,27 @@ def pop_dotted(tree: dict, key: str) -> None:
             pop_dotted(tree, ".".join(path))
 
 
-def _plugin_keys() -> dict[str, Registry]:
-    return {r.key: r for r in registries()}
+def _plugin_keys(plugins: Sequence[Registry]) -> dict[str, Registry]:
+    return {r.key: r for r in plugins}
 
 
-def _apply(tree: dict, settings: Mapping[str, Any]) -> dict[str, Any]:
+def _apply(tree: dict, settings: Mapping[str, Any], plugins: Sequence[Registry]) -> dict[str, Any]:
     """Set dotted keys in tree, old names (MOVED_KEYS) at their new place; a plugin section set to a
     name sets its type and keeps its other keys (VIGIL_MODEL__BACKEND=acap-runtime, as --backend).
     Returns the old names used."""
     moved = {}
+    keys = _plugin_keys(plugins)
     for key, value in settings.items():
         if key in MOVED_KEYS:
             moved[key] = value
             key = MOVED_KEYS[key]
-        elif isinstance(value, str) and key in _plugin_keys():
+        elif isinstance(value, str) and key in keys:
             key += ".type"
-        set_dotted(tree, key, value)
+        set_dotted(tree, key, value, plugins)
     return moved
 
 
-def _move_old_keys(tree: dict) -> dict[str, Any]:
+def _move_old_keys(tree: dict, plugins: Sequence[Registry]) -> dict[str, Any]:
     """Old key names in a file's tree moved to their new place (the new name wins when both are given)."""
     moved = {}
     for old, new in MOVED_KEYS.items():
@@ -95,20 +99,21 @@ def _move_old_keys(tree: dict) -> dict[str, Any]:
         pop_dotted(tree, old)
         moved[old] = value
         if not get_dotted(tree, new)[0]:
-            set_dotted(tree, new, value)
+            set_dotted(tree, new, value, plugins)
     return moved
 
 
-def _section_types(tree: dict) -> dict[str, str | None]:
+def _section_types(tree: dict, plugins: Sequence[Registry]) -> dict[str, str | None]:
     """Each plugin section's type as the tree has it now (None: the section has no type of its own)."""
     out = {}
-    for registry in registries():
+    for registry in plugins:
         found, node = get_dotted(tree, registry.key)
         out[registry.key] = node.get("type", registry.default) if found and isinstance(node, dict) else None
     return out
 
 
-def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapping[str, str | None]) -> list[str]:
+def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapping[str, str | None],
+                          plugins: Sequence[Registry]) -> list[str]:
     """Keys a section's type lacks that hold another type's default change nothing; they are dropped
     (and returned) where an older file put them: in a section of the default type (an old copy of
     default.yaml lists the YOLO and MediaPipe keys flat under decoder, the camera stream under
@@ -118,7 +123,7 @@ def _drop_unused_defaults(tree: dict, moved: Mapping[str, Any], file_types: Mapp
     refused naming the type they belong to."""
     old_places = {MOVED_KEYS[old] for old in moved}
     dropped = []
-    for registry in registries():
+    for registry in plugins:
         found, node = get_dotted(tree, registry.key)
         chosen = node.get("type", registry.default) if found and isinstance(node, dict) else None
         if chosen not in registry.modules:
@@ -237,21 +242,22 @@ def merge_site(tree: dict, site: Mapping[str, Any]) -> None:
 
 
 def merged_tree(path: str | Path | None, overrides: Mapping[str, Any] | None, env: Mapping[str, str],
-                params: Mapping[str, Any] | None = None, site: Mapping[str, Any] | None = None,
-                ) -> tuple[dict, list[str]]:
+                params: Mapping[str, Any] | None = None, site: Mapping[str, Any] | None = None, *,
+                plugins: Sequence[Registry]) -> tuple[dict, list[str]]:
     """The raw tree, layered as LAYERS says: YAML file < VIGIL_… environment < camera parameters (dotted
     keys) < site tree < overrides (dotted keys), old names moved; and notes on what was moved or ignored
-    (warnings once the tree validates)."""
+    (warnings once the tree validates). `plugins`: the registries whose sections the tree has
+    (app.config.PLUGINS)."""
     tree = read_yaml(path) if path else {}
-    moved = _move_old_keys(tree)
-    file_types = _section_types(tree)
-    moved.update(_apply(tree, {**env_overrides(env), **(params or {})}))
+    moved = _move_old_keys(tree, plugins)
+    file_types = _section_types(tree, plugins)
+    moved.update(_apply(tree, {**env_overrides(env), **(params or {})}, plugins))
     if site:
         site = copy.deepcopy(dict(site))
-        moved.update(_move_old_keys(site))
+        moved.update(_move_old_keys(site, plugins))
         merge_site(tree, site)
-    moved.update(_apply(tree, dict(overrides or {})))
-    ignored = _drop_unused_defaults(tree, moved, file_types)
+    moved.update(_apply(tree, dict(overrides or {}), plugins))
+    ignored = _drop_unused_defaults(tree, moved, file_types, plugins)
     notes = []
     if moved:
         notes.append("config: old key names still read: " + ", ".join(
@@ -273,7 +279,7 @@ def model_sidecar(model_path: str) -> Path | None:
     return next((c.with_suffix(".yaml") for c in places if c.is_file() and c.with_suffix(".yaml").is_file()), None)
 
 
-def under_model_sidecar(tree: dict, default_model: str) -> tuple[dict, Path | None]:
+def under_model_sidecar(tree: dict, default_model: str, *, plugins: Sequence[Registry]) -> tuple[dict, Path | None]:
     """`tree` layered over the sidecar of the model it names (defaults < sidecar < file, environment,
     camera parameters, flags). A plugin section the tree gives another type replaces the sidecar's."""
     model = tree.get("model")
@@ -286,12 +292,12 @@ def under_model_sidecar(tree: dict, default_model: str) -> tuple[dict, Path | No
     if unknown:
         raise ConfigError(f"{sidecar}: a model's settings file may set {', '.join(sorted(SIDECAR_SECTIONS))} "
                           f"(not {', '.join(unknown)}); put the rest in the config")
-    return _layer(base, tree, ""), sidecar
+    return _layer(base, tree, "", _plugin_keys(plugins)), sidecar
 
 
-def _layer(base: Any, over: Any, where: str) -> Any:
-    """`over` merged onto `base`, mappings key by key; a plugin section of another type replaces base's."""
-    if where in _plugin_keys():
+def _layer(base: Any, over: Any, where: str, keys: Mapping[str, Registry]) -> Any:
+    """`over` merged onto `base`, mappings key by key; a plugin section (`keys`) of another type replaces base's."""
+    if where in keys:
         base, over = ({"type": v} if isinstance(v, str) else v for v in (base, over))
         if isinstance(base, dict) and isinstance(over, dict) and "type" in over and over["type"] != base.get("type"):
             return over
@@ -299,5 +305,5 @@ def _layer(base: Any, over: Any, where: str) -> Any:
         return over
     out = dict(base)
     for key, value in over.items():
-        out[key] = _layer(base[key], value, f"{where}.{key}".lstrip(".")) if key in base else value
+        out[key] = _layer(base[key], value, f"{where}.{key}".lstrip("."), keys) if key in base else value
     return out

@@ -7,8 +7,8 @@ from typing import Any, Mapping, get_args
 import yaml
 from pydantic import BaseModel
 
-from app.config import Config
-from app.plugins import PluginConfig, Registry, registries
+from app.config import PLUGINS, Config
+from app.plugins import PluginConfig, Registry
 
 
 def _yaml_value(v: Any) -> str:
@@ -65,7 +65,7 @@ EXAMPLE_NAMES = {"zones": "lawn", "lines": "gate"}
 
 def _registry_of(model: BaseModel) -> Registry | None:
     if isinstance(model, PluginConfig):
-        for registry in registries():
+        for registry in PLUGINS:
             if type(model) in registry.configs().values():
                 return registry
     return None

@@ -1,4 +1,4 @@
-"""How every plugin (backend, source, decoder, tracker) is registered, configured and built.
+"""How every plugin (backend, source, decoder, planner, tracker, rule, output) is registered, configured and built.
 
 A plugin is one module defining
 
@@ -11,6 +11,10 @@ and one line `"mine": "app.<kind>.mine"` in its kind's Registry. The config tree
 section as the discriminated union of the registered Configs, so adding a plugin edits nothing
 else. The config tree imports every registered module for its Config: a plugin module's top level
 stays cheap (numpy, pydantic); heavy runtimes (ai_edge_litert, grpc, cv2) are imported in build.
+
+Which registries make up the config tree is declared in one place, `app.config.PLUGINS`; nothing here
+keeps a list of the registries that happen to exist. Whatever reads the tree by plugin section (error
+messages, config/default.yaml, the merging of layers) is handed the registries it is to know.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import importlib
 import threading
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Sequence, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -60,7 +64,6 @@ class Registry:
         self.key = key  # the config section holding the union ("decoder", "model.backend"; "rules.*": each entry)
         self.modules = modules
         self.default = default or next(iter(modules), None)  # the type of a section that names none
-        _REGISTRIES.append(self)
 
     def names(self) -> list[str]:
         return list(self.modules)
@@ -113,7 +116,7 @@ class Registry:
         try:
             return TypeAdapter(self.section()).validate_python(section)
         except ValidationError as e:
-            raise ConfigError(format_validation_error(e, prefix=self.key)) from None
+            raise ConfigError(format_validation_error(e, (self,), prefix=self.key)) from None
 
     def build(self, cfg: PluginConfig, ctx: RunContext | None = None, *args: Any) -> Any:
         """The plugin of cfg.type, built from its own section, the run context and the kind's inputs."""
@@ -124,31 +127,25 @@ class Registry:
         return [name for name, c in self.configs().items() if name != besides and key in c.model_fields]
 
 
-def registries() -> list[Registry]:
-    """Every kind's registry created so far (each knows the config key of its section)."""
-    return list(_REGISTRIES)
-
-
-_REGISTRIES: list[Registry] = []
-
-
-def format_validation_error(e: ValidationError, prefix: str = "") -> str:
-    """One line naming the first bad key and the problem."""
-    items = validation_items(e, prefix)
+def format_validation_error(e: ValidationError, plugins: Sequence[Registry], prefix: str = "") -> str:
+    """One line naming the first bad key and the problem; a key in the section of one of `plugins` is
+    named as users write it, with its plugin type (the config tree passes its PLUGINS, a section
+    validated alone its own registry)."""
+    items = validation_items(e, plugins, prefix)
     line = f"{items[0]['loc']}: {items[0]['msg']}"
     if len(items) > 1:
         line += f" (and {len(items) - 1} more)"
     return line
 
 
-def validation_items(e: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+def validation_items(e: ValidationError, plugins: Sequence[Registry], prefix: str = "") -> list[dict[str, str]]:
     """Each problem as {"loc": dotted key, "msg": one line} (the API's 422 answer lists them all)."""
-    return [_describe(err, prefix) for err in e.errors()]
+    return [_describe(err, plugins, prefix) for err in e.errors()]
 
 
-def _describe(err: Any, prefix: str) -> dict[str, str]:
+def _describe(err: Any, plugins: Sequence[Registry], prefix: str) -> dict[str, str]:
     parts = [*(prefix.split(".") if prefix else []), *err["loc"]]
-    registry, plugin_type = _plugin_section(parts)
+    registry, plugin_type = _plugin_section(parts, plugins)
     loc = shorten(".".join(str(p) for p in parts), 120)  # a key is input too: a huge one is cut
     msg = err["msg"].removeprefix("Value error, ")
     got = err.get("input")
@@ -166,10 +163,10 @@ def _describe(err: Any, prefix: str) -> dict[str, str]:
     return {"loc": loc, "msg": msg}
 
 
-def _plugin_section(parts: list) -> tuple[Registry | None, str | None]:
-    """The registry whose section `parts` is in, and the plugin type pydantic put in the path (the
-    union's tag, which users never write; removed from `parts`)."""
-    for registry in registries():
+def _plugin_section(parts: list, plugins: Sequence[Registry]) -> tuple[Registry | None, str | None]:
+    """The registry of `plugins` whose section `parts` is in, and the plugin type pydantic put in the
+    path (the union's tag, which users never write; removed from `parts`)."""
+    for registry in plugins:
         key = registry.key.split(".")
         if len(parts) < len(key) or any(k not in ("*", p) for k, p in zip(key, parts)):
             continue

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.config import Config
+from app.config import PLUGINS, Config
 from app.config_input import get_dotted, merge_site
 from pydantic import ValidationError
 
@@ -117,7 +117,7 @@ class FixedLayers:
         try:
             cfg = Config.model_validate(tree)
         except ValidationError as e:
-            raise ConfigError(format_validation_error(e), validation_items(e)) from None
+            raise ConfigError(format_validation_error(e, PLUGINS), validation_items(e, PLUGINS)) from None
         return startup_checks(cfg)
 
 

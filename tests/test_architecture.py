@@ -5,8 +5,8 @@ import re
 import threading
 
 from app import pipeline
-from app.config import load_config
-from app.plugins import Registry, registries
+from app.config import PLUGINS, load_config
+from app.plugins import Registry
 from tests.conftest import ROOT
 from tests.mqtt_util import free_port
 from tests.test_mqtt import FAST, SCENE
@@ -40,8 +40,10 @@ def test_the_where_to_add_table_names_every_registry_and_where_its_modules_are()
             folder = write.rsplit("/", 1)[0]  # app/backends/<name>.py: every registered module is in app/backends/
             for path in registry.modules.values():
                 assert path.startswith(folder.replace("/", ".") + "."), (kind, path)
-    missing = {r.key for r in registries()} - set(named)
+    missing = {r.key for r in PLUGINS} - set(named)
     assert not missing, f"registries without a row in docs/architecture.md: {missing}"
+    undeclared = set(named) - {r.key for r in PLUGINS}
+    assert not undeclared, f"rows whose registry is not in app.config.PLUGINS: {undeclared}"
 
 
 def test_every_thread_a_run_starts_is_in_the_architecture_pages_list(mosquitto, tmp_path):

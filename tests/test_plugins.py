@@ -11,12 +11,14 @@ import pytest
 
 from app.backends import BACKENDS
 from app.capture import SOURCES
-from app.config import Config
+from pydantic import TypeAdapter, ValidationError
+
+from app.config import PLUGINS, Config, load_config
 from app.config_render import render_defaults
 from app.decoders import DECODERS
 from app.errors import ConfigError
 from app.outputs import OUTPUTS
-from app.plugins import PluginConfig, RunContext
+from app.plugins import PluginConfig, Registry, RunContext, format_validation_error
 from app.tracking import TRACKERS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +160,69 @@ def test_every_kind_has_its_registry_in_the_config_tree():
     assert {(r.key, r.default) for r in (BACKENDS, SOURCES, DECODERS, TRACKERS)} == {
         ("model.backend", "tflite"), ("source", "opencv"), ("decoder", "auto"), ("tracker", "bytetrack")}
     assert (cfg.model.backend.type, cfg.source.type) == ("tflite", "opencv")
+
+
+# settings a user gets wrong, each refused naming the plugin type whose section it is in
+MISTAKES = [
+    {"tracker.type": "sort", "tracker.track_thresh": 0.5},
+    {"model.backend": "acap-runtime", "model.backend.threads": 2},
+    {"source.type": "acap-runtime", "source.uri": "x.mp4"},
+    {"preprocess.planner.type": "fixed", "preprocess.planner.motion_threshold": 3},
+    {"rules": {"lane": {"type": "x"}}},
+]
+REFUSED = [
+    "tracker.track_thresh: unknown key for tracker.type sort (it is a bytetrack key: set tracker.type: bytetrack)",
+    "model.backend.threads: unknown key for model.backend.type acap-runtime "
+    "(it is a tflite key: set model.backend.type: tflite)",
+    "source.uri: unknown key for source.type acap-runtime (it is an opencv key: set source.type: opencv)",
+    "preprocess.planner.motion_threshold: unknown key for preprocess.planner.type fixed",
+    "rules.lane: unknown rule 'x'; none is registered",
+]
+
+
+def refusals(mistakes: list[dict]) -> list[str]:
+    out = []
+    for overrides in mistakes:
+        with pytest.raises(ConfigError) as e:
+            load_config(None, overrides, env={})
+        out.append(str(e.value))
+    return out
+
+
+def test_config_errors_name_the_plugin_type_with_only_the_config_module_imported():
+    """The registries the messages know are the config tree's declared PLUGINS, not whichever were imported."""
+    code = ("import json, sys; from app.config import ConfigError, load_config\n"
+            "out = []\n"
+            "for o in json.loads(sys.argv[1]):\n"
+            "    try:\n"
+            "        load_config(None, o, env={})\n"
+            "    except ConfigError as e:\n"
+            "        out.append(str(e))\n"
+            "print(json.dumps(out))")
+    alone = subprocess.run([sys.executable, "-c", code, json.dumps(MISTAKES)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stdout) == REFUSED
+    assert refusals(MISTAKES) == REFUSED  # and the same here, after every test module's imports
+
+
+def test_a_registry_outside_the_declared_list_is_known_only_where_it_is_passed():
+    before = render_defaults()
+    gadgets = Registry("gadget", "gadget", dict(TRACKERS.modules))  # as a test or an outside module might
+    assert gadgets not in PLUGINS
+    assert render_defaults() == before and refusals(MISTAKES) == REFUSED  # the config tree does not see it
+    with pytest.raises(ValidationError) as e:
+        TypeAdapter(gadgets.section()).validate_python({"type": "sort", "track_thresh": 0.5})
+    # not passed: its section is not a plugin section (pydantic's tag stays in the key)
+    assert format_validation_error(e.value, PLUGINS, prefix="gadget") == "gadget.sort.track_thresh: unknown key"
+    assert format_validation_error(e.value, (*PLUGINS, gadgets), prefix="gadget") == (
+        "gadget.track_thresh: unknown key for gadget.type sort (it is a bytetrack key: set gadget.type: bytetrack)")
+    with pytest.raises(ConfigError) as parsed:  # a section validated on its own knows its own registry
+        gadgets.parse({"type": "sort", "track_thresh": 0.5})
+    assert str(parsed.value) == format_validation_error(e.value, (gadgets,), prefix="gadget")
+
+
+def test_the_config_tree_declares_every_kind_once():
+    assert len(set(map(id, PLUGINS))) == len(PLUGINS) == 7
+    sections = {r.key.split(".")[0] for r in PLUGINS}
+    assert sections <= set(Config.model_fields), sections - set(Config.model_fields)

@@ -2,8 +2,10 @@
 
 ACAP Runtime answers on `unix:///tmp/acap-runtime.sock` by default, or on TCP, optionally
 with TLS. The model, the camera stream and the parameter poll of one run talk to the same
-server; they share one gRPC channel (`CHANNELS`), which closes when its last user closes.
-Its Predict returns CANCELLED with no message for every failure (missing model file, wrong
+server; they share one gRPC channel, which closes when its last user closes. The channels are in
+`CHANNELS`, one pool per process owned by this module (module-level because a channel is the server's,
+not a part's or a run's: parts built apart find the same one); only `AcapClient` takes and gives back.
+ACAP Runtime's Predict returns CANCELLED with no message for every failure (missing model file, wrong
 input, larod busy with POWER_NOT_AVAILABLE), so a client cannot tell a transient failure
 from a permanent one by the status alone; see `AcapClient.transient`.
 """
@@ -100,7 +102,8 @@ def bare_cancelled(e: grpc.RpcError) -> bool:
 
 
 class SharedChannels:
-    """One gRPC channel per endpoint, shared by every user, closed when the last user releases it."""
+    """One gRPC channel per endpoint, shared by every user, closed when the last user releases it.
+    Its own lock guards the table and every count; only `AcapClient` acquires and releases."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -131,6 +134,12 @@ class SharedChannels:
             return self._open.get(endpoint, (None, 0))[1]
 
 
+# The process's one pool of channels, owned by this module and used only through AcapClient (which
+# acquires in its constructor and releases in close). It is module-level on purpose: a channel belongs
+# to the server, not to a part or a run. The backend, the camera source and the parameter poll are built
+# separately (from their own plugin sections, the poll even outside the run) and reach the same server,
+# so they must find one another's channel without being handed it, and a channel outlives a run that
+# restarts while another part still holds it (the parameter poll of `vigil run` on a camera).
 CHANNELS = SharedChannels()
 
 
