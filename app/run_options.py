@@ -43,7 +43,7 @@ def add_run_options(p: argparse.ArgumentParser, feed: bool = True) -> None:
     p.add_argument("--threads", type=int, help="threads of each interpreter (default: the config's model.backend.threads, "
                    "by default the CPUs this process may use shared among the interpreters)")
     p.add_argument("--interpreters", type=int, help="interpreters, each running a frame of its own at once (default: "
-                   "the config's model.backend.interpreters, by default one per CPU this process may use, at most 4)")
+                   "the config's model.backend.interpreters, by default one per CPU this process may use, at most 2)")
     p.add_argument("--jsonl", help="write per-frame tracked objects as JSON Lines ('-' = stdout) "
                    "(default: the config's output.jsonl, none)")
     if feed:

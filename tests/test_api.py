@@ -79,7 +79,7 @@ def test_stats_match_the_schema_and_name_both_inference_times(live):
     from app.cpus import cpu_budget
 
     n = cpu_budget().cpus  # model.backend threads and interpreters left at their defaults: one interpreter per CPU
-    assert (s["model_interpreters"], s["model_threads"]) == (min(n, 4), max(1, n // min(n, 4)))
+    assert (s["model_interpreters"], s["model_threads"]) == (min(n, 2), max(1, n // min(n, 2)))
 
 
 def test_metrics_are_prometheus_text_with_the_pipeline_figures(live):

@@ -67,10 +67,10 @@ def cpus(n: int) -> CpuBudget:
     return CpuBudget(cpus=n, affinity=n, quota=None)
 
 
-def test_by_default_each_cpu_runs_an_interpreter_of_its_own_up_to_four():
+def test_by_default_each_cpu_runs_an_interpreter_of_its_own_up_to_two():
     got = {n: (a.interpreters, a.threads) for n in (1, 2, 3, 4, 6, 8, 16)
            for a in [arrangement(None, None, budget=cpus(n))]}
-    assert got == {1: (1, 1), 2: (2, 1), 3: (3, 1), 4: (4, 1), 6: (4, 1), 8: (4, 2), 16: (4, 4)}
+    assert got == {1: (1, 1), 2: (2, 1), 3: (2, 1), 4: (2, 2), 6: (2, 3), 8: (2, 4), 16: (2, 8)}
     assert "the CPUs this process may use: 2" in arrangement(None, None, budget=cpus(2)).describe()
 
 
@@ -80,7 +80,7 @@ def test_one_frame_at_a_time_gets_one_interpreter_with_every_cpu():
 
 
 def test_what_is_configured_stays_and_the_rest_shares_the_cpus():
-    assert (lambda a: (a.interpreters, a.threads))(arrangement(2, None, budget=cpus(8))) == (4, 2)
+    assert (lambda a: (a.interpreters, a.threads))(arrangement(2, None, budget=cpus(8))) == (2, 2)
     assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(8))) == (3, 2)
     assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(2))) == (3, 1)
     assert (lambda a: (a.interpreters, a.threads))(arrangement(16, None, budget=cpus(2))) == (1, 16)

@@ -30,11 +30,11 @@ class Config(PluginConfig):
         "backend acap-runtime, uses none of these)")
     interpreters: int | None = Field(
         None, ge=1, le=16, description="interpreters, each running a frame of its own at the same time (frames "
-        "come out in order); default (null): one per CPU this process may use (at most 4, ~30 MB each for "
-        "NanoDet), or one when the planner follows the tracks (preprocess.planner regions: one frame at a time)")
+        "come out in order); default (null): one per CPU this process may use, at most 2 (each holds its own "
+        "weights: ~30 MB for NanoDet), or one when the planner follows the tracks (preprocess.planner regions: one frame at a time)")
 
 
-MAX_DEFAULT_INTERPRETERS = 4  # each holds its own copy of the packed weights: ~30 MB for NanoDet
+MAX_DEFAULT_INTERPRETERS = 2  # each holds its own copy of the packed weights: ~30 MB for NanoDet, a camera has 2 GB
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Arrangement:
 def arrangement(threads: int | None, interpreters: int | None, frames: int | None = None,
                 budget: CpuBudget | None = None) -> Arrangement:
     """Interpreters and threads for the CPUs this process may use (`budget`, default: this process's):
-    what is configured stays; what is not shares the CPUs (one interpreter per CPU, at most 4 and at most
+    what is configured stays; what is not shares the CPUs (one interpreter per CPU, at most 2 and at most
     `frames`, the frames the caller has in flight at once; each with the CPUs left to it as threads)."""
     if threads is not None and interpreters is not None:
         return Arrangement(interpreters, threads, "as configured")
