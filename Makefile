@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUT    := out
 
-.PHONY: demo test venv ha-venv test-deps bench bench-grpc bench-snapshots bench-feed bench-restarts bench-soak bench-cpu models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
+.PHONY: demo test venv ha-venv test-deps bench bench-grpc bench-snapshots bench-feed bench-restarts bench-soak bench-cpu bench-threads models models-blazepose clean protos image image-local image-size acap acap-runtime-archive deploy
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -73,6 +73,10 @@ bench: venv
 ## make bench-cpu: per-frame CPU time outside the model, p50/p95 per stage, file and camera (NV12) mode
 bench-cpu: venv
 	$(BIN)/python bench/frame_cpu.py
+
+## make bench-threads: CPU per frame of every thread of a real run, the model's share and the rest
+bench-threads: venv
+	$(BIN)/python bench/thread_cpu.py
 
 ## make bench-feed: capture-to-MQTT latency, QoS 1 publish rate, CPU per frame of the publishing path (local mosquitto)
 bench-feed: venv test-deps

@@ -110,3 +110,23 @@ def test_frame_cpu_times_each_stage_in_both_modes_and_replays_recorded_outputs(t
                 assert re.search(rf"^{stage} +\d+\.\d+ +\d+\.\d+", section, re.M), (stage, section)
     assert "GetFrame over gRPC" in live and "GetFrame" not in replayed  # replay makes its NV12 itself
     assert f"model outputs of 4 views saved to {rec}" in live
+
+
+def test_thread_cpu_splits_a_real_run_into_the_models_cpu_and_the_rest():
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "thread_cpu.py"), "--frames", "120", "--interpreters", "2",
+                        "--threads", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    per = {m[0].strip(): float(m[1]) for m in re.findall(r"^(\S[^\n]*?|  [^\n]*?)\s+(\d+\.\d+)(?:   \(\d+ runs\))?$",
+                                                         p.stdout, re.M)}
+    assert re.search(r"^120 frames, 2 interpreter\(s\) x 1 thread\(s\)", p.stdout, re.M), p.stdout
+    assert per["infer_0"] > 0 and per["infer_1"] > 0 and per["MainThread"] > 0, p.stdout
+    assert "120 runs" in p.stdout
+    # the model's CPU is inside the infer threads' (the kernel's per-thread figures come in ticks and are
+    # sampled: a few ticks either way, spread over the frames), and the total is the sum of the rest
+    tick = 1000 / os.sysconf("SC_CLK_TCK") / 120
+    assert per["the model (run)"] <= per["infer_0"] + per["infer_1"] + 6 * tick, p.stdout
+    assert abs(per["all threads"] - per["the model (run)"] - per["outside the model"]) < 0.05, p.stdout
