@@ -29,7 +29,8 @@ class InFlight:
 
     def __init__(self, source, detector, tracker, timer: StageTimer) -> None:
         self.source, self.detector, self.tracker, self.timer = source, detector, tracker, timer
-        self.depth = 1 if detector.planner.needs_tracks else max(1, getattr(detector.model, "interpreters", 1))
+        self.follows_tracks = detector.planner.needs_tracks  # each frame planned after the one before is tracked
+        self.depth = 1 if self.follows_tracks else max(1, getattr(detector.model, "interpreters", 1))
         self._prefetch: Prefetch | None = None
         self._pool: ThreadPoolExecutor | None = None
 
@@ -48,7 +49,7 @@ class InFlight:
     def frames(self, limit: int | None = None) -> Iterator[tuple[Frame, Plan, Detections]]:
         """Every frame of the source, or its first `limit`: none is read (or run) past that."""
         source = self.source if not limit else islice(self.source, limit)
-        if self.detector.planner.needs_tracks:
+        if self.follows_tracks:
             for frame in source:
                 plan, tensors = self._prepare(frame)
                 yield frame, plan, self._detect(frame, tensors, plan)

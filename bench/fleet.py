@@ -119,11 +119,6 @@ def worker(port: int, first: int, count: int, rate: float, start_at: float, seco
 
 # ---- the measurement --------------------------------------------------------------------------------
 
-def cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def size_run(n: int, rate: float, seconds: float, tmp: Path, light: bool) -> dict | None:
     from _feed import Broker
 
@@ -139,6 +134,7 @@ def size_run(n: int, rate: float, seconds: float, tmp: Path, light: bool) -> dic
 
 def measure(broker, n: int, rate: float, seconds: float, light: bool) -> dict | None:
     from _feed import percentiles
+    from _proc import cpu
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 

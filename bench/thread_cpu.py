@@ -27,11 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from _proc import stat_cpu  # noqa: E402
 from app.config import load_config  # noqa: E402
 
 SAMPLER = "bench-sampler"
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def task_cpu() -> dict[int, tuple[str, float]]:
@@ -39,12 +40,9 @@ def task_cpu() -> dict[int, tuple[str, float]]:
     out = {}
     for tid in os.listdir("/proc/self/task"):
         try:
-            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            out[int(tid)] = stat_cpu(f"/proc/self/task/{tid}/stat")
         except OSError:  # ended between the listing and the read
             continue
-        name = stat[stat.index("(") + 1: stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2:].split()
-        out[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / TICK)  # utime + stime
     return out
 
 

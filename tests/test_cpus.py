@@ -80,10 +80,14 @@ def test_one_frame_at_a_time_gets_one_interpreter_with_every_cpu():
 
 
 def test_what_is_configured_stays_and_the_rest_shares_the_cpus():
-    assert (lambda a: (a.interpreters, a.threads))(arrangement(2, None, budget=cpus(8))) == (2, 2)
-    assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(8))) == (3, 2)
-    assert (lambda a: (a.interpreters, a.threads))(arrangement(None, 3, budget=cpus(2))) == (3, 1)
-    assert (lambda a: (a.interpreters, a.threads))(arrangement(16, None, budget=cpus(2))) == (1, 16)
+    def split(threads, interpreters, n):
+        a = arrangement(threads, interpreters, budget=cpus(n))
+        return a.interpreters, a.threads
+
+    assert split(2, None, 8) == (2, 2)
+    assert split(None, 3, 8) == (3, 2)
+    assert split(None, 3, 2) == (3, 1)
+    assert split(16, None, 2) == (1, 16)
     a = arrangement(1, 2)
     assert (a.interpreters, a.threads, a.how) == (2, 1, "as configured")
 
